@@ -1,0 +1,51 @@
+"""Exception and warning classes raised by xsweep.
+
+Every message says what was wrong and what to do about it. The classes derive from the
+built-in exception a user would expect (``ValueError`` for bad arguments, ``OSError`` for
+file problems) so that generic ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+
+class XsweepError(Exception):
+    """Base class of every error raised by xsweep."""
+
+
+class ParameterError(XsweepError, ValueError):
+    """A parameter or parameter space was declared or used wrongly."""
+
+
+class SweepError(XsweepError, ValueError):
+    """A function cannot be swept over the space (arguments, ``params=``, options)."""
+
+
+class OutputError(XsweepError, TypeError):
+    """A function returned something xsweep cannot store, or a cell's output does not match."""
+
+
+class CellError(XsweepError):
+    """A cell's function raised while ``errors="raise"`` was in effect.
+
+    The original exception is attached as ``__cause__``; ``cell`` holds the parameter values.
+    """
+
+    def __init__(self, message: str, cell: dict):
+        super().__init__(message)
+        self.cell = cell
+
+
+class StoreError(XsweepError, OSError):
+    """The cache file cannot be used (not ours, unreadable, or for another grid)."""
+
+
+class StoreMismatchError(StoreError):
+    """The cache file holds results for a different grid or function layout."""
+
+
+class StoreLockedError(StoreError):
+    """Another process or parameter space is writing the cache file right now."""
+
+
+class SweepFailuresWarning(UserWarning):
+    """Some cells of a sweep raised; they are recorded as failed."""

@@ -1,0 +1,93 @@
+"""A writer lock next to the cache file: one writer at a time, dead holders taken over.
+
+The lock is an ``flock`` on ``<file>.lock``. The kernel drops it when its holder dies, however
+it dies, so a lock left by a killed process is taken over without anyone breaking it by hand.
+The file's content names the holder (pid, host) for the error message of whoever waits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+
+from .errors import StoreLockedError
+
+
+class WriterLock:
+    """Exclusive, non-blocking writer lock on ``path`` (the lock file itself)."""
+
+    def __init__(self, path: str, store_path: str) -> None:
+        self.path = path
+        self.store_path = store_path
+        self.fd = -1
+
+    @property
+    def held(self) -> bool:
+        return self.fd >= 0
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`StoreLockedError` naming the holder."""
+        if self.fd >= 0:
+            return
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise StoreLockedError(self._busy_message(holder)) from None
+            # The holder before us may have unlinked the file between our open and flock:
+            # then we locked an orphan inode; go round and lock the file at the path.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            self.fd = fd
+            return
+        raise StoreLockedError(
+            f"Could not lock {self.store_path}: its lock file {self.path} keeps changing. "
+            "Another process is opening and closing it; try again."
+        )
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        # Unlink before unlocking so that a waiter never locks a file about to vanish.
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+    def _busy_message(self, holder: dict) -> str:
+        me = os.getpid() == holder.get("pid") and socket.gethostname() == holder.get("host")
+        who = (
+            "another ParameterSpace in this same process"
+            if me
+            else f"process {holder.get('pid', '?')} on host {holder.get('host', '?')}"
+        )
+        return (
+            f"The cache file {self.store_path} is being written by {who} (lock file "
+            f"{self.path}). Only one writer at a time keeps the file intact: wait for that sweep "
+            "to finish, stop it, or use another cache path. Reading the file with "
+            "xarray.open_dataset works meanwhile."
+        )
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = os.pread(fd, 4096, 0)
+        return json.loads(data.decode()) if data else {}
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,568 @@
+"""ParameterSpace: sweep(), run_process() and the cache switch. Orchestrates; owns no format."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import OutputError, ParameterError, StoreLockedError, SweepError, SweepFailuresWarning
+from .execution import CellPlan, describe_cell, run_serial
+from .outputs import infer_spec
+from .parameters import Parameter
+from .store import COMPUTED, FAILED, MemoryStore, NetCDFStore, variable_prefix
+
+#: The cache file used by ``enable_cache()`` without a path, in the working directory.
+DEFAULT_CACHE_NAME = "xsweep_results.nc"
+_ERRORS = ("record", "raise")
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """How a function maps onto the space: which parameters it takes and how to call it."""
+
+    key: str
+    name: str
+    dims: tuple[str, ...]
+    positional: bool
+
+
+def function_key(fn: Callable[..., Any]) -> str:
+    """The key a function's results are stored under: ``module:qualified.name``.
+
+    Examples
+    --------
+    >>> from xsweep.space import function_key
+    >>> def area(length, width):
+    ...     return length * width
+    >>> function_key(area).endswith(":area")
+    True
+    """
+    module = getattr(fn, "__module__", None) or "__main__"
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}:{qualname}"
+
+
+class ParameterSpace:
+    """An ordered set of parameters to sweep functions over.
+
+    Parameters
+    ----------
+    parameters : iterable of Parameter
+        The axes, in the order they become dims of the results.
+
+    Examples
+    --------
+    >>> import xsweep as xs
+    >>> ps = xs.ParameterSpace([
+    ...     xs.Parameter("length", values=[1, 2, 3], units="m"),
+    ...     xs.Parameter("width", values=[10, 20]),
+    ... ])
+    >>> ps.dims, ps.shape, ps.size
+    (('length', 'width'), (3, 2), 6)
+    >>> def area(length, width):
+    ...     return length * width
+    >>> ds = ps.sweep(area)
+    >>> int(ds["area"].sel(length=2, width=20))
+    40
+    """
+
+    def __init__(self, parameters: Iterable[Parameter]) -> None:
+        params: dict[str, Parameter] = {}
+        for p in parameters:
+            if not isinstance(p, Parameter):
+                raise ParameterError(
+                    f"ParameterSpace takes Parameter objects; got {type(p).__name__} {p!r}. "
+                    "Wrap it: xs.Parameter(name, values=[...])."
+                )
+            if p.name in params:
+                raise ParameterError(
+                    f"Two parameters are named {p.name!r}; names must be unique in a space."
+                )
+            params[p.name] = p
+        if not params:
+            raise ParameterError("A ParameterSpace needs at least one Parameter.")
+        self._params = params
+        self._store: NetCDFStore | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._last: dict[str, MemoryStore] = {}
+        self._bindings: dict[Any, _Binding] = {}
+
+    # -- the grid -----------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Parameter:
+        try:
+            return self._params[name]
+        except KeyError:
+            raise KeyError(
+                f"No parameter named {name!r}; the space has {list(self._params)}."
+            ) from None
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._params.values())
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
+
+    def __repr__(self) -> str:
+        lines = [f"ParameterSpace({self.size} cells, cache={self.cache_path!r})"]
+        lines += [f"  {p!r}" for p in self]
+        return "\n".join(lines)
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        """The parameters, in order."""
+        return tuple(self._params.values())
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The parameter names, in order."""
+        return tuple(self._params)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The number of values of each parameter."""
+        return tuple(len(p) for p in self)
+
+    @property
+    def size(self) -> int:
+        """The number of cells of the whole grid."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def coords(self) -> xr.Coordinates:
+        """The parameters as xarray coordinates with ``units``, ``long_name``, ``description``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("t", values=[0.0, 0.5], units="s")])
+        >>> ps.coords["t"].attrs["units"]
+        's'
+        """
+        return xr.Coordinates({p.name: xr.Variable(p.name, p.values, p.attrs) for p in self})
+
+    def _store_coords(self) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+        return {p.name: (p.values, p.attrs) for p in self}
+
+    # -- the cache ------------------------------------------------------------------------------
+    @property
+    def cache_path(self) -> str | None:
+        """The cache file's absolute path, or None when caching is off."""
+        return self._store.path if self._store is not None else None
+
+    def enable_cache(
+        self, path: str | os.PathLike[str] | None = None, *, fsync_interval: float | None = 1.0
+    ) -> None:
+        """Keep results in a NetCDF file, filled cell by cell and resumed after interruptions.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            The NetCDF file; ``xsweep_results.nc`` in the working directory by default. An
+            existing file is opened and checked: it must be an xsweep file for this grid.
+        fsync_interval : float or None, default 1.0
+            Seconds between flushes of finished cells to stable storage. A killed process
+            (Ctrl-C, crash, SIGKILL) never loses a finished cell whatever this is; a power
+            loss or OS crash loses at most this many seconds of cells. 0 flushes every cell
+            (slow: the disk's flush latency per cell); None flushes only when the file is
+            published (at the end of each sweep).
+
+        Raises
+        ------
+        StoreError
+            The file is not an xsweep results file, is unreadable, or holds another grid.
+
+        Examples
+        --------
+        >>> import os, tempfile, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+        >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "results.nc"))
+        >>> ds = ps.sweep(lambda a: a ** 2)
+        >>> os.path.exists(ps.cache_path)
+        True
+        """
+        path = os.fspath(path) if path is not None else DEFAULT_CACHE_NAME
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise SweepError(
+                f"Cannot cache to {path}: the folder {parent} does not exist. Create it first."
+            )
+        if fsync_interval is not None and fsync_interval < 0:
+            raise SweepError(f"fsync_interval must be >= 0 seconds or None, not {fsync_interval}.")
+        store = NetCDFStore(path, self._store_coords(), fsync_interval=fsync_interval)
+        self.disable_cache()
+        self._store = store
+        self._finalizer = weakref.finalize(self, store.close)
+
+    def disable_cache(self) -> None:
+        """Stop caching; results already in the file stay there.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.disable_cache()
+        >>> ps.cache_path is None
+        True
+        """
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        self._store = None
+
+    def clear_cache(self, fn: Callable[..., Any] | None = None) -> None:
+        """Forget cached results: of every function, or only of ``fn``.
+
+        The file stays (with its grid) so that the next sweep refills it.
+
+        Examples
+        --------
+        >>> import os, tempfile, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "results.nc"))
+        >>> def square(a):
+        ...     return a * a
+        >>> _ = ps.sweep(square)
+        >>> ps.clear_cache(square)
+        >>> int((ps.sweep(square)["square_status"] == 1).sum())
+        2
+        """
+        if self._store is None:
+            raise SweepError(
+                "There is no cache to clear: caching is off. Call ps.enable_cache(path) first."
+            )
+        self._store.clear(None if fn is None else function_key(fn))
+
+    def failures(self, fn: Callable[..., Any]):
+        """The failed cells of ``fn`` with their error messages, as a pandas DataFrame.
+
+        Reads the cache when it is on, else the last sweep of ``fn`` in this space.
+
+        Examples
+        --------
+        >>> import warnings, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[0, 1, 2])])
+        >>> def inverse(a):
+        ...     return 1 / a
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     ds = ps.sweep(inverse)
+        >>> ps.failures(inverse)
+           a                                  error
+        0  0  ZeroDivisionError: division by zero
+        """
+        import pandas as pd
+
+        key = function_key(fn)
+        store = self._store if self._store is not None else self._last.get(key)
+        table = store.tables.get(key) if store is not None else None
+        if table is None:
+            return pd.DataFrame(columns=[*self._binding(fn).dims, "error"])
+        rows = []
+        for index in np.flatnonzero(table.status == FAILED):
+            cell = np.unravel_index(index, table.shape)
+            row = {d: self[d].values[i].item() for d, i in zip(table.dims, cell)}
+            row["error"] = table.errors.get(int(index), "")
+            rows.append(row)
+        return pd.DataFrame(rows, columns=[*table.dims, "error"])
+
+    # -- binding functions ----------------------------------------------------------------------
+    def _binding(self, fn: Callable[..., Any]) -> _Binding:
+        try:
+            return self._bindings[fn]
+        except (KeyError, TypeError):
+            pass
+        if not callable(fn):
+            raise SweepError(f"Expected a function to sweep, got {type(fn).__name__} {fn!r}.")
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"Cannot read the arguments of {fn!r} ({exc}).") from None
+        takes: set[str] = set()
+        takes_all = False
+        order: list[str] = []
+        for arg in sig.parameters.values():
+            if arg.kind is arg.VAR_KEYWORD:
+                takes_all = True
+            elif arg.kind is arg.VAR_POSITIONAL:
+                continue
+            elif arg.name in self._params:
+                if arg.kind is arg.POSITIONAL_ONLY:
+                    raise SweepError(
+                        f"{fn.__qualname__}: argument {arg.name!r} is positional-only; xsweep "
+                        "passes parameters by name. Remove the '/' from its signature."
+                    )
+                takes.add(arg.name)
+                order.append(arg.name)
+            elif arg.default is arg.empty:
+                raise SweepError(
+                    f"{getattr(fn, '__qualname__', fn)!r} takes an argument {arg.name!r} that is "
+                    f"not a parameter of the space and has no default. The space's parameters "
+                    f"are {list(self._params)}; rename the argument or give it a default."
+                )
+        dims = tuple(n for n in self._params if takes_all or n in takes)
+        plain = [
+            a.name
+            for a in sig.parameters.values()
+            if a.kind is a.POSITIONAL_OR_KEYWORD
+        ]
+        positional = not takes_all and plain[: len(dims)] == list(dims)
+        binding = _Binding(
+            function_key(fn), variable_prefix(getattr(fn, "__name__", "output")), dims, positional
+        )
+        try:
+            self._bindings[fn] = binding
+        except TypeError:
+            pass
+        return binding
+
+    def _plan(self, binding: _Binding, params: Sequence[str] | None) -> CellPlan:
+        dims = binding.dims
+        if params is None:
+            swept = set(dims)
+        else:
+            if isinstance(params, str):
+                params = [params]
+            swept = set()
+            for name in params:
+                if name not in self._params:
+                    raise SweepError(
+                        f"params names {name!r}, which is not a parameter of the space; "
+                        f"the space has {list(self._params)}."
+                    )
+                if name not in dims:
+                    raise SweepError(
+                        f"params names {name!r}, but {binding.key} does not take it; it takes "
+                        f"{list(dims)}."
+                    )
+                swept.add(name)
+        selected = [
+            np.arange(len(self[d])) if d in swept else np.array([self[d]._index]) for d in dims
+        ]
+        return CellPlan(dims, [self[d].values for d in dims], selected, binding.positional)
+
+    # -- sweeping -------------------------------------------------------------------------------
+    def sweep(
+        self,
+        fn: Callable[..., Any],
+        *,
+        params: Sequence[str] | None = None,
+        output_dims: dict[str, Sequence[str]] | None = None,
+        force_recompute: bool = False,
+        errors: str = "record",
+        retry_failed: bool = True,
+    ) -> xr.Dataset:
+        """Run ``fn`` over every cell of the grid and return the results as a Dataset.
+
+        Parameters
+        ----------
+        fn : callable
+            Its argument names are parameter names; it is called once per cell with the
+            cell's values. It may return a scalar, a numpy array, a dict of those, an
+            ``xarray.DataArray`` or an ``xarray.Dataset``.
+        params : list of str, optional
+            Sweep only these parameters; the others ``fn`` takes are held at their current
+            ``.value`` (and appear as scalar coordinates of the result).
+        output_dims : dict, optional
+            Names for the extra dims of array outputs, e.g. ``{"image": ("y", "x", "rgb")}``;
+            by default ``<variable>_dim_0``, ``<variable>_dim_1``, ...
+        force_recompute : bool, default False
+            With a cache, compute every selected cell again instead of reusing it.
+        errors : {"record", "raise"}, default "record"
+            What a cell that raises does: ``"record"`` marks it failed with its message and
+            goes on (a :class:`SweepFailuresWarning` at the end says how many); ``"raise"``
+            stops the sweep with that exception. Cells computed before are kept either way.
+        retry_failed : bool, default True
+            Compute again cells that failed in an earlier sweep.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims: the swept parameters plus any extra output dims. Variables: the outputs,
+            ``<name>_status`` (0 not computed, 1 computed, 2 failed), ``<name>_seconds``,
+            ``<name>_error`` and ``<name>_messages``. Not computed cells of float outputs
+            read NaN.
+
+        Examples
+        --------
+        >>> import numpy as np, xsweep as xs
+        >>> ps = xs.ParameterSpace([
+        ...     xs.Parameter("a", values=[1, 2]), xs.Parameter("b", values=[0.5, 1.5])
+        ... ])
+        >>> def stats(a, b):
+        ...     return {"sum": a + b, "trace": np.full(3, a * b)}
+        >>> ds = ps.sweep(stats, output_dims={"trace": ("t",)})
+        >>> ds["trace"].dims
+        ('a', 'b', 't')
+        >>> float(ds["sum"].sel(a=2, b=1.5))
+        3.5
+        """
+        if errors not in _ERRORS:
+            raise SweepError(f"errors={errors!r} is not one of {list(_ERRORS)}.")
+        binding = self._binding(fn)
+        plan = self._plan(binding, params)
+        out_dims = _check_output_dims(output_dims)
+        store = self._store if self._store is not None else MemoryStore(self._store_coords())
+        with store.writing():
+            table = store.table(binding.key, binding.name, binding.dims)
+            report = run_serial(
+                fn, binding.name, store, table, plan, output_dims=out_dims,
+                force_recompute=force_recompute, retry_failed=retry_failed, errors=errors,
+            )
+        if not store.persistent:
+            self._last[binding.key] = store
+        if report.failed:
+            total = int(np.prod([len(s) for s in plan.selected]))
+            warnings.warn(
+                f"{report.failed} of {total} cells of {binding.key} failed and are recorded as failed. List them with "
+                f"ps.failures({binding.name}); the next sweep retries them.",
+                SweepFailuresWarning,
+                stacklevel=2,
+            )
+        ds = table.to_dataset(store.coords)
+        if params is None:
+            return ds
+        return ds.isel({d: int(s[0]) for d, s in zip(plan.dims, plan.selected) if d not in params})
+
+    # -- one cell -------------------------------------------------------------------------------
+    def run_process(
+        self, fn: Callable[..., Any], *, force_recompute: bool = False, **overrides: Any
+    ) -> Any:
+        """Return ``fn`` at the parameters' current values, from the cache when it is there.
+
+        Parameters
+        ----------
+        fn : callable
+            As for :meth:`sweep`.
+        force_recompute : bool, default False
+            Call ``fn`` even when the cell is cached, and store the new result.
+        **overrides
+            Parameter values to set first, e.g. ``length=3`` (checked against the grid).
+
+        Returns
+        -------
+        What ``fn`` returns (an ndarray stays an ndarray, a DataArray a DataArray), read from
+        the cache with ``.sel()`` when the cell is computed there.
+
+        Notes
+        -----
+        A cached cell is returned without calling ``fn`` and without firing parameter
+        callbacks (``overrides`` then set the values silently). Otherwise the overrides are
+        set as ``p.value = ...`` does, firing callbacks, ``fn`` is called, and with a cache
+        the result is written back.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> length = xs.Parameter("length", values=[1, 2, 3])
+        >>> ps = xs.ParameterSpace([length])
+        >>> def double(length):
+        ...     return 2 * length
+        >>> length.value = 3
+        >>> ps.run_process(double)
+        6
+        >>> ps.run_process(double, length=2)
+        4
+        >>> length.value
+        2
+        """
+        binding = self._binding(fn)
+        indices = {}
+        for name, value in overrides.items():
+            if name not in self._params:
+                raise SweepError(
+                    f"run_process got {name}={value!r}, but {name!r} is not a parameter; the "
+                    f"space has {list(self._params)}."
+                )
+            indices[name] = self._params[name].index(value)
+        store = self._store
+        if store is not None and not force_recompute:
+            cached = self._cached_cell(store, binding, indices)
+            if cached is not _MISSING:
+                return cached
+        for name, i in indices.items():
+            self._params[name]._set_index(i, fire=True)
+        kwargs = {d: self._params[d].value for d in binding.dims}
+        if store is None:
+            return fn(**kwargs)
+        t0 = time.perf_counter()
+        result = fn(**kwargs)
+        seconds = time.perf_counter() - t0
+        self._write_back(store, binding, fn, kwargs, result, seconds)
+        return result
+
+    def _flat_index(self, dims: tuple[str, ...], indices: dict[str, int]) -> int:
+        flat = 0
+        for d in dims:
+            p = self._params[d]
+            flat = flat * len(p) + indices.get(d, p._index)
+        return flat
+
+    def _cached_cell(self, store: NetCDFStore, binding: _Binding, indices: dict[str, int]):
+        table = store.tables.get(binding.key)
+        if table is None or table.spec is None or table.dims != binding.dims:
+            return _MISSING
+        if table.status[self._flat_index(binding.dims, indices)] != COMPUTED:
+            return _MISSING
+        for name, i in indices.items():
+            self._params[name]._set_index(i, fire=False)
+        view = table.output_view(store.coords)
+        cell = view.sel({d: self._params[d].value for d in binding.dims})
+        return table.spec.rebuild(cell, binding.dims)
+
+    def _write_back(self, store, binding, fn, kwargs, result, seconds) -> None:
+        cell = describe_cell(binding.dims, list(kwargs.values()))
+        try:
+            with store.writing(publish=False):
+                table = store.table(binding.key, binding.name, binding.dims)
+                if table.spec is None:
+                    try:
+                        spec = infer_spec(result, binding.name, None)
+                    except OutputError as exc:
+                        raise OutputError(f"Cell {cell} of {binding.name}: {exc}.") from None
+                    store.set_spec(table, spec)
+                try:
+                    values = table.spec.extract(result)
+                except OutputError as exc:
+                    raise OutputError(
+                        f"Cell {cell} of {binding.name}: {exc}. The cache holds this function "
+                        "with another output structure; clear it with ps.clear_cache(fn)."
+                    ) from None
+                record, _ = store.recorder(table)
+                record(self._flat_index(binding.dims, {}), values, seconds)
+        except StoreLockedError as exc:
+            warnings.warn(
+                f"The result of {binding.name}({cell}) was computed but not cached: {exc}",
+                stacklevel=3,
+            )
+
+
+_MISSING = object()
+
+
+def _check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+    if output_dims is None:
+        return {}
+    if not isinstance(output_dims, dict):
+        raise SweepError(
+            "output_dims must be a dict mapping output names to dim names, e.g. "
+            "{'image': ('y', 'x', 'rgb')}; got " + repr(output_dims)
+        )
+    out = {}
+    for name, dims in output_dims.items():
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
+        if len(set(dims)) != len(dims) or not all(isinstance(d, str) and d for d in dims):
+            raise SweepError(f"output_dims[{name!r}] = {dims!r} must be distinct non-empty names.")
+        out[name] = dims
+    return out

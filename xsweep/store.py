@@ -1,0 +1,920 @@
+"""Result stores: the only module that knows NetCDF.
+
+Two stores share one small interface that :mod:`xsweep.space` and :mod:`xsweep.execution` talk
+to:
+
+* :class:`MemoryStore` holds a sweep's results in numpy buffers (no cache enabled).
+* :class:`NetCDFStore` adds persistence to one NetCDF4 file, the artefact users share.
+
+How the NetCDF store keeps every computed cell through any interruption:
+
+* Live results sit in numpy buffers, one per output, plus a per-cell status (not computed,
+  computed, failed), the seconds each cell took and the failure messages.
+* Each finished cell is appended to ``<file>.journal`` as one framed, CRC-checked record written
+  with a single ``os.write`` (see :mod:`xsweep.journal`): a killed process keeps every record
+  written before the kill; ``fdatasync`` runs every ``fsync_interval`` seconds against power loss.
+* The NetCDF file is only ever replaced whole: a complete new file is written next to it,
+  fsynced and ``os.replace``-d over it, at the end of each write session (a sweep), whenever the
+  journal outgrows the file, and on any change of layout. Readers therefore always see a
+  complete file, and never block the writer (it holds no HDF5 handle open).
+* Opening replays the journal onto the file when both belong to the same snapshot generation.
+* ``<file>.lock`` (an ``flock``) admits one writer at a time; the kernel drops it when its
+  holder dies, so a dead holder's lock is taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import glob
+import json
+import os
+import platform
+import re
+import struct
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ._version import __version__
+from .errors import StoreError, StoreMismatchError
+from .journal import HEADER_LEN, JournalWriter, read_header, read_records
+from .locking import WriterLock
+from .outputs import OutputSpec, VariableSpec
+
+NOT_COMPUTED, COMPUTED, FAILED = 0, 1, 2
+FLAG_VALUES = np.array([NOT_COMPUTED, COMPUTED, FAILED], dtype=np.int8)
+FLAG_MEANINGS = "not_computed computed failed"
+FORMAT_VERSION = "1"
+
+#: Coordinates as the space hands them to a store: name -> (values, attrs), in dim order.
+Coords = dict[str, tuple[np.ndarray, dict[str, Any]]]
+
+
+def variable_prefix(fn_name: str) -> str:
+    """The name a function's variables are made from: its ``__name__`` made NetCDF-safe."""
+    name = re.sub(r"\W+", "_", fn_name).strip("_")
+    return name or "output"
+
+
+# ---------------------------------------------------------------------------------------------
+# One function's results in memory
+# ---------------------------------------------------------------------------------------------
+class FunctionTable:
+    """The results of one function over its parameter dims, in flat numpy buffers.
+
+    ``status``, ``seconds`` and each output buffer are indexed by the flat (C-order) cell
+    index over ``dims``; output buffers have shape ``(ncells, *cell_shape)``.
+    """
+
+    def __init__(self, key: str, name: str, dims: tuple[str, ...], shape: tuple[int, ...]):
+        self.key = key
+        self.name = name
+        self.dims = dims
+        self.shape = shape
+        self.size = int(np.prod(shape, dtype=np.int64))
+        self.status = np.zeros(self.size, dtype=np.int8)
+        self.seconds = np.full(self.size, np.nan, dtype=np.float32)
+        self.errors: dict[int, str] = {}
+        self.spec: OutputSpec | None = None
+        self.buffers: tuple[np.ndarray, ...] = ()
+        self._view: xr.Dataset | None = None
+
+    # names of the bookkeeping variables in the Dataset and the file
+    @property
+    def status_name(self) -> str:
+        return f"{self.name}_status"
+
+    @property
+    def seconds_name(self) -> str:
+        return f"{self.name}_seconds"
+
+    @property
+    def error_name(self) -> str:
+        return f"{self.name}_error"
+
+    @property
+    def messages_name(self) -> str:
+        return f"{self.name}_messages"
+
+    @property
+    def own_names(self) -> tuple[str, ...]:
+        """Every variable name this function owns in a Dataset."""
+        outs = self.spec.names if self.spec else ()
+        return (*outs, self.status_name, self.seconds_name, self.error_name, self.messages_name)
+
+    def set_spec(self, spec: OutputSpec) -> None:
+        self.spec = spec
+        self.buffers = tuple(
+            np.full((self.size, *v.shape), v.fill, dtype=v.dtype) for v in spec.variables
+        )
+        self._view = None
+
+    def put(self, index: int, values: tuple[Any, ...], seconds: float) -> None:
+        for buf, value in zip(self.buffers, values):
+            buf[index] = value
+        self.status[index] = COMPUTED
+        self.seconds[index] = seconds
+        if self.errors:
+            self.errors.pop(index, None)
+
+    def put_failure(self, index: int, message: str, seconds: float) -> None:
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[index] = var.fill
+        self.status[index] = FAILED
+        self.seconds[index] = seconds
+        self.errors[index] = message
+
+    def clear(self) -> None:
+        self.status[:] = NOT_COMPUTED
+        self.seconds[:] = np.nan
+        self.errors.clear()
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[...] = var.fill
+
+    def error_codes(self) -> tuple[np.ndarray, list[str]]:
+        """Per-cell error codes (0: none, k: ``messages[k-1]``) and the distinct messages."""
+        codes = np.zeros(self.size, dtype=np.int32)
+        messages: list[str] = []
+        number: dict[str, int] = {}
+        for index, msg in self.errors.items():
+            if msg not in number:
+                messages.append(msg)
+                number[msg] = len(messages)
+            codes[index] = number[msg]
+        return codes, messages
+
+    # -- xarray views -------------------------------------------------------------------------
+    def output_view(self, coords: Coords) -> xr.Dataset:
+        """A Dataset of the outputs sharing memory with the buffers (for ``.sel`` reads)."""
+        if self._view is None:
+            self._view = xr.Dataset(self._output_vars(coords, copy=False), self._coords(coords))
+        return self._view
+
+    def to_dataset(self, coords: Coords) -> xr.Dataset:
+        """A Dataset of everything this function holds, detached from the buffers."""
+        data_vars = self._output_vars(coords, copy=True)
+        codes, messages = self.error_codes()
+        data_vars.update(self._bookkeeping_vars(codes, messages))
+        return xr.Dataset(data_vars, self._coords(coords))
+
+    def _coords(self, coords: Coords) -> dict[str, xr.Variable]:
+        out = {d: xr.Variable(d, coords[d][0], coords[d][1]) for d in self.dims}
+        if self.spec is not None:
+            for var in self.spec.variables:
+                out.update(var.coords)
+        return out
+
+    def _output_vars(self, coords: Coords, copy: bool) -> dict[str, xr.Variable]:
+        out = {}
+        if self.spec is None:
+            return out
+        for var, buf in zip(self.spec.variables, self.buffers):
+            arr = buf.reshape(self.shape + var.shape)
+            if var.dtype == object:
+                arr = arr.astype(str)
+            elif copy:
+                arr = arr.copy()
+            attrs = dict(var.attrs)
+            out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
+        return out
+
+    def _bookkeeping_vars(self, codes: np.ndarray, messages: list[str]) -> dict[str, xr.Variable]:
+        return {
+            self.status_name: xr.Variable(
+                self.dims, self.status.reshape(self.shape).copy(), self.status_attrs()
+            ),
+            self.seconds_name: xr.Variable(
+                self.dims, self.seconds.reshape(self.shape).copy(), self.seconds_attrs()
+            ),
+            self.error_name: xr.Variable(self.dims, codes.reshape(self.shape), self.error_attrs()),
+            self.messages_name: xr.Variable(
+                f"{self.name}_message",
+                np.array(messages, dtype=str if messages else "<U1"),
+                {"long_name": f"distinct error messages of {self.key}"},
+            ),
+        }
+
+    def status_attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "long_name": f"computation status of {self.key}",
+            "flag_values": FLAG_VALUES,
+            "flag_meanings": FLAG_MEANINGS,
+            "xsweep_function": self.key,
+            "xsweep_name": self.name,
+        }
+        if self.spec is not None:
+            attrs["xsweep_kind"] = self.spec.kind
+            attrs["xsweep_outputs"] = json.dumps(list(self.spec.names))
+        return attrs
+
+    def seconds_attrs(self) -> dict[str, Any]:
+        return {"long_name": f"time taken to compute each cell of {self.key}", "units": "s"}
+
+    def error_attrs(self) -> dict[str, Any]:
+        return {
+            "long_name": f"error raised by each failed cell of {self.key}",
+            "description": f"0 where the cell did not fail; k > 0 means message k of "
+            f"{self.messages_name} (1-based)",
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# The in-memory store
+# ---------------------------------------------------------------------------------------------
+class MemoryStore:
+    """Results kept in memory only; the store of a sweep with no cache enabled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store import MemoryStore
+    >>> store = MemoryStore({"a": (np.array([1, 2]), {})})
+    >>> table = store.table("m:f", "f", ("a",))
+    >>> table.shape
+    (2,)
+    """
+
+    persistent = False
+    path: str | None = None
+
+    def __init__(self, coords: Coords) -> None:
+        self.coords = coords
+        self.tables: dict[str, FunctionTable] = {}
+
+    def table(self, key: str, name: str, dims: tuple[str, ...]) -> FunctionTable:
+        """The results of function ``key`` over ``dims``, created empty if new."""
+        table = self.tables.get(key)
+        if table is None:
+            self._check_new_name(key, name)
+            shape = tuple(len(self.coords[d][0]) for d in dims)
+            table = FunctionTable(key, name, dims, shape)
+            self.tables[key] = table
+            self._layout_changed()
+        elif table.dims != dims:
+            raise StoreMismatchError(
+                f"{self._where()} holds results of {key} over the parameters "
+                f"{list(table.dims)}, but the function now takes {list(dims)}. Clear them "
+                f"with ps.clear_cache(fn) or use another cache path."
+            )
+        return table
+
+    def set_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        """Fix the output structure of ``table`` (the first successful cell's)."""
+        self._check_spec(table, spec)
+        table.set_spec(spec)
+        self._layout_changed()
+
+    @contextlib.contextmanager
+    def writing(self, publish: bool = True) -> Iterator[None]:
+        """A write session (a sweep, or one ``run_process`` write)."""
+        yield
+
+    def recorder(self, table: FunctionTable):
+        """``(record, record_failure)`` callables for the per-cell hot path."""
+        return table.put, table.put_failure
+
+    def clear(self, key: str | None = None) -> None:
+        for table in self._select(key):
+            table.clear()
+
+    def close(self) -> None:
+        pass
+
+    # -- checks -------------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"The cache file {self.path}" if self.path else "This sweep"
+
+    def _select(self, key: str | None) -> list[FunctionTable]:
+        if key is None:
+            return list(self.tables.values())
+        return [self.tables[key]] if key in self.tables else []
+
+    def _layout_changed(self) -> None:
+        pass
+
+    def _taken_names(self, exclude: str) -> dict[str, str]:
+        """Variable and dim names already used, mapped to what uses them."""
+        taken = {name: "a parameter" for name in self.coords}
+        for table in self.tables.values():
+            if table.key == exclude:
+                continue
+            for n in table.own_names:
+                taken[n] = f"function {table.key}"
+            if table.spec is not None:
+                for var in table.spec.variables:
+                    for d in var.dims:
+                        taken.setdefault(d, f"an output dim of {table.key}")
+        return taken
+
+    def _check_new_name(self, key: str, name: str) -> None:
+        for table in self.tables.values():
+            if table.name == name:
+                raise StoreMismatchError(
+                    f"{self._where()} already holds results of function {table.key} under the "
+                    f"name {name!r}; function {key} has the same name and would mix with them. "
+                    "Rename one of the functions, or use another cache path."
+                )
+
+    def _check_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        taken = self._taken_names(table.key)
+        bookkeeping = {table.status_name, table.seconds_name, table.error_name, table.messages_name}
+        dim_sizes = self._dim_sizes(exclude=table.key)
+        for var in spec.variables:
+            owner = taken.get(var.name)
+            if owner is not None or var.name in bookkeeping:
+                raise StoreMismatchError(
+                    f"{table.key} returns an output named {var.name!r}, but that name is already "
+                    f"used by {owner or 'its own status variables'}. Two variables never share a "
+                    "name: rename the output (return a dict with another key) or the function."
+                )
+            for dim, n in zip(var.dims, var.shape):
+                if dim in self.coords:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a dim named {dim!r}, which is a "
+                        "parameter. Name the output's dims differently with output_dims=."
+                    )
+                if dim in dim_sizes and dim_sizes[dim] != n:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
+                        f"another function's output has it with length {dim_sizes[dim]}. Name "
+                        "the dims differently with output_dims=."
+                    )
+            for attr, value in var.attrs.items():
+                if not isinstance(value, (str, int, float, np.number, np.ndarray, list, tuple)):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has attribute {attr!r} of type "
+                        f"{type(value).__name__}, which a NetCDF file cannot hold. Use strings, "
+                        "numbers or lists of numbers as attribute values."
+                    )
+
+    def _dim_sizes(self, exclude: str) -> dict[str, int]:
+        sizes = {}
+        for table in self.tables.values():
+            if table.key != exclude and table.spec is not None:
+                for var in table.spec.variables:
+                    sizes.update(zip(var.dims, var.shape))
+        return sizes
+
+
+# ---------------------------------------------------------------------------------------------
+# The NetCDF store
+# ---------------------------------------------------------------------------------------------
+class NetCDFStore(MemoryStore):
+    """Results persisted in one NetCDF4 file, crash-safe (see the module docstring).
+
+    Parameters
+    ----------
+    path : str
+        The NetCDF file. Sidecars ``<path>.journal`` and ``<path>.lock`` live next to it
+        while a sweep runs or results await publishing.
+    coords : dict
+        The space's parameters, ``name -> (values, attrs)``.
+    fsync_interval : float or None
+        Seconds between flushes of the journal to stable storage: the most a power loss or OS
+        crash can cost. 0 flushes after every cell; None only when a snapshot is published.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from xsweep.store import NetCDFStore
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.nc")
+    >>> store = NetCDFStore(path, {"a": (np.array([1, 2]), {})})
+    >>> store.path.endswith("r.nc")
+    True
+    """
+
+    persistent = True
+
+    def __init__(self, path: str, coords: Coords, *, fsync_interval: float | None = 1.0):
+        super().__init__(coords)
+        self.path = os.path.abspath(os.fspath(path))
+        self.journal_path = self.path + ".journal"
+        self.fsync_interval = fsync_interval
+        self._lock = WriterLock(self.path + ".lock", self.path)
+        self._writer: JournalWriter | None = None
+        self._generation: str | None = None
+        self._signature: tuple | None = None
+        self._journal_seen = 0
+        self._file_coords: Coords = {}
+        self._created: str | None = None
+        self._slots: dict[str, int] = {}
+        self._load()
+
+    # -- loading ------------------------------------------------------------------------------
+    def _file_signature(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _journal_size(self) -> int:
+        try:
+            return os.path.getsize(self.journal_path)
+        except FileNotFoundError:
+            return 0
+
+    def _load(self) -> None:
+        self.tables = {}
+        self._file_coords = {}
+        self._generation = None
+        self._created = None
+        signature = self._file_signature()
+        if signature is None:
+            self._signature = None
+            self._journal_seen = self._journal_size()
+            return
+        _read_file(self)
+        self._signature = signature
+        self._check_grid()
+        self._slots = {key: i for i, key in enumerate(self.tables)}
+        self._journal_seen = self._replay()
+
+    def _check_grid(self) -> None:
+        diffs = []
+        for name, (values, _) in self.coords.items():
+            if name not in self._file_coords:
+                continue
+            file_values = self._file_coords[name][0]
+            if file_values.shape != values.shape or not np.array_equal(file_values, values):
+                diffs.append(
+                    f"parameter {name!r} has values {_short(file_values)} in the file but "
+                    f"{_short(values)} in this space"
+                )
+        if diffs:
+            raise StoreMismatchError(
+                f"The cache file {self.path} was computed over a different grid: "
+                + "; ".join(diffs)
+                + ". Nothing was changed. Use another cache path for this grid, or delete the "
+                "file if you no longer need its results."
+            )
+
+    def _replay(self) -> int:
+        """Apply the journal's records to the loaded tables; return the journal size seen."""
+        try:
+            with open(self.journal_path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return 0
+        if read_header(self.journal_path) != self._generation:
+            # Written against an older snapshot, which the current file already contains.
+            return len(data)
+        tables = list(self.tables.values())
+        decoders = [_Codec(t, i) for i, t in enumerate(tables)]
+        for _, payload in read_records(data, HEADER_LEN):
+            slot = struct.unpack_from("<H", payload)[0]
+            if slot < len(decoders):
+                decoders[slot].apply(payload)
+        return len(data)
+
+    # -- write sessions -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, publish: bool = True) -> Iterator[None]:
+        """Hold the writer lock for a sweep (``publish=True``) or a single write.
+
+        On entry, results another writer published since we loaded are read back in. On exit
+        the results are published as a new complete file (``publish=True``, or when the
+        journal has grown past the file), the journal is removed, and the lock released.
+        """
+        if self._writer is not None:  # nested (a sweep's run_process): already writing
+            yield
+            return
+        self._lock.acquire()
+        try:
+            if (
+                self._file_signature() != self._signature
+                or self._journal_size() != self._journal_seen
+            ):
+                self._load()
+            self._clean_temp_files()
+            if self._generation is None:
+                self._publish()
+            if read_header(self.journal_path) != self._generation:
+                # Left by a process killed mid-publish, or orphaned by a deleted file: the
+                # current file already holds (or no longer wants) what it recorded.
+                _unlink(self.journal_path)
+            self._writer = JournalWriter(self.journal_path, self._generation, self.fsync_interval)
+            ok = False
+            try:
+                yield
+                ok = True
+            finally:
+                dirty = self._writer.size > HEADER_LEN
+                if dirty and (publish or not ok or self._journal_outgrown()):
+                    self._publish()
+                self._journal_seen = self._writer.size if self._writer else 0
+                self._close_writer()
+                if self._journal_seen <= HEADER_LEN:
+                    _unlink(self.journal_path)
+                    self._journal_seen = 0
+        finally:
+            self._writer = None
+            self._lock.release()
+
+    def _journal_outgrown(self) -> bool:
+        size = self._writer.size if self._writer else 0
+        return size > max(self._signature[2] if self._signature else 0, 1 << 20)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def recorder(self, table: FunctionTable):
+        codec = _Codec(table, self._slots[table.key])
+        encode, encode_failure = codec.encode, codec.encode_failure
+        put, put_failure = table.put, table.put_failure
+        store = self
+
+        def record(index: int, values: tuple, seconds: float) -> None:
+            writer = store._writer
+            writer.append(encode(index, values, seconds))
+            put(index, values, seconds)
+            if writer.size > store._publish_at:
+                store._rotate()
+
+        def record_failure(index: int, message: str, seconds: float) -> None:
+            store._writer.append(encode_failure(index, message, seconds))
+            put_failure(index, message, seconds)
+
+        self._publish_at = max(self._signature[2] if self._signature else 0, 1 << 20)
+        return record, record_failure
+
+    def _rotate(self) -> None:
+        """Publish mid-session because the journal outgrew the file; start a new journal."""
+        self._publish()
+        self._publish_at = max(self._signature[2], 1 << 20)
+
+    def _layout_changed(self) -> None:
+        # New functions and output structures go straight into the file so that journal
+        # records only ever carry cell values for a layout the file already describes.
+        if self._writer is None:
+            raise StoreError(
+                f"Internal error: the layout of {self.path} changed outside a write session."
+            )
+        self._publish()
+
+    def clear(self, key: str | None = None) -> None:
+        with self.writing():
+            super().clear(key)
+            self._publish()
+
+    def close(self) -> None:
+        """Publish results that only the journal holds (after ``run_process`` writes)."""
+        if self._journal_size() > HEADER_LEN and not self._lock.held:
+            try:
+                with self.writing():
+                    pass
+            except StoreError:
+                pass  # another writer holds it; it will publish the journal
+
+    # -- publishing -----------------------------------------------------------------------------
+    def _publish(self) -> None:
+        """Replace the file with a complete new snapshot of everything in memory."""
+        generation = uuid.uuid4().hex
+        tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
+        try:
+            _write_file(self, tmp, generation)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(os.path.dirname(self.path))
+        except OSError as exc:
+            _unlink(tmp)
+            raise StoreError(
+                f"Could not write the cache file {self.path}: {exc}. The results are safe in the "
+                f"previous file and {self.journal_path}; fix the cause (disk space, permissions) "
+                "and sweep again to publish them."
+            ) from exc
+        self._generation = generation
+        self._signature = self._file_signature()
+        self._slots = {key: i for i, key in enumerate(self.tables)}
+        if self._writer is not None:
+            # The old journal is inside the new file now; start one for the new generation.
+            self._writer.close()
+            _unlink(self.journal_path)
+            self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
+
+    def _clean_temp_files(self) -> None:
+        for tmp in glob.glob(glob.escape(self.path) + ".xsweep-tmp-*"):
+            _unlink(tmp)  # we hold the lock: no other writer is writing one
+
+
+# ---------------------------------------------------------------------------------------------
+# Journal record encoding
+# ---------------------------------------------------------------------------------------------
+_HEAD = struct.Struct("<HQBf")
+_U32 = struct.Struct("<I")
+_STRUCT_CHARS = {
+    ("f", 8): "d", ("f", 4): "f", ("f", 2): "e",
+    ("i", 8): "q", ("i", 4): "i", ("i", 2): "h", ("i", 1): "b",
+    ("u", 8): "Q", ("u", 4): "I", ("u", 2): "H", ("u", 1): "B",
+    ("b", 1): "?",
+}  # fmt: skip
+
+
+class _Codec:
+    """Encodes one function's cells as journal payloads and applies decoded ones."""
+
+    def __init__(self, table: FunctionTable, slot: int):
+        self.table = table
+        self.slot = slot
+        spec = table.spec
+        self.variables = spec.variables if spec else ()
+        chars = []
+        for v in self.variables:
+            if v.scalar and v.dtype != object:
+                chars.append(_STRUCT_CHARS[(v.dtype.kind, v.dtype.itemsize)])
+            else:
+                chars = None
+                break
+        # All-numeric-scalar outputs (the common case) pack in a single struct call.
+        self.flat = struct.Struct("<HQBf" + "".join(chars)) if chars is not None else None
+
+    def encode(self, index: int, values: tuple, seconds: float) -> bytes:
+        if self.flat is not None:
+            return self.flat.pack(self.slot, index, COMPUTED, seconds, *values)
+        parts = [_HEAD.pack(self.slot, index, COMPUTED, seconds)]
+        for var, value in zip(self.variables, values):
+            if var.dtype == object:
+                raw = json.dumps(value if var.scalar else value.tolist()).encode()
+                parts.append(_U32.pack(len(raw)))
+                parts.append(raw)
+            elif var.scalar:
+                parts.append(np.asarray(value, dtype=var.dtype).tobytes())
+            else:
+                parts.append(value.tobytes())
+        return b"".join(parts)
+
+    def encode_failure(self, index: int, message: str, seconds: float) -> bytes:
+        raw = message.encode("utf-8", "replace")
+        return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
+
+    def apply(self, payload: bytes) -> None:
+        table = self.table
+        _, index, status, seconds = _HEAD.unpack_from(payload)
+        if index >= table.size:
+            return
+        pos = _HEAD.size
+        if status == FAILED:
+            (n,) = _U32.unpack_from(payload, pos)
+            pos += 4
+            table.put_failure(index, payload[pos : pos + n].decode("utf-8", "replace"), seconds)
+            return
+        if self.flat is not None:
+            table.put(index, self.flat.unpack(payload)[4:], seconds)
+            return
+        values = []
+        for var in self.variables:
+            if var.dtype == object:
+                (n,) = _U32.unpack_from(payload, pos)
+                pos += 4
+                value = json.loads(payload[pos : pos + n].decode())
+                pos += n
+                values.append(value if var.scalar else np.array(value, dtype=object))
+            else:
+                count = int(np.prod(var.shape, dtype=np.int64))
+                arr = np.frombuffer(payload, dtype=var.dtype, count=count, offset=pos)
+                pos += arr.nbytes
+                values.append(arr.reshape(var.shape))
+        table.put(index, tuple(values), seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# The NetCDF file itself
+# ---------------------------------------------------------------------------------------------
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _short(values: np.ndarray) -> str:
+    items = values.tolist()
+    return repr(items) if len(items) <= 8 else f"[{items[0]!r}, ..., {items[-1]!r}] ({len(items)})"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _provenance() -> dict[str, str]:
+    import netCDF4
+
+    return {
+        "xsweep_version": __version__,
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "xarray_version": xr.__version__,
+        "netCDF4_version": netCDF4.__version__,
+        "netcdf_library_version": netCDF4.__netcdf4libversion__,
+        "hdf5_version": netCDF4.__hdf5libversion__,
+    }
+
+
+def _create(nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, Any]) -> None:
+    """Create and fill one variable, keeping its dtype exactly (no fill values on ints)."""
+    data = np.asarray(data)
+    attrs = dict(attrs)
+    if data.dtype.kind in "OU":
+        var = nc.createVariable(name, str, dims)
+        data = data.astype(object)
+    elif data.dtype.kind == "b":
+        var = nc.createVariable(name, "i1", dims, fill_value=False)
+        attrs["dtype"] = "bool"  # xarray's convention: it decodes this back to bool
+        data = data.astype(np.int8)
+    elif data.dtype.kind == "f":
+        var = nc.createVariable(name, data.dtype, dims, fill_value=data.dtype.type(np.nan))
+    else:
+        # No _FillValue: readers would otherwise turn real values equal to it (a 255 pixel)
+        # into NaN and the integers into floats. The status variable says what is computed.
+        var = nc.createVariable(name, data.dtype, dims, fill_value=False)
+    for k, v in attrs.items():
+        var.setncattr(k, list(v) if isinstance(v, tuple) else v)
+    if data.ndim == 0:
+        var.assignValue(data.item() if data.dtype != object else data.item())
+    elif data.size:
+        var[...] = data
+
+
+def _write_file(store: NetCDFStore, path: str, generation: str) -> None:
+    import netCDF4
+
+    coords = dict(store._file_coords)
+    coords.update(store.coords)
+    now = _now()
+    if store._created is None:
+        store._created = now
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncatts(
+            {
+                "Conventions": "CF-1.10",
+                "title": "Parameter sweep results written by xsweep",
+                "xsweep_format": FORMAT_VERSION,
+                "xsweep_generation": generation,
+                "xsweep_functions": json.dumps(list(store.tables)),
+                "xsweep_parameters": json.dumps(list(coords)),
+                "created": store._created,
+                "updated": now,
+                **_provenance(),
+            }
+        )
+        for name, (values, attrs) in coords.items():
+            nc.createDimension(name, len(values))
+            _create(nc, name, (name,), values, attrs)
+        written_coords: set[str] = set(coords)
+        for table in store.tables.values():
+            _write_table(nc, table, written_coords)
+
+
+def _write_table(nc, table: FunctionTable, written: set[str]) -> None:
+    if table.spec is not None:
+        for var, buf in zip(table.spec.variables, table.buffers):
+            for dim, n in zip(var.dims, var.shape):
+                if dim not in nc.dimensions:
+                    nc.createDimension(dim, n)
+            for cname, cvar in var.coords.items():
+                if cname not in written:
+                    _create(nc, cname, cvar.dims, cvar.values, cvar.attrs)
+                    written.add(cname)
+            attrs = dict(var.attrs)
+            attrs["xsweep_function"] = table.key
+            extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
+            if extra:
+                attrs["coordinates"] = " ".join(extra)
+            _create(nc, var.name, table.dims + var.dims, buf.reshape(table.shape + var.shape), attrs)
+    _create(nc, table.status_name, table.dims, table.status.reshape(table.shape), table.status_attrs())
+    _create(nc, table.seconds_name, table.dims, table.seconds.reshape(table.shape), table.seconds_attrs())
+    codes, messages = table.error_codes()
+    _create(nc, table.error_name, table.dims, codes.reshape(table.shape), table.error_attrs())
+    nc.createDimension(f"{table.name}_message", len(messages) or None)
+    _create(
+        nc,
+        table.messages_name,
+        (f"{table.name}_message",),
+        np.array(messages, dtype=object),
+        {"long_name": f"distinct error messages of {table.key}"},
+    )
+
+
+def _read_file(store: NetCDFStore) -> None:
+    """Load the file's coordinates and tables into ``store`` (raises ``StoreError``)."""
+    import netCDF4
+
+    path = store.path
+    try:
+        nc = netCDF4.Dataset(path, "r")
+    except OSError as exc:
+        raise StoreError(
+            f"The cache file {path} cannot be read as NetCDF ({exc}); it is not a results file, "
+            "or it is truncated. Nothing was changed. Use another cache path, or move the file "
+            "away if you know what it is."
+        ) from None
+    with nc:
+        nc.set_auto_maskandscale(False)
+        attrs = nc.__dict__
+        if "xsweep_format" not in attrs:
+            raise StoreError(
+                f"The file {path} is a NetCDF file but not an xsweep results file (it has no "
+                "'xsweep_format' attribute). Nothing was changed. Use another cache path: "
+                "xsweep never overwrites a file it did not write."
+            )
+        if str(attrs["xsweep_format"]) != FORMAT_VERSION:
+            raise StoreError(
+                f"The file {path} uses xsweep file format {attrs['xsweep_format']}, which this "
+                f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
+            )
+        try:
+            store._generation = str(attrs["xsweep_generation"])
+            store._created = str(attrs.get("created"))
+            keys = json.loads(attrs["xsweep_functions"])
+            variables = nc.variables
+            file_coords: Coords = {}
+            for name in json.loads(attrs["xsweep_parameters"]):
+                file_coords[name] = (_values(variables[name]), _attrs(variables[name]))
+            store._file_coords = file_coords
+            status_vars = {
+                v.getncattr("xsweep_function"): v
+                for v in variables.values()
+                if "flag_meanings" in v.ncattrs() and "xsweep_function" in v.ncattrs()
+            }
+            tables = {}
+            for key in keys:
+                tables[key] = _read_table(nc, key, status_vars[key], file_coords)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise StoreError(
+                f"The cache file {path} is damaged: {exc!r} is missing or malformed. Nothing was "
+                "changed. Move it away and sweep again, or restore it from a copy."
+            ) from None
+    store.tables = tables
+
+
+def _values(var) -> np.ndarray:
+    data = var[...]
+    data = np.asarray(data)
+    if "dtype" in var.ncattrs() and var.getncattr("dtype") == "bool":
+        return data.astype(bool)
+    if data.dtype == object:
+        return data.astype(str)
+    return data
+
+
+def _attrs(var) -> dict[str, Any]:
+    skip = {"_FillValue", "xsweep_function", "coordinates", "dtype"}
+    return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
+
+
+def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
+    variables = nc.variables
+    dims = tuple(status_var.dimensions)
+    name = status_var.getncattr("xsweep_name")
+    shape = tuple(len(file_coords[d][0]) for d in dims)
+    table = FunctionTable(key, name, dims, shape)
+    table.status[:] = np.asarray(status_var[...]).reshape(-1)
+    table.seconds[:] = np.asarray(variables[table.seconds_name][...]).reshape(-1)
+    codes = np.asarray(variables[table.error_name][...]).reshape(-1)
+    messages = np.asarray(variables[table.messages_name][...]).tolist() if codes.any() else []
+    for index in np.flatnonzero(codes):
+        table.errors[int(index)] = str(messages[codes[index] - 1])
+    if "xsweep_kind" in status_var.ncattrs():
+        kind = status_var.getncattr("xsweep_kind")
+        specs = []
+        buffers = []
+        for out in json.loads(status_var.getncattr("xsweep_outputs")):
+            var = variables[out]
+            extra = tuple(var.dimensions[len(dims) :])
+            cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
+            data = _values(var)
+            coords = {}
+            wanted = [d for d in extra if d in variables]
+            if "coordinates" in var.ncattrs():
+                wanted += var.getncattr("coordinates").split()
+            for c in wanted:
+                cv = variables[c]
+                coords[c] = xr.Variable(cv.dimensions, _values(cv), _attrs(cv))
+            dtype = np.dtype(object) if data.dtype.kind in "OU" else data.dtype
+            specs.append(
+                VariableSpec(
+                    out, dtype, cell_shape, extra, scalar=(kind != "array" and not extra),
+                    coords=coords, attrs=_attrs(var),
+                )
+            )
+            buffers.append(data.astype(dtype, copy=False).reshape((table.size, *cell_shape)))
+        table.spec = OutputSpec(kind, tuple(specs))
+        table.buffers = tuple(np.ascontiguousarray(b) for b in buffers)
+    return table
