@@ -25,12 +25,18 @@ def demo(folder: str | None = None) -> int:
 
     ps = xs.ParameterSpace(
         [
-            xs.Parameter("length", values=[1.0, 2.0, 3.0, 4.0], units="m",
-                         description="beam length"),
-            xs.Parameter("load", values=[100.0, 500.0, 1000.0], units="N",
-                         description="point load at the tip"),
-            xs.Parameter("material", values=["steel", "aluminium", "oak"],
-                         description="beam material"),
+            xs.Parameter(
+                "length", values=[1.0, 2.0, 3.0, 4.0], units="m", description="beam length"
+            ),
+            xs.Parameter(
+                "load",
+                values=[100.0, 500.0, 1000.0],
+                units="N",
+                description="point load at the tip",
+            ),
+            xs.Parameter(
+                "material", values=["steel", "aluminium", "oak"], description="beam material"
+            ),
         ]
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,10 +45,15 @@ def demo(folder: str | None = None) -> int:
         ds = ps.sweep(beam_deflection)
         ps.disable_cache()
         print(ds)
-        print(f"\nSwept {ps.size} cells into {path}"
-              + ("" if folder else " (a temporary folder, removed on exit)") + ".")
-        print("Deflection of a 3 m oak beam under 500 N:",
-              f"{float(ds['deflection'].sel(length=3.0, load=500.0, material='oak')):.4g} m")
+        print(
+            f"\nSwept {ps.size} cells into {path}"
+            + ("" if folder else " (a temporary folder, removed on exit)")
+            + "."
+        )
+        print(
+            "Deflection of a 3 m oak beam under 500 N:",
+            f"{float(ds['deflection'].sel(length=3.0, load=500.0, material='oak')):.4g} m",
+        )
     return 0
 
 
@@ -62,16 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     p_demo = sub.add_parser("demo", help="sweep a small example function and print the Dataset")
-    p_demo.add_argument("--dir", help="keep the results file in this folder (default: a "
-                        "temporary folder, removed afterwards)")
+    p_demo.add_argument(
+        "--dir",
+        help="keep the results file in this folder (default: a "
+        "temporary folder, removed afterwards)",
+    )
     args = parser.parse_args(argv)
     if args.version:
         print(f"xsweep {__version__}")
         return 0
     if args.command == "demo":
         if args.dir and not os.path.isdir(args.dir):
-            print(f"xsweep demo: error: --dir {args.dir} is not a folder; create it first.",
-                  file=sys.stderr)
+            print(
+                f"xsweep demo: error: --dir {args.dir} is not a folder; create it first.",
+                file=sys.stderr,
+            )
             return 2
         return demo(args.dir)
     parser.print_help()

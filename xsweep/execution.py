@@ -85,9 +85,7 @@ def run_serial(
         return report
 
     value_lists = [v[sel].tolist() for v, sel in zip(plan.values, plan.selected)]
-    cells = itertools.compress(
-        zip(flat.tolist(), itertools.product(*value_lists)), todo.tolist()
-    )
+    cells = itertools.compress(zip(flat.tolist(), itertools.product(*value_lists)), todo.tolist())
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter

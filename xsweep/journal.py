@@ -91,9 +91,11 @@ class JournalWriter:
 
     def append(self, payload: bytes) -> None:
         """Append one record; on any error the journal is cut back to its last good record."""
-        rec = frame(payload)
+        rec = _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
         try:
-            self._write_all(rec)
+            n = os.write(self.fd, rec)
+            if n != len(rec):
+                self._write_all(memoryview(rec)[n:])
         except BaseException:
             # A partial record would hide every later one from replay: remove it.
             try:

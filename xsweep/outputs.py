@@ -124,9 +124,7 @@ class VariableSpec:
         return arr.dtype.kind in "biuf" and np.can_cast(arr.dtype, self.dtype, "safe")
 
     def _type_name(self) -> str:
-        return {"f": "float", "i": "int", "u": "unsigned int", "b": "bool", "U": "str"}[
-            self._kind
-        ]
+        return {"f": "float", "i": "int", "u": "unsigned int", "b": "bool", "U": "str"}[self._kind]
 
 
 @dataclass
@@ -170,9 +168,7 @@ class OutputSpec:
                 ) from None
         if kind == "dataarray":
             if not isinstance(result, xr.DataArray):
-                raise OutputError(
-                    f"got {_describe(result)} where earlier cells gave a DataArray"
-                )
+                raise OutputError(f"got {_describe(result)} where earlier cells gave a DataArray")
             var = self.variables[0]
             if result.dims != var.dims:
                 raise OutputError(
@@ -191,8 +187,7 @@ class OutputSpec:
             da = result[var.name]
             if da.dims != var.dims:
                 raise OutputError(
-                    f"variable {var.name!r}: got dims {da.dims} where earlier cells gave "
-                    f"{var.dims}"
+                    f"variable {var.name!r}: got dims {da.dims} where earlier cells gave {var.dims}"
                 )
             out.append(var.coerce(da.values))
         return tuple(out)
@@ -208,6 +203,8 @@ class OutputSpec:
         def plain(var: VariableSpec) -> Any:
             values = cell[var.name].values
             if var.scalar:
+                if var.dtype.kind in "fiu" and var.dtype.itemsize < 8:
+                    return var.dtype.type(values)  # a float32 stays a numpy float32
                 return values.item()
             return np.array(values, copy=True)
 
@@ -309,7 +306,9 @@ def infer_spec(
         spec = OutputSpec("dataarray", (_from_dataarray(name, result),))
     elif isinstance(result, xr.Dataset):
         if not result.data_vars:
-            raise OutputError("the function returned an empty Dataset; return at least one variable")
+            raise OutputError(
+                "the function returned an empty Dataset; return at least one variable"
+            )
         spec = OutputSpec(
             "dataset",
             tuple(
@@ -331,10 +330,16 @@ def infer_spec(
 
 def _from_dataarray(name: str, da: xr.DataArray) -> VariableSpec:
     coords = {
-        str(k): c.variable.copy(deep=True) for k, c in da.coords.items() if set(c.dims) <= set(da.dims)
+        str(k): c.variable.copy(deep=True)
+        for k, c in da.coords.items()
+        if set(c.dims) <= set(da.dims)
     }
     return _array_spec(
-        name, np.asarray(da.values), {}, dims=tuple(map(str, da.dims)), coords=coords,
+        name,
+        np.asarray(da.values),
+        {},
+        dims=tuple(map(str, da.dims)),
+        coords=coords,
         attrs=dict(da.attrs),
     )
 

@@ -101,10 +101,10 @@ class Parameter:
     >>> length.value
     1
     >>> length.value = 3
-    >>> length.value = 2.5
+    >>> length.value = 2.5  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Parameter 'length': 2.5 is not one of its values. Nearest valid values: 2, 3.
+    ValueError: Parameter 'length': 2.5 is not one of its values. Nearest valid values: 2, 3 ...
     """
 
     __slots__ = ("name", "values", "units", "description", "_index", "_lookup", "_callbacks")
@@ -167,8 +167,8 @@ class Parameter:
                 vals = self.values.astype(float)
                 scale = max(float(np.abs(vals).max()), 1.0)
                 close = np.flatnonzero(
-                    np.abs(vals - float(value)) <= FLOAT_RTOL * max(abs(float(value)), 1e-300)
-                    + 1e-15 * scale
+                    np.abs(vals - float(value))
+                    <= FLOAT_RTOL * max(abs(float(value)), 1e-300) + 1e-15 * scale
                 )
                 if close.size:
                     return int(close[0])

@@ -312,11 +312,7 @@ class ParameterSpace:
                     f"are {list(self._params)}; rename the argument or give it a default."
                 )
         dims = tuple(n for n in self._params if takes_all or n in takes)
-        plain = [
-            a.name
-            for a in sig.parameters.values()
-            if a.kind is a.POSITIONAL_OR_KEYWORD
-        ]
+        plain = [a.name for a in sig.parameters.values() if a.kind is a.POSITIONAL_OR_KEYWORD]
         positional = not takes_all and plain[: len(dims)] == list(dims)
         binding = _Binding(
             function_key(fn), variable_prefix(getattr(fn, "__name__", "output")), dims, positional
@@ -417,16 +413,24 @@ class ParameterSpace:
         with store.writing():
             table = store.table(binding.key, binding.name, binding.dims)
             report = run_serial(
-                fn, binding.name, store, table, plan, output_dims=out_dims,
-                force_recompute=force_recompute, retry_failed=retry_failed, errors=errors,
+                fn,
+                binding.name,
+                store,
+                table,
+                plan,
+                output_dims=out_dims,
+                force_recompute=force_recompute,
+                retry_failed=retry_failed,
+                errors=errors,
             )
         if not store.persistent:
             self._last[binding.key] = store
         if report.failed:
             total = int(np.prod([len(s) for s in plan.selected]))
             warnings.warn(
-                f"{report.failed} of {total} cells of {binding.key} failed and are recorded as failed. List them with "
-                f"ps.failures({binding.name}); the next sweep retries them.",
+                f"{report.failed} of {total} cells of {binding.key} failed and are recorded "
+                f"as failed. List them with ps.failures({binding.name}); the next sweep "
+                "retries them.",
                 SweepFailuresWarning,
                 stacklevel=2,
             )

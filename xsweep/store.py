@@ -398,6 +398,8 @@ class NetCDFStore(MemoryStore):
         self.fsync_interval = fsync_interval
         self._lock = WriterLock(self.path + ".lock", self.path)
         self._writer: JournalWriter | None = None
+        self._in_session = False
+        self._layout_dirty = False
         self._generation: str | None = None
         self._signature: tuple | None = None
         self._journal_seen = 0
@@ -482,10 +484,11 @@ class NetCDFStore(MemoryStore):
         the results are published as a new complete file (``publish=True``, or when the
         journal has grown past the file), the journal is removed, and the lock released.
         """
-        if self._writer is not None:  # nested (a sweep's run_process): already writing
+        if self._in_session:  # nested (run_process inside a sweep): already writing
             yield
             return
         self._lock.acquire()
+        self._in_session = True
         try:
             if (
                 self._file_signature() != self._signature
@@ -493,56 +496,75 @@ class NetCDFStore(MemoryStore):
             ):
                 self._load()
             self._clean_temp_files()
-            if self._generation is None:
-                self._publish()
-            if read_header(self.journal_path) != self._generation:
-                # Left by a process killed mid-publish, or orphaned by a deleted file: the
-                # current file already holds (or no longer wants) what it recorded.
+            if self._generation is not None and read_header(self.journal_path) not in (
+                None,
+                self._generation,
+            ):
+                # Left by a process killed mid-publish: the file already holds its records.
                 _unlink(self.journal_path)
-            self._writer = JournalWriter(self.journal_path, self._generation, self.fsync_interval)
             ok = False
             try:
                 yield
                 ok = True
             finally:
-                dirty = self._writer.size > HEADER_LEN
-                if dirty and (publish or not ok or self._journal_outgrown()):
-                    self._publish()
-                self._journal_seen = self._writer.size if self._writer else 0
-                self._close_writer()
-                if self._journal_seen <= HEADER_LEN:
-                    _unlink(self.journal_path)
-                    self._journal_seen = 0
+                self._end_session(publish or not ok)
         finally:
-            self._writer = None
+            self._in_session = False
             self._lock.release()
+
+    def _end_session(self, publish: bool) -> None:
+        writer = self._writer
+        # Records may also come from earlier run_process writes or a killed writer's journal.
+        dirty = (writer.size if writer is not None else self._journal_size()) > HEADER_LEN
+        if self._layout_dirty or (dirty and (publish or self._journal_outgrown())):
+            self._publish()
+        writer = self._writer
+        self._writer = None
+        if writer is not None:
+            writer.close()
+            if writer.size <= HEADER_LEN:
+                _unlink(self.journal_path)
+        self._journal_seen = self._journal_size()
 
     def _journal_outgrown(self) -> bool:
         size = self._writer.size if self._writer else 0
         return size > max(self._signature[2] if self._signature else 0, 1 << 20)
 
-    def _close_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+    def _open_journal(self) -> JournalWriter:
+        """The session's journal, publishing first any layout the file does not hold yet."""
+        if self._layout_dirty or self._generation is None:
+            self._publish()
+        if self._writer is None:
+            self._writer = JournalWriter(self.journal_path, self._generation, self.fsync_interval)
+        return self._writer
 
     def recorder(self, table: FunctionTable):
-        codec = _Codec(table, self._slots[table.key])
-        encode, encode_failure = codec.encode, codec.encode_failure
-        put, put_failure = table.put, table.put_failure
         store = self
+        state: dict[str, Any] = {}
+
+        def start() -> None:
+            store._open_journal()
+            codec = _Codec(table, store._slots[table.key])
+            state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
+            store._publish_at = max(store._signature[2], 1 << 20)
+
+        put, put_failure = table.put, table.put_failure
 
         def record(index: int, values: tuple, seconds: float) -> None:
+            if not state:
+                start()
             writer = store._writer
-            writer.append(encode(index, values, seconds))
+            writer.append(state["encode"](index, values, seconds))
             put(index, values, seconds)
             if writer.size > store._publish_at:
                 store._rotate()
 
         def record_failure(index: int, message: str, seconds: float) -> None:
-            store._writer.append(encode_failure(index, message, seconds))
+            if not state:
+                start()
+            store._writer.append(state["encode_failure"](index, message, seconds))
             put_failure(index, message, seconds)
 
-        self._publish_at = max(self._signature[2] if self._signature else 0, 1 << 20)
         return record, record_failure
 
     def _rotate(self) -> None:
@@ -551,22 +573,22 @@ class NetCDFStore(MemoryStore):
         self._publish_at = max(self._signature[2], 1 << 20)
 
     def _layout_changed(self) -> None:
-        # New functions and output structures go straight into the file so that journal
-        # records only ever carry cell values for a layout the file already describes.
-        if self._writer is None:
+        # New functions and output structures reach the file before any journal record
+        # that refers to them (see _open_journal), so records only carry cell values.
+        if not self._in_session:
             raise StoreError(
                 f"Internal error: the layout of {self.path} changed outside a write session."
             )
-        self._publish()
+        self._layout_dirty = True
 
     def clear(self, key: str | None = None) -> None:
         with self.writing():
             super().clear(key)
-            self._publish()
+            self._layout_dirty = True  # publish the cleared state even with nothing journaled
 
     def close(self) -> None:
         """Publish results that only the journal holds (after ``run_process`` writes)."""
-        if self._journal_size() > HEADER_LEN and not self._lock.held:
+        if self._journal_size() > HEADER_LEN and not self._in_session:
             try:
                 with self.writing():
                     pass
@@ -580,6 +602,10 @@ class NetCDFStore(MemoryStore):
         tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
         try:
             _write_file(self, tmp, generation)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        try:
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -597,10 +623,12 @@ class NetCDFStore(MemoryStore):
         self._generation = generation
         self._signature = self._file_signature()
         self._slots = {key: i for i, key in enumerate(self.tables)}
+        self._layout_dirty = False
+        # The old journal is inside the new file now; start one for the new generation.
         if self._writer is not None:
-            # The old journal is inside the new file now; start one for the new generation.
             self._writer.close()
-            _unlink(self.journal_path)
+        _unlink(self.journal_path)
+        if self._writer is not None:
             self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
 
     def _clean_temp_files(self) -> None:
@@ -797,9 +825,19 @@ def _write_table(nc, table: FunctionTable, written: set[str]) -> None:
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
                 attrs["coordinates"] = " ".join(extra)
-            _create(nc, var.name, table.dims + var.dims, buf.reshape(table.shape + var.shape), attrs)
-    _create(nc, table.status_name, table.dims, table.status.reshape(table.shape), table.status_attrs())
-    _create(nc, table.seconds_name, table.dims, table.seconds.reshape(table.shape), table.seconds_attrs())
+            _create(
+                nc, var.name, table.dims + var.dims, buf.reshape(table.shape + var.shape), attrs
+            )
+    _create(
+        nc, table.status_name, table.dims, table.status.reshape(table.shape), table.status_attrs()
+    )
+    _create(
+        nc,
+        table.seconds_name,
+        table.dims,
+        table.seconds.reshape(table.shape),
+        table.seconds_attrs(),
+    )
     codes, messages = table.error_codes()
     _create(nc, table.error_name, table.dims, codes.reshape(table.shape), table.error_attrs())
     nc.createDimension(f"{table.name}_message", len(messages) or None)
@@ -910,8 +948,13 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
             dtype = np.dtype(object) if data.dtype.kind in "OU" else data.dtype
             specs.append(
                 VariableSpec(
-                    out, dtype, cell_shape, extra, scalar=(kind != "array" and not extra),
-                    coords=coords, attrs=_attrs(var),
+                    out,
+                    dtype,
+                    cell_shape,
+                    extra,
+                    scalar=(kind != "array" and not extra),
+                    coords=coords,
+                    attrs=_attrs(var),
                 )
             )
             buffers.append(data.astype(dtype, copy=False).reshape((table.size, *cell_shape)))

@@ -1,0 +1,442 @@
+"""The NetCDF cache in one process: read-through, resume, exact round trips, guarantees."""
+
+import os
+import warnings
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+import xsweep as xs
+
+
+def make_space():
+    return xs.ParameterSpace(
+        [
+            xs.Parameter("a", values=[1, 2, 3], units="m", description="a length"),
+            xs.Parameter("b", values=[0.5, 1.5]),
+        ]
+    )
+
+
+class Counter:
+    """A swept function that counts its calls."""
+
+    def __init__(self, fail_at=None, interrupt_at=None):
+        self.calls = []
+        self.fail_at = fail_at
+        self.interrupt_at = interrupt_at
+
+    def __call__(self, a, b):
+        self.calls.append((a, b))
+        if len(self.calls) == self.interrupt_at:
+            raise KeyboardInterrupt
+        if (a, b) == self.fail_at:
+            raise RuntimeError("planned failure")
+        return a * b
+
+
+def product(a, b):
+    return a * b
+
+
+def open_plain(path):
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def test_default_path_and_switches(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ps = make_space()
+    assert ps.cache_path is None
+    ps.enable_cache()
+    assert ps.cache_path == str(tmp_path / "xsweep_results.nc")
+    ps.sweep(product)
+    assert (tmp_path / "xsweep_results.nc").exists()
+    # Sidecars are gone once the sweep has published its results.
+    assert sorted(os.listdir(tmp_path)) == ["xsweep_results.nc"]
+    ps.disable_cache()
+    assert ps.cache_path is None
+    with pytest.raises(xs.SweepError, match="caching is off.*enable_cache"):
+        ps.clear_cache()
+    with pytest.raises(xs.SweepError, match="does not exist. Create it first"):
+        ps.enable_cache(tmp_path / "missing" / "r.nc")
+
+
+def test_sweep_fills_file_readable_by_plain_xarray(tmp_path):
+    ps = make_space()
+    path = tmp_path / "r.nc"
+    ps.enable_cache(path)
+    ps["b"].value = 1.5
+    ps.sweep(product, params=["a"])  # only the b=1.5 column
+    ds = open_plain(path)
+    assert ds["product"].dims == ("a", "b")
+    assert np.isnan(ds["product"].sel(b=0.5)).all()
+    assert ds["product"].sel(b=1.5).values.tolist() == [1.5, 3.0, 4.5]
+    assert ds["product_status"].values.tolist() == [[0, 1], [0, 1], [0, 1]]
+    assert ds["product_status"].attrs["flag_meanings"] == "not_computed computed failed"
+    assert list(ds["product_status"].attrs["flag_values"]) == [0, 1, 2]
+    assert ds["a"].attrs == {"long_name": "a", "units": "m", "description": "a length"}
+    assert ds["product_seconds"].attrs["units"] == "s"
+    assert np.isnan(ds["product_seconds"].sel(b=0.5)).all()
+    assert (ds["product_seconds"].sel(b=1.5) >= 0).all()
+    for key in (
+        "xsweep_version",
+        "python_version",
+        "numpy_version",
+        "xarray_version",
+        "netCDF4_version",
+        "hdf5_version",
+        "created",
+        "updated",
+    ):
+        assert ds.attrs[key]
+    assert ds["product_status"].attrs["xsweep_function"] == f"{__name__}:product"
+
+
+def test_interrupt_and_exception_then_resume_same_process(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    f = Counter(interrupt_at=3)
+    f.__name__ = f.__qualname__ = "counted"
+    with pytest.raises(KeyboardInterrupt):
+        ps.sweep(f)
+    assert len(f.calls) == 3
+    # The two cells finished before Ctrl-C are in the file already.
+    assert int((open_plain(tmp_path / "r.nc")["counted_status"] == 1).sum()) == 2
+    f.calls.clear()
+    f.interrupt_at = None
+    f.fail_at = (3, 0.5)
+    with pytest.raises(RuntimeError, match="planned failure"):
+        ps.sweep(f, errors="raise")
+    assert f.calls == [(2, 0.5), (2, 1.5), (3, 0.5)]  # the 2 cached cells were not called
+    f.calls.clear()
+    f.fail_at = None
+    ds = ps.sweep(f)
+    assert f.calls == [(3, 0.5), (3, 1.5)]  # failed cell retried, missing one computed
+    assert ds["counted"].values.tolist() == [[0.5, 1.5], [1.0, 3.0], [1.5, 4.5]]
+    f.calls.clear()
+    ps.sweep(f)
+    assert f.calls == []
+
+
+def test_resume_in_new_space_object(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    f = Counter(interrupt_at=4)
+    f.__name__ = f.__qualname__ = "counted"
+    with pytest.raises(KeyboardInterrupt):
+        ps.sweep(f)
+    ps2 = make_space()
+    ps2.enable_cache(tmp_path / "r.nc")
+    g = Counter()
+    g.__name__ = g.__qualname__ = "counted"
+    ps2.sweep(g)
+    assert len(g.calls) == 3
+
+
+def test_failures_recorded_in_file_and_retry_policy(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    f = Counter(fail_at=(2, 0.5))
+    f.__name__ = f.__qualname__ = "flaky"
+    with pytest.warns(xs.SweepFailuresWarning, match="1 of 6 cells"):
+        ps.sweep(f)
+    ds = open_plain(tmp_path / "r.nc")
+    assert int(ds["flaky_status"].sel(a=2, b=0.5)) == 2
+    code = int(ds["flaky_error"].sel(a=2, b=0.5))
+    assert ds["flaky_messages"].values[code - 1] == "RuntimeError: planned failure"
+    assert ps.failures(f).to_dict("records") == [
+        {"a": 2, "b": 0.5, "error": "RuntimeError: planned failure"}
+    ]
+    f.calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps.sweep(f, retry_failed=False)  # no retry: no call, and no new failure warning
+    assert f.calls == []
+    f.fail_at = None
+    ps.sweep(f)
+    assert f.calls == [(2, 0.5)]
+    assert ps.failures(f).empty
+
+
+def test_run_process_read_through_no_call_no_callbacks(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    f = Counter()
+    f.__name__ = f.__qualname__ = "counted"
+    ps.sweep(f)
+    fired = []
+    ps["a"].register_callback(fired.append)
+    f.calls.clear()
+    assert ps.run_process(f, a=3, b=1.5) == 4.5
+    assert f.calls == [] and fired == []  # from the store: no call, no callback
+    assert ps["a"].value == 3 and ps["b"].value == 1.5
+    assert ps.run_process(f, force_recompute=True) == 4.5
+    assert f.calls == [(3, 1.5)]
+
+
+def test_run_process_miss_computes_and_writes_back(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = make_space()
+    ps.enable_cache(path)
+    f = Counter()
+    f.__name__ = f.__qualname__ = "counted"
+    fired = []
+    ps["a"].register_callback(fired.append)
+    assert ps.run_process(f, a=2) == 1.0
+    assert f.calls == [(2, 0.5)] and fired == [2]
+    assert ps.run_process(f) == 1.0
+    assert len(f.calls) == 1
+    # A second space object (as a new process would) sees it through the journal replay.
+    other = make_space()
+    other.enable_cache(path)
+    other["a"].value = 2
+    g = Counter()
+    g.__name__ = g.__qualname__ = "counted"
+    assert other.run_process(g) == 1.0 and g.calls == []
+    # Closing publishes it into the NetCDF file itself.
+    ps.disable_cache()
+    other.disable_cache()
+    assert float(open_plain(path)["counted"].sel(a=2, b=0.5)) == 1.0
+    assert not os.path.exists(f"{path}.journal")
+
+
+def test_two_space_objects_alternate_writes(tmp_path):
+    path = tmp_path / "r.nc"
+    one, two = make_space(), make_space()
+    one.enable_cache(path)
+    two.enable_cache(path)
+    assert one.run_process(product, a=1) == 0.5
+    assert two.run_process(product, a=2) == 1.0
+    assert one.run_process(product, a=3) == 1.5
+    ds = two.sweep(product, params=["a"])
+    assert ds["product_status"].values.tolist() == [1, 1, 1]
+    one.disable_cache()
+    two.disable_cache()
+    assert open_plain(path)["product"].sel(b=0.5).values.tolist() == [0.5, 1.0, 1.5]
+
+
+def test_nan_results_are_computed_once(tmp_path):
+    calls = []
+
+    def nan_maker(a, b):
+        calls.append(1)
+        return float("nan")
+
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ps.sweep(nan_maker)
+    ps.sweep(nan_maker)
+    assert len(calls) == 6
+    ps.run_process(nan_maker)
+    assert len(calls) == 6
+
+
+def test_exact_round_trips_through_the_file(tmp_path):
+    path = tmp_path / "r.nc"
+
+    calls = []
+
+    def image(a, b):
+        calls.append(a)
+        img = np.full((4, 5, 3), 255, dtype=np.uint8)
+        img[0, 0] = [a, int(b * 10), 0]
+        return img
+
+    def mixed(a, b):
+        calls.append(a)
+        return {
+            "big": 2**53 + 2 * a + 1,
+            "name": f"cell-{a}-{b}-é",
+            "flag": a == 2,
+            "f32": np.float32(b),
+            "words": np.array(["x", "yy"]),
+        }
+
+    def labelled(a, b):
+        calls.append(a)
+        return xr.DataArray(
+            np.array([a * 1.0, b]),
+            dims="freq",
+            coords={"freq": [1.0, 2.0], "band": ("freq", ["lo", "hi"])},
+            name="power",
+            attrs={"units": "W"},
+        )
+
+    ps = make_space()
+    ps.enable_cache(path)
+    for fn, kw in (
+        (image, {"output_dims": {"image": ("y", "x", "rgb")}}),
+        (mixed, {}),
+        (labelled, {}),
+    ):
+        ps.sweep(fn, **kw)
+    ds = open_plain(path)
+    assert ds["image"].dtype == np.uint8
+    assert ds["image"].sel(a=3, b=1.5).values[0, 0].tolist() == [3, 15, 0]
+    assert int(ds["image"].max()) == 255 and ds["image"].values.min() == 0
+    assert ds["big"].dtype == np.int64 and int(ds["big"].sel(a=3, b=0.5)) == 2**53 + 7
+    assert ds["name"].sel(a=2, b=1.5).item() == "cell-2-1.5-é"
+    assert ds["flag"].dtype == bool and ds["flag"].sel(a=2).values.all()
+    assert ds["f32"].dtype == np.float32
+    assert ds["power"].attrs["units"] == "W"
+    assert ds["band"].values.tolist() == ["lo", "hi"]
+
+    # A new space object reads the same values back as the functions returned them.
+    ps2 = make_space()
+    ps2.enable_cache(path)
+    ps2["a"].value, ps2["b"].value = 3, 1.5
+
+    for fn in (image, mixed, labelled):
+        before = len(calls)
+        got = ps2.run_process(fn)
+        assert len(calls) == before  # from the file, not computed
+        want = fn(3, 1.5)
+        if isinstance(want, np.ndarray):
+            assert isinstance(got, np.ndarray) and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+        elif isinstance(want, dict):
+            assert got.keys() == want.keys()
+            for k in want:
+                assert type(got[k]) is type(want[k]) or isinstance(want[k], np.ndarray)
+                np.testing.assert_array_equal(got[k], want[k])
+        else:
+            xr.testing.assert_identical(got, want)
+
+
+def test_force_recompute_and_clear_cache(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    f = Counter()
+    f.__name__ = f.__qualname__ = "counted"
+    ps.sweep(f)
+    ps.sweep(product)
+    ps.sweep(f, force_recompute=True)
+    assert len(f.calls) == 12
+    ps.clear_cache(f)
+    ds = open_plain(tmp_path / "r.nc")
+    assert (ds["counted_status"] == 0).all() and np.isnan(ds["counted"]).all()
+    assert (ds["product_status"] == 1).all()
+    ps.clear_cache()
+    assert (open_plain(tmp_path / "r.nc")["product_status"] == 0).all()
+    f.calls.clear()
+    ps.sweep(f)
+    assert len(f.calls) == 6
+
+
+def _file_bytes(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def test_foreign_files_are_never_overwritten(tmp_path):
+    text = tmp_path / "notes.nc"
+    text.write_text("not netcdf at all")
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"t": ("x", [1.0, 2.0])}).to_netcdf(foreign)
+    ps = make_space()
+    ps.enable_cache(tmp_path / "good.nc")
+    ps.sweep(product)
+    truncated = tmp_path / "truncated.nc"
+    truncated.write_bytes(_file_bytes(tmp_path / "good.nc")[:200])
+    for path, match in (
+        (text, "cannot be read as NetCDF"),
+        (foreign, "not an xsweep results file"),
+        (truncated, "cannot be read as NetCDF"),
+    ):
+        before = _file_bytes(path)
+        with pytest.raises(xs.StoreError, match=match) as info:
+            make_space().enable_cache(path)
+        assert str(path) in str(info.value) and "another cache path" in str(info.value)
+        assert _file_bytes(path) == before
+
+
+def test_grid_mismatch_is_an_error_that_says_what_differs(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = make_space()
+    ps.enable_cache(path)
+    ps.sweep(product)
+    before = _file_bytes(path)
+    other = xs.ParameterSpace(
+        [xs.Parameter("a", values=[1, 2, 4]), xs.Parameter("b", values=[0.5, 1.5])]
+    )
+    with pytest.raises(
+        xs.StoreMismatchError,
+        match=r"parameter 'a' has values \[1, 2, 3\] in the file but \[1, 2, 4\]",
+    ):
+        other.enable_cache(path)
+    assert _file_bytes(path) == before
+
+
+def test_functions_never_share_results(tmp_path):
+    class A:
+        @staticmethod
+        def f(a, b):
+            return a
+
+    class B:
+        @staticmethod
+        def f(a, b):
+            return b
+
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ps.sweep(A.f)
+    with pytest.raises(xs.StoreMismatchError, match=r"A\.f under the name 'f'.*B\.f"):
+        ps.sweep(B.f)
+
+    def one(a, b):
+        return {"shared": a}
+
+    def two(a, b):
+        return {"shared": b}
+
+    ps.sweep(one)
+    with pytest.raises(xs.StoreMismatchError, match="'shared', but that name is already used"):
+        ps.sweep(two)
+    ds = open_plain(tmp_path / "r.nc")
+    assert ds["shared"].sel(b=1.5).values.tolist() == [1, 2, 3]
+
+
+def test_second_writer_in_same_process_gets_clear_error(tmp_path):
+    path = tmp_path / "r.nc"
+    outer, inner = make_space(), make_space()
+    outer.enable_cache(path)
+    inner.enable_cache(path)
+    seen = []
+
+    def nested(a, b):
+        if not seen:
+            with pytest.raises(xs.StoreLockedError, match=f"{path}.*being written by"):
+                inner.sweep(product)
+            seen.append(True)
+        return a
+
+    outer.sweep(nested)
+    assert seen == [True]
+    inner.sweep(product)  # free again once the first sweep ended
+
+
+def test_journal_replay_ignores_torn_tail(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = make_space()
+    ps.enable_cache(path)
+    ps.run_process(product, a=1, b=0.5)
+    ps.run_process(product, a=2, b=0.5)
+    with open(f"{path}.journal", "ab") as fh:
+        fh.write(b"\xabR\x10\x00\x00\x00garbage")  # a record cut short by a crash
+    ps2 = make_space()
+    ps2.enable_cache(path)
+    ds = ps2.sweep(product, params=["a"])
+    assert ds["product"].values.tolist() == [0.5, 1.0, 1.5]
+
+
+def test_file_has_no_opaque_types(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ps.sweep(lambda a, b: {"x": a, "s": "text"})
+    with netCDF4.Dataset(tmp_path / "r.nc") as nc:
+        for var in nc.variables.values():
+            assert var.dtype is str or np.dtype(var.dtype).kind in "iuf", var.name
