@@ -1,22 +1,32 @@
-"""Running a function over cells: the per-cell loop, failures, and the single writer.
+"""Running a function over cells: serially or on an executor, with one writer.
 
-The loop here runs once per cell, millions of times in a big sweep, so it is written flat:
+Serial: the loop runs once per cell, millions of times in a big sweep, so it is written flat:
 a precomputed iterator of (flat index, argument values), a direct call, and the store's
 ``record`` callable, which writes into numpy buffers (and the journal, with a cache).
+
+Parallel: any ``concurrent.futures.Executor`` (threads, processes, loky, dask, MPI) computes
+batches of cells; the function travels to the workers once, pickled with cloudpickle so that
+closures and notebook functions work. Results come back to this process, which alone writes
+the store: HDF5 files must never be written concurrently.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
+import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import CellError, OutputError, SweepError
 from .outputs import infer_spec
+from .progress import Progress
 from .store import COMPUTED, FAILED, FunctionTable, MemoryStore
 
 
@@ -52,6 +62,73 @@ def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
     return np.ravel_multi_index(grids, shape).ravel()
 
 
+def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool):
+    """The selected flat indices, which of them to compute, and how many are cached."""
+    flat = selected_flat(plan, table.shape)
+    if force_recompute:
+        return flat, np.ones(flat.size, dtype=bool), 0
+    status = table.status[flat]
+    todo = status != COMPUTED
+    if not retry_failed:
+        todo &= status != FAILED
+    return flat, todo, int(flat.size - np.count_nonzero(todo))
+
+
+def _cells(plan: CellPlan, flat: np.ndarray, todo: np.ndarray) -> Iterator[tuple[int, tuple]]:
+    value_lists = [v[sel].tolist() for v, sel in zip(plan.values, plan.selected)]
+    return itertools.compress(zip(flat.tolist(), itertools.product(*value_lists)), todo.tolist())
+
+
+class _Sink:
+    """Hands finished cells to the store: infers the output structure, checks every cell."""
+
+    def __init__(self, store: MemoryStore, table: FunctionTable, name: str, output_dims, dims):
+        self.store = store
+        self.table = table
+        self.name = name
+        self.output_dims = output_dims
+        self.dims = dims
+        self.computed = 0
+        self.failed = 0
+        self.record, self.record_failure = store.recorder(table)
+        self.extract = table.spec.extract if table.spec is not None else None
+
+    def ok(self, index: int, args: tuple, result: Any, seconds: float) -> None:
+        if self.extract is None:
+            self.set_spec(result, args)
+        try:
+            values = self.extract(result)
+        except OutputError as exc:
+            raise OutputError(
+                f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}. Every cell must "
+                f"return the same structure; {self.computed} cells computed before it are kept."
+            ) from None
+        self.record(index, values, seconds)
+        self.computed += 1
+
+    def set_spec(self, result: Any, args: tuple) -> None:
+        try:
+            spec = infer_spec(result, self.name, self.output_dims)
+        except OutputError as exc:
+            raise OutputError(
+                f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}."
+            ) from None
+        self.store.set_spec(self.table, spec)
+        self.record, self.record_failure = self.store.recorder(self.table)
+        self.extract = spec.extract
+
+    def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
+        self.record_failure(index, message, seconds)
+        self.failed += 1
+
+    def raise_note(self, args: tuple) -> str:
+        return (
+            f"xsweep: raised by {self.name}({describe_cell(self.dims, args)}); the "
+            f"{self.computed} cells computed before it are kept, the cell is recorded as "
+            "failed. Pass errors='record' to record failures and go on."
+        )
+
+
 def run_serial(
     fn: Callable[..., Any],
     name: str,
@@ -63,6 +140,7 @@ def run_serial(
     force_recompute: bool,
     retry_failed: bool,
     errors: str,
+    progress: Progress | None = None,
 ) -> SweepReport:
     """Compute the plan's missing cells one after another in this process.
 
@@ -71,72 +149,254 @@ def run_serial(
     it finishes, so an interruption (Ctrl-C, an exception, a kill) loses only the cell in
     flight.
     """
-    flat = selected_flat(plan, table.shape)
-    report = SweepReport()
-    if force_recompute:
-        todo = np.ones(flat.size, dtype=bool)
-    else:
-        status = table.status[flat]
-        todo = status != COMPUTED
-        if not retry_failed:
-            todo &= status != FAILED
-        report.cached = int(flat.size - np.count_nonzero(todo))
+    flat, todo, cached = _todo(plan, table, force_recompute, retry_failed)
+    report = SweepReport(cached=cached)
+    if progress is not None:
+        progress.start(int(flat.size), cached)
     if not todo.any():
         return report
-
-    value_lists = [v[sel].tolist() for v, sel in zip(plan.values, plan.selected)]
-    cells = itertools.compress(zip(flat.tolist(), itertools.product(*value_lists)), todo.tolist())
+    sink = _Sink(store, table, name, output_dims, plan.dims)
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter
-    spec = table.spec
-    record, record_failure = store.recorder(table)
-    extract = spec.extract if spec is not None else None
-    computed = failed = 0
+    record = sink.record
+    extract = sink.extract
+    computed = 0
+    next_report = perf_counter() + 0.2 if progress is not None else float("inf")
     try:
-        for index, args in cells:
+        for index, args in _cells(plan, flat, todo):
             t0 = perf_counter()
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
             except Exception as exc:
-                seconds = perf_counter() - t0
-                record_failure(index, f"{type(exc).__name__}: {exc}", seconds)
-                failed += 1
+                sink.fail(index, args, f"{type(exc).__name__}: {exc}", perf_counter() - t0)
+                sink.computed = computed
                 if errors == "raise":
-                    _add_note(
-                        exc,
-                        f"xsweep: raised by {name}({describe_cell(dims, args)}); the "
-                        f"{computed} cells computed before it are kept, the cell is recorded as "
-                        "failed. Pass errors='record' to record failures and go on.",
-                    )
+                    _add_note(exc, sink.raise_note(args))
                     raise
                 continue
-            seconds = perf_counter() - t0
+            t1 = perf_counter()
             if extract is None:
-                spec = _infer(result, name, output_dims, dims, args)
-                store.set_spec(table, spec)
-                record, record_failure = store.recorder(table)
-                extract = spec.extract
+                sink.set_spec(result, args)
+                record, extract = sink.record, sink.extract
             try:
                 values = extract(result)
-            except OutputError as exc:
-                raise OutputError(
-                    f"Cell {describe_cell(dims, args)} of {name}: {exc}. Every cell must return "
-                    f"the same structure; {computed} cells computed before it are kept."
-                ) from None
-            record(index, values, seconds)
+            except OutputError:
+                sink.computed = computed
+                sink.ok(index, args, result, t1 - t0)  # raises with the cell named
+            record(index, values, t1 - t0)
             computed += 1
+            if t1 >= next_report:
+                progress.update(computed, sink.failed)
+                next_report = t1 + 0.2
     finally:
         report.computed = computed
-        report.failed = failed
+        report.failed = sink.failed
+        if progress is not None:
+            progress.update(computed, sink.failed)
     return report
 
 
-def _infer(result, name, output_dims, dims, args):
+# ---------------------------------------------------------------------------------------------
+# Parallel
+# ---------------------------------------------------------------------------------------------
+_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def _load_function(key: str, blob: bytes) -> Callable[..., Any]:
+    fn = _FUNCTIONS.get(key)
+    if fn is None:
+        fn = _FUNCTIONS[key] = _pickler().loads(blob)
+    return fn
+
+
+def run_batch(key: str, blob: bytes, dims: tuple[str, ...], positional: bool, batch: list):
+    """Compute a batch of cells in a worker; returns ``[(index, ok, value, seconds), ...]``.
+
+    ``value`` is the function's result, or for a failure ``(message, exception or None)``.
+    Module-level so that every executor can import it by name in its workers.
+    """
+    fn = _load_function(key, blob)
+    out = []
+    perf_counter = time.perf_counter
+    for index, args in batch:
+        t0 = perf_counter()
+        try:
+            result = fn(*args) if positional else fn(**dict(zip(dims, args)))
+        except Exception as exc:
+            out.append(
+                (
+                    index,
+                    False,
+                    (f"{type(exc).__name__}: {exc}", _portable(exc)),
+                    perf_counter() - t0,
+                )
+            )
+        else:
+            out.append((index, True, result, perf_counter() - t0))
+    return out
+
+
+def _portable(exc: Exception) -> Exception | None:
+    """The exception itself if it survives pickling (to re-raise it in the driver)."""
     try:
-        return infer_spec(result, name, output_dims)
-    except OutputError as exc:
-        raise OutputError(f"Cell {describe_cell(dims, args)} of {name}: {exc}.") from None
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return None
+    return exc
+
+
+def _pickler():
+    try:
+        import cloudpickle
+    except ImportError:  # plain pickle handles module-level functions
+        return pickle
+    return cloudpickle
+
+
+def ship(fn: Callable[..., Any]) -> bytes:
+    """Serialize ``fn`` for the workers, or raise ``SweepError`` saying why it cannot go."""
+    pickler = _pickler()
+    try:
+        return pickler.dumps(fn)
+    except Exception as exc:
+        hint = (
+            "Install cloudpickle (pip install 'xsweep[dask]') so that closures, lambdas and "
+            "notebook functions can be sent. "
+            if pickler is pickle
+            else ""
+        )
+        raise SweepError(
+            f"Cannot send {getattr(fn, '__qualname__', fn)!r} to the workers: "
+            f"{type(exc).__name__}: {exc}. {hint}A function run in other processes must not "
+            "hold things that only live in this one (open files, locks, database connections, "
+            "GUI objects): create them inside the function, or sweep with threads "
+            "(executor=ThreadPoolExecutor()) or serially (no executor)."
+        ) from None
+
+
+def executor_workers(executor: Executor) -> int:
+    """How many cells the executor can run at once (a best guess for unknown executors)."""
+    for attr in ("_max_workers", "max_workers", "_n_workers"):
+        n = getattr(executor, attr, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:
+            pass
+    return os.cpu_count() or 1
+
+
+def run_parallel(
+    fn: Callable[..., Any],
+    name: str,
+    store: MemoryStore,
+    table: FunctionTable,
+    plan: CellPlan,
+    executor: Executor,
+    *,
+    output_dims: dict[str, tuple[str, ...]] | None,
+    force_recompute: bool,
+    retry_failed: bool,
+    errors: str,
+    chunksize: int | None = None,
+    progress: Progress | None = None,
+    on_interrupt: Callable[[], None] | None = None,
+) -> SweepReport:
+    """Compute the plan's missing cells on ``executor``; this process alone writes the store.
+
+    Batches: with ``chunksize=None`` the first tasks hold one cell each; once cell times are
+    known, batches grow so that a task lasts about 0.2 s (cheap cells stop drowning in
+    per-task overhead) while every worker keeps work (expensive cells stay one per task).
+    At most two tasks per worker are queued, so Ctrl-C stops within one task's time.
+    """
+    flat, todo, cached = _todo(plan, table, force_recompute, retry_failed)
+    report = SweepReport(cached=cached)
+    if progress is not None:
+        progress.start(int(flat.size), cached)
+    remaining = int(np.count_nonzero(todo))
+    if not remaining:
+        return report
+    blob = ship(fn)
+    key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
+    workers = executor_workers(executor)
+    sink = _Sink(store, table, name, output_dims, plan.dims)
+    cells = _cells(plan, flat, todo)
+    args_of: dict[int, tuple] = {}
+    pending: dict[Future, list] = {}
+    busy_seconds = 0.0
+    done_cells = 0
+
+    def next_batch() -> list:
+        if chunksize is not None:
+            size = chunksize
+        elif done_cells == 0:
+            size = 1
+        else:
+            mean = busy_seconds / done_cells
+            size = int(min(max(0.2 / max(mean, 1e-9), 1), max(remaining // (2 * workers), 1)))
+        return list(itertools.islice(cells, size))
+
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                batch = next_batch()
+                if not batch:
+                    break
+                remaining -= len(batch)
+                for index, args in batch:
+                    args_of[index] = args
+                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, batch)
+                pending[fut] = batch
+            if not pending:
+                break
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                batch = pending.pop(fut)
+                try:
+                    results = fut.result()
+                except BaseException as exc:  # the worker died or the task could not run
+                    message = f"WorkerError: {type(exc).__name__}: {exc}"
+                    for index, args in batch:
+                        sink.fail(index, args, message, float("nan"))
+                    raise SweepError(
+                        f"A worker failed while computing {len(batch)} cells of {name} "
+                        f"({message}). Those cells are recorded as failed and everything "
+                        "finished before is kept; sweep again to retry them (with a fresh "
+                        "executor if this one is broken)."
+                    ) from exc
+                for index, ok, value, seconds in results:
+                    args = args_of.pop(index)
+                    busy_seconds += seconds
+                    done_cells += 1
+                    if ok:
+                        sink.ok(index, args, value, seconds)
+                        continue
+                    message, original = value
+                    sink.fail(index, args, message, seconds)
+                    if errors == "raise":
+                        exc = (
+                            original
+                            if original is not None
+                            else CellError(message, dict(zip(plan.dims, args)))
+                        )
+                        _add_note(exc, sink.raise_note(args))
+                        raise exc
+                if progress is not None:
+                    progress.update(sink.computed, sink.failed)
+    finally:
+        for fut in pending:
+            fut.cancel()
+        if pending and on_interrupt is not None:
+            on_interrupt()
+        report.computed = sink.computed
+        report.failed = sink.failed
+        if progress is not None:
+            progress.update(sink.computed, sink.failed)
+    return report
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -8,6 +8,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,10 @@ import numpy as np
 import xarray as xr
 
 from .errors import OutputError, ParameterError, StoreLockedError, SweepError, SweepFailuresWarning
-from .execution import CellPlan, describe_cell, run_serial
+from .execution import CellPlan, describe_cell, run_parallel, run_serial
 from .outputs import infer_spec
 from .parameters import Parameter
+from .progress import Progress, progress_wanted
 from .store import COMPUTED, FAILED, MemoryStore, NetCDFStore, variable_prefix
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
@@ -358,6 +360,10 @@ class ParameterSpace:
         force_recompute: bool = False,
         errors: str = "record",
         retry_failed: bool = True,
+        executor: Any = None,
+        workers: int | None = None,
+        chunksize: int | None = None,
+        progress: bool | None = None,
     ) -> xr.Dataset:
         """Run ``fn`` over every cell of the grid and return the results as a Dataset.
 
@@ -381,6 +387,18 @@ class ParameterSpace:
             stops the sweep with that exception. Cells computed before are kept either way.
         retry_failed : bool, default True
             Compute again cells that failed in an earlier sweep.
+        executor : concurrent.futures.Executor or distributed.Client, optional
+            Compute cells on this executor (threads, processes, loky, dask, mpi4py). Results
+            are identical to a serial sweep; only this process writes the cache.
+        workers : int, optional
+            Shortcut: compute on a new local process pool of this many workers, shut down
+            when the sweep ends.
+        chunksize : int, optional
+            Cells per task on an executor; by default batches grow until a task lasts about
+            0.2 s, so cheap cells are batched and expensive ones go one per task.
+        progress : bool, optional
+            Show a progress bar (cached / computed / failed counts and an ETA). By default
+            on in a notebook or a terminal, off when output goes to a log or ``CI`` is set.
 
         Returns
         -------
@@ -409,20 +427,38 @@ class ParameterSpace:
         binding = self._binding(fn)
         plan = self._plan(binding, params)
         out_dims = _check_output_dims(output_dims)
+        pool, owned = _resolve_executor(executor, workers)
         store = self._store if self._store is not None else MemoryStore(self._store_coords())
-        with store.writing():
-            table = store.table(binding.key, binding.name, binding.dims)
-            report = run_serial(
-                fn,
-                binding.name,
-                store,
-                table,
-                plan,
-                output_dims=out_dims,
-                force_recompute=force_recompute,
-                retry_failed=retry_failed,
-                errors=errors,
-            )
+        bar = Progress(binding.name) if progress_wanted(progress) else None
+        options = dict(
+            output_dims=out_dims,
+            force_recompute=force_recompute,
+            retry_failed=retry_failed,
+            errors=errors,
+            progress=bar,
+        )
+        try:
+            with store.writing():
+                table = store.table(binding.key, binding.name, binding.dims)
+                if pool is None:
+                    report = run_serial(fn, binding.name, store, table, plan, **options)
+                else:
+                    report = run_parallel(
+                        fn,
+                        binding.name,
+                        store,
+                        table,
+                        plan,
+                        pool,
+                        chunksize=chunksize,
+                        on_interrupt=(lambda: _stop_pool(pool)) if owned else None,
+                        **options,
+                    )
+        finally:
+            if bar is not None:
+                bar.close()
+            if owned:
+                pool.shutdown(wait=True, cancel_futures=True)
         if not store.persistent:
             self._last[binding.key] = store
         if report.failed:
@@ -553,6 +589,34 @@ class ParameterSpace:
 
 
 _MISSING = object()
+
+
+def _resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | None, bool]:
+    """The executor to use and whether the sweep owns it (and must shut it down)."""
+    if workers is not None:
+        if executor is not None:
+            raise SweepError("Pass either executor= or workers=, not both.")
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise SweepError(f"workers must be a whole number >= 1, not {workers!r}.")
+        return ProcessPoolExecutor(max_workers=workers), True
+    if executor is None:
+        return None, False
+    if hasattr(executor, "get_executor") and hasattr(executor, "scheduler_info"):
+        return executor.get_executor(), False  # a distributed.Client
+    if isinstance(executor, Executor) or callable(getattr(executor, "submit", None)):
+        return executor, False
+    raise SweepError(
+        f"executor must be a concurrent.futures.Executor (ThreadPoolExecutor, "
+        f"ProcessPoolExecutor, loky, mpi4py.futures.MPIPoolExecutor) or a distributed.Client; "
+        f"got {type(executor).__name__}."
+    )
+
+
+def _stop_pool(pool: Executor) -> None:
+    """Stop a pool we own at once: queued tasks are cancelled, running workers terminated."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list(getattr(pool, "_processes", {}).values() or ()):
+        process.terminate()
 
 
 def _check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
