@@ -18,7 +18,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,13 +210,15 @@ def _load_function(key: str, blob: bytes) -> Callable[..., Any]:
     return fn
 
 
-def run_batch(key: str, blob: bytes, dims: tuple[str, ...], positional: bool, batch: list):
+def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch: list):
     """Compute a batch of cells in a worker; returns ``[(index, ok, value, seconds), ...]``.
 
+    ``fn`` is the function, or its pickled bytes (loaded once per worker process).
     ``value`` is the function's result, or for a failure ``(message, exception or None)``.
     Module-level so that every executor can import it by name in its workers.
     """
-    fn = _load_function(key, blob)
+    if isinstance(fn, bytes):
+        fn = _load_function(key, fn)
     out = []
     perf_counter = time.perf_counter
     for index, args in batch:
@@ -320,8 +322,11 @@ def run_parallel(
     remaining = int(np.count_nonzero(todo))
     if not remaining:
         return report
-    blob = ship(fn)
-    key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
+    if isinstance(executor, ThreadPoolExecutor):
+        blob, key = fn, name  # threads share memory: nothing to send
+    else:
+        blob = ship(fn)
+        key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
     workers = executor_workers(executor)
     sink = _Sink(store, table, name, output_dims, plan.dims)
     cells = _cells(plan, flat, todo)

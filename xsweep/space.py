@@ -614,8 +614,9 @@ def _resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | No
 
 def _stop_pool(pool: Executor) -> None:
     """Stop a pool we own at once: queued tasks are cancelled, running workers terminated."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(pool, "_processes", {}).values() or ()):
+    for process in processes:
         process.terminate()
 
 

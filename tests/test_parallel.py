@@ -1,0 +1,246 @@
+"""Parallel sweeps on real executors: threads, processes, a dask LocalCluster."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xsweep as xs
+
+
+def make_space(n=6):
+    return xs.ParameterSpace(
+        [xs.Parameter("a", values=list(range(n))), xs.Parameter("b", values=[0.5, 1.5, 2.5])]
+    )
+
+
+def outputs(ds):
+    return ds.drop_vars([v for v in ds.data_vars if v.endswith("_seconds")])
+
+
+def counting(log_path, scale):
+    """A closure that logs each call to a file (calls happen in other processes)."""
+
+    def work(a, b):
+        with open(log_path, "a") as fh:
+            fh.write(f"{a} {b}\n")
+        return {"value": a * b * scale, "image": np.full((2, 3), a, dtype=np.uint8)}
+
+    return work
+
+
+def calls_in(log_path):
+    if not os.path.exists(log_path):
+        return []
+    with open(log_path) as fh:
+        return [tuple(line.split()) for line in fh]
+
+
+def test_threads_and_processes_match_serial_exactly(tmp_path):
+    ps = make_space()
+    offset = 0.1  # a closure: must travel to the process workers
+
+    def f(a, b):
+        return {"x": a * b + offset, "v": np.arange(3) * a, "s": f"{a}-{b}"}
+
+    serial = outputs(ps.sweep(f))
+    with ThreadPoolExecutor(2) as pool:
+        xr.testing.assert_identical(outputs(ps.sweep(f, executor=pool)), serial)
+    with ProcessPoolExecutor(2) as pool:
+        xr.testing.assert_identical(outputs(ps.sweep(f, executor=pool)), serial)
+    xr.testing.assert_identical(outputs(ps.sweep(f, workers=2)), serial)
+    xr.testing.assert_identical(outputs(ps.sweep(f, workers=2, chunksize=4)), serial)
+
+
+def test_process_pool_with_cache_resumes(tmp_path):
+    log = tmp_path / "calls.txt"
+    work = counting(str(log), 2)
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ps["b"].value = 1.5
+    ps.sweep(work, params=["a"], workers=2)
+    assert len(calls_in(log)) == 6
+    ds = ps.sweep(work, workers=2)
+    assert len(calls_in(log)) == 18  # only the 12 missing cells
+    assert ds["value"].sel(a=5, b=2.5).item() == 25.0
+    assert ds["image"].dtype == np.uint8
+    with xr.open_dataset(tmp_path / "r.nc") as plain:
+        assert (plain["work_status"] == 1).all()
+        np.testing.assert_array_equal(plain["value"].values, ds["value"].values)
+
+
+def test_failures_and_errors_raise_in_parallel():
+    ps = make_space()
+
+    def picky(a, b):
+        if a == 3:
+            raise ValueError(f"no {a}")
+        return a
+
+    with pytest.warns(xs.SweepFailuresWarning, match="3 of 18 cells"):
+        ds = ps.sweep(picky, workers=2)
+    assert (ds["picky_status"].sel(a=3) == 2).all()
+    assert ps.failures(picky)["error"].unique().tolist() == ["ValueError: no 3"]
+    with pytest.raises(ValueError, match="no 3"):
+        ps.sweep(picky, workers=2, errors="raise")
+
+
+def test_unshippable_function_is_a_clear_error():
+    lock = threading.Lock()
+    ps = make_space()
+
+    def holds_lock(a, b):
+        with lock:
+            return a
+
+    with pytest.raises(xs.SweepError, match=r"Cannot send .*holds_lock.* to the workers.*lock"):
+        ps.sweep(holds_lock, workers=2)
+    # Threads share memory: the same function works there.
+    with ThreadPoolExecutor(2) as pool:
+        assert ps.sweep(holds_lock, executor=pool)["holds_lock"].sum() == 45
+
+
+def test_killed_worker_is_reported_not_hung(tmp_path):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    marker = tmp_path / "die-once"
+    marker.write_text("x")
+
+    def fragile(a, b):
+        if a == 4 and os.path.exists(marker):
+            os.unlink(marker)
+            os._exit(1)  # the worker process dies
+        return a * b
+
+    start = time.monotonic()
+    with pytest.raises(xs.SweepError, match="A worker failed"):
+        ps.sweep(fragile, workers=2)
+    assert time.monotonic() - start < 60
+    failures = ps.failures(fragile)
+    assert len(failures) >= 1 and failures["error"].str.startswith("WorkerError").all()
+    ds = ps.sweep(fragile, workers=2)  # a fresh pool retries the failed cells
+    assert (ds["fragile_status"] == 1).all()
+    assert ds["fragile"].sel(a=4, b=2.5).item() == 10.0
+
+
+def test_batching_sends_fewer_tasks_than_cells():
+    class CountingPool(ThreadPoolExecutor):
+        tasks = 0
+
+        def submit(self, *args, **kwargs):
+            CountingPool.tasks += 1
+            return super().submit(*args, **kwargs)
+
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(3000)))])
+    with CountingPool(2) as pool:
+        ds = ps.sweep(lambda i: i + 1, executor=pool)
+    assert ds["lambda"].values.tolist() == list(range(1, 3001))
+    assert CountingPool.tasks < 300
+
+    slow = xs.ParameterSpace([xs.Parameter("i", values=list(range(6)))])
+    CountingPool.tasks = 0
+    with CountingPool(2) as pool:
+        slow.sweep(lambda i: time.sleep(0.25) or i, executor=pool)
+    assert CountingPool.tasks == 6  # expensive cells: one per task, no idle worker
+
+
+def test_progress_bar_counts(tmp_path, capsys):
+    ps = make_space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ps.sweep(lambda a, b: a, params=["a"], progress=False)
+    assert capsys.readouterr().err == ""
+    ps.sweep(lambda a, b: a, progress=True)
+    err = capsys.readouterr().err
+    assert "18/18" in err and "cached=6" in err and "computed=12" in err and "failed=0" in err
+
+
+def test_progress_default_is_off_without_a_terminal(capsys):
+    make_space().sweep(lambda a, b: a)
+    assert capsys.readouterr().err == ""
+
+
+def test_bad_executor_arguments():
+    ps = make_space()
+    with pytest.raises(xs.SweepError, match="either executor= or workers="):
+        ps.sweep(lambda a: a, workers=2, executor=ThreadPoolExecutor(1))
+    with pytest.raises(xs.SweepError, match="workers must be a whole number"):
+        ps.sweep(lambda a: a, workers=0)
+    with pytest.raises(xs.SweepError, match="must be a concurrent.futures.Executor"):
+        ps.sweep(lambda a: a, executor="processes")
+
+
+CTRL_C_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import xsweep as xs
+
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(60)))])
+    ps.enable_cache(sys.argv[1])
+
+    def slow(i):
+        time.sleep(0.4)
+        return i * 2
+
+    print("started", flush=True)
+    try:
+        ps.sweep(slow, workers=2, chunksize=1)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """
+)
+
+
+def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
+    path = tmp_path / "r.nc"
+    script = tmp_path / "child.py"
+    script.write_text(CTRL_C_CHILD)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(3.0)
+    sent = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=30)
+    elapsed = time.monotonic() - sent
+    assert "interrupted" in out
+    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    with xr.open_dataset(path) as ds:
+        done = int((ds["slow_status"] == 1).sum())
+        assert 0 < done < 60
+        ok = ds["slow_status"].values == 1
+        np.testing.assert_array_equal(ds["slow"].values[ok], (np.arange(60) * 2)[ok])
+    assert not os.path.exists(f"{path}.lock")
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_cluster_with_cache_and_resume(tmp_path, dask_client):
+    log = tmp_path / "calls.txt"
+    work = counting(str(log), 3)
+    ps = make_space()
+    serial = outputs(make_space().sweep(counting(str(tmp_path / "serial.txt"), 3)))
+    ps.enable_cache(tmp_path / "r.nc")
+    ps["a"].value = 2
+    ps.sweep(work, params=["b"], executor=dask_client)
+    assert len(calls_in(log)) == 3
+    ds = ps.sweep(work, executor=dask_client.get_executor())
+    assert len(calls_in(log)) == 18
+    xr.testing.assert_identical(outputs(ds), serial)
+    with xr.open_dataset(tmp_path / "r.nc") as plain:
+        assert int((plain["work_status"] == 1).sum()) == 18
