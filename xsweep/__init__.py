@@ -6,6 +6,7 @@ function over every combination: ``ds = ps.sweep(fn)`` gives an ``xarray.Dataset
 interrupted sweep stopped.
 """
 
+from . import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from ._version import __version__
 from .errors import (
     OutputError,
@@ -18,8 +19,26 @@ from .errors import (
     XsweepError,
 )
 from .parameters import Parameter
-from .plotting import figure_to_array
+from .plotting import figure_to_array, montage
 from .space import ParameterSpace
+
+
+def explore(ds, var=None):
+    """Browse a Dataset (e.g. a shared results file) with sliders: see :mod:`xsweep.widgets`.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xsweep as xs
+    >>> ds = xr.Dataset({"v": ("a", np.array([1.5, 2.5]))}, coords={"a": [1, 2]})
+    >>> view = xs.explore(ds)
+    >>> view.controls["a"].value = 2
+    >>> view.text.value
+    '<pre>2.5</pre>'
+    """
+    from .widgets import explore as _explore
+
+    return _explore(ds, var)
+
 
 __all__ = [
     "OutputError",
@@ -33,5 +52,7 @@ __all__ = [
     "SweepFailuresWarning",
     "XsweepError",
     "__version__",
+    "explore",
     "figure_to_array",
+    "montage",
 ]

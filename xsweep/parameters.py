@@ -249,6 +249,24 @@ class Parameter:
                 f"({len(self._callbacks)} registered)."
             ) from None
 
+    def widget(self):
+        """A notebook control for this parameter, synced with ``.value`` both ways.
+
+        A selection slider for numbers, a dropdown or toggle buttons for strings, a checkbox
+        for bools (needs ``pip install 'xsweep[notebook]'``); see
+        :func:`xsweep.widgets.parameter_widget`.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> flag = xs.Parameter("smooth", values=[False, True])
+        >>> type(flag.widget()).__name__
+        'Checkbox'
+        """
+        from .widgets import parameter_widget
+
+        return parameter_widget(self)
+
     # -- xarray -------------------------------------------------------------------------------
     @property
     def attrs(self) -> dict[str, str]:

@@ -55,3 +55,114 @@ def figure_to_array(fig: Any = None, *, close: bool = True) -> xr.DataArray:
     if close:
         plt.close(fig)
     return xr.DataArray(pixels, dims=("y", "x", "rgb"), coords={"rgb": ["r", "g", "b"]})
+
+
+def montage(
+    da: xr.DataArray,
+    row: str | None = None,
+    col: str | None = None,
+    *,
+    label: bool = True,
+    pad: int = 4,
+    background: int = 255,
+):
+    """Lay image cells out as one contact sheet, labelled with their parameter values.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Image cells: the ``row`` and ``col`` dims plus two image dims ``(y, x)`` or three
+        ``(y, x, channel)``; select every other parameter first with ``.sel()``.
+    row, col : str, optional
+        The dims laid out down and across.
+    label : bool, default True
+        Write ``col=value`` above each column and ``row=value`` left of each row.
+    pad : int, default 4
+        Pixels between tiles and around the sheet.
+    background : int, default 255
+        Grey level of the padding (and of NaN pixels in float images).
+
+    Returns
+    -------
+    PIL.Image.Image
+        Save it with ``.save("montage.png")``; ``np.asarray(img)`` gives the pixels. Tile
+        ``(i, j)`` has its top-left corner at ``(top + pad + i * (h + pad),
+        left + pad + j * (w + pad))`` where ``top`` and ``left`` are the label bands (0 when
+        ``label=False``).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, xsweep as xs
+    >>> da = xr.DataArray(np.zeros((2, 3, 4, 5, 3), np.uint8),
+    ...                   dims=("a", "b", "y", "x", "rgb"), coords={"a": [1, 2], "b": [7, 8, 9]})
+    >>> sheet = xs.montage(da, row="a", col="b", label=False, pad=1)
+    >>> sheet.size  # width, height
+    (19, 11)
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    for name, dim in (("row", row), ("col", col)):
+        if dim is not None and dim not in da.dims:
+            raise ValueError(f"{name}={dim!r} is not a dim of the DataArray; it has {da.dims}.")
+    grid = [d for d in (row, col) if d is not None]
+    image_dims = [d for d in da.dims if d not in grid]
+    if len(image_dims) not in (2, 3):
+        extra = image_dims[:-2] if len(image_dims) > 3 else image_dims
+        raise ValueError(
+            f"montage needs image cells: besides row/col the DataArray must have 2 or 3 dims "
+            f"(y, x[, channel]), but it has {image_dims}. Select the others first, e.g. "
+            f"da.sel({extra[0]}=...), or lay them out with row=/col=."
+        )
+    da = da.transpose(*grid, *image_dims)
+    nrow = da.sizes[row] if row else 1
+    ncol = da.sizes[col] if col else 1
+    h, w = da.shape[len(grid)], da.shape[len(grid) + 1]
+    channels = da.shape[-1] if len(image_dims) == 3 else 1
+    font = ImageFont.load_default()
+
+    def text_size(text: str) -> tuple[int, int]:
+        left, top, right, bottom = font.getbbox(text)
+        return int(right - left), int(bottom - top)
+
+    col_labels = [f"{col}={_fmt(v)}" for v in da[col].values] if (label and col) else []
+    row_labels = [f"{row}={_fmt(v)}" for v in da[row].values] if (label and row) else []
+    top = max((text_size(t)[1] for t in col_labels), default=-pad) + pad if col_labels else 0
+    left = max((text_size(t)[0] for t in row_labels), default=-pad) + pad if row_labels else 0
+    height = top + pad + nrow * (h + pad)
+    width = left + pad + ncol * (w + pad)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels)
+    if mode is None:
+        raise ValueError(f"image cells need 1, 3 or 4 channels, not {channels}.")
+    sheet = Image.new(
+        mode, (width, height), (background,) * channels if channels > 1 else background
+    )
+    values = np.asarray(da.values)
+    for i in range(nrow):
+        for j in range(ncol):
+            tile = values[(i, j) if row and col else (i,) if row else (j,) if col else ()]
+            sheet.paste(
+                Image.fromarray(_to_uint8(tile, background), mode),
+                (left + pad + j * (w + pad), top + pad + i * (h + pad)),
+            )
+    if label:
+        draw = ImageDraw.Draw(sheet)
+        ink = 0 if channels == 1 else (0,) * channels
+        for j, text in enumerate(col_labels):
+            draw.text((left + pad + j * (w + pad), 0), text, fill=ink, font=font)
+        for i, text in enumerate(row_labels):
+            draw.text((0, top + pad + i * (h + pad)), text, fill=ink, font=font)
+    return sheet
+
+
+def _fmt(value: Any) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _to_uint8(tile: np.ndarray, background: int) -> np.ndarray:
+    if tile.dtype == np.uint8:
+        return tile
+    tile = np.asarray(tile, dtype=float)
+    scale = 255.0 if np.nanmax(tile, initial=0) <= 1.0 else 1.0
+    out = np.where(np.isnan(tile), background, np.clip(tile * scale, 0, 255))
+    return out.round().astype(np.uint8)

@@ -475,6 +475,63 @@ class ParameterSpace:
             return ds
         return ds.isel({d: int(s[0]) for d, s in zip(plan.dims, plan.selected) if d not in params})
 
+    # -- notebooks ------------------------------------------------------------------------------
+    def widgets(self):
+        """A box of notebook controls, one per parameter, synced with their ``.value``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2]),
+        ...                         xs.Parameter("m", values=["x", "y"])])
+        >>> [type(c).__name__ for c in ps.widgets().children]
+        ['SelectionSlider', 'ToggleButtons']
+        """
+        from .widgets import space_widgets
+
+        return space_widgets(self)
+
+    def explore(self, fn: Callable[..., Any], *, background: bool = True):
+        """Controls for ``fn``'s parameters and a live view of ``ps.run_process(fn)``.
+
+        Images show as images, Matplotlib figures as figures, 1-D and 2-D arrays as plots,
+        scalars and dicts as text. Cached cells show at once without calling ``fn``; other
+        cells are computed (and cached when the cache is on). With ``background=True`` the
+        view computes in a thread and skips stale slider positions.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+        >>> view = ps.explore(lambda a: {"square": a * a}, background=False)
+        >>> view.controls["a"].value = 3
+        >>> "9" in view.text.value
+        True
+        """
+        from .widgets import SpaceExplorer
+
+        return SpaceExplorer(self, fn, background=background)
+
+    def is_computed(self, fn: Callable[..., Any], **values: Any) -> bool:
+        """Whether the cache holds ``fn``'s cell at these values (default: current values).
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.is_computed(lambda a: a)  # no cache enabled
+        False
+        """
+        store = self._store
+        if store is None:
+            return False
+        binding = self._binding(fn)
+        table = store.tables.get(binding.key)
+        if table is None or table.dims != binding.dims:
+            return False
+        indices = {name: self[name].index(v) for name, v in values.items()}
+        return bool(table.status[self._flat_index(binding.dims, indices)] == COMPUTED)
+
     # -- one cell -------------------------------------------------------------------------------
     def run_process(
         self, fn: Callable[..., Any], *, force_recompute: bool = False, **overrides: Any
