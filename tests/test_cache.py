@@ -353,18 +353,19 @@ def test_foreign_files_are_never_overwritten(tmp_path):
         assert _file_bytes(path) == before
 
 
-def test_grid_mismatch_is_an_error_that_says_what_differs(tmp_path):
+def test_grid_of_another_kind_is_an_error_that_says_what_differs(tmp_path):
     path = tmp_path / "r.nc"
     ps = make_space()
     ps.enable_cache(path)
     ps.sweep(product)
     before = _file_bytes(path)
     other = xs.ParameterSpace(
-        [xs.Parameter("a", values=[1, 2, 4]), xs.Parameter("b", values=[0.5, 1.5])]
+        [xs.Parameter("a", values=["x", "y"]), xs.Parameter("b", values=[0.5, 1.5])]
     )
     with pytest.raises(
         xs.StoreMismatchError,
-        match=r"parameter 'a' has values \[1, 2, 3\] in the file but \[1, 2, 4\]",
+        match=r"parameter 'a' with values \[1, 2, 3\], of another kind than this space's "
+        r"\['x', 'y'\]",
     ):
         other.enable_cache(path)
     assert _file_bytes(path) == before

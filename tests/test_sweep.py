@@ -57,9 +57,11 @@ def test_sweep_params_holds_others_at_current_value(space):
     assert ds["f"].dims == ("a",)
     assert float(ds["b"]) == 1.5
     assert calls == [1.5, 1.5, 1.5]
-    with pytest.raises(xs.SweepError, match=r"'c', which is not a parameter.*\['a', 'b'\]"):
+    with pytest.raises(xs.SweepError, match=r"'c' is not a parameter.*\['a', 'b'\]"):
         space.sweep(f, params=["c"])
-    with pytest.raises(xs.SweepError, match=r"does not take it; it takes \['a'\]"):
+    with pytest.raises(
+        xs.SweepError, match=r"'b' is named, but .* does not take it; it takes \['a'\]"
+    ):
         space.sweep(lambda a: a, params=["b"])
 
 

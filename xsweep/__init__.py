@@ -9,6 +9,7 @@ interrupted sweep stopped.
 from . import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from ._version import __version__
 from .errors import (
+    FunctionChangedError,
     OutputError,
     ParameterError,
     StoreError,
@@ -18,6 +19,7 @@ from .errors import (
     SweepFailuresWarning,
     XsweepError,
 )
+from .fingerprint import version
 from .parameters import Parameter
 from .plotting import figure_to_array, montage
 from .space import ParameterSpace
@@ -41,6 +43,7 @@ def explore(ds, var=None):
 
 
 __all__ = [
+    "FunctionChangedError",
     "OutputError",
     "Parameter",
     "ParameterError",
@@ -55,4 +58,5 @@ __all__ = [
     "explore",
     "figure_to_array",
     "montage",
+    "version",
 ]

@@ -43,6 +43,10 @@ class StoreMismatchError(StoreError):
     """The cache file holds results for a different grid or function layout."""
 
 
+class FunctionChangedError(StoreMismatchError):
+    """The cache holds results of another version of the function's code."""
+
+
 class StoreLockedError(StoreError):
     """Another process or parameter space is writing the cache file right now."""
 

@@ -32,12 +32,16 @@ from .store import COMPUTED, FAILED, FunctionTable, MemoryStore
 
 @dataclass
 class CellPlan:
-    """Which cells of a function's table to compute, and how to call the function."""
+    """Which cells of a function's table to compute, and how to call the function.
+
+    Indices are the store's (its grid may hold more values than the space).
+    """
 
     dims: tuple[str, ...]
-    values: Sequence[np.ndarray]  # per dim, the grid values
+    values: Sequence[np.ndarray]  # per dim, the store's grid values
     selected: Sequence[np.ndarray]  # per dim, the indices to sweep (one index for held dims)
     positional: bool  # call fn(*values) instead of fn(**dict(zip(dims, values)))
+    part: tuple[int, int] | None = None  # (k, n): only the k-th of n equal slices
 
 
 @dataclass
@@ -57,9 +61,14 @@ def describe_cell(dims: Sequence[str], values: Sequence[Any]) -> str:
 def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
     """Flat C-order indices of the selected cells, in the order the loop visits them."""
     if not plan.dims:
-        return np.zeros(1, dtype=np.int64)
-    grids = np.meshgrid(*plan.selected, indexing="ij")
-    return np.ravel_multi_index(grids, shape).ravel()
+        flat = np.zeros(1, dtype=np.int64)
+    else:
+        grids = np.meshgrid(*plan.selected, indexing="ij")
+        flat = np.ravel_multi_index(grids, shape).ravel()
+    if plan.part is not None:
+        k, n = plan.part
+        flat = np.array_split(flat, n)[k]
+    return flat
 
 
 def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool):
@@ -74,9 +83,14 @@ def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_fai
     return flat, todo, int(flat.size - np.count_nonzero(todo))
 
 
-def _cells(plan: CellPlan, flat: np.ndarray, todo: np.ndarray) -> Iterator[tuple[int, tuple]]:
-    value_lists = [v[sel].tolist() for v, sel in zip(plan.values, plan.selected)]
-    return itertools.compress(zip(flat.tolist(), itertools.product(*value_lists)), todo.tolist())
+def _cells(
+    plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
+) -> Iterator[tuple[int, tuple]]:
+    """``(flat index, argument values)`` of the cells to compute, in order."""
+    flat = flat[todo]
+    index = np.unravel_index(flat, shape)
+    columns = [values[i].tolist() for values, i in zip(plan.values, index)]
+    return zip(flat.tolist(), zip(*columns) if columns else itertools.repeat(()))
 
 
 class _Sink:
@@ -164,7 +178,7 @@ def run_serial(
     computed = 0
     next_report = perf_counter() + 0.2 if progress is not None else float("inf")
     try:
-        for index, args in _cells(plan, flat, todo):
+        for index, args in _cells(plan, table.shape, flat, todo):
             t0 = perf_counter()
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
@@ -329,7 +343,7 @@ def run_parallel(
         key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
     workers = executor_workers(executor)
     sink = _Sink(store, table, name, output_dims, plan.dims)
-    cells = _cells(plan, flat, todo)
+    cells = _cells(plan, table.shape, flat, todo)
     args_of: dict[int, tuple] = {}
     pending: dict[Future, list] = {}
     busy_seconds = 0.0

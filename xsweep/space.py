@@ -17,6 +17,7 @@ import xarray as xr
 
 from .errors import OutputError, ParameterError, StoreLockedError, SweepError, SweepFailuresWarning
 from .execution import CellPlan, describe_cell, run_parallel, run_serial
+from .fingerprint import fingerprint
 from .outputs import infer_spec
 from .parameters import Parameter
 from .progress import Progress, progress_wanted
@@ -35,6 +36,7 @@ class _Binding:
     name: str
     dims: tuple[str, ...]
     positional: bool
+    fingerprint: str
 
 
 def function_key(fn: Callable[..., Any]) -> str:
@@ -97,6 +99,7 @@ class ParameterSpace:
         self._finalizer: weakref.finalize | None = None
         self._last: dict[str, MemoryStore] = {}
         self._bindings: dict[Any, _Binding] = {}
+        self._versions: dict[Any, str] = {}
 
     # -- the grid -----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Parameter:
@@ -164,7 +167,11 @@ class ParameterSpace:
         return self._store.path if self._store is not None else None
 
     def enable_cache(
-        self, path: str | os.PathLike[str] | None = None, *, fsync_interval: float | None = 1.0
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        fsync_interval: float | None = 1.0,
+        computed_at: dict[str, Any] | None = None,
     ) -> None:
         """Keep results in a NetCDF file, filled cell by cell and resumed after interruptions.
 
@@ -172,13 +179,19 @@ class ParameterSpace:
         ----------
         path : str or path-like, optional
             The NetCDF file; ``xsweep_results.nc`` in the working directory by default. An
-            existing file is opened and checked: it must be an xsweep file for this grid.
+            existing file is opened and checked: it must be an xsweep results file. Its grid
+            may differ from the space's: values the space adds become new cells to compute,
+            values it lacks stay in the file with their results.
         fsync_interval : float or None, default 1.0
             Seconds between flushes of finished cells to stable storage. A killed process
             (Ctrl-C, crash, SIGKILL) never loses a finished cell whatever this is; a power
             loss or OS crash loses at most this many seconds of cells. 0 flushes every cell
             (slow: the disk's flush latency per cell); None flushes only when the file is
             published (at the end of each sweep).
+        computed_at : dict, optional
+            For parameters added to the space after results were cached: the value at which
+            those results were computed, e.g. ``{"damping": 0.0}``. They are then reused at
+            that value; without it, a function that now takes the new parameter is an error.
 
         Raises
         ------
@@ -202,7 +215,11 @@ class ParameterSpace:
             )
         if fsync_interval is not None and fsync_interval < 0:
             raise SweepError(f"fsync_interval must be >= 0 seconds or None, not {fsync_interval}.")
-        store = NetCDFStore(path, self._store_coords(), fsync_interval=fsync_interval)
+        for name, value in (computed_at or {}).items():
+            self[name].index(value)  # a known parameter and one of its values
+        store = NetCDFStore(
+            path, self._store_coords(), fsync_interval=fsync_interval, computed_at=computed_at
+        )
         self.disable_cache()
         self._store = store
         self._finalizer = weakref.finalize(self, store.close)
@@ -274,7 +291,7 @@ class ParameterSpace:
         rows = []
         for index in np.flatnonzero(table.status == FAILED):
             cell = np.unravel_index(index, table.shape)
-            row = {d: self[d].values[i].item() for d, i in zip(table.dims, cell)}
+            row = {d: store.coords[d][0][i].item() for d, i in zip(table.dims, cell)}
             row["error"] = table.errors.get(int(index), "")
             rows.append(row)
         return pd.DataFrame(rows, columns=[*table.dims, "error"])
@@ -317,7 +334,11 @@ class ParameterSpace:
         plain = [a.name for a in sig.parameters.values() if a.kind is a.POSITIONAL_OR_KEYWORD]
         positional = not takes_all and plain[: len(dims)] == list(dims)
         binding = _Binding(
-            function_key(fn), variable_prefix(getattr(fn, "__name__", "output")), dims, positional
+            function_key(fn),
+            variable_prefix(getattr(fn, "__name__", "output")),
+            dims,
+            positional,
+            self._versions.get(_weak_key(fn)) or fingerprint(fn),
         )
         try:
             self._bindings[fn] = binding
@@ -325,30 +346,53 @@ class ParameterSpace:
             pass
         return binding
 
-    def _plan(self, binding: _Binding, params: Sequence[str] | None) -> CellPlan:
+    def _plan(
+        self,
+        binding: _Binding,
+        store: MemoryStore,
+        params: Sequence[str] | None,
+        cells: dict[str, Sequence[Any]] | None = None,
+        part: tuple[int, int] | None = None,
+    ) -> CellPlan:
+        """Which cells to compute, in the store's indices."""
         dims = binding.dims
-        if params is None:
-            swept = set(dims)
-        else:
-            if isinstance(params, str):
-                params = [params]
-            swept = set()
-            for name in params:
-                if name not in self._params:
-                    raise SweepError(
-                        f"params names {name!r}, which is not a parameter of the space; "
-                        f"the space has {list(self._params)}."
-                    )
-                if name not in dims:
-                    raise SweepError(
-                        f"params names {name!r}, but {binding.key} does not take it; it takes "
-                        f"{list(dims)}."
-                    )
-                swept.add(name)
-        selected = [
-            np.arange(len(self[d])) if d in swept else np.array([self[d]._index]) for d in dims
-        ]
-        return CellPlan(dims, [self[d].values for d in dims], selected, binding.positional)
+        if isinstance(params, str):
+            params = [params]
+        for name in list(params or ()) + list(cells or ()):
+            if name not in self._params:
+                raise SweepError(
+                    f"{name!r} is not a parameter of the space; the space has {list(self._params)}."
+                )
+            if name not in dims:
+                raise SweepError(
+                    f"{name!r} is named, but {binding.key} does not take it; it takes {list(dims)}."
+                )
+        swept = set(dims) if params is None else set(params)
+        chosen = {}
+        for d in dims:
+            p = self._params[d]
+            if cells is not None and d in cells:
+                wanted = cells[d]
+                wanted = [wanted] if isinstance(wanted, (str, int, float, bool)) else wanted
+                chosen[d] = np.array(sorted({p.index(v) for v in wanted}), dtype=np.int64)
+            elif d in swept:
+                chosen[d] = np.arange(len(p))
+            else:
+                chosen[d] = np.array([p._index])
+        if part is not None:
+            if (
+                not isinstance(part, tuple)
+                or len(part) != 2
+                or not all(isinstance(x, int) for x in part)
+                or not 0 <= part[0] < part[1]
+            ):
+                raise SweepError(
+                    f"part must be (k, n) with 0 <= k < n, e.g. part=(job_index, n_jobs); got "
+                    f"{part!r}."
+                )
+        selected = [store.index_map[d][chosen[d]] for d in dims]
+        values = [store.coords[d][0] for d in dims]
+        return CellPlan(dims, values, selected, binding.positional, part)
 
     # -- sweeping -------------------------------------------------------------------------------
     def sweep(
@@ -364,6 +408,10 @@ class ParameterSpace:
         workers: int | None = None,
         chunksize: int | None = None,
         progress: bool | None = None,
+        on_change: str = "raise",
+        version: str | None = None,
+        cells: dict[str, Sequence[Any]] | None = None,
+        part: tuple[int, int] | None = None,
     ) -> xr.Dataset:
         """Run ``fn`` over every cell of the grid and return the results as a Dataset.
 
@@ -399,6 +447,18 @@ class ParameterSpace:
         progress : bool, optional
             Show a progress bar (cached / computed / failed counts and an ETA). By default
             on in a notebook or a terminal, off when output goes to a log or ``CI`` is set.
+        on_change : {"raise", "keep"}, default "raise"
+            When the cache holds results of another version of ``fn``'s code: ``"raise"``
+            an error that lists the ways out, or ``"keep"`` the old results as valid (noted
+            in the file). ``force_recompute=True`` recomputes them instead.
+        version : str, optional
+            Your own version label for ``fn`` in this space, replacing the code fingerprint
+            (see :func:`xsweep.version` to attach one to the function itself).
+        cells : dict, optional
+            Compute only these values of some parameters, e.g. ``{"length": [1, 2]}``.
+        part : (int, int), optional
+            Compute only slice ``k`` of ``n`` equal slices of the selected cells, e.g.
+            ``part=(int(os.environ["SLURM_ARRAY_TASK_ID"]), 10)`` in a job array.
 
         Returns
         -------
@@ -424,11 +484,16 @@ class ParameterSpace:
         """
         if errors not in _ERRORS:
             raise SweepError(f"errors={errors!r} is not one of {list(_ERRORS)}.")
+        if on_change not in ("raise", "keep"):
+            raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
+        if version is not None:
+            self._versions[_weak_key(fn)] = str(version)
+            self._bindings.pop(fn, None)
         binding = self._binding(fn)
-        plan = self._plan(binding, params)
         out_dims = _check_output_dims(output_dims)
-        pool, owned = _resolve_executor(executor, workers)
         store = self._store if self._store is not None else MemoryStore(self._store_coords())
+        plan = self._plan(binding, store, params, cells, part)
+        pool, owned = _resolve_executor(executor, workers)
         bar = Progress(binding.name) if progress_wanted(progress) else None
         options = dict(
             output_dims=out_dims,
@@ -439,7 +504,13 @@ class ParameterSpace:
         )
         try:
             with store.writing():
-                table = store.table(binding.key, binding.name, binding.dims)
+                table = store.table(
+                    binding.key,
+                    binding.name,
+                    binding.dims,
+                    binding.fingerprint,
+                    "recompute" if force_recompute else on_change,
+                )
                 if pool is None:
                     report = run_serial(fn, binding.name, store, table, plan, **options)
                 else:
@@ -470,10 +541,19 @@ class ParameterSpace:
                 SweepFailuresWarning,
                 stacklevel=2,
             )
-        ds = table.to_dataset(store.coords)
-        if params is None:
-            return ds
-        return ds.isel({d: int(s[0]) for d, s in zip(plan.dims, plan.selected) if d not in params})
+        return self._space_view(table.to_dataset(store.coords), store, plan, params)
+
+    def _space_view(self, ds: xr.Dataset, store: MemoryStore, plan: CellPlan, params) -> xr.Dataset:
+        """The store's Dataset at this space's values; held parameters as scalar coords."""
+        index = {}
+        for d, sel in zip(plan.dims, plan.selected):
+            if params is not None and d not in params:
+                index[d] = int(sel[0])
+            elif len(store.index_map[d]) != len(store.coords[d][0]) or not np.array_equal(
+                store.index_map[d], np.arange(len(store.index_map[d]))
+            ):
+                index[d] = store.index_map[d]
+        return ds.isel(index) if index else ds
 
     # -- notebooks ------------------------------------------------------------------------------
     def widgets(self):
@@ -530,7 +610,7 @@ class ParameterSpace:
         if table is None or table.dims != binding.dims:
             return False
         indices = {name: self[name].index(v) for name, v in values.items()}
-        return bool(table.status[self._flat_index(binding.dims, indices)] == COMPUTED)
+        return bool(table.status[self._flat_index(store, binding.dims, indices)] == COMPUTED)
 
     # -- one cell -------------------------------------------------------------------------------
     def run_process(
@@ -596,33 +676,46 @@ class ParameterSpace:
         t0 = time.perf_counter()
         result = fn(**kwargs)
         seconds = time.perf_counter() - t0
-        self._write_back(store, binding, fn, kwargs, result, seconds)
+        self._write_back(store, binding, kwargs, result, seconds, force_recompute)
         return result
 
-    def _flat_index(self, dims: tuple[str, ...], indices: dict[str, int]) -> int:
+    def _flat_index(
+        self, store: MemoryStore, dims: tuple[str, ...], indices: dict[str, int]
+    ) -> int:
+        """The flat index in the store's table of the cell at ``indices`` (else current)."""
         flat = 0
         for d in dims:
-            p = self._params[d]
-            flat = flat * len(p) + indices.get(d, p._index)
+            mapping = store.index_map[d]
+            flat = flat * len(store.coords[d][0]) + int(
+                mapping[indices.get(d, self._params[d]._index)]
+            )
         return flat
 
     def _cached_cell(self, store: NetCDFStore, binding: _Binding, indices: dict[str, int]):
         table = store.tables.get(binding.key)
         if table is None or table.spec is None or table.dims != binding.dims:
             return _MISSING
-        if table.status[self._flat_index(binding.dims, indices)] != COMPUTED:
+        if table.status[self._flat_index(store, binding.dims, indices)] != COMPUTED:
             return _MISSING
+        if table.fingerprint not in (None, binding.fingerprint):
+            store.table(binding.key, binding.name, binding.dims, binding.fingerprint, "raise")
         for name, i in indices.items():
             self._params[name]._set_index(i, fire=False)
         view = table.output_view(store.coords)
         cell = view.sel({d: self._params[d].value for d in binding.dims})
         return table.spec.rebuild(cell, binding.dims)
 
-    def _write_back(self, store, binding, fn, kwargs, result, seconds) -> None:
+    def _write_back(self, store, binding, kwargs, result, seconds, force_recompute) -> None:
         cell = describe_cell(binding.dims, list(kwargs.values()))
         try:
             with store.writing(publish=False):
-                table = store.table(binding.key, binding.name, binding.dims)
+                table = store.table(
+                    binding.key,
+                    binding.name,
+                    binding.dims,
+                    binding.fingerprint,
+                    "recompute" if force_recompute else "raise",
+                )
                 if table.spec is None:
                     try:
                         spec = infer_spec(result, binding.name, None)
@@ -637,7 +730,7 @@ class ParameterSpace:
                         "with another output structure; clear it with ps.clear_cache(fn)."
                     ) from None
                 record, _ = store.recorder(table)
-                record(self._flat_index(binding.dims, {}), values, seconds)
+                record(self._flat_index(store, binding.dims, {}), values, seconds)
         except StoreLockedError as exc:
             warnings.warn(
                 f"The result of {binding.name}({cell}) was computed but not cached: {exc}",
@@ -646,6 +739,15 @@ class ParameterSpace:
 
 
 _MISSING = object()
+
+
+def _weak_key(fn: Callable[..., Any]) -> Any:
+    """A dict key for ``fn`` (functions are hashable; unhashable callables by id)."""
+    try:
+        hash(fn)
+    except TypeError:
+        return id(fn)
+    return fn
 
 
 def _resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | None, bool]:

@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .errors import StoreError, StoreMismatchError
+from .errors import FunctionChangedError, StoreError, StoreMismatchError
 from .journal import HEADER_LEN, JournalWriter, read_header, read_records
 from .locking import WriterLock
 from .outputs import OutputSpec, VariableSpec
@@ -81,6 +81,8 @@ class FunctionTable:
         self.errors: dict[int, str] = {}
         self.spec: OutputSpec | None = None
         self.buffers: tuple[np.ndarray, ...] = ()
+        self.fingerprint: str | None = None
+        self.history: list[str] = []  # earlier fingerprints whose cells were kept
         self._view: xr.Dataset | None = None
 
     # names of the bookkeeping variables in the Dataset and the file
@@ -136,6 +138,54 @@ class FunctionTable:
         if self.spec is not None:
             for var, buf in zip(self.spec.variables, self.buffers):
                 buf[...] = var.fill
+
+    def regrid(
+        self,
+        dims: tuple[str, ...],
+        shape: tuple[int, ...],
+        positions: dict[str, np.ndarray],
+        fixed: dict[str, int],
+    ) -> None:
+        """Move every cell to a new grid: other values, other dim order, or added dims.
+
+        ``positions[d][i]`` is the new index of old index ``i`` along ``d`` (identity when
+        absent); ``fixed[d]`` is the index along an added dim ``d`` at which the existing
+        cells were computed. New cells are not computed.
+        """
+        order = [self.dims.index(d) for d in dims if d in self.dims]
+        # Added dims are fixed at one index (basic indexing: a view); the others get their
+        # old cells placed at new positions with outer (np.ix_) indexing.
+        head = tuple(fixed[d] if d in fixed else slice(None) for d in dims)
+        outer = np.ix_(
+            *[positions.get(d, np.arange(n)) for d, n in zip(dims, shape) if d not in fixed]
+        )
+        size = int(np.prod(shape, dtype=np.int64))
+        ndim = len(self.shape)
+
+        def move(flat: np.ndarray, fill: Any, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
+            old = flat.reshape(self.shape + cell_shape)
+            old = old.transpose(*order, *range(ndim, ndim + len(cell_shape)))
+            new = np.full(shape + cell_shape, fill, dtype=flat.dtype)
+            new[head][outer] = old
+            return new.reshape((size, *cell_shape))
+
+        codes_old = dict(self.errors)
+        self.status = move(self.status, NOT_COMPUTED)
+        self.seconds = move(self.seconds, np.nan)
+        if self.spec is not None:
+            self.buffers = tuple(
+                move(buf, var.fill, var.shape)
+                for var, buf in zip(self.spec.variables, self.buffers)
+            )
+        if codes_old:
+            flat_old = np.fromiter(codes_old, dtype=np.int64)
+            marker = np.full(self.size, -1, dtype=np.int64)
+            marker[flat_old] = np.arange(flat_old.size)
+            moved = move(marker, -1)
+            messages = list(codes_old.values())
+            self.errors = {int(i): messages[m] for i, m in enumerate(moved) if m >= 0}
+        self.dims, self.shape, self.size = dims, shape, size
+        self._view = None
 
     def error_codes(self) -> tuple[np.ndarray, list[str]]:
         """Per-cell error codes (0: none, k: ``messages[k-1]``) and the distinct messages."""
@@ -211,6 +261,14 @@ class FunctionTable:
         if self.spec is not None:
             attrs["xsweep_kind"] = self.spec.kind
             attrs["xsweep_outputs"] = json.dumps(list(self.spec.names))
+        if self.fingerprint is not None:
+            attrs["xsweep_fingerprint"] = self.fingerprint
+        if self.history:
+            attrs["xsweep_kept_fingerprints"] = json.dumps(self.history)
+            attrs["comment"] = (
+                "Some cells were computed by earlier versions of the function's code, kept on "
+                "purpose (on_change='keep'); their fingerprints are in xsweep_kept_fingerprints."
+            )
         return attrs
 
     def seconds_attrs(self) -> dict[str, Any]:
@@ -246,23 +304,98 @@ class MemoryStore:
     def __init__(self, coords: Coords) -> None:
         self.coords = coords
         self.tables: dict[str, FunctionTable] = {}
+        #: Per parameter, the store index of each of the space's values.
+        self.index_map = {d: np.arange(len(v)) for d, (v, _) in coords.items()}
+        #: Values at which cells stored before a parameter existed were computed.
+        self.computed_at: dict[str, Any] = {}
 
-    def table(self, key: str, name: str, dims: tuple[str, ...]) -> FunctionTable:
-        """The results of function ``key`` over ``dims``, created empty if new."""
+    def table(
+        self,
+        key: str,
+        name: str,
+        dims: tuple[str, ...],
+        fingerprint: str | None = None,
+        on_change: str = "raise",
+    ) -> FunctionTable:
+        """The results of function ``key`` over ``dims``, created empty if new.
+
+        ``fingerprint`` identifies the function's version; when the stored one differs,
+        ``on_change`` decides: ``"raise"`` (an error with the ways out), ``"keep"`` (keep the
+        old cells, noted in the file) or ``"recompute"`` (forget them).
+        """
         table = self.tables.get(key)
         if table is None:
             self._check_new_name(key, name)
             shape = tuple(len(self.coords[d][0]) for d in dims)
             table = FunctionTable(key, name, dims, shape)
+            table.fingerprint = fingerprint
             self.tables[key] = table
             self._layout_changed()
-        elif table.dims != dims:
-            raise StoreMismatchError(
-                f"{self._where()} holds results of {key} over the parameters "
-                f"{list(table.dims)}, but the function now takes {list(dims)}. Clear them "
-                f"with ps.clear_cache(fn) or use another cache path."
-            )
+            return table
+        if table.dims != dims:
+            self._conform(table, dims)
+        if fingerprint is not None and table.fingerprint not in (None, fingerprint):
+            self._function_changed(table, fingerprint, on_change)
+        elif fingerprint is not None and table.fingerprint is None:
+            table.fingerprint = fingerprint
+            self._layout_changed()
         return table
+
+    def _function_changed(self, table: FunctionTable, fingerprint: str, on_change: str) -> None:
+        if on_change == "raise":
+            raise FunctionChangedError(
+                f"{self._where()} holds results of {table.key} computed by a different version "
+                f"of its code (fingerprint {table.fingerprint}, now {fingerprint}). Choose: "
+                "recompute them (sweep with force_recompute=True, or ps.clear_cache(fn)); keep "
+                "them as valid for the new code (sweep with on_change='keep', recorded in the "
+                "file); or declare versions yourself with @xs.version('...') so that only a "
+                "version you change counts."
+            )
+        if on_change == "keep":
+            table.history.append(table.fingerprint)
+        else:
+            table.clear()
+        table.fingerprint = fingerprint
+        self._layout_changed()
+
+    def _conform(self, table: FunctionTable, dims: tuple[str, ...]) -> None:
+        """Bring a table stored over other dims to ``dims`` (reordered or with new params)."""
+        old, new = set(table.dims), set(dims)
+        added = [d for d in dims if d not in old]
+        missing = [d for d in added if d not in self.computed_at]
+        if not old <= new or missing:
+            dropped = sorted(old - new)
+            if dropped:
+                why = (
+                    f"it no longer takes {dropped}, and its stored cells differ along "
+                    f"{'it' if len(dropped) == 1 else 'them'}"
+                )
+                fix = "Clear them with ps.clear_cache(fn) or use another cache path."
+            else:
+                example = ", ".join(f"{d!r}: <value>" for d in missing)
+                why = f"the stored cells were computed before {missing} existed"
+                fix = (
+                    "If they were computed at one value of each new parameter (say its "
+                    f"default), declare it: ps.enable_cache(path, computed_at={{{example}}}). "
+                    "Otherwise clear them with ps.clear_cache(fn) or use another cache path."
+                )
+            raise StoreMismatchError(
+                f"{self._where()} holds results of {table.key} over the parameters "
+                f"{list(table.dims)}, but the function now takes {list(dims)}: {why}. {fix}"
+            )
+        fixed = {}
+        for d in added:
+            values = self.coords[d][0]
+            hits = np.flatnonzero(values == np.asarray(self.computed_at[d], dtype=values.dtype))
+            if not hits.size:
+                raise StoreMismatchError(
+                    f"computed_at[{d!r}] = {self.computed_at[d]!r} is not one of the values of "
+                    f"parameter {d!r}: {_short(values)}."
+                )
+            fixed[d] = int(hits[0])
+        shape = tuple(len(self.coords[d][0]) for d in dims)
+        table.regrid(dims, shape, {}, fixed)
+        self._layout_changed()
 
     def set_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         """Fix the output structure of ``table`` (the first successful cell's)."""
@@ -391,8 +524,17 @@ class NetCDFStore(MemoryStore):
 
     persistent = True
 
-    def __init__(self, path: str, coords: Coords, *, fsync_interval: float | None = 1.0):
-        super().__init__(coords)
+    def __init__(
+        self,
+        path: str,
+        coords: Coords | None,
+        *,
+        fsync_interval: float | None = 1.0,
+        computed_at: dict[str, Any] | None = None,
+    ):
+        super().__init__(coords or {})
+        self.space_coords: Coords = dict(coords or {})
+        self.computed_at = dict(computed_at or {})
         self.path = os.path.abspath(os.fspath(path))
         self.journal_path = self.path + ".journal"
         self.fsync_interval = fsync_interval
@@ -427,35 +569,44 @@ class NetCDFStore(MemoryStore):
         self._file_coords = {}
         self._generation = None
         self._created = None
+        self._layout_dirty = False
         signature = self._file_signature()
         if signature is None:
             self._signature = None
             self._journal_seen = self._journal_size()
+            self.coords = dict(self.space_coords)
+            self.index_map = {d: np.arange(len(v)) for d, (v, _) in self.coords.items()}
             return
         _read_file(self)
         self._signature = signature
-        self._check_grid()
+        self.coords = dict(self._file_coords)
         self._slots = {key: i for i, key in enumerate(self.tables)}
-        self._journal_seen = self._replay()
+        self._journal_seen = self._replay()  # journal indices refer to the file's grid
+        self._merge_grid()
 
-    def _check_grid(self) -> None:
-        diffs = []
-        for name, (values, _) in self.coords.items():
-            if name not in self._file_coords:
+    def _merge_grid(self) -> None:
+        """Make the store's grid the union of the file's and the space's values.
+
+        Values the space adds get new, not computed cells; values it lacks stay in the file
+        with their results. Nothing reaches the file until the next write.
+        """
+        self.index_map = {}
+        for name, (values, attrs) in self.space_coords.items():
+            if name not in self.coords:
+                self.coords[name] = (values, attrs)
+                self.index_map[name] = np.arange(len(values))
                 continue
-            file_values = self._file_coords[name][0]
-            if file_values.shape != values.shape or not np.array_equal(file_values, values):
-                diffs.append(
-                    f"parameter {name!r} has values {_short(file_values)} in the file but "
-                    f"{_short(values)} in this space"
-                )
-        if diffs:
-            raise StoreMismatchError(
-                f"The cache file {self.path} was computed over a different grid: "
-                + "; ".join(diffs)
-                + ". Nothing was changed. Use another cache path for this grid, or delete the "
-                "file if you no longer need its results."
-            )
+            file_values = self.coords[name][0]
+            union, positions = _union(self.path, name, file_values, values)
+            self.coords[name] = (union, attrs)  # the space's attrs (units...) win
+            lookup = {v: i for i, v in enumerate(union.tolist())}
+            self.index_map[name] = np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
+            if positions is not None:
+                for table in self.tables.values():
+                    if name in table.dims:
+                        shape = tuple(len(self.coords[d][0]) for d in table.dims)
+                        table.regrid(table.dims, shape, {name: positions}, {})
+                self._layout_dirty = True
 
     def _replay(self) -> int:
         """Apply the journal's records to the loaded tables; return the journal size seen."""
@@ -723,6 +874,41 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _union(
+    path: str, name: str, file_values: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The union of a parameter's values in the file and in the space.
+
+    Returns the union and, when it differs from the file's values, the new position of each
+    of the file's values. Sorted grids stay sorted; otherwise new values go at the end.
+    """
+    if file_values.shape == values.shape and np.array_equal(file_values, values):
+        return file_values, None
+    kinds = {file_values.dtype.kind, values.dtype.kind}
+    if not (kinds <= {"i", "u", "f"} or len(kinds) == 1):
+        raise StoreMismatchError(
+            f"The cache file {path} has parameter {name!r} with values {_short(file_values)}, "
+            f"of another kind than this space's {_short(values)}. Nothing was changed. Use "
+            "another cache path, or rename the parameter."
+        )
+    known = set(file_values.tolist())
+    new = [v for v in values.tolist() if v not in known]
+    if not new:
+        return file_values, None
+    dtype = np.result_type(file_values, values) if kinds <= {"i", "u", "f"} else values.dtype
+    union = np.concatenate([file_values.astype(dtype), np.asarray(new, dtype=dtype)])
+    if kinds <= {"i", "u", "f"} and _increasing(file_values) and _increasing(values):
+        union = np.sort(union)
+    lookup = {v: i for i, v in enumerate(union.tolist())}
+    positions = np.array([lookup[v] for v in file_values.tolist()], dtype=np.int64)
+    union.setflags(write=False)
+    return union, positions
+
+
+def _increasing(values: np.ndarray) -> bool:
+    return values.size < 2 or bool(np.all(np.diff(values) > 0))
+
+
 def _short(values: np.ndarray) -> str:
     items = values.tolist()
     return repr(items) if len(items) <= 8 else f"[{items[0]!r}, ..., {items[-1]!r}] ({len(items)})"
@@ -783,8 +969,7 @@ def _create(nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, An
 def _write_file(store: NetCDFStore, path: str, generation: str) -> None:
     import netCDF4
 
-    coords = dict(store._file_coords)
-    coords.update(store.coords)
+    coords = store.coords
     now = _now()
     if store._created is None:
         store._created = now
@@ -923,6 +1108,11 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
     name = status_var.getncattr("xsweep_name")
     shape = tuple(len(file_coords[d][0]) for d in dims)
     table = FunctionTable(key, name, dims, shape)
+    attrs = status_var.ncattrs()
+    if "xsweep_fingerprint" in attrs:
+        table.fingerprint = str(status_var.getncattr("xsweep_fingerprint"))
+    if "xsweep_kept_fingerprints" in attrs:
+        table.history = json.loads(status_var.getncattr("xsweep_kept_fingerprints"))
     table.status[:] = np.asarray(status_var[...]).reshape(-1)
     table.seconds[:] = np.asarray(variables[table.seconds_name][...]).reshape(-1)
     codes = np.asarray(variables[table.error_name][...]).reshape(-1)
