@@ -23,6 +23,7 @@ from .fingerprint import version
 from .parameters import Parameter
 from .plotting import figure_to_array, montage
 from .space import ParameterSpace
+from .store import merge_stores
 
 
 def explore(ds, var=None):
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "explore",
     "figure_to_array",
+    "merge_stores",
     "montage",
     "version",
 ]

@@ -1,12 +1,21 @@
-"""The ``xsweep`` command line: ``xsweep demo`` (more commands come with later releases)."""
+"""The ``xsweep`` command line: ``demo``, ``info``, ``failures`` and ``merge``.
+
+Errors on bad files are one line on standard error and exit code 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import XsweepError
 
 
 def beam_deflection(length: float, load: float, material: str) -> dict[str, float]:
@@ -57,6 +66,102 @@ def demo(folder: str | None = None) -> int:
     return 0
 
 
+def describe(path: str) -> dict[str, Any]:
+    """Everything ``xsweep info`` shows about a results file, as plain data.
+
+    Examples
+    --------
+    >>> import os, tempfile, xsweep as xs
+    >>> from xsweep.cli import describe
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2], units="m")])
+    >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "r.nc"))
+    >>> _ = ps.sweep(lambda a: a / 2)
+    >>> info = describe(ps.cache_path)
+    >>> info["parameters"][0]["units"], info["functions"][0]["computed"]
+    ('m', 2)
+    """
+    from .store import COMPUTED, FAILED, NOT_COMPUTED, file_attrs, open_store
+
+    store = open_store(path)
+    attrs = file_attrs(store)
+    params = []
+    for name, (values, pattrs) in store.coords.items():
+        params.append(
+            {
+                "name": name,
+                "size": int(len(values)),
+                "values": values.tolist(),
+                "units": pattrs.get("units"),
+                "description": pattrs.get("description"),
+            }
+        )
+    functions = []
+    for key, table in store.tables.items():
+        seconds = table.seconds[table.status == COMPUTED]
+        functions.append(
+            {
+                "function": key,
+                "name": table.name,
+                "parameters": list(table.dims),
+                "outputs": list(table.spec.names) if table.spec else [],
+                "cells": int(table.size),
+                "computed": int((table.status == COMPUTED).sum()),
+                "failed": int((table.status == FAILED).sum()),
+                "missing": int((table.status == NOT_COMPUTED).sum()),
+                "total_seconds": float(seconds.sum(dtype=np.float64)),
+                "mean_seconds": float(seconds.mean(dtype=np.float64)) if seconds.size else None,
+                "fingerprint": table.fingerprint,
+            }
+        )
+    provenance = {
+        k: str(v) for k, v in attrs.items() if k in ("created", "updated") or k.endswith("_version")
+    }
+    return {
+        "path": store.path,
+        "parameters": params,
+        "functions": functions,
+        "provenance": provenance,
+    }
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    print(info["path"])
+    print("parameters:")
+    for p in info["parameters"]:
+        values = p["values"]
+        shown = values if len(values) <= 8 else [*values[:3], "...", *values[-2:]]
+        units = f" [{p['units']}]" if p["units"] else ""
+        print(f"  {p['name']}{units}: {p['size']} values {shown}")
+    print("functions:")
+    for f in info["functions"]:
+        mean = f"{f['mean_seconds']:.3g} s" if f["mean_seconds"] is not None else "-"
+        print(f"  {f['function']} -> {', '.join(f['outputs']) or '(no output yet)'}")
+        print(
+            f"    over {', '.join(f['parameters'])}: {f['computed']} computed, "
+            f"{f['failed']} failed, {f['missing']} missing of {f['cells']} cells"
+        )
+        print(f"    time: {f['total_seconds']:.3g} s in all, {mean} per cell")
+    print("provenance:")
+    for k, v in info["provenance"].items():
+        print(f"  {k}: {v}")
+
+
+def failures(path: str) -> list[dict[str, Any]]:
+    """The failed cells of every function in a results file, with their messages."""
+    from .store import FAILED, open_store
+
+    store = open_store(path)
+    rows = []
+    for key, table in store.tables.items():
+        for index in np.flatnonzero(table.status == FAILED):
+            cell = np.unravel_index(index, table.shape)
+            row: dict[str, Any] = {"function": key}
+            row.update({d: store.coords[d][0][i].item() for d, i in zip(table.dims, cell)})
+            row["error"] = table.errors.get(int(index), "")
+            rows.append(row)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xsweep`` console script.
 
@@ -78,17 +183,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep the results file in this folder (default: a "
         "temporary folder, removed afterwards)",
     )
+    p_info = sub.add_parser("info", help="parameters, functions, progress and provenance")
+    p_info.add_argument("file")
+    p_info.add_argument("--json", action="store_true", help="print JSON")
+    p_fail = sub.add_parser("failures", help="the failed cells and their messages")
+    p_fail.add_argument("file")
+    p_fail.add_argument("--json", action="store_true", help="print JSON")
+    p_merge = sub.add_parser("merge", help="combine results files of parts of a grid")
+    p_merge.add_argument("files", nargs="+")
+    p_merge.add_argument("-o", "--output", required=True, help="the merged file (must not exist)")
+    p_merge.add_argument(
+        "--on-conflict",
+        choices=["raise", "first", "last"],
+        default="raise",
+        help="a cell computed with different values in several files: "
+        "an error (default), or the first or last file's value",
+    )
     args = parser.parse_args(argv)
     if args.version:
         print(f"xsweep {__version__}")
         return 0
-    if args.command == "demo":
-        if args.dir and not os.path.isdir(args.dir):
-            print(
-                f"xsweep demo: error: --dir {args.dir} is not a folder; create it first.",
-                file=sys.stderr,
-            )
-            return 2
-        return demo(args.dir)
-    parser.print_help()
-    return 2
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "demo":
+            if args.dir and not os.path.isdir(args.dir):
+                raise XsweepError(f"--dir {args.dir} is not a folder; create it first.")
+            return demo(args.dir)
+        if args.command == "info":
+            info = describe(args.file)
+            print(json.dumps(info, indent=2, default=str)) if args.json else _print_info(info)
+        elif args.command == "failures":
+            rows = failures(args.file)
+            if args.json:
+                print(json.dumps(rows, indent=2, default=str))
+            elif not rows:
+                print("no failed cells")
+            else:
+                for row in rows:
+                    cell = ", ".join(
+                        f"{k}={v!r}" for k, v in row.items() if k not in ("function", "error")
+                    )
+                    print(f"{row['function']}({cell}): {row['error']}")
+        elif args.command == "merge":
+            from .store import merge_stores
+
+            out = merge_stores(args.files, args.output, on_conflict=args.on_conflict)
+            print(f"merged {len(args.files)} files into {out}")
+    except (XsweepError, OSError) as exc:
+        print(f"xsweep {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
