@@ -487,7 +487,7 @@ class ParameterSpace:
         if on_change not in ("raise", "keep"):
             raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
         if version is not None:
-            self._versions[_weak_key(fn)] = str(version)
+            self._versions[_weak_key(fn)] = f"version:{version}"
             self._bindings.pop(fn, None)
         binding = self._binding(fn)
         out_dims = _check_output_dims(output_dims)
