@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import struct
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -541,6 +542,7 @@ class NetCDFStore(MemoryStore):
         self._lock = WriterLock(self.path + ".lock", self.path)
         self._writer: JournalWriter | None = None
         self._in_session = False
+        self._threads = threading.RLock()
         self._layout_dirty = False
         self._generation: str | None = None
         self._signature: tuple | None = None
@@ -635,9 +637,15 @@ class NetCDFStore(MemoryStore):
         the results are published as a new complete file (``publish=True``, or when the
         journal has grown past the file), the journal is removed, and the lock released.
         """
-        if self._in_session:  # nested (run_process inside a sweep): already writing
-            yield
-            return
+        with self._threads:  # a notebook view's thread and the main thread take turns
+            if self._in_session:  # nested (run_process inside a sweep): already writing
+                yield
+                return
+            with self._session(publish):
+                yield
+
+    @contextlib.contextmanager
+    def _session(self, publish: bool) -> Iterator[None]:
         self._lock.acquire()
         self._in_session = True
         try:
