@@ -1,6 +1,7 @@
 """The NetCDF cache in one process: read-through, resume, exact round trips, guarantees."""
 
 import os
+import time
 import warnings
 
 import netCDF4
@@ -441,3 +442,34 @@ def test_file_has_no_opaque_types(tmp_path):
     with netCDF4.Dataset(tmp_path / "r.nc") as nc:
         for var in nc.variables.values():
             assert var.dtype is str or np.dtype(var.dtype).kind in "iuf", var.name
+
+
+def test_readers_see_progress_during_a_long_sweep(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(12)))])
+    ps.enable_cache(path, fsync_interval=0, snapshot_interval=0.2)
+    seen = []
+
+    def slow(i):
+        time.sleep(0.05)
+        if i == 11:
+            seen.append(int((open_plain(path)["slow_status"] == 1).sum()))
+        return i
+
+    ps.sweep(slow)
+    assert seen and seen[0] >= 3  # published mid-sweep, not only at the end
+
+
+def test_coordinate_metadata_only_in_the_file_is_kept(tmp_path):
+    path = tmp_path / "r.nc"
+    described = xs.ParameterSpace([xs.Parameter("a", values=[1, 2], units="m", description="d")])
+    described.enable_cache(path)
+    described.sweep(lambda a: 2 * a)
+    bare = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+    bare.enable_cache(path)
+
+    def triple(a):
+        return 3 * a
+
+    bare.sweep(triple)
+    assert open_plain(path)["a"].attrs == {"long_name": "a", "units": "m", "description": "d"}

@@ -91,6 +91,7 @@ def test_failures_and_errors_raise_in_parallel():
     assert ps.failures(picky)["error"].unique().tolist() == ["ValueError: no 3"]
     with pytest.raises(ValueError, match="no 3"):
         ps.sweep(picky, workers=2, errors="raise")
+    assert 3 in ps.failures(picky)["a"].tolist()  # recorded even though the sweep raised
 
 
 def test_unshippable_function_is_a_clear_error():
@@ -126,6 +127,7 @@ def test_killed_worker_is_reported_not_hung(tmp_path):
     assert time.monotonic() - start < 60
     failures = ps.failures(fragile)
     assert len(failures) >= 1 and failures["error"].str.startswith("WorkerError").all()
+    assert 4 in failures["a"].tolist()  # the cell that killed the worker is among them
     ds = ps.sweep(fragile, workers=2)  # a fresh pool retries the failed cells
     assert (ds["fragile_status"] == 1).all()
     assert ds["fragile"].sel(a=4, b=2.5).item() == 10.0
@@ -219,6 +221,57 @@ def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
         ok = ds["slow_status"].values == 1
         np.testing.assert_array_equal(ds["slow"].values[ok], (np.arange(60) * 2)[ok])
     assert not os.path.exists(f"{path}.lock")
+
+
+KILLED_DRIVER_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import xsweep as xs
+
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(40)))])
+    ps.enable_cache(sys.argv[1])
+
+    def slow(i):
+        time.sleep(0.2)
+        return i
+
+    print("started", flush=True)
+    ps.sweep(slow, workers=2, chunksize=1)
+    """
+)
+
+
+def test_killed_driver_leaves_no_lock_behind_in_its_workers(tmp_path):
+    path = tmp_path / "r.nc"
+    script = tmp_path / "child.py"
+    script.write_text(KILLED_DRIVER_CHILD)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(1.5)
+    workers = subprocess.run(["pgrep", "-P", str(child.pid)], capture_output=True, text=True)
+    orphans = [int(p) for p in workers.stdout.split()]
+    child.kill()
+    child.wait()
+    try:
+        ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(40)))])
+        ps.enable_cache(path)
+
+        def slow(i):
+            return i
+
+        slow.__qualname__ = "slow"
+        slow.__module__ = "__main__"
+        ds = ps.sweep(slow, on_change="keep")  # not blocked by the dead driver's workers
+        assert (ds["slow_status"] == 1).all()
+        assert ds["slow"].values.tolist() == list(range(40))
+    finally:
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture(scope="module")

@@ -214,6 +214,7 @@ def test_errors_raise_stops_with_the_original_exception(space):
     with pytest.raises(KeyError, match="boom") as info:
         space.sweep(f, errors="raise")
     assert calls == [1, 1, 2]
+    assert space.failures(f).to_dict("records") == [{"a": 2, "b": 0.5, "error": "KeyError: 'boom'"}]
     if sys.version_info >= (3, 11):
         assert "f(a=2, b=0.5)" in " ".join(info.value.__notes__)
     with pytest.raises(xs.SweepError, match=r"errors='ignore' is not one of \['record', 'raise'\]"):

@@ -233,6 +233,8 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
     """
     if isinstance(fn, bytes):
         fn = _load_function(key, fn)
+    if isinstance(batch, bytes):
+        batch = pickle.loads(batch)
     out = []
     perf_counter = time.perf_counter
     for index, args in batch:
@@ -368,7 +370,10 @@ def run_parallel(
                 remaining -= len(batch)
                 for index, args in batch:
                     args_of[index] = args
-                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, batch)
+                # Other processes get the batch as one opaque bytes object: cheap to send
+                # and for dask to key, unlike a long list of tuples.
+                payload = batch if blob is fn else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, payload)
                 pending[fut] = batch
             if not pending:
                 break
@@ -377,15 +382,14 @@ def run_parallel(
                 batch = pending.pop(fut)
                 try:
                     results = fut.result()
-                except BaseException as exc:  # the worker died or the task could not run
-                    message = f"WorkerError: {type(exc).__name__}: {exc}"
-                    for index, args in batch:
-                        sink.fail(index, args, message, float("nan"))
+                except Exception as exc:  # the worker died or the task could not run
+                    failed = _worker_failed(sink, batch, pending, exc)
                     raise SweepError(
-                        f"A worker failed while computing {len(batch)} cells of {name} "
-                        f"({message}). Those cells are recorded as failed and everything "
-                        "finished before is kept; sweep again to retry them (with a fresh "
-                        "executor if this one is broken)."
+                        f"A worker failed while computing cells of {name} ({type(exc).__name__}: "
+                        f"{exc}). The {failed} cells that were in flight are recorded as failed "
+                        "(the culprit is among them) and everything finished before is kept; "
+                        "sweep again to retry them (with a fresh executor if this one is "
+                        "broken)."
                     ) from exc
                 for index, ok, value, seconds in results:
                     args = args_of.pop(index)
@@ -416,6 +420,38 @@ def run_parallel(
         if progress is not None:
             progress.update(sink.computed, sink.failed)
     return report
+
+
+def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: Exception) -> int:
+    """Record what a failed task leaves behind; return how many cells were marked failed.
+
+    When a worker process dies, every task in flight on the pool fails at once and which
+    cell killed it is unknown: all of them are recorded failed. Tasks that did finish are kept.
+    """
+    message = f"WorkerError: {type(exc).__name__}: {exc}"
+    lost = list(batch)
+    finished, _ = wait(list(pending), timeout=5)
+    for fut in finished:
+        other = pending.pop(fut)
+        try:
+            results = fut.result()
+        except Exception:
+            lost += other
+            continue
+        args_of = dict(other)
+        for index, ok, value, seconds in results:
+            args = args_of[index]
+            if ok:
+                sink.ok(index, args, value, seconds)
+            else:
+                sink.fail(index, args, value[0], seconds)
+    for fut, other in pending.items():  # still running on a healthy executor: given up
+        fut.cancel()
+        lost += other
+    pending.clear()
+    for index, args in lost:
+        sink.fail(index, args, message, float("nan"))
+    return len(lost)
 
 
 def _add_note(exc: BaseException, note: str) -> None:

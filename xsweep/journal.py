@@ -88,6 +88,8 @@ class JournalWriter:
         self.fsync_interval = fsync_interval
         self._last_sync = time.monotonic()
         self.dirty = False
+        #: Called with the time after each periodic flush (cheap hook for timed work).
+        self.on_sync = None
 
     def append(self, payload: bytes) -> None:
         """Append one record; on any error the journal is cut back to its last good record."""
@@ -111,6 +113,8 @@ class JournalWriter:
             if now - self._last_sync >= interval:
                 os.fdatasync(self.fd)
                 self._last_sync = now
+                if self.on_sync is not None:
+                    self.on_sync(now)
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

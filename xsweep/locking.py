@@ -12,8 +12,27 @@ import json
 import os
 import socket
 import time
+import weakref
 
 from .errors import StoreLockedError
+
+#: Locks held by this process. A forked child (a process-pool worker) closes its copies at
+#: once: an flock belongs to the open file, so a worker outliving a killed driver would
+#: otherwise keep the lock held and block the resume.
+_HELD: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+
+
+def _forget_locks_in_child() -> None:
+    for lock in list(_HELD):
+        if lock.fd >= 0:
+            try:
+                os.close(lock.fd)
+            except OSError:
+                pass
+            lock.fd = -1
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
 
 
 class WriterLock:
@@ -53,6 +72,7 @@ class WriterLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode(), 0)
             self.fd = fd
+            _HELD.add(self)
             return
         raise StoreLockedError(
             f"Could not lock {self.store_path}: its lock file {self.path} keeps changing. "
@@ -69,6 +89,7 @@ class WriterLock:
             pass
         os.close(self.fd)
         self.fd = -1
+        _HELD.discard(self)
 
     def _busy_message(self, holder: dict) -> str:
         me = os.getpid() == holder.get("pid") and socket.gethostname() == holder.get("host")

@@ -172,6 +172,7 @@ class ParameterSpace:
         *,
         fsync_interval: float | None = 1.0,
         computed_at: dict[str, Any] | None = None,
+        snapshot_interval: float = 60.0,
     ) -> None:
         """Keep results in a NetCDF file, filled cell by cell and resumed after interruptions.
 
@@ -192,6 +193,11 @@ class ParameterSpace:
             For parameters added to the space after results were cached: the value at which
             those results were computed, e.g. ``{"damping": 0.0}``. They are then reused at
             that value; without it, a function that now takes the new parameter is an error.
+        snapshot_interval : float, default 60
+            During a long sweep the file is republished at least this often (in seconds) so
+            that colleagues reading it see progress; at most 1/20 of the sweep's time goes to
+            it on big files. (It is also published at the end of every sweep.) Needs
+            ``fsync_interval`` to be set: the check rides on the periodic flush.
 
         Raises
         ------
@@ -218,7 +224,11 @@ class ParameterSpace:
         for name, value in (computed_at or {}).items():
             self[name].index(value)  # a known parameter and one of its values
         store = NetCDFStore(
-            path, self._store_coords(), fsync_interval=fsync_interval, computed_at=computed_at
+            path,
+            self._store_coords(),
+            fsync_interval=fsync_interval,
+            computed_at=computed_at,
+            snapshot_interval=snapshot_interval,
         )
         self.disable_cache()
         self._store = store
@@ -492,6 +502,8 @@ class ParameterSpace:
         binding = self._binding(fn)
         out_dims = _check_output_dims(output_dims)
         store = self._store if self._store is not None else MemoryStore(self._store_coords())
+        if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
+            self._last[binding.key] = store
         plan = self._plan(binding, store, params, cells, part)
         pool, owned = _resolve_executor(executor, workers)
         bar = Progress(binding.name) if progress_wanted(progress) else None
@@ -530,8 +542,6 @@ class ParameterSpace:
                 bar.close()
             if owned:
                 pool.shutdown(wait=True, cancel_futures=True)
-        if not store.persistent:
-            self._last[binding.key] = store
         if report.failed:
             total = int(np.prod([len(s) for s in plan.selected]))
             warnings.warn(

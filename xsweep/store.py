@@ -33,6 +33,7 @@ import platform
 import re
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -512,6 +513,11 @@ class NetCDFStore(MemoryStore):
     fsync_interval : float or None
         Seconds between flushes of the journal to stable storage: the most a power loss or OS
         crash can cost. 0 flushes after every cell; None only when a snapshot is published.
+    computed_at : dict, optional
+        Values of parameters added since results were stored, at which those were computed.
+    snapshot_interval : float
+        During a sweep, publish the file at least this often (seconds), so that readers see
+        progress; never more often than 20 times the time a publish takes.
 
     Examples
     --------
@@ -532,8 +538,10 @@ class NetCDFStore(MemoryStore):
         *,
         fsync_interval: float | None = 1.0,
         computed_at: dict[str, Any] | None = None,
+        snapshot_interval: float = 60.0,
     ):
         super().__init__(coords or {})
+        self.snapshot_interval = snapshot_interval
         self.space_coords: Coords = dict(coords or {})
         self.computed_at = dict(computed_at or {})
         self.path = os.path.abspath(os.fspath(path))
@@ -550,6 +558,8 @@ class NetCDFStore(MemoryStore):
         self._file_coords: Coords = {}
         self._created: str | None = None
         self._slots: dict[str, int] = {}
+        self._published_at = time.monotonic()
+        self._publish_seconds = 0.0
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -600,7 +610,8 @@ class NetCDFStore(MemoryStore):
                 continue
             file_values = self.coords[name][0]
             union, positions = _union(self.path, name, file_values, values)
-            self.coords[name] = (union, attrs)  # the space's attrs (units...) win
+            # Metadata only a file has is kept; where both say something, the space wins.
+            self.coords[name] = (union, {**self.coords[name][1], **attrs})
             lookup = {v: i for i, v in enumerate(union.tolist())}
             self.index_map[name] = np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
             if positions is not None:
@@ -706,6 +717,7 @@ class NetCDFStore(MemoryStore):
             codec = _Codec(table, store._slots[table.key])
             state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
             store._publish_at = max(store._signature[2], 1 << 20)
+            store._writer.on_sync = store._maybe_publish_soon
 
         put, put_failure = table.put, table.put_failure
 
@@ -727,9 +739,17 @@ class NetCDFStore(MemoryStore):
         return record, record_failure
 
     def _rotate(self) -> None:
-        """Publish mid-session because the journal outgrew the file; start a new journal."""
+        """Publish mid-session (journal outgrew the file, or time is up); new journal."""
         self._publish()
         self._publish_at = max(self._signature[2], 1 << 20)
+        self._writer.on_sync = self._maybe_publish_soon
+
+    def _maybe_publish_soon(self, now: float) -> None:
+        # Readers of the file see progress at least every snapshot_interval seconds, while
+        # publishing never takes more than 1/20 of the sweep's time on big files.
+        due = self._published_at + max(self.snapshot_interval, 20 * self._publish_seconds)
+        if now >= due:
+            self._publish_at = 0  # the next record publishes
 
     def _layout_changed(self) -> None:
         # New functions and output structures reach the file before any journal record
@@ -757,6 +777,7 @@ class NetCDFStore(MemoryStore):
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self) -> None:
         """Replace the file with a complete new snapshot of everything in memory."""
+        started = time.monotonic()
         generation = uuid.uuid4().hex
         tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
         try:
@@ -783,6 +804,8 @@ class NetCDFStore(MemoryStore):
         self._signature = self._file_signature()
         self._slots = {key: i for i, key in enumerate(self.tables)}
         self._layout_dirty = False
+        self._published_at = time.monotonic()
+        self._publish_seconds = self._published_at - started
         # The old journal is inside the new file now; start one for the new generation.
         if self._writer is not None:
             self._writer.close()
