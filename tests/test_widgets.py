@@ -206,3 +206,46 @@ def test_montage_float_and_errors():
         xs.montage(grid_of_tiles(), row="a")
     with pytest.raises(ValueError, match="row='c' is not a dim"):
         xs.montage(grid_of_tiles(), row="c")
+
+
+def test_a_new_view_of_the_same_function_replaces_the_old_one():
+    calls = []
+
+    def f(n):
+        calls.append(n)
+        return n
+
+    ps = xs.ParameterSpace([xs.Parameter("n", values=[1, 2, 3])])
+    old = ps.explore(f, background=False)
+    new = ps.explore(f, background=False)
+    assert old.closed and not new.closed
+    calls.clear()
+    new.controls["n"].value = 3
+    assert calls == [3]  # only the live view computes
+    ps["n"].value = 2
+    assert new.controls["n"].value == 2 and calls == [3, 2]
+    new.close()
+    ps["n"].value = 1  # closed views are detached from the parameters
+    assert calls == [3, 2]
+
+
+def test_background_view_computes_without_touching_parameters():
+    fired = []
+    ps = xs.ParameterSpace([xs.Parameter("n", values=[1, 2, 3])])
+    ps["n"].register_callback(fired.append)
+    view = ps.explore(lambda n: n * 100)
+    view.wait()
+    view.controls["n"].value = 3
+    view.wait()
+    assert fired == [3] and ps["n"].value == 3 and view.controls["n"].value == 3
+    assert "n=3" in view.status.value and "300" in view.text.value
+
+
+def test_single_valued_bool_is_shown_disabled():
+    w = xs.Parameter("on", values=[True]).widget()
+    assert w.disabled and w.value is True
+
+
+def test_accessor_failures_empty_has_columns():
+    ds = xs.ParameterSpace([xs.Parameter("a", values=[1])]).sweep(lambda a: a)
+    assert list(ds.xsweep.failures().columns) == ["function", "error"]

@@ -78,6 +78,8 @@ class XsweepAccessor:
                     str(messages.values[code - 1]) if code and messages is not None else ""
                 )
                 frames.append(row)
+        if not frames:
+            return pd.DataFrame(columns=["function", "error"])
         return pd.DataFrame(frames)
 
     def montage(self, var: str, row: str | None = None, col: str | None = None, **kwargs: Any):

@@ -100,6 +100,7 @@ class ParameterSpace:
         self._last: dict[str, MemoryStore] = {}
         self._bindings: dict[Any, _Binding] = {}
         self._versions: dict[Any, str] = {}
+        self._views: dict[str, Any] = {}
 
     # -- the grid -----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Parameter:
@@ -600,7 +601,13 @@ class ParameterSpace:
         """
         from .widgets import SpaceExplorer
 
-        return SpaceExplorer(self, fn, background=background)
+        # Re-running a notebook cell replaces its view rather than leaving the old one live.
+        key = self._binding(fn).key
+        old = self._views.pop(key, None)
+        if old is not None:
+            old.close()
+        view = self._views[key] = SpaceExplorer(self, fn, background=background)
+        return view
 
     def is_computed(self, fn: Callable[..., Any], **values: Any) -> bool:
         """Whether the cache holds ``fn``'s cell at these values (default: current values).
@@ -677,16 +684,40 @@ class ParameterSpace:
         if store is not None and not force_recompute:
             cached = self._cached_cell(store, binding, indices)
             if cached is not _MISSING:
+                for name, i in indices.items():
+                    self._params[name]._set_index(i, fire=False)
                 return cached
         for name, i in indices.items():
             self._params[name]._set_index(i, fire=True)
-        kwargs = {d: self._params[d].value for d in binding.dims}
         if store is None:
-            return fn(**kwargs)
+            return fn(**{d: self._params[d].value for d in binding.dims})
+        return self._compute_cell(fn, store, binding, indices, force_recompute)
+
+    def _cell_at(self, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[Any, bool]:
+        """``fn``'s cell at ``values`` and whether it came from the cache.
+
+        Unlike :meth:`run_process` it leaves the parameters' values and callbacks alone:
+        views that compute in the background must never move the controls.
+        """
+        binding = self._binding(fn)
+        indices = {d: self._params[d].index(values[d]) for d in binding.dims}
+        store = self._store
+        if store is None:
+            return fn(**{d: values[d] for d in binding.dims}), False
+        cached = self._cached_cell(store, binding, indices)
+        if cached is not _MISSING:
+            return cached, True
+        return self._compute_cell(fn, store, binding, indices, False), False
+
+    def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
+        kwargs = {
+            d: self._params[d].values[indices.get(d, self._params[d]._index)].item()
+            for d in binding.dims
+        }
         t0 = time.perf_counter()
         result = fn(**kwargs)
         seconds = time.perf_counter() - t0
-        self._write_back(store, binding, kwargs, result, seconds, force_recompute)
+        self._write_back(store, binding, kwargs, indices, result, seconds, force_recompute)
         return result
 
     def _flat_index(
@@ -709,13 +740,14 @@ class ParameterSpace:
             return _MISSING
         if table.fingerprint not in (None, binding.fingerprint):
             store.table(binding.key, binding.name, binding.dims, binding.fingerprint, "raise")
-        for name, i in indices.items():
-            self._params[name]._set_index(i, fire=False)
         view = table.output_view(store.coords)
-        cell = view.sel({d: self._params[d].value for d in binding.dims})
-        return table.spec.rebuild(cell, binding.dims)
+        labels = {}
+        for d in binding.dims:
+            p = self._params[d]
+            labels[d] = p.values[indices.get(d, p._index)].item()
+        return table.spec.rebuild(view.sel(labels), binding.dims)
 
-    def _write_back(self, store, binding, kwargs, result, seconds, force_recompute) -> None:
+    def _write_back(self, store, binding, kwargs, indices, result, seconds, force_recompute):
         cell = describe_cell(binding.dims, list(kwargs.values()))
         try:
             with store.writing(publish=False):
@@ -740,7 +772,7 @@ class ParameterSpace:
                         "with another output structure; clear it with ps.clear_cache(fn)."
                     ) from None
                 record, _ = store.recorder(table)
-                record(self._flat_index(store, binding.dims, {}), values, seconds)
+                record(self._flat_index(store, binding.dims, indices), values, seconds)
         except StoreLockedError as exc:
             warnings.warn(
                 f"The result of {binding.name}({cell}) was computed but not cached: {exc}",

@@ -68,7 +68,8 @@ def parameter_widget(p: Parameter):
     description = p.name if not p.units else f"{p.name} [{p.units}]"
     common = {"description": description, "style": {"description_width": "initial"}}
     if kind == "b" and len(values) <= 2:
-        control = w.Checkbox(value=bool(p.value), **common)
+        # A single-valued bool cannot be toggled: show it, but disabled.
+        control = w.Checkbox(value=bool(p.value), disabled=len(values) == 1, **common)
     elif kind == "U":
         cls = w.ToggleButtons if len(values) <= 4 else w.Dropdown
         control = cls(options=values, value=p.value, **common)
@@ -90,6 +91,14 @@ def parameter_widget(p: Parameter):
 
     control.observe(from_control, names="value")
     p.register_callback(from_parameter)
+
+    def unlink() -> None:
+        """Detach the control from the parameter (closing a view calls this)."""
+        control.unobserve(from_control, names="value")
+        if from_parameter in p._callbacks:
+            p.remove_callback(from_parameter)
+
+    control._xsweep_unlink = unlink
     return control
 
 
@@ -188,6 +197,7 @@ class _View:
         self.box = w.VBox([*controls.values(), self.status, self.area])
         self.background = background
         self.shown = 0  # how many displays were made (for tests and curious users)
+        self.closed = False
         self._lock = threading.Lock()
         self._wanted: dict[str, Any] | None = None
         self._worker: threading.Thread | None = None
@@ -202,13 +212,13 @@ class _View:
 
     def refresh(self) -> None:
         """Show the cell for the controls' current values (now, or in the background)."""
+        if self.closed:
+            return
         with self._lock:
             self._wanted = self._current()
-            if self._worker is not None and self._worker.is_alive():
-                return  # the running worker picks up the newest request when done
-            if not self.background:
-                self._worker = None
-            else:
+            if self._worker is not None:
+                return  # the running worker picks up the newest request before it stops
+            if self.background:
                 self._worker = threading.Thread(target=self._work, daemon=True)
                 self._worker.start()
                 return
@@ -218,9 +228,23 @@ class _View:
         while True:
             with self._lock:
                 wanted, self._wanted = self._wanted, None
-            if wanted is None:
-                return
+                if wanted is None:
+                    # Decided under the lock: a refresh either sees this worker (and leaves
+                    # its request here, taken on the next turn) or sees none and starts one.
+                    self._worker = None
+                    return
             self._show(wanted)
+
+    def close(self) -> None:
+        """Detach the controls from the parameters and close the widgets."""
+        self.closed = True
+        for control in self.controls.values():
+            unlink = getattr(control, "_xsweep_unlink", None)
+            if unlink is not None:
+                unlink()
+        self.box.close()
+        for widget in (*self.controls.values(), self.image, self.text, self.status, self.area):
+            widget.close()
 
     def _show(self, wanted: dict[str, Any]) -> None:
         start = time.perf_counter()
@@ -247,7 +271,7 @@ class _View:
         while True:
             with self._lock:
                 worker = self._worker
-                idle = self._wanted is None and (worker is None or not worker.is_alive())
+                idle = self._wanted is None and worker is None
             if idle:
                 return
             if worker is not None:
@@ -275,8 +299,7 @@ class SpaceExplorer(_View):
         self.refresh()
 
     def _value(self, wanted: dict[str, Any]) -> tuple[Any, str]:
-        cached = self.space.is_computed(self.fn, **wanted)
-        value = self.space.run_process(self.fn, **wanted)
+        value, cached = self.space._cell_at(self.fn, wanted)
         return value, "from the cache" if cached else "computed"
 
 
