@@ -18,7 +18,14 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,6 +298,35 @@ def ship(fn: Callable[..., Any]) -> bytes:
             "GUI objects): create them inside the function, or sweep with threads "
             "(executor=ThreadPoolExecutor()) or serially (no executor)."
         ) from None
+
+
+def resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | None, bool]:
+    """The executor to use and whether the sweep owns it (and must shut it down)."""
+    if workers is not None:
+        if executor is not None:
+            raise SweepError("Pass either executor= or workers=, not both.")
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise SweepError(f"workers must be a whole number >= 1, not {workers!r}.")
+        return ProcessPoolExecutor(max_workers=workers), True
+    if executor is None:
+        return None, False
+    if hasattr(executor, "get_executor") and hasattr(executor, "scheduler_info"):
+        return executor.get_executor(), False  # a distributed.Client
+    if isinstance(executor, Executor) or callable(getattr(executor, "submit", None)):
+        return executor, False
+    raise SweepError(
+        f"executor must be a concurrent.futures.Executor (ThreadPoolExecutor, "
+        f"ProcessPoolExecutor, loky, mpi4py.futures.MPIPoolExecutor) or a distributed.Client; "
+        f"got {type(executor).__name__}."
+    )
+
+
+def stop_pool(pool: Executor) -> None:
+    """Stop a pool we own at once: queued tasks are cancelled, running workers terminated."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def executor_workers(executor: Executor) -> int:

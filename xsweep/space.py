@@ -8,7 +8,6 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,14 @@ import numpy as np
 import xarray as xr
 
 from .errors import OutputError, ParameterError, StoreLockedError, SweepError, SweepFailuresWarning
-from .execution import CellPlan, describe_cell, run_parallel, run_serial
+from .execution import (
+    CellPlan,
+    describe_cell,
+    resolve_executor,
+    run_parallel,
+    run_serial,
+    stop_pool,
+)
 from .fingerprint import fingerprint
 from .outputs import infer_spec
 from .parameters import Parameter
@@ -506,7 +512,7 @@ class ParameterSpace:
         if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
             self._last[binding.key] = store
         plan = self._plan(binding, store, params, cells, part)
-        pool, owned = _resolve_executor(executor, workers)
+        pool, owned = resolve_executor(executor, workers)
         bar = Progress(binding.name) if progress_wanted(progress) else None
         options = dict(
             output_dims=out_dims,
@@ -535,7 +541,7 @@ class ParameterSpace:
                         plan,
                         pool,
                         chunksize=chunksize,
-                        on_interrupt=(lambda: _stop_pool(pool)) if owned else None,
+                        on_interrupt=(lambda: stop_pool(pool)) if owned else None,
                         **options,
                     )
         finally:
@@ -790,35 +796,6 @@ def _weak_key(fn: Callable[..., Any]) -> Any:
     except TypeError:
         return id(fn)
     return fn
-
-
-def _resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | None, bool]:
-    """The executor to use and whether the sweep owns it (and must shut it down)."""
-    if workers is not None:
-        if executor is not None:
-            raise SweepError("Pass either executor= or workers=, not both.")
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise SweepError(f"workers must be a whole number >= 1, not {workers!r}.")
-        return ProcessPoolExecutor(max_workers=workers), True
-    if executor is None:
-        return None, False
-    if hasattr(executor, "get_executor") and hasattr(executor, "scheduler_info"):
-        return executor.get_executor(), False  # a distributed.Client
-    if isinstance(executor, Executor) or callable(getattr(executor, "submit", None)):
-        return executor, False
-    raise SweepError(
-        f"executor must be a concurrent.futures.Executor (ThreadPoolExecutor, "
-        f"ProcessPoolExecutor, loky, mpi4py.futures.MPIPoolExecutor) or a distributed.Client; "
-        f"got {type(executor).__name__}."
-    )
-
-
-def _stop_pool(pool: Executor) -> None:
-    """Stop a pool we own at once: queued tasks are cancelled, running workers terminated."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
 
 
 def _check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
