@@ -473,3 +473,44 @@ def test_coordinate_metadata_only_in_the_file_is_kept(tmp_path):
 
     bare.sweep(triple)
     assert open_plain(path)["a"].attrs == {"long_name": "a", "units": "m", "description": "d"}
+
+
+def test_big_cells_are_stored_sparsely_and_exactly(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace(
+        [xs.Parameter("a", values=[0, 1, 2, 3]), xs.Parameter("b", values=[10, 20])]
+    )
+
+    def big(a, b):
+        img = np.full((200, 300, 3), 255, dtype=np.uint8)  # 180 kB per output cell
+        img[0, 0] = [a, b, 0]
+        return {
+            "img": img,
+            "mask": np.tile(np.arange(300) % (a + 2) == 0, (300, 1)),  # bool, 90 kB ...
+            "field": np.full((300, 300), a + b / 100, dtype=np.float64),  # float, 720 kB
+            "counts": np.full((300, 300), 2**40 + a, dtype=np.int64),  # int64, 720 kB
+        }
+
+    ps.enable_cache(path)
+    ps["a"].value = 1
+    ps.sweep(big, params=["b"])  # 2 of 8 cells
+    partial = os.path.getsize(path)
+    ds = open_plain(path)
+    assert ds["img"].dtype == np.uint8 and ds["mask"].dtype == bool
+    assert ds["counts"].dtype == np.int64
+    assert ds["img"].sel(a=1, b=20).values[0, 0].tolist() == [1, 20, 0]
+    assert (ds["img"].sel(a=1, b=20).values[1:] == 255).all()
+    np.testing.assert_array_equal(ds["mask"].sel(a=1, b=10).values, big(1, 10)["mask"])
+    assert (ds["counts"].sel(a=1).values == 2**40 + 1).all()
+    assert np.isnan(ds["field"].sel(a=2)).all()  # not computed: NaN
+    assert (ds["big_status"].sel(a=2) == 0).all()
+    ps.sweep(big)
+    assert os.path.getsize(path) > 2.5 * partial  # unwritten big cells took no space before
+    ps2 = xs.ParameterSpace(ps.parameters)
+    ps2.enable_cache(path)
+    for a in range(4):
+        for b in (10, 20):
+            got = ps2.run_process(big, a=a, b=b)
+            want = big(a, b)
+            for key in want:
+                np.testing.assert_array_equal(got[key], want[key])

@@ -87,17 +87,31 @@ class JournalWriter:
         self.size = os.fstat(self.fd).st_size
         self.fsync_interval = fsync_interval
         self._last_sync = time.monotonic()
-        self.dirty = False
         #: Called with the time after each periodic flush (cheap hook for timed work).
         self.on_sync = None
 
-    def append(self, payload: bytes) -> None:
-        """Append one record; on any error the journal is cut back to its last good record."""
-        rec = _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
+    def append(self, payload: bytes | list) -> None:
+        """Append one record; on any error the journal is cut back to its last good record.
+
+        ``payload`` is bytes, or a list of buffers written with one ``writev`` (big arrays
+        go to the file without being copied into one bytes object first).
+        """
+        if type(payload) is bytes:
+            rec = _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
+            size = len(rec)
+        else:
+            crc = 0
+            length = 0
+            for part in payload:
+                crc = zlib.crc32(part, crc)
+                length += len(part)
+            rec = [_FRAME.pack(_FRAME_MAGIC, length, crc), *payload]
+            size = length + _FRAME.size
         try:
-            n = os.write(self.fd, rec)
-            if n != len(rec):
-                self._write_all(memoryview(rec)[n:])
+            n = os.write(self.fd, rec) if type(rec) is bytes else os.writev(self.fd, rec)
+            if n != size:
+                data = rec if type(rec) is bytes else b"".join(rec)
+                self._write_all(memoryview(data)[n:])
         except BaseException:
             # A partial record would hide every later one from replay: remove it.
             try:
@@ -105,8 +119,7 @@ class JournalWriter:
             except OSError:
                 pass
             raise
-        self.size += len(rec)
-        self.dirty = True
+        self.size += size
         interval = self.fsync_interval
         if interval is not None:
             now = time.monotonic()

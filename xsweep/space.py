@@ -558,7 +558,10 @@ class ParameterSpace:
                 SweepFailuresWarning,
                 stacklevel=2,
             )
-        return self._space_view(table.to_dataset(store.coords), store, plan, params)
+        # A cache keeps changing after the sweep returns: hand out a copy. An in-memory
+        # store is never written again, so its buffers can be shared.
+        ds = table.to_dataset(store.coords, copy=store.persistent)
+        return self._space_view(ds, store, plan, params)
 
     def _space_view(self, ds: xr.Dataset, store: MemoryStore, plan: CellPlan, params) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""

@@ -112,9 +112,7 @@ class FunctionTable:
 
     def set_spec(self, spec: OutputSpec) -> None:
         self.spec = spec
-        self.buffers = tuple(
-            np.full((self.size, *v.shape), v.fill, dtype=v.dtype) for v in spec.variables
-        )
+        self.buffers = tuple(_filled((self.size, *v.shape), v) for v in spec.variables)
         self._view = None
 
     def put(self, index: int, values: tuple[Any, ...], seconds: float) -> None:
@@ -167,7 +165,11 @@ class FunctionTable:
         def move(flat: np.ndarray, fill: Any, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
             old = flat.reshape(self.shape + cell_shape)
             old = old.transpose(*order, *range(ndim, ndim + len(cell_shape)))
-            new = np.full(shape + cell_shape, fill, dtype=flat.dtype)
+            new = (
+                np.zeros(shape + cell_shape, dtype=flat.dtype)
+                if isinstance(fill, int) and fill == 0
+                else np.full(shape + cell_shape, fill, dtype=flat.dtype)
+            )
             new[head][outer] = old
             return new.reshape((size, *cell_shape))
 
@@ -208,9 +210,9 @@ class FunctionTable:
             self._view = xr.Dataset(self._output_vars(coords, copy=False), self._coords(coords))
         return self._view
 
-    def to_dataset(self, coords: Coords) -> xr.Dataset:
-        """A Dataset of everything this function holds, detached from the buffers."""
-        data_vars = self._output_vars(coords, copy=True)
+    def to_dataset(self, coords: Coords, copy: bool = True) -> xr.Dataset:
+        """A Dataset of everything this function holds (detached from the buffers if ``copy``)."""
+        data_vars = self._output_vars(coords, copy=copy)
         codes, messages = self.error_codes()
         data_vars.update(self._bookkeeping_vars(codes, messages))
         return xr.Dataset(data_vars, self._coords(coords))
@@ -282,6 +284,12 @@ class FunctionTable:
             "description": f"0 where the cell did not fail; k > 0 means message k of "
             f"{self.messages_name} (1-based)",
         }
+
+
+def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:
+    if var.fill == 0:
+        return np.zeros(shape, dtype=var.dtype)  # lazily zeroed pages: no pass over memory
+    return np.full(shape, var.fill, dtype=var.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,7 +706,21 @@ class NetCDFStore(MemoryStore):
 
     def _journal_outgrown(self) -> bool:
         size = self._writer.size if self._writer else 0
-        return size > max(self._signature[2] if self._signature else 0, 1 << 20)
+        return size > self._journal_limit()
+
+    def _journal_limit(self) -> int:
+        """Journal size that triggers a publish: the size of the results it would hold.
+
+        Keeping the journal at most as big as the data bounds replay time and disk use, and
+        costs at most one extra write of the data; measuring the data (not the file, which
+        is sparse for big cells) keeps that from happening over and over as the file grows.
+        """
+        data = sum(
+            buf.nbytes + table.status.nbytes + table.seconds.nbytes
+            for table in self.tables.values()
+            for buf in table.buffers
+        )
+        return max(data, 64 << 20)
 
     def _open_journal(self) -> JournalWriter:
         """The session's journal, publishing first any layout the file does not hold yet."""
@@ -716,7 +738,7 @@ class NetCDFStore(MemoryStore):
             store._open_journal()
             codec = _Codec(table, store._slots[table.key])
             state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
-            store._publish_at = max(store._signature[2], 1 << 20)
+            store._publish_at = store._journal_limit()
             store._writer.on_sync = store._maybe_publish_soon
 
         put, put_failure = table.put, table.put_failure
@@ -741,7 +763,7 @@ class NetCDFStore(MemoryStore):
     def _rotate(self) -> None:
         """Publish mid-session (journal outgrew the file, or time is up); new journal."""
         self._publish()
-        self._publish_at = max(self._signature[2], 1 << 20)
+        self._publish_at = self._journal_limit()
         self._writer.on_sync = self._maybe_publish_soon
 
     def _maybe_publish_soon(self, now: float) -> None:
@@ -849,10 +871,11 @@ class _Codec:
         # All-numeric-scalar outputs (the common case) pack in a single struct call.
         self.flat = struct.Struct("<HQBf" + "".join(chars)) if chars is not None else None
 
-    def encode(self, index: int, values: tuple, seconds: float) -> bytes:
+    def encode(self, index: int, values: tuple, seconds: float) -> bytes | list:
+        """The payload: one bytes object, or a list of buffers (arrays are not copied)."""
         if self.flat is not None:
             return self.flat.pack(self.slot, index, COMPUTED, seconds, *values)
-        parts = [_HEAD.pack(self.slot, index, COMPUTED, seconds)]
+        parts: list = [_HEAD.pack(self.slot, index, COMPUTED, seconds)]
         for var, value in zip(self.variables, values):
             if var.dtype == object:
                 raw = json.dumps(value if var.scalar else value.tolist()).encode()
@@ -861,8 +884,8 @@ class _Codec:
             elif var.scalar:
                 parts.append(np.asarray(value, dtype=var.dtype).tobytes())
             else:
-                parts.append(value.tobytes())
-        return b"".join(parts)
+                parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
+        return parts
 
     def encode_failure(self, index: int, message: str, seconds: float) -> bytes:
         raw = message.encode("utf-8", "replace")
@@ -972,6 +995,45 @@ def _provenance() -> dict[str, str]:
     }
 
 
+#: Output cells at least this big are stored one chunk per cell, and only computed cells are
+#: written: a partly computed sweep of images costs disk space for what is computed only.
+BIG_CELL_BYTES = 256 * 1024
+
+
+def _create_cells(
+    nc,
+    name: str,
+    dims: tuple[str, ...],
+    data: np.ndarray,
+    cell_ndim: int,
+    computed: np.ndarray,
+    attrs: dict[str, Any],
+) -> None:
+    """Create a variable of big cells, chunked per cell; write the ``computed`` flat cells."""
+    grid_shape = data.shape[: data.ndim - cell_ndim]
+    chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
+    if data.dtype.kind == "f":
+        var = nc.createVariable(
+            name, data.dtype, dims, fill_value=data.dtype.type(np.nan), chunksizes=chunks
+        )
+    else:
+        # The format's default fill (no _FillValue attribute, so xarray keeps the dtype and
+        # every value): unwritten cells read as that fill, and the status says they are
+        # not computed.
+        var = nc.createVariable(
+            name, "i1" if data.dtype.kind == "b" else data.dtype, dims, chunksizes=chunks
+        )
+        if data.dtype.kind == "b":
+            attrs = {**attrs, "dtype": "bool"}
+    for k, v in attrs.items():
+        var.setncattr(k, list(v) if isinstance(v, tuple) else v)
+    cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
+    for flat in computed.tolist():
+        index = np.unravel_index(flat, grid_shape)
+        cell = cells[flat]
+        var[index] = cell.astype(np.int8) if cell.dtype.kind == "b" else cell
+
+
 def _create(nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, Any]) -> None:
     """Create and fill one variable, keeping its dtype exactly (no fill values on ints)."""
     data = np.asarray(data)
@@ -1041,9 +1103,14 @@ def _write_table(nc, table: FunctionTable, written: set[str]) -> None:
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
                 attrs["coordinates"] = " ".join(extra)
-            _create(
-                nc, var.name, table.dims + var.dims, buf.reshape(table.shape + var.shape), attrs
-            )
+            data = buf.reshape(table.shape + var.shape)
+            if var.dtype != object and buf.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES:
+                computed = np.flatnonzero(table.status == COMPUTED)
+                _create_cells(
+                    nc, var.name, table.dims + var.dims, data, len(var.shape), computed, attrs
+                )
+            else:
+                _create(nc, var.name, table.dims + var.dims, data, attrs)
     _create(
         nc, table.status_name, table.dims, table.status.reshape(table.shape), table.status_attrs()
     )
@@ -1181,6 +1248,10 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
             buffers.append(data.astype(dtype, copy=False).reshape((table.size, *cell_shape)))
         table.spec = OutputSpec(kind, tuple(specs))
         table.buffers = tuple(np.ascontiguousarray(b) for b in buffers)
+        not_computed = table.status != COMPUTED
+        if not_computed.any():  # whatever the file holds there, memory holds the fill
+            for var, buf in zip(table.spec.variables, table.buffers):
+                buf[not_computed] = var.fill
     return table
 
 
