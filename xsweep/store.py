@@ -563,6 +563,7 @@ class NetCDFStore(MemoryStore):
         self._generation: str | None = None
         self._signature: tuple | None = None
         self._journal_seen = 0
+        self._journal_good = 0  # end of the journal's last intact record
         self._file_coords: Coords = {}
         self._created: str | None = None
         self._slots: dict[str, int] = {}
@@ -594,6 +595,7 @@ class NetCDFStore(MemoryStore):
         if signature is None:
             self._signature = None
             self._journal_seen = self._journal_size()
+            self._journal_good = 0  # an orphan journal: removed when a session starts
             self.coords = dict(self.space_coords)
             self.index_map = {d: np.arange(len(v)) for d, (v, _) in self.coords.items()}
             return
@@ -635,16 +637,19 @@ class NetCDFStore(MemoryStore):
             with open(self.journal_path, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
+            self._journal_good = 0
             return 0
         if read_header(self.journal_path) != self._generation:
             # Written against an older snapshot, which the current file already contains.
             return len(data)
         tables = list(self.tables.values())
         decoders = [_Codec(t, i) for i, t in enumerate(tables)]
-        for _, payload in read_records(data, HEADER_LEN):
+        self._journal_good = HEADER_LEN
+        for end, payload in read_records(data, HEADER_LEN):
             slot = struct.unpack_from("<H", payload)[0]
             if slot < len(decoders):
                 decoders[slot].apply(payload)
+            self._journal_good = end
         return len(data)
 
     # -- write sessions -------------------------------------------------------------------------
@@ -703,6 +708,7 @@ class NetCDFStore(MemoryStore):
             if writer.size <= HEADER_LEN:
                 _unlink(self.journal_path)
         self._journal_seen = self._journal_size()
+        self._journal_good = self._journal_seen  # we appended whole records only
 
     def _journal_outgrown(self) -> bool:
         size = self._writer.size if self._writer else 0
@@ -727,6 +733,15 @@ class NetCDFStore(MemoryStore):
         if self._layout_dirty or self._generation is None:
             self._publish()
         if self._writer is None:
+            size = self._journal_size()
+            if size and read_header(self.journal_path) != self._generation:
+                # A torn header (a crash while creating it) or another snapshot's journal:
+                # nothing in it can be replayed onto this file.
+                _unlink(self.journal_path)
+            elif size > self._journal_good:
+                # A torn record left by a crash: cut it off, or replay would stop there and
+                # never reach what we append after it.
+                os.truncate(self.journal_path, self._journal_good)
             self._writer = JournalWriter(self.journal_path, self._generation, self.fsync_interval)
         return self._writer
 
