@@ -1,0 +1,85 @@
+"""The child process of ``stress_kill.py``: a cached sweep that the parent SIGKILLs.
+
+Run as ``python _stress_child.py <cache path> <log path> <na> <nb>``. It opens the cache, prints
+``ready``, waits for a line on stdin (so that the parent can start it ahead of time), then
+sweeps :func:`cell` over the ``na`` x ``nb`` grid. Every call of :func:`cell` first appends the
+cell's flat index (4 bytes, one ``os.write`` on an ``O_APPEND`` descriptor) to the log, so the
+log lists the cells in the order the sweep started them. The sweep is serial: when cell ``k+1``
+starts, cell ``k`` has been handed to the store. So every logged cell but the last one must be
+in the store whatever the moment of the kill.
+
+When the sweep returns it prints ``done <json>`` with the times (seconds after ``go``) of the
+first and last calls and of the end, which the parent uses to aim kills at the final publish.
+
+``stress_kill.py`` imports this module too and resumes the killed sweeps with the same
+:func:`cell` (same cache key ``_stress_child:cell``, same code fingerprint); in the parent the
+log is off and :data:`CALLED` lists the cells the function is called for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import xarray as xr
+
+import xsweep as xs
+
+_PACK = struct.Struct("<I").pack
+_STATE = {"fd": -1, "nb": 0, "first": None, "last": None}
+#: The cells :func:`cell` computed in this process while the log is off (the parent).
+CALLED: list[int] = []
+
+
+def expected_values(a, b):
+    """The exact outputs of a cell: an int and a float that differ in every cell."""
+    return {"prod": a * b + 1, "x": a / 7 + b * 0.001}
+
+
+def set_columns(nb):
+    _STATE["nb"] = nb
+
+
+def cell(a, b):
+    index = a * _STATE["nb"] + b
+    if _STATE["fd"] < 0:
+        CALLED.append(index)
+        return expected_values(a, b)
+    os.write(_STATE["fd"], _PACK(index))
+    now = time.perf_counter()
+    if _STATE["first"] is None:
+        _STATE["first"] = now
+    _STATE["last"] = now
+    return expected_values(a, b)
+
+
+def main(argv):
+    path, log, na, nb = argv[0], argv[1], int(argv[2]), int(argv[3])
+    _STATE["nb"] = nb
+    _STATE["fd"] = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    ps = xs.ParameterSpace(
+        [xs.Parameter("a", values=range(na)), xs.Parameter("b", values=range(nb))]
+    )
+    ps.enable_cache(path)
+    # xarray imports its optional backends (dask) when it builds its first object, ~0.2 s;
+    # do it now, so that the timeline the parent calibrates its kills on is the sweep alone.
+    xr.Dataset({"v": ("x", np.zeros(2))})
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t0 = time.perf_counter()
+    ps.sweep(cell, errors="raise")
+    t_end = time.perf_counter()
+    rel = {k: (_STATE[k] - t0) if _STATE[k] is not None else None for k in ("first", "last")}
+    print("done " + json.dumps({**rel, "end": t_end - t0}), flush=True)
+
+
+if __name__ == "__main__":
+    # Run the function from the module ``_stress_child``, not from ``__main__``: its cache key
+    # is the module's name, the same as in the parent.
+    import _stress_child
+
+    _stress_child.main(sys.argv[1:])

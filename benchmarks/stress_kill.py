@@ -1,0 +1,372 @@
+"""SIGKILL stress test of the cache: kill a caching sweep at random moments, check the store.
+
+Each trial starts ``_stress_child.py`` in a fresh folder: it sweeps a cheap function over a grid
+(200 x 200 = 40,000 cells by default, enough for the journal to outgrow the file and trigger a
+publish mid-sweep) with the cache on, logging each cell's index to a side file as the cell
+starts. The parent SIGKILLs it at a random moment chosen, in turn, four ways: a random delay
+(0 to 1.25 x the sweep's duration, calibrated by uninterrupted runs), a random number of cells
+started (watching the side file), and twice inside a publish of the NetCDF file (within 1.2 x
+the publish's calibrated duration after its temporary file appears): the first publish, which
+writes the file's layout after the first cell, and the next publish after a random cell
+(mid-sweep when the journal outgrows the file, or the final one). Then, in the parent:
+
+1. ``xarray.open_dataset`` on the cache file (no xsweep) must succeed and, once a cell has been
+   handed over, hold every variable; every cell it marks computed must hold the exact value.
+2. xsweep opens the store (``enable_cache``) and resumes the sweep with a function that records
+   which cells it is called for. Every cell the child logged, except the last one (in flight
+   when killed), must already be in the store (else it is a LOST cell); the store must hold no
+   cell the child never started; after the resume every value must be exact, in the returned
+   Dataset and in the file.
+
+A trial with any failure of 1. or 2. (other than lost cells, counted apart) is a CORRUPT store.
+Prints one line per trial with ``--verbose`` and a summary; exits 1 on any corrupt store or
+lost cell.
+
+Run:  python benchmarks/stress_kill.py [--trials 50] [--quick] [--side 200] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import xarray as xr
+
+import xsweep as xs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHILD = os.path.join(HERE, "_stress_child.py")
+sys.path.insert(0, HERE)
+import _stress_child  # noqa: E402
+
+#: Where a kill landed, as seen afterwards: publishes leave their temporary file behind.
+PHASES = ("before the first cell", "mid-sweep", "in the first publish", "in a mid-sweep publish",
+          "in the final publish", "after the last cell", "after the sweep returned")
+#: How trials choose their moment to kill, in turn.
+MODES = ("time", "progress", "first publish", "next publish")
+#: Every variable the file holds once a cell has been handed over.
+VARIABLES = ("prod", "x", "cell_status", "cell_seconds", "cell_error", "cell_messages")
+
+
+def expected_grid(na, nb):
+    a = np.arange(na)[:, None]
+    b = np.arange(nb)[None, :]
+    return a * b + 1, a / 7 + b * 0.001
+
+
+class Child:
+    """A started child, waiting for ``go`` once it has printed ``ready``."""
+
+    def __init__(self, folder, na, nb):
+        os.makedirs(folder)
+        self.folder = folder
+        self.path = os.path.join(folder, "cache.nc")
+        self.log = os.path.join(folder, "cells.log")
+        self.proc = subprocess.Popen(
+            [sys.executable, CHILD, self.path, self.log, str(na), str(nb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.ready = False
+
+    def wait_ready(self, timeout=120.0):
+        if self.ready:
+            return
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            self.proc.kill()
+            err = self.proc.stderr.read().decode(errors="replace")
+            raise RuntimeError(f"the child did not start: {line!r}\n{err}")
+        self.ready = True
+
+    def go(self):
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+        return time.perf_counter()
+
+    def finish(self):
+        """Wait for the child's end; return its ``done`` report or None if it was killed."""
+        out, err = self.proc.communicate(timeout=300)
+        for line in out.decode().splitlines():
+            if line.startswith("done "):
+                return json.loads(line[5:])
+        if self.proc.returncode not in (0, -signal.SIGKILL):
+            raise RuntimeError(f"the child failed ({self.proc.returncode}):\n{err.decode()}")
+        return None
+
+
+def wait_until(deadline):
+    while (left := deadline - time.perf_counter()) > 0:
+        time.sleep(min(left, 0.01))
+
+
+def wait_for_cells(child, n):
+    """Wait until the child has started ``n`` cells (or has exited)."""
+    size = 4 * n
+    while child.proc.poll() is None:
+        try:
+            if os.stat(child.log).st_size >= size:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.0002)
+
+
+def wait_for_temp_file(child):
+    """Wait until the child is writing a new snapshot of the file (or has exited)."""
+    pattern = glob.escape(child.path) + ".xsweep-tmp-*"
+    while child.proc.poll() is None:
+        if glob.glob(pattern):
+            return
+        time.sleep(0.0002)
+
+
+def time_temp_file(child):
+    """Seconds from the appearance of the next publish's temporary file to its disappearance."""
+    pattern = glob.escape(child.path) + ".xsweep-tmp-*"
+    wait_for_temp_file(child)
+    t0 = time.perf_counter()
+    while child.proc.poll() is None and glob.glob(pattern):
+        time.sleep(0.0002)
+    return time.perf_counter() - t0
+
+
+def read_log(path):
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    data = data[: len(data) // 4 * 4]
+    return np.frombuffer(data, dtype="<u4").astype(np.int64).tolist()
+
+
+def check_plain(path, started, expected, problems):
+    """The file as a colleague without xsweep reads it. Returns the cells it marks computed."""
+    if not os.path.exists(path):
+        if len(started) >= 2:
+            problems.append(f"no cache file although {len(started) - 1} cells were handed over")
+        return set()
+    try:
+        with xr.open_dataset(path) as ds:
+            ds.load()
+    except Exception as exc:  # any failure to open is corruption
+        problems.append(f"xarray.open_dataset failed: {type(exc).__name__}: {exc}")
+        return set()
+    missing = [v for v in VARIABLES if v not in ds.variables]
+    if missing:
+        if len(started) >= 2 or "cell_status" in ds.variables:
+            problems.append(f"file lacks variables {missing}")
+        return set()
+    status = ds["cell_status"].values.reshape(-1)
+    if ds["prod"].dtype != np.int64 or ds["x"].dtype != np.float64:
+        problems.append(f"dtypes changed: prod {ds['prod'].dtype}, x {ds['x'].dtype}")
+    if not np.isin(status, (0, 1)).all():
+        problems.append(f"unexpected status values {np.unique(status).tolist()}")
+    done = status == 1
+    prod, x = expected
+    if not np.array_equal(ds["prod"].values.reshape(-1)[done], prod.reshape(-1)[done]):
+        problems.append("file: a computed cell holds a wrong prod")
+    if not np.array_equal(ds["x"].values.reshape(-1)[done], x.reshape(-1)[done]):
+        problems.append("file: a computed cell holds a wrong x")
+    return set(np.flatnonzero(done).tolist())
+
+
+def check_xsweep(path, na, nb, started, expected, problems):
+    """Open with xsweep, resume, and check. Returns (lost cells, cells found in the store)."""
+    total = na * nb
+    _stress_child.set_columns(nb)
+    called_log = _stress_child.CALLED
+    called_log.clear()
+    ps = xs.ParameterSpace(
+        [xs.Parameter("a", values=range(na)), xs.Parameter("b", values=range(nb))]
+    )
+    try:
+        ps.enable_cache(path)
+        ds = ps.sweep(_stress_child.cell, errors="raise")
+    except Exception as exc:
+        problems.append(f"xsweep could not open or resume: {type(exc).__name__}: {exc}")
+        return 0, set()
+    finally:
+        ps.disable_cache()
+    called = set(called_log)
+    if len(called) != len(called_log):
+        problems.append("the resume called the function twice for a cell")
+    stored = set(range(total)) - called
+    handed_over = set(started[:-1])
+    lost = len(handed_over & called)
+    phantom = stored - set(started)
+    if phantom:
+        problems.append(f"{len(phantom)} cells in the store that the child never started")
+    prod, x = expected
+    if not (ds["cell_status"].values == 1).all():
+        problems.append("after the resume, not every cell is computed")
+    if not (np.array_equal(ds["prod"].values, prod) and np.array_equal(ds["x"].values, x)):
+        problems.append("after the resume, the Dataset holds wrong values")
+    with xr.open_dataset(path) as fds:
+        if not (
+            (fds["cell_status"].values == 1).all()
+            and np.array_equal(fds["prod"].values, prod)
+            and np.array_equal(fds["x"].values, x)
+        ):
+            problems.append("after the resume, the file holds wrong or missing values")
+    return lost, stored
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=None, help="kills (default 50, 4 quick)")
+    parser.add_argument("--quick", action="store_true", help="fast smoke run (< 15 s)")
+    parser.add_argument("--side", type=int, default=None,
+                        help="grid is side x side cells (default 200, 100 with --quick)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
+    parser.add_argument("--keep", action="store_true", help="keep the trial folders")
+    parser.add_argument("--verbose", "-v", action="store_true", help="one line per trial")
+    args = parser.parse_args(argv)
+    trials = args.trials or (4 if args.quick else 50)
+    side = args.side or (100 if args.quick else 200)
+    na = nb = side
+    total = na * nb
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    base = tempfile.mkdtemp(prefix="xsweep-stress-kill-")
+    expected = expected_grid(na, nb)
+    t_start = time.perf_counter()
+    print(f"xsweep {xs.__version__}: {trials} SIGKILL trials, {na}x{nb} = {total} cells, "
+          f"seed {seed}, folder {base}")
+    calibration_runs = 1 if args.quick else 2
+
+    counts = {"corrupt": 0, "lost": 0, "trials": 0}
+    phases = dict.fromkeys(PHASES, 0)
+    modes = dict.fromkeys(MODES, 0)
+    journal_only = []
+    in_flight_lost = 0
+    failures = []
+    timelines = []
+    sweep_s = first_pub_s = last_pub_s = 0.0
+    first_pubs: list[float] = []
+    last_pubs: list[float] = []
+    child = current = Child(os.path.join(base, "run-0"), na, nb)
+    try:
+        for run in range(calibration_runs + trials):
+            trial = run - calibration_runs
+            calibrating = trial < 0
+            child.wait_ready()
+            mode = None if calibrating else MODES[trial % len(MODES)]
+            t_go = child.go()
+            current = child
+            # Start the next child now: it imports while this one sweeps and is checked. The
+            # calibration runs see the same competition for the CPU as the trials.
+            if run + 1 < calibration_runs + trials:
+                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb)
+            if mode is not None:
+                modes[mode] += 1
+                if mode == "time":  # a random moment of the sweep, by the clock
+                    wait_until(t_go + rng.uniform(0, sweep_s * 1.25))
+                elif mode == "progress":  # a random cell, whatever the machine's speed
+                    wait_for_cells(current, rng.randrange(1, total + 1))
+                    wait_until(time.perf_counter() + rng.uniform(0, 0.002))
+                else:  # inside a publish: the first one (layout), or the next after a random cell
+                    first = mode == "first publish"
+                    wait_for_cells(current, 1 if first else rng.randrange(1, total + 1))
+                    wait_for_temp_file(current)
+                    window = 1.2 * (first_pub_s if first else last_pub_s)
+                    wait_until(time.perf_counter() + rng.uniform(0, window))
+                delay = time.perf_counter() - t_go
+                current.proc.send_signal(signal.SIGKILL)
+            else:  # calibration: how long the first and the final publishes take
+                wait_for_cells(current, 1)
+                first_pubs.append(time_temp_file(current))
+                wait_for_cells(current, total)
+                last_pubs.append(time_temp_file(current))
+            report = current.finish()
+
+            started = read_log(current.log)
+            temp_left = bool(glob.glob(glob.escape(current.path) + ".xsweep-tmp-*"))
+            problems: list[str] = []
+            in_file = check_plain(current.path, started, expected, problems)
+            lost, stored = check_xsweep(current.path, na, nb, started, expected, problems)
+            if calibrating:
+                if problems or lost or report is None or len(stored) != total:
+                    raise RuntimeError(f"an uninterrupted sweep left a bad store: {problems}")
+                timelines.append(report)
+                sweep_s = statistics.median(r["end"] for r in timelines)
+                first_pub_s = statistics.median(first_pubs)
+                last_pub_s = statistics.median(last_pubs)
+                if trial == -1:
+                    first_s = statistics.median(r["first"] for r in timelines)
+                    last_s = statistics.median(r["last"] for r in timelines)
+                    print(f"calibration ({calibration_runs} uninterrupted runs, verified): first "
+                          f"call {first_s * 1e3:.0f} ms, last call {last_s * 1e3:.0f} ms, sweep "
+                          f"returned {sweep_s * 1e3:.0f} ms after go; first publish "
+                          f"{first_pub_s * 1e3:.1f} ms, final publish {last_pub_s * 1e3:.1f} ms "
+                          "(temporary file lifetimes)")
+                shutil.rmtree(current.folder, ignore_errors=True)
+                continue
+
+            if report is not None:
+                phase = "after the sweep returned"
+            elif not started:
+                phase = "before the first cell"
+            elif temp_left:
+                phase = ("in the first publish" if len(started) == 1 else
+                         "in the final publish" if len(started) == total else
+                         "in a mid-sweep publish")
+            else:
+                phase = "after the last cell" if len(started) == total else "mid-sweep"
+            phases[phase] += 1
+            counts["trials"] += 1
+            counts["lost"] += lost
+            if problems:
+                counts["corrupt"] += 1
+                failures.append((trial, phase, problems, current.folder))
+            if started and started[-1] not in stored:
+                in_flight_lost += 1
+            journal_only.append(len(stored - in_file))
+            if args.verbose:
+                print(f"  trial {trial:3d}: kill at {delay * 1e3:6.1f} ms, {phase:<25} "
+                      f"started {len(started):6d}, stored {len(stored):6d} "
+                      f"(file {len(in_file):6d}), lost {lost}, "
+                      f"{'CORRUPT ' + '; '.join(problems) if problems else 'ok'}")
+            if not args.keep and not problems:
+                shutil.rmtree(current.folder, ignore_errors=True)
+    finally:
+        for proc in {child.proc, current.proc}:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if not args.keep and not failures:
+            shutil.rmtree(base, ignore_errors=True)
+
+    elapsed = time.perf_counter() - t_start
+    print("kills landed (a publish = its temporary file was left): "
+          + ", ".join(f"{k} {v}" for k, v in phases.items()))
+    print("kill modes: " + ", ".join(f"{k} {v}" for k, v in modes.items()))
+    print(f"in-flight cell missing (allowed): "
+          f"{in_flight_lost} trials; cells recovered from the journal only (not yet in the file): "
+          f"median {statistics.median(journal_only) if journal_only else 0:.0f}, "
+          f"max {max(journal_only, default=0)}")
+    for trial, phase, problems, folder in failures:
+        print(f"  CORRUPT trial {trial} ({phase}): {'; '.join(problems)} [kept in {folder}]")
+    ok = counts["corrupt"] == 0 and counts["lost"] == 0
+    in_publish = sum(v for k, v in phases.items() if k.startswith("in "))
+    print(f"SUMMARY stress_kill: {counts['trials']} trials, {counts['corrupt']} corrupt stores, "
+          f"{counts['lost']} lost cells, {in_publish} killed inside a publish (temp file left), "
+          f"{elapsed:.0f} s: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
