@@ -152,10 +152,10 @@ def failures(path: str) -> list[dict[str, Any]]:
 
     store = open_store(path)
     rows = []
-    for key, table in store.tables.items():
+    for table in store.tables.values():
         for index in np.flatnonzero(table.status == FAILED):
             cell = np.unravel_index(index, table.shape)
-            row: dict[str, Any] = {"function": key}
+            row: dict[str, Any] = {"function": table.name}  # as ds.xsweep.failures() names it
             row.update({d: store.coords[d][0][i].item() for d, i in zip(table.dims, cell)})
             row["error"] = table.errors.get(int(index), "")
             rows.append(row)

@@ -1049,8 +1049,13 @@ def _create_cells(
         var[index] = cell.astype(np.int8) if cell.dtype.kind == "b" else cell
 
 
-def _create(nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, Any]) -> None:
-    """Create and fill one variable, keeping its dtype exactly (no fill values on ints)."""
+def _create(
+    nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, Any], *, coord: bool = False
+) -> None:
+    """Create and fill one variable, keeping its dtype exactly (no fill values on ints).
+
+    Coordinates (``coord``) get no fill value at all: CF wants them free of missing values.
+    """
     data = np.asarray(data)
     attrs = dict(attrs)
     if data.dtype.kind in "OU":
@@ -1060,7 +1065,7 @@ def _create(nc, name: str, dims: tuple[str, ...], data: Any, attrs: dict[str, An
         var = nc.createVariable(name, "i1", dims, fill_value=False)
         attrs["dtype"] = "bool"  # xarray's convention: it decodes this back to bool
         data = data.astype(np.int8)
-    elif data.dtype.kind == "f":
+    elif data.dtype.kind == "f" and not coord:
         var = nc.createVariable(name, data.dtype, dims, fill_value=data.dtype.type(np.nan))
     else:
         # No _FillValue: readers would otherwise turn real values equal to it (a 255 pixel)
@@ -1097,7 +1102,7 @@ def _write_file(store: NetCDFStore, path: str, generation: str) -> None:
         )
         for name, (values, attrs) in coords.items():
             nc.createDimension(name, len(values))
-            _create(nc, name, (name,), values, attrs)
+            _create(nc, name, (name,), values, attrs, coord=True)
         written_coords: set[str] = set(coords)
         for table in store.tables.values():
             _write_table(nc, table, written_coords)
@@ -1111,7 +1116,7 @@ def _write_table(nc, table: FunctionTable, written: set[str]) -> None:
                     nc.createDimension(dim, n)
             for cname, cvar in var.coords.items():
                 if cname not in written:
-                    _create(nc, cname, cvar.dims, cvar.values, cvar.attrs)
+                    _create(nc, cname, cvar.dims, cvar.values, cvar.attrs, coord=True)
                     written.add(cname)
             attrs = dict(var.attrs)
             attrs["xsweep_function"] = table.key
