@@ -357,3 +357,53 @@ def test_command_line_info_failures_merge(tmp_path):
         assert bad.returncode == 1
         assert bad.stderr.count("\n") == 1 and "error:" in bad.stderr
         assert "Traceback" not in bad.stderr
+
+
+def test_compact_cache_drops_only_when_asked(tmp_path):
+    path = tmp_path / "r.nc"
+    full = space([1, 2, 3, 4])
+    full.enable_cache(path)
+
+    def fails_at_3(a, b):
+        if a == 3:
+            raise ValueError("three")
+        return a * b
+
+    with pytest.warns(xs.SweepFailuresWarning):
+        full.sweep(fails_at_3)
+    full.disable_cache()
+    narrow = space([4, 2])
+    narrow.enable_cache(path)
+    assert open_plain(path)["a"].values.tolist() == [1, 2, 3, 4]  # kept until asked
+    assert narrow.compact_cache() == {"a": 2}
+    plain = open_plain(path)
+    assert plain["a"].values.tolist() == [4, 2]
+    assert plain["fails_at_3"].values.tolist() == [[4, 8], [2, 4]]
+    assert (plain["fails_at_3_status"] == 1).all()
+    ds = narrow.sweep(fails_at_3)
+    assert ds["fails_at_3"].values.tolist() == [[4, 8], [2, 4]]
+    assert narrow.compact_cache() == {}
+    with pytest.raises(xs.SweepError, match="caching is off"):
+        space([1]).compact_cache()
+
+
+def test_compact_cache_keeps_failure_messages_of_kept_cells(tmp_path):
+    path = tmp_path / "r.nc"
+    full = space([1, 2, 3])
+    full.enable_cache(path)
+
+    def picky(a, b):
+        if a == 3:
+            raise ValueError(f"bad {b}")
+        return a
+
+    with pytest.warns(xs.SweepFailuresWarning):
+        full.sweep(picky)
+    full.disable_cache()
+    narrow = space([3, 1])
+    narrow.enable_cache(path)
+    narrow.compact_cache()
+    assert narrow.failures(picky).to_dict("records") == [
+        {"a": 3, "b": 1, "error": "ValueError: bad 1"},
+        {"a": 3, "b": 2, "error": "ValueError: bad 2"},
+    ]

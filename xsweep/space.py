@@ -280,6 +280,33 @@ class ParameterSpace:
             )
         self._store.clear(None if fn is None else function_key(fn))
 
+    def compact_cache(self) -> dict[str, int]:
+        """Delete from the cache file the parameter values this space no longer has.
+
+        A space with fewer values than its file reuses the file and leaves the other values'
+        results in it (nothing computed is discarded unless you ask). This is how you ask:
+        the file keeps only this space's values. Returns how many values were dropped per
+        parameter.
+
+        Examples
+        --------
+        >>> import os, tempfile, xsweep as xs
+        >>> path = os.path.join(tempfile.mkdtemp(), "results.nc")
+        >>> wide = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4])])
+        >>> wide.enable_cache(path)
+        >>> _ = wide.sweep(lambda a: a * 10)
+        >>> wide.disable_cache()
+        >>> narrow = xs.ParameterSpace([xs.Parameter("a", values=[2, 4])])
+        >>> narrow.enable_cache(path)
+        >>> narrow.compact_cache()
+        {'a': 2}
+        """
+        if self._store is None:
+            raise SweepError(
+                "There is no cache to compact: caching is off. Call ps.enable_cache(path) first."
+            )
+        return self._store.compact()
+
     def failures(self, fn: Callable[..., Any]):
         """The failed cells of ``fn`` with their error messages, as a pandas DataFrame.
 

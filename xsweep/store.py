@@ -191,6 +191,33 @@ class FunctionTable:
         self.dims, self.shape, self.size = dims, shape, size
         self._view = None
 
+    def take(self, dim: str, keep: np.ndarray) -> None:
+        """Keep only the cells at indices ``keep`` along ``dim`` (in that order)."""
+        axis = self.dims.index(dim)
+        shape = list(self.shape)
+        shape[axis] = len(keep)
+        shape = tuple(shape)
+        size = int(np.prod(shape, dtype=np.int64))
+
+        def cut(flat: np.ndarray, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
+            grid = flat.reshape(self.shape + cell_shape)
+            return np.ascontiguousarray(np.take(grid, keep, axis=axis)).reshape((size, *cell_shape))
+
+        marker = np.full(self.size, -1, dtype=np.int64)
+        old_errors = list(self.errors.items())
+        for n, (index, _) in enumerate(old_errors):
+            marker[index] = n
+        self.status = cut(self.status)
+        self.seconds = cut(self.seconds)
+        if self.spec is not None:
+            self.buffers = tuple(
+                cut(buf, var.shape) for var, buf in zip(self.spec.variables, self.buffers)
+            )
+        moved = cut(marker)
+        self.errors = {int(i): old_errors[m][1] for i, m in enumerate(moved) if m >= 0}
+        self.shape, self.size = shape, size
+        self._view = None
+
     def error_codes(self) -> tuple[np.ndarray, list[str]]:
         """Per-cell error codes (0: none, k: ``messages[k-1]``) and the distinct messages."""
         codes = np.zeros(self.size, dtype=np.int32)
@@ -796,6 +823,30 @@ class NetCDFStore(MemoryStore):
                 f"Internal error: the layout of {self.path} changed outside a write session."
             )
         self._layout_dirty = True
+
+    def compact(self) -> dict[str, int]:
+        """Drop from the file every parameter value the space does not have.
+
+        Returns how many values were dropped per parameter. Results at those values are
+        deleted: the caller asked for it.
+        """
+        with self.writing():
+            dropped = {}
+            for name, (values, attrs) in self.space_coords.items():
+                keep = self.index_map[name]
+                if len(keep) == len(self.coords[name][0]) and np.array_equal(
+                    keep, np.arange(len(keep))
+                ):
+                    continue
+                dropped[name] = len(self.coords[name][0]) - len(keep)
+                for table in self.tables.values():
+                    if name in table.dims:
+                        table.take(name, keep)
+                self.coords[name] = (values, {**self.coords[name][1], **attrs})
+                self.index_map[name] = np.arange(len(values))
+            if dropped:
+                self._layout_dirty = True
+            return dropped
 
     def clear(self, key: str | None = None) -> None:
         with self.writing():
