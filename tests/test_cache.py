@@ -38,6 +38,12 @@ class Counter:
         return a * b
 
 
+def named(fn, name):
+    """Give a callable object the name (and so the cache key) of a function."""
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
 def product(a, b):
     return a * b
 
@@ -99,8 +105,7 @@ def test_sweep_fills_file_readable_by_plain_xarray(tmp_path):
 def test_interrupt_and_exception_then_resume_same_process(tmp_path):
     ps = make_space()
     ps.enable_cache(tmp_path / "r.nc")
-    f = Counter(interrupt_at=3)
-    f.__name__ = f.__qualname__ = "counted"
+    f = named(Counter(interrupt_at=3), "counted")
     with pytest.raises(KeyboardInterrupt):
         ps.sweep(f)
     assert len(f.calls) == 3
@@ -125,14 +130,12 @@ def test_interrupt_and_exception_then_resume_same_process(tmp_path):
 def test_resume_in_new_space_object(tmp_path):
     ps = make_space()
     ps.enable_cache(tmp_path / "r.nc")
-    f = Counter(interrupt_at=4)
-    f.__name__ = f.__qualname__ = "counted"
+    f = named(Counter(interrupt_at=4), "counted")
     with pytest.raises(KeyboardInterrupt):
         ps.sweep(f)
     ps2 = make_space()
     ps2.enable_cache(tmp_path / "r.nc")
-    g = Counter()
-    g.__name__ = g.__qualname__ = "counted"
+    g = named(Counter(), "counted")
     ps2.sweep(g)
     assert len(g.calls) == 3
 
@@ -165,8 +168,7 @@ def test_failures_recorded_in_file_and_retry_policy(tmp_path):
 def test_run_process_read_through_no_call_no_callbacks(tmp_path):
     ps = make_space()
     ps.enable_cache(tmp_path / "r.nc")
-    f = Counter()
-    f.__name__ = f.__qualname__ = "counted"
+    f = named(Counter(), "counted")
     ps.sweep(f)
     fired = []
     ps["a"].register_callback(fired.append)
@@ -182,8 +184,7 @@ def test_run_process_miss_computes_and_writes_back(tmp_path):
     path = tmp_path / "r.nc"
     ps = make_space()
     ps.enable_cache(path)
-    f = Counter()
-    f.__name__ = f.__qualname__ = "counted"
+    f = named(Counter(), "counted")
     fired = []
     ps["a"].register_callback(fired.append)
     assert ps.run_process(f, a=2) == 1.0
@@ -194,8 +195,7 @@ def test_run_process_miss_computes_and_writes_back(tmp_path):
     other = make_space()
     other.enable_cache(path)
     other["a"].value = 2
-    g = Counter()
-    g.__name__ = g.__qualname__ = "counted"
+    g = named(Counter(), "counted")
     assert other.run_process(g) == 1.0 and g.calls == []
     # Closing publishes it into the NetCDF file itself.
     ps.disable_cache()
@@ -310,8 +310,7 @@ def test_exact_round_trips_through_the_file(tmp_path):
 def test_force_recompute_and_clear_cache(tmp_path):
     ps = make_space()
     ps.enable_cache(tmp_path / "r.nc")
-    f = Counter()
-    f.__name__ = f.__qualname__ = "counted"
+    f = named(Counter(), "counted")
     ps.sweep(f)
     ps.sweep(product)
     ps.sweep(f, force_recompute=True)

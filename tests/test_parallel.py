@@ -183,16 +183,17 @@ def test_bad_executor_arguments():
         ps.sweep(lambda a: a, executor="processes")
 
 
-CTRL_C_CHILD = textwrap.dedent(
+SLOW_SWEEP_CHILD = textwrap.dedent(
     """
     import sys, time
     import xsweep as xs
 
-    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(60)))])
-    ps.enable_cache(sys.argv[1])
+    path, cells, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(cells)))])
+    ps.enable_cache(path)
 
     def slow(i):
-        time.sleep(0.4)
+        time.sleep(pause)
         return i * 2
 
     print("started", flush=True)
@@ -204,14 +205,22 @@ CTRL_C_CHILD = textwrap.dedent(
 )
 
 
-def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
-    path = tmp_path / "r.nc"
+def start_slow_sweep(tmp_path, path, cells, pause):
+    """A child process sweeping ``slow`` on 2 process workers; returns once it has started."""
     script = tmp_path / "child.py"
-    script.write_text(CTRL_C_CHILD)
+    script.write_text(SLOW_SWEEP_CHILD)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), str(path), str(cells), str(pause)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout.readline().strip() == "started"
+    return child
+
+
+def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
+    path = tmp_path / "r.nc"
+    child = start_slow_sweep(tmp_path, path, cells=60, pause=0.4)
     time.sleep(3.0)
     sent = time.monotonic()
     child.send_signal(signal.SIGINT)
@@ -227,32 +236,9 @@ def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
     assert not os.path.exists(f"{path}.lock")
 
 
-KILLED_DRIVER_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import xsweep as xs
-
-    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(40)))])
-    ps.enable_cache(sys.argv[1])
-
-    def slow(i):
-        time.sleep(0.2)
-        return i
-
-    print("started", flush=True)
-    ps.sweep(slow, workers=2, chunksize=1)
-    """
-)
-
-
 def test_killed_driver_leaves_no_lock_behind_in_its_workers(tmp_path):
     path = tmp_path / "r.nc"
-    script = tmp_path / "child.py"
-    script.write_text(KILLED_DRIVER_CHILD)
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout.readline().strip() == "started"
+    child = start_slow_sweep(tmp_path, path, cells=40, pause=0.2)
     time.sleep(1.5)
     workers = subprocess.run(["pgrep", "-P", str(child.pid)], capture_output=True, text=True)
     orphans = [int(p) for p in workers.stdout.split()]
@@ -263,13 +249,13 @@ def test_killed_driver_leaves_no_lock_behind_in_its_workers(tmp_path):
         ps.enable_cache(path)
 
         def slow(i):
-            return i
+            return i * 2
 
         slow.__qualname__ = "slow"
         slow.__module__ = "__main__"
         ds = ps.sweep(slow, on_change="keep")  # not blocked by the dead driver's workers
         assert (ds["slow_status"] == 1).all()
-        assert ds["slow"].values.tolist() == list(range(40))
+        assert ds["slow"].values.tolist() == [2 * i for i in range(40)]
     finally:
         for pid in orphans:
             try:
