@@ -41,7 +41,15 @@ class XsweepAccessor:
         return out
 
     def status(self):
-        """Counts of not computed, computed and failed cells per function (a DataFrame)."""
+        """Counts of not computed, computed and failed cells per function (a DataFrame).
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ds = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).sweep(lambda a: a)
+        >>> int(ds.xsweep.status().loc["lambda", "computed"])
+        2
+        """
         import pandas as pd
 
         rows = {}
@@ -59,7 +67,19 @@ class XsweepAccessor:
         return frame
 
     def failures(self, function: str | None = None):
-        """The failed cells with their messages (a DataFrame); one function's or all."""
+        """The failed cells with their messages (a DataFrame); one function's or all.
+
+        Examples
+        --------
+        >>> import warnings, xsweep as xs
+        >>> def inverse(a):
+        ...     return 1 / a
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     ds = xs.ParameterSpace([xs.Parameter("a", values=[0, 1])]).sweep(inverse)
+        >>> ds.xsweep.failures().to_dict("records")
+        [{'function': 'inverse', 'a': 0, 'error': 'ZeroDivisionError: division by zero'}]
+        """
         import pandas as pd
 
         frames = []
@@ -83,13 +103,32 @@ class XsweepAccessor:
         return pd.DataFrame(frames)
 
     def montage(self, var: str, row: str | None = None, col: str | None = None, **kwargs: Any):
-        """A contact sheet of the image variable ``var``: see :func:`xsweep.montage`."""
+        """A contact sheet of the image variable ``var``: see :func:`xsweep.montage`.
+
+        Examples
+        --------
+        >>> import numpy as np, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ds = ps.sweep(lambda a: np.full((4, 4, 3), 50 * a, np.uint8))
+        >>> ds.xsweep.montage("lambda", col="a", label=False, pad=0).size
+        (8, 4)
+        """
         from .plotting import montage
 
         return montage(self._ds[var], row=row, col=col, **kwargs)
 
     def explore(self, var: str | None = None):
-        """Sliders over the parameter dims and the selected cell: see :func:`xsweep.explore`."""
+        """Sliders over the parameter dims and the selected cell: see :func:`xsweep.explore`.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ds = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).sweep(lambda a: a * 3)
+        >>> view = ds.xsweep.explore()
+        >>> view.controls["a"].value = 2
+        >>> view.text.value
+        '<pre>6</pre>'
+        """
         from .widgets import DatasetExplorer
 
         return DatasetExplorer(self._ds, var)

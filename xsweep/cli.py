@@ -147,7 +147,22 @@ def _print_info(info: dict[str, Any]) -> None:
 
 
 def failures(path: str) -> list[dict[str, Any]]:
-    """The failed cells of every function in a results file, with their messages."""
+    """The failed cells of every function in a results file, with their messages.
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings, xsweep as xs
+    >>> from xsweep.cli import failures
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[0, 1])])
+    >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "r.nc"))
+    >>> def inverse(a):
+    ...     return 1 / a
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     _ = ps.sweep(inverse)
+    >>> failures(ps.cache_path)
+    [{'function': 'inverse', 'a': 0, 'error': 'ZeroDivisionError: division by zero'}]
+    """
     from .store import FAILED, open_store
 
     store = open_store(path)

@@ -195,7 +195,16 @@ class Parameter:
     # -- current value ------------------------------------------------------------------------
     @property
     def value(self) -> Any:
-        """The current value, a plain Python scalar. Setting it fires the callbacks."""
+        """The current value, a plain Python scalar. Setting it fires the callbacks.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("x", values=[0.1, 0.2, 0.3])
+        >>> p.value = 0.1 + 0.1
+        >>> p.value
+        0.2
+        """
         return self.values[self._index].item()
 
     @value.setter
@@ -270,7 +279,14 @@ class Parameter:
     # -- xarray -------------------------------------------------------------------------------
     @property
     def attrs(self) -> dict[str, str]:
-        """The coordinate attributes: ``long_name``, ``units``, ``description``."""
+        """The coordinate attributes: ``long_name``, ``units``, ``description``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.Parameter("length", values=[1, 2], units="m").attrs
+        {'long_name': 'length', 'units': 'm'}
+        """
         attrs = {"long_name": self.name}
         if self.units:
             attrs["units"] = self.units

@@ -133,22 +133,52 @@ class ParameterSpace:
 
     @property
     def parameters(self) -> tuple[Parameter, ...]:
-        """The parameters, in order."""
+        """The parameters, in order.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1]), xs.Parameter("b", values=[2])])
+        >>> [p.name for p in ps.parameters]
+        ['a', 'b']
+        """
         return tuple(self._params.values())
 
     @property
     def dims(self) -> tuple[str, ...]:
-        """The parameter names, in order."""
+        """The parameter names, in order.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).dims
+        ('a',)
+        """
         return tuple(self._params)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The number of values of each parameter."""
+        """The number of values of each parameter.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).shape
+        (2,)
+        """
         return tuple(len(p) for p in self)
 
     @property
     def size(self) -> int:
-        """The number of cells of the whole grid."""
+        """The number of cells of the whole grid.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2]),
+        ...                    xs.Parameter("b", values=["x", "y", "z"])]).size
+        6
+        """
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
@@ -170,7 +200,14 @@ class ParameterSpace:
     # -- the cache ------------------------------------------------------------------------------
     @property
     def cache_path(self) -> str | None:
-        """The cache file's absolute path, or None when caching is off."""
+        """The cache file's absolute path, or None when caching is off.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.ParameterSpace([xs.Parameter("a", values=[1])]).cache_path is None
+        True
+        """
         return self._store.path if self._store is not None else None
 
     def enable_cache(

@@ -57,7 +57,14 @@ Coords = dict[str, tuple[np.ndarray, dict[str, Any]]]
 
 
 def variable_prefix(fn_name: str) -> str:
-    """The name a function's variables are made from: its ``__name__`` made NetCDF-safe."""
+    """The name a function's variables are made from: its ``__name__`` made NetCDF-safe.
+
+    Examples
+    --------
+    >>> from xsweep.store import variable_prefix
+    >>> variable_prefix("<lambda>")
+    'lambda'
+    """
     name = re.sub(r"\W+", "_", fn_name).strip("_")
     return name or "output"
 
@@ -1333,6 +1340,14 @@ def open_store(path: str) -> NetCDFStore:
     """Open an existing results file over its own grid (no space needed), for reading.
 
     Raises ``StoreError`` if the file does not exist or is not an xsweep results file.
+
+    Examples
+    --------
+    >>> from xsweep.store import open_store
+    >>> open_store("no-such-file.nc")
+    Traceback (most recent call last):
+    ...
+    xsweep.errors.StoreError: There is no file no-such-file.nc. Check the path.
     """
     if not os.path.exists(path):
         raise StoreError(f"There is no file {path}. Check the path.")

@@ -103,7 +103,18 @@ def parameter_widget(p: Parameter):
 
 
 def space_widgets(space: ParameterSpace, names: list[str] | None = None):
-    """A box with one control per parameter (all, or ``names``)."""
+    """A box with one control per parameter (all, or ``names``).
+
+    Examples
+    --------
+    >>> import xsweep as xs
+    >>> from xsweep.widgets import space_widgets
+    >>> ps = xs.ParameterSpace(
+    ...     [xs.Parameter("a", values=[1, 2]), xs.Parameter("on", values=[True, False])]
+    ... )
+    >>> len(space_widgets(ps, ["on"]).children)
+    1
+    """
     w = _ipywidgets()
     names = list(space.dims) if names is None else names
     return w.VBox([space[n].widget() for n in names])
@@ -153,7 +164,17 @@ def _plot_png(da: xr.DataArray) -> bytes:
 
 
 def render(value: Any) -> tuple[str, Any]:
-    """``("png", bytes)`` for images, figures and plottable arrays; ``("html", str)`` else."""
+    """``("png", bytes)`` for images, figures and plottable arrays; ``("html", str)`` else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.widgets import render
+    >>> render({"x": 1.5})
+    ('html', '<table><tr><th>x</th><td>1.5</td></tr></table>')
+    >>> render(np.zeros((2, 2, 3), np.uint8))[0]
+    'png'
+    """
     image = _as_image(value)
     if image is not None:
         return "png", _png(image)
@@ -288,6 +309,14 @@ class SpaceExplorer(_View):
 
     Made by :meth:`ParameterSpace.explore`. Cached cells show at once, without calling the
     function; others are computed (and written back when the cache is on).
+
+    Examples
+    --------
+    >>> import xsweep as xs
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+    >>> view = ps.explore(lambda a: a + 10, background=False)
+    >>> view.source, view.text.value
+    ('computed', '<pre>11</pre>')
     """
 
     def __init__(self, space: ParameterSpace, fn: Callable[..., Any], background: bool = True):
@@ -304,7 +333,18 @@ class SpaceExplorer(_View):
 
 
 class DatasetExplorer(_View):
-    """Sliders over the parameter dims of a Dataset and the selected cell of one variable."""
+    """Sliders over the parameter dims of a Dataset and the selected cell of one variable.
+
+    Made by :func:`xsweep.explore` and ``ds.xsweep.explore()``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xsweep.widgets import DatasetExplorer
+    >>> ds = xr.Dataset({"v": ("a", np.array([1.5, 2.5]))}, coords={"a": [1, 2]})
+    >>> DatasetExplorer(ds).variable.options
+    ('v',)
+    """
 
     def __init__(self, ds: xr.Dataset, var: str | None = None, background: bool = False):
         w = _ipywidgets()
