@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -520,3 +521,65 @@ def test_cells_journaled_after_a_torn_journal_survive_a_kill(tmp_path, children,
         assert 39 <= called[0] <= 40, f"the second writer started at cell {called[0]}"
     # Its 30 cells are in the store: this process computes only the cells after them.
     resume_and_check(path, na, nb, {called[-1] + 1}, reported=called)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. A full disk: a clear error, a readable file, and nothing recorded lost
+# ---------------------------------------------------------------------------------------------
+FULL_DISK_CHILD = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    import numpy as np
+    import xsweep as xs
+
+    path, limit = sys.argv[1], int(sys.argv[2])
+    # Writes past `limit` bytes fail with EFBIG, as they would with ENOSPC on a full disk.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(40)))])
+    ps.enable_cache(path)
+
+    def block(i):
+        return np.full((100, 1000), i, dtype=np.float64)  # 800 kB per cell
+
+    try:
+        ps.sweep(block)
+    except xs.StoreError as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+    """
+)
+
+
+def test_full_disk_is_a_clear_error_and_loses_nothing_recorded(tmp_path):
+    path = tmp_path / "r.nc"
+    script = tmp_path / "child.py"
+    script.write_text(FULL_DISK_CHILD)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(6 * 10**6)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    message = json.loads(done.stdout.strip().splitlines()[-1])["error"]
+    assert "File too large" in message or "No space" in message
+    assert "sweep again" in message
+    with xr.open_dataset(path) as ds:  # the published file is intact
+        assert "block_status" in ds
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(40)))])
+    ps.enable_cache(path)
+    calls = []
+
+    def block(i):
+        calls.append(i)
+        return np.full((100, 1000), i, dtype=np.float64)
+
+    block.__qualname__ = "block"
+    block.__module__ = "__main__"
+    ds = ps.sweep(block, on_change="keep")
+    recorded = 40 - len(calls)
+    assert recorded >= 5  # the cells recorded before the disk filled came back
+    assert calls == list(range(recorded, 40))
+    assert (ds["block_status"] == 1).all()
+    for i in (0, recorded - 1, 39):
+        assert (ds["block"].sel(i=i).values == i).all()

@@ -796,7 +796,10 @@ class NetCDFStore(MemoryStore):
             if not state:
                 start()
             writer = store._writer
-            writer.append(state["encode"](index, values, seconds))
+            try:
+                writer.append(state["encode"](index, values, seconds))
+            except OSError as exc:
+                raise store._journal_error(exc) from exc
             put(index, values, seconds)
             if writer.size > store._publish_at:
                 store._rotate()
@@ -804,10 +807,21 @@ class NetCDFStore(MemoryStore):
         def record_failure(index: int, message: str, seconds: float) -> None:
             if not state:
                 start()
-            store._writer.append(state["encode_failure"](index, message, seconds))
+            try:
+                store._writer.append(state["encode_failure"](index, message, seconds))
+            except OSError as exc:
+                raise store._journal_error(exc) from exc
             put_failure(index, message, seconds)
 
         return record, record_failure
+
+    def _journal_error(self, exc: OSError) -> StoreError:
+        return StoreError(
+            f"Could not record a finished cell in {self.journal_path}: {exc}. Every cell "
+            f"recorded before it is safe (in {self.path} and the journal); the cell being "
+            "recorded is not. Fix the cause (free disk space, check quotas and permissions) "
+            "and sweep again: it resumes with the missing cells."
+        )
 
     def _rotate(self) -> None:
         """Publish mid-session (journal outgrew the file, or time is up); new journal."""
