@@ -513,3 +513,78 @@ def test_big_cells_are_stored_sparsely_and_exactly(tmp_path):
             want = big(a, b)
             for key in want:
                 np.testing.assert_array_equal(got[key], want[key])
+    with netCDF4.Dataset(path) as nc:  # complete: each big variable is one contiguous block
+        assert all(nc[name].chunking() == "contiguous" for name in want)
+
+
+def test_mostly_computed_big_cells_are_contiguous_and_the_rest_read_as_missing(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace([xs.Parameter("i", values=range(10))])
+
+    def field(i):
+        if i == 4:
+            raise ValueError("no field at 4")
+        return {
+            "f": np.full((300, 300), i + 0.5, dtype=np.float32),  # 360 kB cells
+            "flag": np.eye(600, dtype=bool)[:500] ^ (i % 2 == 0),  # 300 kB, bool
+        }
+
+    ps.enable_cache(path)
+    with pytest.warns(xs.SweepFailuresWarning):
+        ps.sweep(field)  # 9 of 10 cells: the dense layout
+    with netCDF4.Dataset(path) as nc:
+        assert nc["f"].chunking() == "contiguous" and nc["flag"].chunking() == "contiguous"
+    ds = open_plain(path)
+    assert ds["f"].dtype == np.float32 and ds["flag"].dtype == bool
+    assert np.isnan(ds["f"].sel(i=4)).all()  # failed: missing, as the status says
+    assert ds["field_status"].sel(i=4) == 2
+    for i in (0, 3, 9):
+        assert (ds["f"].sel(i=i) == i + 0.5).all()
+        np.testing.assert_array_equal(ds["flag"].sel(i=i), field(i)["flag"])
+
+
+def test_a_sweeps_dataset_is_the_callers_own(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace([xs.Parameter("i", values=range(8))])
+    calls = []
+
+    def frame(i):
+        calls.append(i)
+        img = np.full((400, 500, 3), 255, dtype=np.uint8)  # 600 kB: handed over, not copied
+        img[0, 0, 0] = i
+        return img
+
+    ps.enable_cache(path)
+    ds = ps.sweep(frame)
+    assert calls == list(range(8))
+    ds["frame"].values[...] = 0  # the caller changes their results in place
+    ds["frame_status"].values[...] = 0
+    # The store is not affected: the cache, the file and the next sweep hold the real images.
+    ps["i"].value = 3
+    got = ps.run_process(frame)
+    assert got[0, 0, 0] == 3 and (got[1:] == 255).all()
+    again = ps.sweep(frame)
+    assert calls == list(range(8))
+    assert (again["frame"].values[:, 1:] == 255).all()
+    assert again["frame"].values[:, 0, 0, 0].tolist() == list(range(8))
+    assert (open_plain(path)["frame"].values[:, 1:] == 255).all()
+    # Later writes to the store do not reach a Dataset already returned.
+    ps.run_process(frame, force_recompute=True, i=5)
+    ps.clear_cache(frame)
+    assert again["frame"].values[5, 0, 0, 0] == 5 and (again["frame_status"] == 1).all()
+    assert (open_plain(path)["frame_status"] == 0).all()
+    calls.clear()
+    ps.sweep(frame)
+    assert calls == list(range(8))
+
+
+def test_a_journal_left_by_a_killed_publish_is_removed(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = make_space()
+    ps.enable_cache(path)
+    ps.sweep(product)
+    tomb = tmp_path / "r.nc.xsweep-tmp-99999-0123456789abcdef.journal"
+    tomb.write_bytes(b"XSWEEPJ1" + b"0" * 33)
+    ps.clear_cache()
+    ps.sweep(product)
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]

@@ -315,6 +315,59 @@ def test_sigkill_at_a_random_moment_loses_no_reported_cell(tmp_path, children, t
     resume_and_check(path, na, nb, starts, reported=reported, rng=rng)
 
 
+# Image cells take the other paths: journal records checked by a 64-bit sum, the journal freed
+# in the background after a publish, a contiguous variable in the file, and the returned
+# Dataset taking over the store's buffers.
+IMAGE_TRIALS = [0.05, 0.15, 0.25, 0.35, ("publish", 1), ("publish", 2)]
+
+
+@pytest.mark.parametrize("trial", range(len(IMAGE_TRIALS)))
+def test_sigkill_during_an_image_sweep_keeps_every_reported_image(tmp_path, children, trial):
+    na, nb = 4, 10  # 40 images of 360 kB, 5 ms each
+    when = IMAGE_TRIALS[trial]
+    rng = random.Random(f"xsweep-image-kill-{trial}")
+    path, report, ready = tmp_path / "cache.nc", tmp_path / "report", tmp_path / "ready"
+    cfg = dict(mode="sweep", fn="image", path=path, na=na, nb=nb, delay=0.005)
+    proc = children(tmp_path, **cfg, report=report, ready=ready)
+    wait_for(ready.exists, proc, "the child is ready to sweep")
+    if isinstance(when, tuple):
+        known = {path.name, f"{path.name}.journal", f"{path.name}.lock", report.name, ready.name}
+        kill_during_publish(proc, path, known, when[1], rng)
+    else:
+        time.sleep(rng.uniform(0.0, when))
+        proc.send_signal(signal.SIGKILL)
+    rc, err = finish(proc)
+    reported, done = read_report(report, nb)
+    assert rc == -signal.SIGKILL or (rc == 0 and done), f"child failed ({rc}):\n{err}"
+    if reported:
+        assert path.exists(), f"{len(reported)} images were reported but {path} does not exist"
+
+    ps = make_space(na, nb)
+    ps.enable_cache(path)
+    sweep_child.CALLS.clear()
+    for index in reported:
+        i, j = divmod(index, nb)
+        a, b = ps["a"].values[i].item(), ps["b"].values[j].item()
+        np.testing.assert_array_equal(
+            ps.run_process(sweep_child.image, a=a, b=b), sweep_child.expected_image(a, b)
+        )
+    assert sweep_child.CALLS == [], "reported images were computed again"
+    ds = ps.sweep(sweep_child.image)
+    called = [flat_index(a, b, nb) for a, b in sweep_child.CALLS]
+    total = na * nb
+    k = total - len(called)
+    assert k in ({total} if done else {len(reported), len(reported) + 1})
+    assert called == list(range(k, total))
+    want = sweep_child.expected_images(na, nb)
+    np.testing.assert_array_equal(ds["image"].values, want)
+    ps.disable_cache()
+    assert leftovers(path) == [], f"sidecars left after a completed sweep: {leftovers(path)}"
+    with xr.open_dataset(path) as plain:
+        assert plain["image"].dtype == np.uint8
+        np.testing.assert_array_equal(plain["image"].values, want)
+        assert (plain["image_status"].values == 1).all()
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. A second writer is refused; readers are not
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """An append-only journal of framed records: the crash-safe half of the cache.
 
-Each record is written with one ``os.write`` as ``magic | length | crc32 | payload``. A process
-killed at any moment leaves at most one torn record at the end, which :func:`read_records`
-detects (short frame or CRC mismatch) and stops before. The operating system keeps written
+Each record is written with one ``os.write`` as ``magic | length | crc32 | payload``. Records
+of ``SUM_BYTES`` or more (image cells) are framed ``magic | length | head length | crc32 of the
+head | sum64 of the rest``: a 64-bit sum of the little-endian words costs a sixth of a CRC32
+(1.3 ms against 9 ms for 37 MB here), and like the CRC it catches a record that is torn,
+zeroed or left with stale blocks. A process killed at any moment leaves at most one torn record
+at the end, which :func:`read_records` detects (short frame or checksum mismatch) and stops
+before. The operating system keeps written
 bytes across a killed process without any ``fsync``; ``fsync`` only guards against power loss.
 
 The journal belongs to one published snapshot of the store, named by a *generation* id in its
@@ -17,11 +21,46 @@ import time
 import zlib
 from collections.abc import Iterator
 
+import numpy as np
+
 HEADER_MAGIC = b"XSWEEPJ1"
 _GEN_LEN = 32
 HEADER_LEN = len(HEADER_MAGIC) + _GEN_LEN + 1
 _FRAME = struct.Struct("<2sII")
 _FRAME_MAGIC = b"\xabR"
+_SUM_FRAME = struct.Struct("<2sIHIQ")
+_SUM_MAGIC = b"\xabS"
+#: Records with at least this many bytes after their first part are summed, not CRC'd.
+SUM_BYTES = 64 * 1024
+_WORD = np.dtype("<u8")
+_MASK = (1 << 64) - 1
+
+
+def sum64(parts: list) -> int:
+    """The sum, modulo 2**64, of the little-endian 8-byte words of the parts laid end to end.
+
+    The last word is padded with zero bytes. Parts need not be word-sized: a word that spans
+    two parts is assembled from both.
+    """
+    total = 0
+    carry = b""
+    for part in parts:
+        view = memoryview(part).cast("B")
+        if carry:
+            take = 8 - len(carry)
+            carry += bytes(view[:take])
+            view = view[take:]
+            if len(carry) < 8:
+                continue
+            total += int.from_bytes(carry, "little")
+            carry = b""
+        whole = len(view) - len(view) % 8
+        if whole:
+            total += int(np.add.reduce(np.frombuffer(view[:whole], dtype=_WORD)))
+        carry = bytes(view[whole:])
+    if carry:
+        total += int.from_bytes(carry, "little")
+    return total & _MASK
 
 
 def frame(payload: bytes) -> bytes:
@@ -51,12 +90,24 @@ def read_records(data: bytes, start: int = HEADER_LEN) -> Iterator[tuple[int, by
     n = len(data)
     size = _FRAME.size
     while pos + size <= n:
-        magic, length, crc = _FRAME.unpack_from(data, pos)
-        end = pos + size + length
-        if magic != _FRAME_MAGIC or end > n:
-            return
-        payload = data[pos + size : end]
-        if zlib.crc32(payload) != crc:
+        magic = data[pos : pos + 2]
+        if magic == _FRAME_MAGIC:
+            _, length, crc = _FRAME.unpack_from(data, pos)
+            end = pos + size + length
+            if end > n:
+                return
+            payload = data[pos + size : end]
+            if zlib.crc32(payload) != crc:
+                return
+        elif magic == _SUM_MAGIC and pos + _SUM_FRAME.size <= n:
+            _, length, head, crc, total = _SUM_FRAME.unpack_from(data, pos)
+            end = pos + _SUM_FRAME.size + length
+            if end > n or head > length:
+                return
+            payload = data[pos + _SUM_FRAME.size : end]
+            if zlib.crc32(payload[:head]) != crc or sum64([payload[head:]]) != total:
+                return
+        else:
             return
         yield end, payload
         pos = end
@@ -89,6 +140,8 @@ class JournalWriter:
         self._last_sync = time.monotonic()
         #: Called with the time after each periodic flush (cheap hook for timed work).
         self.on_sync = None
+        #: Called before each flush: what the records depend on must be durable first.
+        self.before_sync = None
 
     def append(self, payload: bytes | list) -> None:
         """Append one record; on any error the journal is cut back to its last good record.
@@ -100,13 +153,20 @@ class JournalWriter:
             rec = _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
             size = len(rec)
         else:
-            crc = 0
-            length = 0
-            for part in payload:
-                crc = zlib.crc32(part, crc)
-                length += len(part)
-            rec = [_FRAME.pack(_FRAME_MAGIC, length, crc), *payload]
-            size = length + _FRAME.size
+            head = payload[0]
+            rest = sum(memoryview(part).nbytes for part in payload[1:])
+            length = len(head) + rest
+            if rest >= SUM_BYTES and len(head) <= 0xFFFF:
+                check = _SUM_FRAME.pack(
+                    _SUM_MAGIC, length, len(head), zlib.crc32(head), sum64(payload[1:])
+                )
+            else:
+                crc = 0
+                for part in payload:
+                    crc = zlib.crc32(part, crc)
+                check = _FRAME.pack(_FRAME_MAGIC, length, crc)
+            rec = [check, *payload]
+            size = length + len(check)
         try:
             n = os.write(self.fd, rec) if type(rec) is bytes else os.writev(self.fd, rec)
             if n != size:
@@ -124,6 +184,8 @@ class JournalWriter:
         if interval is not None:
             now = time.monotonic()
             if now - self._last_sync >= interval:
+                if self.before_sync is not None:
+                    self.before_sync()
                 os.fdatasync(self.fd)
                 self._last_sync = now
                 if self.on_sync is not None:
@@ -137,6 +199,8 @@ class JournalWriter:
 
     def sync(self) -> None:
         """Flush the journal to stable storage now."""
+        if self.before_sync is not None:
+            self.before_sync()
         os.fdatasync(self.fd)
         self._last_sync = time.monotonic()
 

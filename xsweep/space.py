@@ -622,9 +622,8 @@ class ParameterSpace:
                 SweepFailuresWarning,
                 stacklevel=2,
             )
-        # A cache keeps changing after the sweep returns: hand out a copy. An in-memory
-        # store is never written again, so its buffers can be shared.
-        ds = table.to_dataset(store.coords, copy=store.persistent)
+        # The caller owns what a sweep returns: a store never changes it afterwards.
+        ds = store.result(table)
         return self._space_view(ds, store, plan, params)
 
     def _space_view(self, ds: xr.Dataset, store: MemoryStore, plan: CellPlan, params) -> xr.Dataset:
@@ -806,6 +805,7 @@ class ParameterSpace:
         return flat
 
     def _cached_cell(self, store: NetCDFStore, binding: _Binding, indices: dict[str, int]):
+        store.reclaim()  # after a sweep handed its buffers to the caller
         table = store.tables.get(binding.key)
         if table is None or table.spec is None or table.dims != binding.dims:
             return _MISSING

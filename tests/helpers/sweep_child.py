@@ -72,6 +72,29 @@ def product(a, b):
     records a cell before calling the function for the next one), so the previous cell is
     appended to the report file first, with one ``os.write`` on an ``O_APPEND`` fd.
     """
+    _called(a, b)
+    return a * b
+
+
+IMAGE_SHAPE = (300, 400, 3)  # 360 kB: a big cell, stored contiguously, summed in the journal
+
+
+def expected_image(a, b) -> np.ndarray:
+    """The image :func:`image` returns for cell ``(a, b)``: distinct per cell, with 255s."""
+    img = np.full(IMAGE_SHAPE, 255, dtype=np.uint8)
+    k = int(round(float(a))) * 37 + int(round(float(b) * 2))
+    img[1:, :, 0] = (np.arange(IMAGE_SHAPE[1]) * k % 256).astype(np.uint8)
+    img[0, 0] = [int(round(float(a))), int(round(float(b) * 2)), 7]
+    return img
+
+
+def image(a, b):
+    """:func:`expected_image`, reporting like :func:`product`."""
+    _called(a, b)
+    return expected_image(a, b)
+
+
+def _called(a, b) -> None:
     global _prev
     cfg = _cfg
     if cfg.report_fd >= 0 and _prev is not None:
@@ -91,7 +114,6 @@ def product(a, b):
     if cfg.delay:
         time.sleep(cfg.delay)
     _prev = (a, b)
-    return a * b
 
 
 def _append_fd(path: str | None) -> int:
@@ -104,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run one child. ``argv[0]`` is a JSON object with keys:
 
     ``mode`` ("sweep" or "run_process"), ``path`` (the cache file), ``na``, ``nb`` (grid),
-    and optionally ``report``, ``calls``, ``started``, ``ready`` (file paths), ``delay``,
+    and optionally ``fn`` ("product", the default, or "image": a sweep of big cells),
+    ``report``, ``calls``, ``started``, ``ready`` (file paths), ``delay``,
     ``stop_after``, ``stop_how``, ``cells`` (for run_process: ``[[a, b], ...]`` or "all").
 
     "sweep" sweeps ``product`` with the cache on, reports the last cell and a ``done`` line
@@ -143,8 +166,9 @@ def main(argv: list[str] | None = None) -> None:
             os.write(report_fd, b"done\n")
         os.kill(os.getpid(), signal.SIGKILL)
     _cfg.report_fd = report_fd  # product reports the cells handed to the store
+    fn = image if cfg.get("fn") == "image" else product
     try:
-        ds = ps.sweep(product)
+        ds = ps.sweep(fn)
     except KeyboardInterrupt:
         sys.exit(3)
     if report_fd >= 0:
@@ -152,8 +176,15 @@ def main(argv: list[str] | None = None) -> None:
             os.write(report_fd, _line(_prev))
             _prev = None
         os.write(report_fd, b"done\n")
-    status = ds["product_status"].values
-    values = ds["product"].values
-    if not (status == 1).all() or not np.array_equal(values, expected(na, nb)):
+    status = ds[f"{fn.__name__}_status"].values
+    values = ds[fn.__name__].values
+    want = expected(na, nb) if fn is product else expected_images(na, nb)
+    if not (status == 1).all() or not np.array_equal(values, want):
         sys.exit("the child's sweep returned incomplete or wrong results")
     sys.exit(0)
+
+
+def expected_images(na: int, nb: int) -> np.ndarray:
+    """Every cell's :func:`expected_image`, shaped ``(na, nb, y, x, rgb)``."""
+    ps = make_space(na, nb)
+    return np.stack([[expected_image(a, b) for b in ps["b"].values] for a in ps["a"].values])
