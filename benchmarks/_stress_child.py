@@ -1,6 +1,8 @@
 """The child process of ``stress_kill.py``: a cached sweep that the parent SIGKILLs.
 
-Run as ``python _stress_child.py <cache path> <log path> <na> <nb>``. It opens the cache, prints
+Run as ``python _stress_child.py <cache path> <log path> <na> <nb> [images]``. With ``images``
+each cell also returns a 256 x 342 x 3 uint8 image (262 kB: a big cell, which a sweep writes
+straight into its staged file). It opens the cache, prints
 ``ready``, waits for a line on stdin (so that the parent can start it ahead of time), then
 sweeps :func:`cell` over the ``na`` x ``nb`` grid. Every call of :func:`cell` first appends the
 cell's flat index (4 bytes, one ``os.write`` on an ``O_APPEND`` descriptor) to the log, so the
@@ -30,18 +32,32 @@ import xarray as xr
 import xsweep as xs
 
 _PACK = struct.Struct("<I").pack
-_STATE = {"fd": -1, "nb": 0, "first": None, "last": None}
+_STATE = {"fd": -1, "nb": 0, "first": None, "last": None, "images": False}
+IMAGE_SHAPE = (256, 342, 3)
 #: The cells :func:`cell` computed in this process while the log is off (the parent).
 CALLED: list[int] = []
 
 
 def expected_values(a, b):
-    """The exact outputs of a cell: an int and a float that differ in every cell."""
-    return {"prod": a * b + 1, "x": a / 7 + b * 0.001}
+    """The exact outputs of a cell: an int and a float that differ in every cell (and an
+    image, in images mode)."""
+    out = {"prod": a * b + 1, "x": a / 7 + b * 0.001}
+    if _STATE["images"]:
+        out["img"] = expected_image(a, b)
+    return out
 
 
-def set_columns(nb):
+def expected_image(a, b):
+    img = np.full(IMAGE_SHAPE, 255, dtype=np.uint8)
+    img[0, :, 0] = a % 256
+    img[0, :, 1] = b % 256
+    img[1:, :, 2] = (np.arange(IMAGE_SHAPE[1]) * (a + 3 * b + 1) % 256).astype(np.uint8)
+    return img
+
+
+def set_columns(nb, images=False):
     _STATE["nb"] = nb
+    _STATE["images"] = images
 
 
 def cell(a, b):
@@ -59,7 +75,7 @@ def cell(a, b):
 
 def main(argv):
     path, log, na, nb = argv[0], argv[1], int(argv[2]), int(argv[3])
-    _STATE["nb"] = nb
+    set_columns(nb, images=argv[4:] == ["images"])
     _STATE["fd"] = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     ps = xs.ParameterSpace(
         [xs.Parameter("a", values=range(na)), xs.Parameter("b", values=range(nb))]

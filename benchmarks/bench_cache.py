@@ -9,8 +9,9 @@ a. Cold cached sweep of ``f(a, b) = a * b`` over 100 x 100 with default settings
 b. Warm sweep in a NEW process (everything cached): ``ps.enable_cache(path)`` (opening the file)
    and ``ps.sweep(f)`` timed separately (target: sweep <= 0.5 us per cell, plus the file open).
 c. Image cells, ``(480, 640, 3)`` uint8 returned ready-made by the function, through a cold cached
-   sweep: store throughput in MB/s against ``os.write`` + ``os.fsync`` of the same bytes to a
-   file in the same folder (target >= 50 % of the raw throughput).
+   sweep of 40 cells: store throughput in MB/s against ``os.write`` + ``os.fsync`` of the same
+   bytes to a file in the same folder (target >= 50 % of the raw throughput). The same for 400
+   cells is printed too (not judged): a sweep that long also flushes the journal to disk.
 d. Resume scan of a 1000 x 1000 store in a NEW process: ``enable_cache`` plus finding the missing
    cells, on a complete store (the whole ``ps.sweep`` returns from the cache) and on a store
    interrupted half-way (time until the sweep calls the function for the first missing cell).
@@ -249,7 +250,7 @@ def raw_write(path, arrays, fsync_each=False):
         os.close(fd)
 
 
-def bench_images(folder, ncells, repeats):
+def bench_images(folder, ncells, repeats, judged=True):
     rng = np.random.default_rng(0)
     IMAGES[:] = [rng.integers(0, 256, IMAGE_SHAPE, dtype=np.uint8) for _ in range(ncells)]
     nbytes = sum(im.nbytes for im in IMAGES)
@@ -316,9 +317,16 @@ def bench_images(folder, ncells, repeats):
         f"  raw, fsync after each cell (a durable per-cell store): {fmt_pair(each_mbs, 0)} MB/s; "
         f"store/that {store_mbs[1] / each_mbs[1] * 100:.1f}% (median)"
     )
-    print("  note: the store writes every byte twice (the journal, then the published file),")
-    print("  so against one bulk write + fsync its ceiling is about 50%.")
+    print("  note: each image is written once, straight into its place in a staged copy of the")
+    print("  next file; the store also copies it into memory, and pays per sweep for two small")
+    print("  files (the layout, then the staged file) and the Dataset it returns.")
     ok = ratio[1] >= TARGETS["image_ratio"]
+    if not judged:
+        print(
+            f"  {ncells} cells: {store_mbs[1]:.0f} MB/s vs raw {raw_mbs[1]:.0f} MB/s = "
+            f"{ratio[1] * 100:.1f}% (median), informative"
+        )
+        return ok, kept
     print(
         f"SUMMARY cache_images: {store_mbs[1]:.0f} MB/s vs raw {raw_mbs[1]:.0f} MB/s = "
         f"{ratio[1] * 100:.1f}% (median; best-vs-best {ratio[0] * 100:.1f}%), target >= "
@@ -491,6 +499,10 @@ def main(argv=None):
         results.append(bench_warm(scalar_path, 100, 2 if quick else 5))
         ok, image_path = bench_images(folder, 10 if quick else 40, 2 if quick else 5)
         results.append(ok)
+        if not quick:
+            _, long_path = bench_images(folder, 400, 3, judged=False)
+            os.unlink(long_path)
+            IMAGES[:] = IMAGES[:40]  # section e reads the 40-cell file
         resume_n = args.resume_n or (200 if quick else 1000)
         results.append(bench_resume(folder, resume_n, 1 if quick else 3))
         results.append(

@@ -22,7 +22,13 @@ A trial with any failure of 1. or 2. (other than lost cells, counted apart) is a
 Prints one line per trial with ``--verbose`` and a summary; exits 1 on any corrupt store or
 lost cell.
 
-Run:  python benchmarks/stress_kill.py [--trials 50] [--quick] [--side 200] [--seed N]
+With ``--images`` each cell also returns a 262 kB uint8 image, on a 12 x 12 grid by default:
+such sweeps write each image straight into a staged copy of the next file, and the kills
+land while images are written there, while the staged file is completed, and in the layout
+publish; checks 1. and 2. then cover the images too. Its fourth way of choosing the moment
+aims at the end of the sweep (the staged file's completion) instead of a temporary file.
+
+Run:  python benchmarks/stress_kill.py [--trials 50] [--quick] [--side 200] [--seed N] [--images]
 """
 
 from __future__ import annotations
@@ -54,28 +60,32 @@ import _stress_child  # noqa: E402
 #: Where a kill landed, as seen afterwards: publishes leave their temporary file behind.
 PHASES = ("before the first cell", "mid-sweep", "in the first publish", "in a mid-sweep publish",
           "in the final publish", "after the last cell", "after the sweep returned")
-#: How trials choose their moment to kill, in turn.
+#: How trials choose their moment to kill, in turn (the last one: "end" with --images).
 MODES = ("time", "progress", "first publish", "next publish")
-#: Every variable the file holds once a cell has been handed over.
-VARIABLES = ("prod", "x", "cell_status", "cell_seconds", "cell_error", "cell_messages")
+#: Every variable the file holds once a cell has been handed over ("img" with --images).
+VARIABLES = ["prod", "x", "cell_status", "cell_seconds", "cell_error", "cell_messages"]
 
 
-def expected_grid(na, nb):
+def expected_grid(na, nb, images=False):
     a = np.arange(na)[:, None]
     b = np.arange(nb)[None, :]
-    return a * b + 1, a / 7 + b * 0.001
+    if not images:
+        return a * b + 1, a / 7 + b * 0.001, None
+    imgs = np.stack([[_stress_child.expected_image(i, j) for j in range(nb)] for i in range(na)])
+    return a * b + 1, a / 7 + b * 0.001, imgs
 
 
 class Child:
     """A started child, waiting for ``go`` once it has printed ``ready``."""
 
-    def __init__(self, folder, na, nb):
+    def __init__(self, folder, na, nb, images=False):
         os.makedirs(folder)
         self.folder = folder
         self.path = os.path.join(folder, "cache.nc")
         self.log = os.path.join(folder, "cells.log")
         self.proc = subprocess.Popen(
-            [sys.executable, CHILD, self.path, self.log, str(na), str(nb)],
+            [sys.executable, CHILD, self.path, self.log, str(na), str(nb)]
+            + (["images"] if images else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self.ready = False
@@ -176,18 +186,25 @@ def check_plain(path, started, expected, problems):
     if not np.isin(status, (0, 1)).all():
         problems.append(f"unexpected status values {np.unique(status).tolist()}")
     done = status == 1
-    prod, x = expected
+    prod, x, imgs = expected
     if not np.array_equal(ds["prod"].values.reshape(-1)[done], prod.reshape(-1)[done]):
         problems.append("file: a computed cell holds a wrong prod")
     if not np.array_equal(ds["x"].values.reshape(-1)[done], x.reshape(-1)[done]):
         problems.append("file: a computed cell holds a wrong x")
+    if imgs is not None:
+        cells = imgs.reshape(-1, *imgs.shape[2:])
+        if ds["img"].dtype != np.uint8:
+            problems.append(f"dtype changed: img {ds['img'].dtype}")
+        got = ds["img"].values.reshape(cells.shape)
+        if not np.array_equal(got[done], cells[done]):
+            problems.append("file: a computed cell holds a wrong image")
     return set(np.flatnonzero(done).tolist())
 
 
 def check_xsweep(path, na, nb, started, expected, problems):
     """Open with xsweep, resume, and check. Returns (lost cells, cells found in the store)."""
     total = na * nb
-    _stress_child.set_columns(nb)
+    _stress_child.set_columns(nb, images=expected[2] is not None)
     called_log = _stress_child.CALLED
     called_log.clear()
     ps = xs.ParameterSpace(
@@ -210,18 +227,24 @@ def check_xsweep(path, na, nb, started, expected, problems):
     phantom = stored - set(started)
     if phantom:
         problems.append(f"{len(phantom)} cells in the store that the child never started")
-    prod, x = expected
+    prod, x, imgs = expected
     if not (ds["cell_status"].values == 1).all():
         problems.append("after the resume, not every cell is computed")
     if not (np.array_equal(ds["prod"].values, prod) and np.array_equal(ds["x"].values, x)):
         problems.append("after the resume, the Dataset holds wrong values")
+    if imgs is not None and not np.array_equal(ds["img"].values, imgs):
+        problems.append("after the resume, the Dataset holds wrong images")
     with xr.open_dataset(path) as fds:
         if not (
             (fds["cell_status"].values == 1).all()
             and np.array_equal(fds["prod"].values, prod)
             and np.array_equal(fds["x"].values, x)
+            and (imgs is None or np.array_equal(fds["img"].values, imgs))
         ):
             problems.append("after the resume, the file holds wrong or missing values")
+    leftover = [n for n in os.listdir(os.path.dirname(path)) if n.startswith("cache.nc.")]
+    if leftover:
+        problems.append(f"sidecars left after the resume: {leftover}")
     return lost, stored
 
 
@@ -234,43 +257,51 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
     parser.add_argument("--keep", action="store_true", help="keep the trial folders")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per trial")
+    parser.add_argument(
+        "--images", action="store_true", help="cells also return an image (12 x 12 grid)"
+    )
     args = parser.parse_args(argv)
     trials = args.trials or (4 if args.quick else 50)
-    side = args.side or (100 if args.quick else 200)
+    side = args.side or (12 if args.images else 100 if args.quick else 200)
     na = nb = side
+    images = args.images
+    modes_used = MODES[:3] + (("end",) if images else MODES[3:])
+    if images:
+        VARIABLES.append("img")
     total = na * nb
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     base = tempfile.mkdtemp(prefix="xsweep-stress-kill-")
-    expected = expected_grid(na, nb)
+    expected = expected_grid(na, nb, images)
     t_start = time.perf_counter()
-    print(f"xsweep {xs.__version__}: {trials} SIGKILL trials, {na}x{nb} = {total} cells, "
+    print(f"xsweep {xs.__version__}: {trials} SIGKILL trials, {na}x{nb} = {total} cells"
+          f"{' with images' if images else ''}, "
           f"seed {seed}, folder {base}")
     calibration_runs = 1 if args.quick else 2
 
     counts = {"corrupt": 0, "lost": 0, "trials": 0}
     phases = dict.fromkeys(PHASES, 0)
-    modes = dict.fromkeys(MODES, 0)
+    modes = dict.fromkeys(modes_used, 0)
     journal_only = []
     in_flight_lost = 0
     failures = []
     timelines = []
-    sweep_s = first_pub_s = last_pub_s = 0.0
+    sweep_s = first_pub_s = last_pub_s = last_s = 0.0
     first_pubs: list[float] = []
     last_pubs: list[float] = []
-    child = current = Child(os.path.join(base, "run-0"), na, nb)
+    child = current = Child(os.path.join(base, "run-0"), na, nb, images)
     try:
         for run in range(calibration_runs + trials):
             trial = run - calibration_runs
             calibrating = trial < 0
             child.wait_ready()
-            mode = None if calibrating else MODES[trial % len(MODES)]
+            mode = None if calibrating else modes_used[trial % len(modes_used)]
             t_go = child.go()
             current = child
             # Start the next child now: it imports while this one sweeps and is checked. The
             # calibration runs see the same competition for the CPU as the trials.
             if run + 1 < calibration_runs + trials:
-                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb)
+                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb, images)
             if mode is not None:
                 modes[mode] += 1
                 if mode == "time":  # a random moment of the sweep, by the clock
@@ -278,6 +309,9 @@ def main(argv=None):
                 elif mode == "progress":  # a random cell, whatever the machine's speed
                     wait_for_cells(current, rng.randrange(1, total + 1))
                     wait_until(time.perf_counter() + rng.uniform(0, 0.002))
+                elif mode == "end":  # from the last cell to the end: the staged file completed
+                    wait_for_cells(current, total)
+                    wait_until(time.perf_counter() + rng.uniform(0, 1.2 * (sweep_s - last_s)))
                 else:  # inside a publish: the first one (layout), or the next after a random cell
                     first = mode == "first publish"
                     wait_for_cells(current, 1 if first else rng.randrange(1, total + 1))
@@ -305,9 +339,9 @@ def main(argv=None):
                 sweep_s = statistics.median(r["end"] for r in timelines)
                 first_pub_s = statistics.median(first_pubs)
                 last_pub_s = statistics.median(last_pubs)
+                first_s = statistics.median(r["first"] for r in timelines)
+                last_s = statistics.median(r["last"] for r in timelines)
                 if trial == -1:
-                    first_s = statistics.median(r["first"] for r in timelines)
-                    last_s = statistics.median(r["last"] for r in timelines)
                     print(f"calibration ({calibration_runs} uninterrupted runs, verified): first "
                           f"call {first_s * 1e3:.0f} ms, last call {last_s * 1e3:.0f} ms, sweep "
                           f"returned {sweep_s * 1e3:.0f} ms after go; first publish "
@@ -320,6 +354,8 @@ def main(argv=None):
                 phase = "after the sweep returned"
             elif not started:
                 phase = "before the first cell"
+            elif images and len(started) == total:
+                phase = "in the final publish"  # completing the staged file, or the last cell
             elif temp_left:
                 phase = ("in the first publish" if len(started) == 1 else
                          "in the final publish" if len(started) == total else

@@ -588,3 +588,103 @@ def test_a_journal_left_by_a_killed_publish_is_removed(tmp_path):
     ps.clear_cache()
     ps.sweep(product)
     assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+
+
+# -- staged sweeps: big cells written once, straight into the next snapshot ------------------
+def frames(n):
+    """A space of n frames, a function making distinct 360 kB images (big cells), its calls,
+    and ``how``: ``how["stop"]`` raises KeyboardInterrupt at that frame, ``how["broken"]``
+    maps frames to error messages, ``how["before"]`` runs before each frame."""
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(n)))])
+    calls = []
+    how = {"stop": None, "broken": {}, "before": None}
+
+    def frame(i):
+        if how["before"] is not None:
+            how["before"](i)
+        if i == how["stop"]:
+            raise KeyboardInterrupt
+        if i in how["broken"]:
+            raise ValueError(how["broken"][i])
+        calls.append(i)
+        img = np.full((300, 400, 3), 255, dtype=np.uint8)
+        img[0, :, 0] = i
+        return img
+
+    return ps, frame, calls, how
+
+
+def staged_files(path):
+    return sorted(p.name for p in path.parent.iterdir() if ".xsweep-stage-" in p.name)
+
+
+def test_an_interrupted_image_sweep_resumes_from_its_staged_cells(tmp_path):
+    path = tmp_path / "r.nc"
+    ps, frame, calls, how = frames(20)
+    ps.enable_cache(path)
+    how["stop"] = 12
+    with pytest.raises(KeyboardInterrupt):
+        ps.sweep(frame)
+    assert staged_files(path) == []  # the interruption published the 12 cells
+    assert int((open_plain(path)["frame_status"] == 1).sum()) == 12
+    calls.clear()
+    how["stop"] = None
+    ds = ps.sweep(frame)
+    assert calls == list(range(12, 20))
+    assert ds["frame"].values[:, 0, 0, 0].tolist() == list(range(20))
+    with netCDF4.Dataset(path) as nc:
+        assert nc["frame"].chunking() == "contiguous"
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+
+
+def test_staged_messages_that_shrink_fall_back_to_a_new_file(tmp_path):
+    path = tmp_path / "r.nc"
+    ps, frame, calls, how = frames(10)
+    ps.enable_cache(path)
+    how["broken"] = {3: "bad frame 3", 7: "bad frame 7"}
+    with pytest.warns(xs.SweepFailuresWarning):
+        ps.sweep(frame)
+    assert open_plain(path)["frame_messages"].size == 2
+    how["broken"] = {}
+    ds = ps.sweep(frame)  # retries the two failed cells: no message is left
+    assert (ds["frame_status"] == 1).all()
+    f = open_plain(path)
+    assert f["frame_messages"].size == 0 and (f["frame_status"] == 1).all()
+    assert f["frame"].values[:, 0, 0, 0].tolist() == list(range(10))
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+
+
+def test_readers_see_progress_during_a_long_image_sweep(tmp_path):
+    path = tmp_path / "r.nc"
+    ps, frame, calls, how = frames(12)
+    ps.enable_cache(path, fsync_interval=0, snapshot_interval=0.2)
+    seen = []
+
+    def slow(i):
+        time.sleep(0.05)
+        if i == 11:
+            seen.append(int((open_plain(path)["frame_status"] == 1).sum()))
+
+    how["before"] = slow
+    ds = ps.sweep(frame)
+    assert seen and seen[0] >= 3  # published mid-sweep, not only at the end
+    assert ds["frame"].values[:, 0, 0, 0].tolist() == list(range(12))
+    assert open_plain(path)["frame"].values[:, 0, 0, 0].tolist() == list(range(12))
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+
+
+@pytest.mark.parametrize("journal", [b"", b"XSWEEPJ1" + b"f" * 12, b"XSWEEPJ1" + b"0" * 32 + b"\n"])
+def test_a_journal_that_cannot_be_replayed_is_removed(tmp_path, journal):
+    # Left by a writer killed while creating it (empty, or a torn header), or belonging to
+    # another version of the file: it holds nothing to replay, and must not linger.
+    path = tmp_path / "r.nc"
+    ps = make_space()
+    ps.enable_cache(path)
+    ps.sweep(product)
+    ps.disable_cache()
+    (tmp_path / "r.nc.journal").write_bytes(journal)
+    ps.enable_cache(path)
+    ds = ps.sweep(product)  # everything cached: nothing to write
+    assert (ds["product_status"] == 1).all()
+    ps.disable_cache()
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]

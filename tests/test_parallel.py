@@ -77,6 +77,26 @@ def test_process_pool_with_cache_resumes(tmp_path):
         np.testing.assert_array_equal(plain["value"].values, ds["value"].values)
 
 
+def test_image_sweep_on_a_process_pool_writes_each_image_once_and_exactly(tmp_path):
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(24)))])
+    ps.enable_cache(path)
+
+    def frame(i):
+        img = np.full((300, 400, 3), 255, dtype=np.uint8)  # 360 kB: a big, staged cell
+        img[0, :, 0] = i
+        return img
+
+    ds = ps.sweep(frame, workers=2)
+    assert ds["frame"].values[:, 0, 0, 0].tolist() == list(range(24))
+    ps.disable_cache()
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+    with xr.open_dataset(path) as plain:
+        assert plain["frame"].encoding["contiguous"] and plain["frame"].dtype == np.uint8
+        assert plain["frame"].values[:, 0, 0, 0].tolist() == list(range(24))
+        assert (plain["frame"].values[:, 1:] == 255).all()
+
+
 def test_failures_and_errors_raise_in_parallel():
     ps = make_space()
 

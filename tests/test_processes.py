@@ -368,6 +368,108 @@ def test_sigkill_during_an_image_sweep_keeps_every_reported_image(tmp_path, chil
         assert (plain["image_status"].values == 1).all()
 
 
+def test_staged_cells_outlive_a_second_writer_killed_before_it_published(tmp_path, children):
+    """A sweep of images is killed; a second process writes one more cell with run_process
+    and is killed too, before anything published the journal. The first sweep's cells live
+    in its staged file, which the second writer must keep: a third process gets them all."""
+    na, nb = 4, 10
+    path, report, ready = tmp_path / "cache.nc", tmp_path / "report", tmp_path / "ready"
+    cfg = dict(fn="image", path=path, na=na, nb=nb)
+    proc = children(tmp_path, mode="sweep", **cfg, delay=0.01, report=report, ready=ready)
+    wait_for(lambda: len(read_report(report, nb)[0]) >= 15, proc, "15 images")
+    proc.send_signal(signal.SIGKILL)
+    finish(proc)
+    reported, _ = read_report(report, nb)
+    assert any(".xsweep-stage-" in name for name in leftovers(path)), leftovers(path)
+    second = tmp_path / "second"
+    proc = children(tmp_path, mode="run_process", **cfg, cells=[[4, 4.5]], report=second)
+    rc, err = finish(proc)
+    assert rc == -signal.SIGKILL and read_report(second, nb) == ([flat_index(4, 4.5, nb)], True)
+    ps = make_space(na, nb)
+    ps.enable_cache(path)
+    sweep_child.CALLS.clear()
+    for index in [*reported, flat_index(4, 4.5, nb)]:
+        i, j = divmod(index, nb)
+        a, b = ps["a"].values[i].item(), ps["b"].values[j].item()
+        got = ps.run_process(sweep_child.image, a=a, b=b)
+        np.testing.assert_array_equal(got, sweep_child.expected_image(a, b))
+    assert sweep_child.CALLS == [], f"cells computed again: {sweep_child.CALLS}"
+    ps.disable_cache()
+
+
+@pytest.mark.parametrize("damage", ["cell-5", "missing"])
+def test_damaged_staged_cells_are_computed_again_never_read_wrong(tmp_path, children, damage):
+    """What a power cut (or a user deleting files) can do to a staged file: replay takes the
+    cells before the first damaged one and computes the rest again."""
+    na, nb = 4, 10
+    path, report = tmp_path / "cache.nc", tmp_path / "report"
+    proc = children(
+        tmp_path, mode="sweep", fn="image", path=path, na=na, nb=nb, delay=0.01, report=report
+    )
+    wait_for(lambda: len(read_report(report, nb)[0]) >= 15, proc, "15 images")
+    proc.send_signal(signal.SIGKILL)
+    finish(proc)
+    (stage,) = [path.parent / n for n in leftovers(path) if ".xsweep-stage-" in n]
+    if damage == "missing":
+        stage.unlink()
+        first_lost = 0
+    else:
+        data = bytearray(stage.read_bytes())
+        a, b = make_space(na, nb)["a"].values[0].item(), 2.5  # cell 5
+        at = data.find(sweep_child.expected_image(a, b).tobytes())
+        assert at > 0
+        data[at + 1000] ^= 0xFF
+        stage.write_bytes(bytes(data))
+        first_lost = 5
+    ps = make_space(na, nb)
+    ps.enable_cache(path)
+    sweep_child.CALLS.clear()
+    ds = ps.sweep(sweep_child.image)
+    called = [flat_index(a, b, nb) for a, b in sweep_child.CALLS]
+    assert called == list(range(first_lost, na * nb))
+    np.testing.assert_array_equal(ds["image"].values, sweep_child.expected_images(na, nb))
+    ps.disable_cache()
+    assert leftovers(path) == []
+
+
+FORK_CHILD = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    import numpy as np
+    import xsweep as xs
+
+    ps = xs.ParameterSpace([xs.Parameter("i", values=range(20))])
+    ps.enable_cache(sys.argv[1])
+
+    def frame(i):
+        if i == 10:  # a fork whose child exits through C's exit(), so HDF5's exit handler
+            pid = os.fork()  # closes the staged file the child inherited open
+            if pid == 0:
+                ctypes.CDLL(None).exit(0)
+            os.waitpid(pid, 0)
+        img = np.full((300, 400, 3), 255, dtype=np.uint8)
+        img[0, :, 0] = i
+        return img
+
+    ps.sweep(frame)
+    """
+)
+
+
+def test_a_fork_during_an_image_sweep_leaves_the_file_intact(tmp_path):
+    path = tmp_path / "r.nc"
+    script = tmp_path / "child.py"
+    script.write_text(FORK_CHILD)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with xr.open_dataset(path) as ds:
+        assert ds["frame"].values[:, 0, 0, 0].tolist() == list(range(20))
+        assert (ds["frame_status"] == 1).all() and (ds["frame"].values[:, 1:] == 255).all()
+    assert leftovers(path) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. A second writer is refused; readers are not
 # ---------------------------------------------------------------------------------------------

@@ -90,6 +90,13 @@ def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_fai
     return flat, todo, int(flat.size - np.count_nonzero(todo))
 
 
+def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
+    """How many of the table's cells are computed after the sweep, if every cell succeeds."""
+    computed = table.status == COMPUTED
+    redone = np.count_nonzero(computed[flat[todo]])
+    return int(np.count_nonzero(computed) - redone + np.count_nonzero(todo))
+
+
 def _cells(
     plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
 ) -> Iterator[tuple[int, tuple]]:
@@ -103,15 +110,24 @@ def _cells(
 class _Sink:
     """Hands finished cells to the store: infers the output structure, checks every cell."""
 
-    def __init__(self, store: MemoryStore, table: FunctionTable, name: str, output_dims, dims):
+    def __init__(
+        self,
+        store: MemoryStore,
+        table: FunctionTable,
+        name: str,
+        output_dims,
+        dims,
+        expect: int = 0,
+    ):
         self.store = store
         self.table = table
         self.name = name
         self.output_dims = output_dims
         self.dims = dims
+        self.expect = expect
         self.computed = 0
         self.failed = 0
-        self.record, self.record_failure = store.recorder(table)
+        self.record, self.record_failure = store.recorder(table, expect)
         self.extract = table.spec.extract if table.spec is not None else None
 
     def ok(self, index: int, args: tuple, result: Any, seconds: float) -> None:
@@ -135,7 +151,7 @@ class _Sink:
                 f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}."
             ) from None
         self.store.set_spec(self.table, spec)
-        self.record, self.record_failure = self.store.recorder(self.table)
+        self.record, self.record_failure = self.store.recorder(self.table, self.expect)
         self.extract = spec.extract
 
     def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
@@ -176,7 +192,7 @@ def run_serial(
         progress.start(int(flat.size), cached)
     if not todo.any():
         return report
-    sink = _Sink(store, table, name, output_dims, plan.dims)
+    sink = _Sink(store, table, name, output_dims, plan.dims, _expected(table, flat, todo))
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter
@@ -380,7 +396,7 @@ def run_parallel(
         blob = ship(fn)
         key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
     workers = executor_workers(executor)
-    sink = _Sink(store, table, name, output_dims, plan.dims)
+    sink = _Sink(store, table, name, output_dims, plan.dims, _expected(table, flat, todo))
     cells = _cells(plan, table.shape, flat, todo)
     args_of: dict[int, tuple] = {}
     pending: dict[Future, list] = {}

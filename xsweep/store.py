@@ -10,14 +10,20 @@ How the NetCDF store keeps every computed cell through any interruption:
 
 * Live results sit in numpy buffers, one per output, plus a per-cell status (not computed,
   computed, failed), the seconds each cell took and the failure messages.
-* Each finished cell is appended to ``<file>.journal`` as one framed, CRC-checked record written
+* Each finished cell is appended to ``<file>.journal`` as one framed, checksummed record written
   with a single ``os.write`` (see :mod:`xsweep.journal`): a killed process keeps every record
   written before the kill; ``fdatasync`` runs every ``fsync_interval`` seconds against power loss.
+* A sweep of big cells (images) that will leave its grid mostly computed first writes the next
+  snapshot next to the file, with those cells' places fixed, and writes each finished cell
+  straight there; its journal record holds a checksum of the bytes (see "Staged files" below).
+  Every byte of an image is thus written once, not to the journal and again to the file.
 * The NetCDF file is only ever replaced whole: a complete new file is written next to it,
   fsynced and ``os.replace``-d over it, at the end of each write session (a sweep), whenever the
   journal outgrows the file, and on any change of layout. Readers therefore always see a
-  complete file, and never block the writer (it holds no HDF5 handle open).
+  complete file, and never block the writer (it holds no HDF5 handle on that file).
 * Opening replays the journal onto the file when both belong to the same snapshot generation.
+* A sweep's returned Dataset is the caller's: big results are handed over rather than copied,
+  and the store reads them back from the file if it needs them again (``result``).
 * ``<file>.lock`` (an ``flock``) admits one writer at a time; the kernel drops it when its
   holder dies, so a dead holder's lock is taken over.
 """
@@ -43,7 +49,7 @@ import xarray as xr
 
 from ._version import __version__
 from .errors import FunctionChangedError, StoreError, StoreMismatchError
-from .journal import HEADER_LEN, JournalWriter, read_header, read_records
+from .journal import HEADER_LEN, JournalWriter, read_header, read_records, sum64
 from .locking import WriterLock
 from .outputs import OutputSpec, VariableSpec
 
@@ -465,8 +471,12 @@ class MemoryStore:
         """A write session (a sweep, or one ``run_process`` write)."""
         yield
 
-    def recorder(self, table: FunctionTable):
-        """``(record, record_failure)`` callables for the per-cell hot path."""
+    def recorder(self, table: FunctionTable, expect: int = 0):
+        """``(record, record_failure)`` callables for the per-cell hot path.
+
+        ``expect``: how many of ``table``'s cells will be computed when the write session
+        ends if every cell succeeds (a hint for the file layout).
+        """
         return table.put, table.put_failure
 
     def result(self, table: FunctionTable) -> xr.Dataset:
@@ -627,6 +637,12 @@ class NetCDFStore(MemoryStore):
         self._published_at = time.monotonic()
         self._publish_seconds = 0.0
         self._unsynced = False  # the file holds no results yet and is not fsynced
+        self._stage: _Stage | None = None  # this session's staged file
+        self._journal_stage: str | None = None  # the staged file the journal's records use
+        self._session_publish = False
+        self._epoch = 0  # counts publishes: recorders start again after each
+        #: Stage big cells of sweeps (see ``_want_stage``); off, they are journaled whole.
+        self.staging = True
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -644,6 +660,7 @@ class NetCDFStore(MemoryStore):
             return 0
 
     def _load(self) -> None:
+        self._journal_stage = None
         self.tables = {}
         self._file_coords = {}
         self._generation = None
@@ -703,11 +720,28 @@ class NetCDFStore(MemoryStore):
         tables = list(self.tables.values())
         decoders = [_Codec(t, i) for i, t in enumerate(tables)]
         self._journal_good = HEADER_LEN
-        for end, payload in read_records(data, HEADER_LEN):
-            slot = struct.unpack_from("<H", payload)[0]
-            if slot < len(decoders):
-                decoders[slot].apply(payload)
-            self._journal_good = end
+        opened: list[int] = []
+        try:
+            for end, payload in read_records(data, HEADER_LEN):
+                slot = struct.unpack_from("<H", payload)[0]
+                if slot == CONTROL_SLOT:
+                    stage = json.loads(payload[_HEAD.size :].decode())
+                    path = os.path.join(os.path.dirname(self.path), stage["file"])
+                    try:
+                        fd = os.open(path, os.O_RDONLY)
+                    except OSError:
+                        break  # cells staged in a file that is gone: not recoverable
+                    opened.append(fd)
+                    self._journal_stage = path
+                    places = {int(i): (b, n) for i, (b, n) in stage["places"].items()}
+                    if stage["slot"] < len(decoders):
+                        decoders[stage["slot"]].staged(fd, places)
+                elif slot < len(decoders) and not decoders[slot].apply(payload):
+                    break
+                self._journal_good = end
+        finally:
+            for fd in opened:
+                os.close(fd)
         return len(data)
 
     # -- write sessions -------------------------------------------------------------------------
@@ -730,6 +764,7 @@ class NetCDFStore(MemoryStore):
     def _session(self, publish: bool) -> Iterator[None]:
         self._lock.acquire()
         self._in_session = True
+        self._session_publish = publish
         try:
             if (
                 self._file_signature() != self._signature
@@ -737,12 +772,15 @@ class NetCDFStore(MemoryStore):
             ):
                 self._load()
             self._clean_temp_files()
-            if self._generation is not None and read_header(self.journal_path) not in (
-                None,
-                self._generation,
+            if (
+                os.path.exists(self.journal_path)
+                and read_header(self.journal_path) != self._generation
             ):
-                # Left by a process killed mid-publish: the file already holds its records.
+                # Left by a process killed mid-publish (the file already holds its records),
+                # killed while creating it (no complete header, so no records), or without
+                # a file to replay onto: nothing in it can be replayed.
                 _unlink(self.journal_path)
+                self._journal_seen = self._journal_good = 0
             self._reclaim()
             ok = False
             try:
@@ -805,21 +843,34 @@ class NetCDFStore(MemoryStore):
             self._writer.before_sync = self._make_durable
         return self._writer
 
-    def recorder(self, table: FunctionTable):
+    def recorder(self, table: FunctionTable, expect: int = 0):
         store = self
         state: dict[str, Any] = {}
 
         def start() -> None:
-            store._open_journal()
-            codec = _Codec(table, store._slots[table.key])
+            # Again after every publish: a new journal, and perhaps a new staged file.
+            try:
+                store._open_journal()
+                stage = store._stage
+                if stage is None and store._want_stage(table, expect):
+                    stage = store._begin_stage(table)
+                elif stage is not None and stage.table is not table:
+                    stage.finalizable = False  # another function's cells are not in it
+            except OSError as exc:
+                raise store._journal_error(exc) from exc
+            if stage is not None and stage.table is table:
+                codec = _Codec(table, store._slots[table.key], stage.fd, stage.places)
+            else:
+                codec = _Codec(table, store._slots[table.key])
             state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
+            state["epoch"] = store._epoch
             store._publish_at = store._journal_limit()
             store._writer.on_sync = store._maybe_publish_soon
 
         put, put_failure = table.put, table.put_failure
 
         def record(index: int, values: tuple, seconds: float) -> None:
-            if not state:
+            if state.get("epoch") != store._epoch:
                 start()
             writer = store._writer
             try:
@@ -831,7 +882,7 @@ class NetCDFStore(MemoryStore):
                 store._rotate()
 
         def record_failure(index: int, message: str, seconds: float) -> None:
-            if not state:
+            if state.get("epoch") != store._epoch:
                 start()
             try:
                 store._writer.append(state["encode_failure"](index, message, seconds))
@@ -897,6 +948,48 @@ class NetCDFStore(MemoryStore):
                 table.buffers = tuple(buffers)
                 table.lent = False
                 table._view = None
+
+    # -- staging: big cells written once, straight into the next snapshot -------------------
+    def _want_stage(self, table: FunctionTable, expect: int) -> bool:
+        """Stage a sweep's big cells when the file it ends with will be mostly computed.
+
+        A staged file lays big outputs out contiguously (see :func:`_create_stage`); a
+        barely computed grid stays with the sparse layout of :func:`_create_cells`.
+        """
+        spec = table.spec
+        if not self._session_publish or spec is None or not self.staging:
+            return False
+        if not any(_is_big(var) for var in spec.variables):
+            return False
+        return expect >= DENSE_FRACTION * table.size
+
+    def _begin_stage(self, table: FunctionTable) -> _Stage | None:
+        """Create the staged file for ``table`` and name it in the journal."""
+        writer = self._writer
+        if self._layout_dirty or writer is None or writer.size > HEADER_LEN:
+            # The staged file starts a journal of its own; earlier records go to the file.
+            self._publish()
+            writer = self._open_journal()
+        try:
+            stage = _create_stage(self, table)
+        except _StageUnavailable:
+            return None  # journal the cells whole instead: slower, as safe
+        control = json.dumps(
+            {
+                "file": os.path.basename(stage.path),
+                "slot": self._slots[table.key],
+                "places": {str(i): list(place) for i, place in stage.places.items()},
+            }
+        ).encode()
+        try:
+            writer.append(_HEAD.pack(CONTROL_SLOT, 0, STAGE, 0.0) + control)
+        except BaseException:
+            stage.close()
+            _unlink(stage.path)
+            raise
+        self._stage = stage
+        self._journal_stage = stage.path
+        return stage
 
     def _journal_error(self, exc: OSError) -> StoreError:
         return StoreError(
@@ -969,15 +1062,32 @@ class NetCDFStore(MemoryStore):
 
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self) -> None:
-        """Replace the file with a complete new snapshot of everything in memory."""
+        """Replace the file with a complete new snapshot of everything in memory.
+
+        A sweep's staged file, once mostly computed, becomes the snapshot: only its small
+        variables are left to write. Otherwise a new file is written whole.
+        """
         started = time.monotonic()
-        generation = uuid.uuid4().hex
-        tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
-        try:
-            _write_file(self, tmp, generation)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        self._epoch += 1
+        stage, self._stage = self._stage, None
+        tmp = None
+        if stage is not None:
+            tmp, generation = self._finish_stage(stage)
+        if tmp is None:
+            generation = uuid.uuid4().hex
+            tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
+            try:
+                _write_file(self, tmp, generation)
+            except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
+                _unlink(tmp)
+                raise StoreError(
+                    f"Could not write the cache file {self.path}: {exc}. The results are safe "
+                    f"in the previous file and {self.journal_path}; fix the cause (disk space, "
+                    "permissions) and sweep again to publish them."
+                ) from exc
+            except BaseException:
+                _unlink(tmp)
+                raise
         # A brand-new file that holds no results yet (the layout a sweep's first cell
         # brings) is not worth waiting for the disk: it is made durable before the first
         # journal flush that could depend on it (see _make_durable), and a power cut before
@@ -992,7 +1102,8 @@ class NetCDFStore(MemoryStore):
             if not lazy:
                 _fsync_dir(os.path.dirname(self.path))
         except OSError as exc:
-            _unlink(tmp)
+            if tmp != (stage.path if stage is not None else None):
+                _unlink(tmp)  # a staged file stays: the journal's records need its cells
             raise StoreError(
                 f"Could not write the cache file {self.path}: {exc}. The results are safe in the "
                 f"previous file and {self.journal_path}; fix the cause (disk space, permissions) "
@@ -1008,20 +1119,59 @@ class NetCDFStore(MemoryStore):
         # The old journal is inside the new file now; start one for the new generation.
         if self._writer is not None:
             self._writer.close()
-        _discard(self.journal_path, f"{tmp}-{generation}.journal")
+        _discard(self.journal_path, f"{self.path}.xsweep-tmp-{os.getpid()}-{generation}.journal")
+        if self._journal_stage is not None:
+            _unlink(self._journal_stage)  # gone already if it became the file
+            self._journal_stage = None
         if self._writer is not None:
             self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
             self._writer.before_sync = self._make_durable
 
+    def _finish_stage(self, stage: _Stage) -> tuple[str | None, str]:
+        """Complete the staged file as the next snapshot: ``(its path, its generation)``.
+
+        ``(None, ...)`` when it cannot be (another function's cells or a new layout arrived
+        since it was staged, or too few cells were computed to keep its dense layout):
+        the caller writes a new file instead. The staged file then stays until that
+        publish succeeds, since the journal's records point into it.
+        """
+        table = stage.table
+        done = np.count_nonzero(table.status == COMPUTED)
+        if (
+            not stage.finalizable
+            or self._layout_dirty
+            or self.tables.get(table.key) is not table
+            or done < DENSE_FRACTION * table.size
+        ):
+            stage.close()
+            return None, ""
+        try:
+            ok = _finalize_stage(stage)
+        except Exception:  # a full disk, say: writing a new file says what went wrong
+            ok = False
+        finally:
+            stage.close()
+        return (stage.path, stage.generation) if ok else (None, "")
+
     def _make_durable(self) -> None:
+        """Before the journal is flushed: flush what its records depend on."""
         if self._unsynced:
             _fsync_file(self.path)
             _fsync_dir(os.path.dirname(self.path))
             self._unsynced = False
+        stage = self._stage
+        if stage is not None:
+            os.fdatasync(stage.fd)
+            if not stage.synced:
+                _fsync_dir(os.path.dirname(self.path))
+                stage.synced = True
 
     def _clean_temp_files(self) -> None:
-        for tmp in glob.glob(glob.escape(self.path) + ".xsweep-tmp-*"):
-            _unlink(tmp)  # we hold the lock: no other writer is writing one
+        # We hold the lock: no other writer is writing one. A staged file stays while the
+        # journal's records need its cells.
+        for tmp in glob.glob(glob.escape(self.path) + ".xsweep-*"):
+            if tmp != self._journal_stage and (".xsweep-tmp-" in tmp or ".xsweep-stage-" in tmp):
+                _unlink(tmp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1029,20 +1179,39 @@ class NetCDFStore(MemoryStore):
 # ---------------------------------------------------------------------------------------------
 _HEAD = struct.Struct("<HQBf")
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _STRUCT_CHARS = {
     ("f", 8): "d", ("f", 4): "f", ("f", 2): "e",
     ("i", 8): "q", ("i", 4): "i", ("i", 2): "h", ("i", 1): "b",
     ("u", 8): "Q", ("u", 4): "I", ("u", 2): "H", ("u", 1): "B",
     ("b", 1): "?",
 }  # fmt: skip
+#: Journal record statuses besides COMPUTED and FAILED: a computed cell whose big outputs
+#: went straight to the staged file (the record holds their checksums), and the control
+#: record that names a staged file (slot CONTROL_SLOT).
+STAGED, STAGE = 3, 7
+CONTROL_SLOT = 0xFFFF
 
 
 class _Codec:
-    """Encodes one function's cells as journal payloads and applies decoded ones."""
+    """Encodes one function's cells as journal payloads and applies decoded ones.
 
-    def __init__(self, table: FunctionTable, slot: int):
+    With ``places`` (variable index -> (offset, cell bytes) in a staged file open as
+    ``stage_fd``), those big outputs are written to the staged file and the record carries
+    only the 64-bit sum of their bytes.
+    """
+
+    def __init__(
+        self,
+        table: FunctionTable,
+        slot: int,
+        stage_fd: int = -1,
+        places: dict[int, tuple[int, int]] | None = None,
+    ):
         self.table = table
         self.slot = slot
+        self.stage_fd = stage_fd
+        self.places = places or {}
         spec = table.spec
         self.variables = spec.variables if spec else ()
         chars = []
@@ -1055,18 +1224,29 @@ class _Codec:
         # All-numeric-scalar outputs (the common case) pack in a single struct call.
         self.flat = struct.Struct("<HQBf" + "".join(chars)) if chars is not None else None
 
+    def staged(self, stage_fd: int, places: dict[int, tuple[int, int]]) -> None:
+        """Read the big outputs of STAGED records from this staged file (replay)."""
+        self.stage_fd = stage_fd
+        self.places = places
+
     def encode(self, index: int, values: tuple, seconds: float) -> bytes | list:
         """The payload: one bytes object, or a list of buffers (arrays are not copied)."""
         if self.flat is not None:
             return self.flat.pack(self.slot, index, COMPUTED, seconds, *values)
-        parts: list = [_HEAD.pack(self.slot, index, COMPUTED, seconds)]
-        for var, value in zip(self.variables, values):
+        places = self.places
+        parts: list = [_HEAD.pack(self.slot, index, STAGED if places else COMPUTED, seconds)]
+        for i, (var, value) in enumerate(zip(self.variables, values)):
             if var.dtype == object:
                 raw = json.dumps(value if var.scalar else value.tolist()).encode()
                 parts.append(_U32.pack(len(raw)))
                 parts.append(raw)
             elif var.scalar:
                 parts.append(np.asarray(value, dtype=var.dtype).tobytes())
+            elif i in places:
+                base, nbytes = places[i]
+                view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")
+                _pwrite_all(self.stage_fd, view, base + index * nbytes)
+                parts.append(_U64.pack(sum64([view])))
             else:
                 parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
         return parts
@@ -1075,34 +1255,56 @@ class _Codec:
         raw = message.encode("utf-8", "replace")
         return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
 
-    def apply(self, payload: bytes) -> None:
+    def apply(self, payload: bytes) -> bool:
+        """Apply one record; False if its staged data is missing or damaged (stop there)."""
         table = self.table
         _, index, status, seconds = _HEAD.unpack_from(payload)
         if index >= table.size:
-            return
+            return True
         pos = _HEAD.size
         if status == FAILED:
             (n,) = _U32.unpack_from(payload, pos)
             pos += 4
             table.put_failure(index, payload[pos : pos + n].decode("utf-8", "replace"), seconds)
-            return
+            return True
         if self.flat is not None:
             table.put(index, self.flat.unpack(payload)[4:], seconds)
-            return
+            return True
+        if status == STAGED and not self.places:
+            return False
         values = []
-        for var in self.variables:
+        for i, var in enumerate(self.variables):
             if var.dtype == object:
                 (n,) = _U32.unpack_from(payload, pos)
                 pos += 4
                 value = json.loads(payload[pos : pos + n].decode())
                 pos += n
                 values.append(value if var.scalar else np.array(value, dtype=object))
+            elif status == STAGED and i in self.places:
+                (total,) = _U64.unpack_from(payload, pos)
+                pos += 8
+                base, nbytes = self.places[i]
+                try:
+                    data = os.pread(self.stage_fd, nbytes, base + index * nbytes)
+                except OSError:
+                    return False
+                if len(data) != nbytes or sum64([data]) != total:
+                    return False  # the cell's bytes never reached the staged file
+                values.append(np.frombuffer(data, dtype=var.dtype).reshape(var.shape))
             else:
                 count = int(np.prod(var.shape, dtype=np.int64))
                 arr = np.frombuffer(payload, dtype=var.dtype, count=count, offset=pos)
                 pos += arr.nbytes
                 values.append(arr.reshape(var.shape))
         table.put(index, tuple(values), seconds)
+        return True
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1283,6 +1485,33 @@ def _create_cells(
         )
 
 
+def _is_big(var: VariableSpec) -> bool:
+    return var.dtype != object and var.dtype.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES
+
+
+def _create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
+    """A staged table's big output: contiguous, no fill; a marker in its first cell."""
+    dtype = "i1" if var.dtype.kind == "b" else var.dtype
+    dims = table.dims + var.dims
+    nc.set_fill_off()
+    if var.dtype.kind == "f":
+        v = nc.createVariable(
+            var.name, dtype, dims, contiguous=True, fill_value=var.dtype.type(np.nan)
+        )
+    else:
+        v = nc.createVariable(var.name, dtype, dims, contiguous=True)
+        if var.dtype.kind == "b":
+            attrs = {**attrs, "dtype": "bool"}
+    nc.set_fill_on()
+    for k, value in attrs.items():
+        v.setncattr(k, list(value) if isinstance(value, tuple) else value)
+    marker = os.urandom(32)
+    cell = np.zeros(var.shape, dtype=dtype)
+    cell.reshape(-1).view(np.uint8)[:32] = np.frombuffer(marker, dtype=np.uint8)
+    stage.markers[marker] = var.name
+    later.append((v.__setitem__, (0,) * len(table.dims), cell))
+
+
 def _create(
     nc,
     name: str,
@@ -1320,14 +1549,21 @@ def _create(
         later.append((var.__setitem__, ..., data))
 
 
-def _write_file(store: NetCDFStore, path: str, generation: str) -> None:
+def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePlan | None = None):
+    """Write the store as a complete file at ``path``.
+
+    With ``stage``, the file is a staged snapshot: ``stage.table``'s big outputs are laid
+    out contiguously with a marker in their first cell, and the file is returned open
+    (synced), for :func:`_create_stage` to go on with.
+    """
     import netCDF4
 
     coords = store.coords
     now = _now()
     if store._created is None:
         store._created = now
-    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+    nc = netCDF4.Dataset(path, "w", format="NETCDF4")
+    try:
         nc.setncatts(
             {
                 "Conventions": "CF-1.10",
@@ -1350,12 +1586,23 @@ def _write_file(store: NetCDFStore, path: str, generation: str) -> None:
             _create(nc, name, (name,), values, attrs, later, coord=True)
         written_coords: set[str] = set(coords)
         for table in store.tables.values():
-            _write_table(nc, table, written_coords, later)
+            staged = stage if stage is not None and stage.table is table else None
+            _write_table(nc, table, written_coords, later, staged)
         for write, *args in later:
             write(*args)
+        if stage is not None:
+            nc.sync()
+            return nc
+    except BaseException:
+        nc.close()
+        raise
+    nc.close()
+    return None
 
 
-def _write_table(nc, table: FunctionTable, written: set[str], later: list) -> None:
+def _write_table(
+    nc, table: FunctionTable, written: set[str], later: list, stage: _StagePlan | None = None
+) -> None:
     if table.spec is not None:
         for var, buf in zip(table.spec.variables, table.buffers):
             for dim, n in zip(var.dims, var.shape):
@@ -1371,7 +1618,9 @@ def _write_table(nc, table: FunctionTable, written: set[str], later: list) -> No
             if extra:
                 attrs["coordinates"] = " ".join(extra)
             data = buf.reshape(table.shape + var.shape)
-            if var.dtype != object and buf.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES:
+            if stage is not None and _is_big(var):
+                _create_staged(nc, var, table, attrs, later, stage)
+            elif _is_big(var):
                 computed = np.flatnonzero(table.status == COMPUTED)
                 _create_cells(
                     nc,
@@ -1393,7 +1642,8 @@ def _write_table(nc, table: FunctionTable, written: set[str], later: list) -> No
     _create(nc, table.seconds_name, table.dims, seconds, table.seconds_attrs(), later)
     codes, messages = table.error_codes()
     _create(nc, table.error_name, table.dims, codes.reshape(shape), table.error_attrs(), later)
-    nc.createDimension(f"{table.name}_message", len(messages) or None)
+    # A staged file's messages grow in place when it is completed: an unlimited dim.
+    nc.createDimension(f"{table.name}_message", None if stage else (len(messages) or None))
     _create(
         nc,
         table.messages_name,
@@ -1402,6 +1652,216 @@ def _write_table(nc, table: FunctionTable, written: set[str], later: list) -> No
         {"long_name": f"distinct error messages of {table.key}"},
         later,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Staged files: the next snapshot, with big cells written straight to their place in it
+# ---------------------------------------------------------------------------------------------
+# A sweep of big cells (images) would otherwise write every byte twice: once to the journal,
+# once to the file at the end; on a long sweep the journal also reaches the disk (fsync_interval)
+# and the disk does the work twice. Instead, when a sweep starts, the next snapshot is written
+# as a complete NetCDF file next to the published one (``<file>.xsweep-stage-<generation>``),
+# with the swept function's big outputs contiguous, so that each cell has a fixed place in it.
+# Each finished cell is written there with ``pwrite``; its journal record holds the 64-bit sum
+# of those bytes. At the end of the sweep, the small variables (status, timings, messages) are
+# written into the staged file through netCDF4, and it replaces the published file. A crash
+# at any moment leaves the published file alone; replay reads each journaled cell's bytes
+# from the staged file at its place, checks the sum, and stops at the first that does not
+# match, as it does at a torn record. HDF5 never moves the raw data of a contiguous
+# variable, so the places hold however the rest of the staged file is left.
+class _StageUnavailable(Exception):
+    """The staged layout could not be set up; cells are journaled whole instead."""
+
+
+class _StagePlan:
+    def __init__(self, table: FunctionTable) -> None:
+        self.table = table
+        self.markers: dict[bytes, str] = {}  # marker -> variable name
+
+
+class _Stage:
+    """An open staged file: ``places`` maps variable index to (offset, cell bytes).
+
+    HDF5 keeps the file open for the whole sweep, with nothing to flush between its
+    creation (synced) and its completion: a forked child that exits through HDF5's exit
+    handler therefore writes nothing that differs (tests/test_processes.py forks one).
+    """
+
+    def __init__(self, path, generation, nc, fd, table, places) -> None:
+        self.path = path
+        self.generation = generation
+        self.nc = nc
+        self.fd = fd
+        self.table = table
+        self.places: dict[int, tuple[int, int]] = places
+        self.finalizable = True
+        self.synced = False
+
+    def close(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                self.nc.close()
+            self.nc = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
+    """Write the staged snapshot of ``store`` for a sweep of ``table`` (see above).
+
+    Raises ``_StageUnavailable`` if the places of the big outputs cannot be established
+    and checked (the staged file is then removed), ``OSError`` if the disk refuses.
+    """
+    generation = uuid.uuid4().hex
+    path = f"{store.path}.xsweep-stage-{generation}"
+    plan = _StagePlan(table)
+    try:
+        nc = _write_file(store, path, generation, plan)
+    except Exception as exc:  # a full disk, say: the cells then go to the journal whole
+        _unlink(path)
+        raise _StageUnavailable(str(exc)) from exc
+    except BaseException:
+        _unlink(path)
+        raise
+    fd = -1
+    try:
+        nc.set_auto_maskandscale(False)
+        found = _find_markers(path, plan.markers)
+        fd = os.open(path, os.O_RDWR)
+        places = {}
+        not_computed = table.status != COMPUTED
+        for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
+            if var.name not in found:
+                continue
+            base, nbytes = found[var.name], buf.itemsize * int(np.prod(var.shape))
+            row = _check_place(nc, fd, var, table, base, nbytes)
+            places[i] = (base, nbytes)
+            # The cells computed so far (a resumed sweep); then what the markers and the
+            # probe overwrote gets the store's content back.
+            _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
+            flat = buf.reshape(table.size, -1).view(np.uint8)
+            _pwrite_all(fd, memoryview(flat[0, :32]), base)
+            _pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
+        if len(places) != len(plan.markers):
+            raise _StageUnavailable(f"markers not found in {path}")
+    except Exception as exc:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(Exception):
+            nc.close()
+        _unlink(path)
+        if isinstance(exc, _StageUnavailable):
+            raise
+        raise _StageUnavailable(str(exc)) from exc
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(Exception):
+            nc.close()
+        _unlink(path)
+        raise
+    return _Stage(path, generation, nc, fd, table, places)
+
+
+def _check_place(
+    nc, fd: int, var: VariableSpec, table: FunctionTable, base: int, nbytes: int
+) -> int:
+    """Check through HDF5 that the last cell of ``var`` is where ``base`` says it is.
+
+    A probe is written at the start of the last cell (its first row) and read back through
+    netCDF4; returns the bytes the probe took.
+    """
+    last = table.size - 1
+    row = var.shape[-1] * var.dtype.itemsize if var.shape else var.dtype.itemsize
+    probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), row)
+    _pwrite_all(fd, memoryview(probe), base + last * nbytes)
+    index = np.unravel_index(last, table.shape) + (0,) * (len(var.shape) - 1)
+    got = np.asarray(nc.variables[var.name][index])
+    if got.tobytes() != probe.tobytes():
+        raise _StageUnavailable(f"{var.name} is not laid out as expected")
+    return row
+
+
+def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: int) -> None:
+    """``pwrite`` the given flat cells of ``buf``, one call per run of neighbours."""
+    if cells.size == 0:
+        return
+    flat = buf.reshape(buf.shape[0], -1).view(np.uint8).reshape(buf.shape[0], nbytes)
+    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
+    for run in np.split(cells, breaks):
+        first, last = int(run[0]), int(run[-1])
+        _pwrite_all(fd, memoryview(flat[first : last + 1]).cast("B"), base + first * nbytes)
+
+
+def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
+    """Offsets of the ``markers`` in the file (its data extents only: big cells are holes)."""
+    found: dict[str, int] = {}
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size and len(found) < len(markers):
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+                end = os.lseek(fd, start, os.SEEK_HOLE)
+            except OSError:  # no data after pos, or no SEEK_DATA here: read it all
+                start, end = (pos, size) if pos == 0 and not found else (size, size)
+            chunk = os.pread(fd, end - start, start)
+            for marker, name in markers.items():
+                at = chunk.find(marker)
+                if at >= 0 and chunk.find(marker, at + 1) < 0:
+                    found[name] = start + at
+            pos = end
+    finally:
+        os.close(fd)
+    return found
+
+
+def _finalize_stage(stage: _Stage) -> bool:
+    """Write the small variables into the staged file and close it; False if it can't be.
+
+    The big outputs' cells that are not computed get the fill the store holds for them
+    (NaN, or 0), as a file written whole would have.
+    """
+    table = stage.table
+    nc = stage.nc
+    codes, messages = table.error_codes()
+    room = len(nc.dimensions[f"{table.name}_message"])
+    if len(messages) < room:
+        stage.close()
+        return False  # an unlimited dim cannot shrink: write a new file instead
+    not_computed = np.flatnonzero(table.status != COMPUTED)
+    for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
+        if i in stage.places:
+            base, nbytes = stage.places[i]
+            _write_runs(stage.fd, buf, not_computed, base, nbytes)
+        else:
+            _put(nc.variables[var.name], buf.reshape(table.shape + var.shape))
+    shape = table.shape
+    _put(nc.variables[table.status_name], table.status.reshape(shape))
+    _put(nc.variables[table.seconds_name], table.seconds.reshape(shape))
+    _put(nc.variables[table.error_name], codes.reshape(shape))
+    if messages:
+        nc.variables[table.messages_name][0 : len(messages)] = np.array(messages, dtype=object)
+    nc.setncattr("updated", _now())
+    nc.close()
+    stage.nc = None
+    stage.close()
+    return True
+
+
+def _put(var, data: np.ndarray) -> None:
+    """Write a whole variable as :func:`_create` would have."""
+    data = np.asarray(data)
+    if data.dtype.kind in "OU":
+        data = data.astype(object)
+    elif data.dtype.kind == "b":
+        data = data.astype(np.int8)
+    if data.ndim == 0:
+        var.assignValue(data.item())
+    elif data.size:
+        var[...] = data
 
 
 def _read_file(store: NetCDFStore) -> None:

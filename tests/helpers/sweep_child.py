@@ -152,13 +152,15 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.get("ready"):
         os.close(os.open(cfg["ready"], os.O_WRONLY | os.O_CREAT, 0o644))
     ps.enable_cache(cfg["path"])
+    fn = image if cfg.get("fn") == "image" else product
     if cfg["mode"] == "run_process":
         cells = cfg["cells"]
         if cells == "all":  # every cell, in C order
             cells = [(a, b) for a in range(1, na + 1) for b in (0.5 * np.arange(nb)).tolist()]
         for a, b in cells:
-            value = ps.run_process(product, a=a, b=b)
-            if value != a * b:
+            value = ps.run_process(fn, a=a, b=b)
+            want = a * b if fn is product else expected_image(a, b)
+            if not np.array_equal(value, want):
                 sys.exit(f"run_process({a}, {b}) returned {value!r}")
             if report_fd >= 0:  # run_process wrote the cell back before returning
                 os.write(report_fd, _line((a, b)))
@@ -166,7 +168,6 @@ def main(argv: list[str] | None = None) -> None:
             os.write(report_fd, b"done\n")
         os.kill(os.getpid(), signal.SIGKILL)
     _cfg.report_fd = report_fd  # product reports the cells handed to the store
-    fn = image if cfg.get("fn") == "image" else product
     try:
         ds = ps.sweep(fn)
     except KeyboardInterrupt:
