@@ -271,6 +271,22 @@ def kill_during_publish(proc, path: Path, known: set[str], nth: int, rng) -> Non
     proc.send_signal(signal.SIGKILL)
 
 
+def kill_when(proc, when, path: Path, report: Path, ready: Path, nb: int, rng):
+    """SIGKILL a sweeping child once ready: a random moment within ``when`` seconds, or inside
+    its ``when[1]``-th publish. Returns the cells it reported and whether it reported done."""
+    wait_for(ready.exists, proc, "the child is ready to sweep")
+    if isinstance(when, tuple):
+        known = {path.name, f"{path.name}.journal", f"{path.name}.lock", report.name, ready.name}
+        kill_during_publish(proc, path, known, when[1], rng)
+    else:
+        time.sleep(rng.uniform(0.0, when))
+        proc.send_signal(signal.SIGKILL)
+    rc, err = finish(proc)
+    reported, done = read_report(report, nb)
+    assert rc == -signal.SIGKILL or (rc == 0 and done), f"child failed ({rc}):\n{err}"
+    return reported, done
+
+
 @pytest.mark.parametrize("trial", range(len(KILL_TRIALS)), ids=_trial_id)
 def test_sigkill_at_a_random_moment_loses_no_reported_cell(tmp_path, children, trial):
     mode, na, nb, delay, when = KILL_TRIALS[trial]
@@ -287,16 +303,7 @@ def test_sigkill_at_a_random_moment_loses_no_reported_cell(tmp_path, children, t
         ready=ready,
         cells="all",
     )
-    wait_for(ready.exists, proc, "the child is ready to sweep")
-    if isinstance(when, tuple):
-        known = {path.name, f"{path.name}.journal", f"{path.name}.lock", report.name, ready.name}
-        kill_during_publish(proc, path, known, when[1], rng)
-    else:
-        time.sleep(rng.uniform(0.0, when))
-        proc.send_signal(signal.SIGKILL)
-    rc, err = finish(proc)
-    reported, done = read_report(report, nb)
-    assert rc == -signal.SIGKILL or (rc == 0 and done), f"child failed ({rc}):\n{err}"
+    reported, done = kill_when(proc, when, path, report, ready, nb, rng)
     total = na * nb
     assert reported == list(range(len(reported))), "the child reported cells out of order"
     if done:
@@ -329,16 +336,7 @@ def test_sigkill_during_an_image_sweep_keeps_every_reported_image(tmp_path, chil
     path, report, ready = tmp_path / "cache.nc", tmp_path / "report", tmp_path / "ready"
     cfg = dict(mode="sweep", fn="image", path=path, na=na, nb=nb, delay=0.005)
     proc = children(tmp_path, **cfg, report=report, ready=ready)
-    wait_for(ready.exists, proc, "the child is ready to sweep")
-    if isinstance(when, tuple):
-        known = {path.name, f"{path.name}.journal", f"{path.name}.lock", report.name, ready.name}
-        kill_during_publish(proc, path, known, when[1], rng)
-    else:
-        time.sleep(rng.uniform(0.0, when))
-        proc.send_signal(signal.SIGKILL)
-    rc, err = finish(proc)
-    reported, done = read_report(report, nb)
-    assert rc == -signal.SIGKILL or (rc == 0 and done), f"child failed ({rc}):\n{err}"
+    reported, done = kill_when(proc, when, path, report, ready, nb, rng)
     if reported:
         assert path.exists(), f"{len(reported)} images were reported but {path} does not exist"
 
