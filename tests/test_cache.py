@@ -661,3 +661,30 @@ def test_readers_see_progress_during_a_long_sweep(tmp_path, cells):
         assert ds["frame"].values[:, 0, 0, 0].tolist() == list(range(12))
         assert open_plain(path)["frame"].values[:, 0, 0, 0].tolist() == list(range(12))
     assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+
+
+def test_two_image_functions_share_a_file_exactly(tmp_path):
+    # The second sweep is staged in a file that already holds the first function's images.
+    path = tmp_path / "r.nc"
+    ps, frame, calls, how = frames(8)
+    ps.enable_cache(path)
+    ps.sweep(frame)
+
+    def mask(i):
+        return np.arange(300 * 400).reshape(300, 400) % (i + 2) == 0  # 120 kB bools ...
+
+    def field(i):
+        return np.full((300, 300), i / 3, dtype=np.float64)  # ... and 720 kB floats
+
+    ps.sweep(field)
+    ps.sweep(mask)
+    ps.disable_cache()
+    assert sorted(os.listdir(tmp_path)) == ["r.nc"]
+    f = open_plain(path)
+    assert f["frame"].values[:, 0, 0, 0].tolist() == list(range(8))
+    assert (f["frame"].values[:, 1:] == 255).all()
+    np.testing.assert_array_equal(f["field"].values[:, 0, 0], np.arange(8) / 3)
+    for i in (0, 7):
+        np.testing.assert_array_equal(f["mask"].sel(i=i).values, mask(i))
+    with netCDF4.Dataset(path) as nc:
+        assert nc["frame"].chunking() == nc["field"].chunking() == "contiguous"

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import glob
+import errno
 import json
 import os
 import platform
@@ -1169,9 +1169,12 @@ class NetCDFStore(MemoryStore):
     def _clean_temp_files(self) -> None:
         # We hold the lock: no other writer is writing one. A staged file stays while the
         # journal's records need its cells.
-        for tmp in glob.glob(glob.escape(self.path) + ".xsweep-*"):
-            if tmp != self._journal_stage and (".xsweep-tmp-" in tmp or ".xsweep-stage-" in tmp):
-                _unlink(tmp)
+        folder, name = os.path.split(self.path)
+        prefixes = (f"{name}.xsweep-tmp-", f"{name}.xsweep-stage-")
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                if entry.name.startswith(prefixes) and entry.path != self._journal_stage:
+                    _unlink(entry.path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1505,11 +1508,26 @@ def _create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, st
     nc.set_fill_on()
     for k, value in attrs.items():
         v.setncattr(k, list(value) if isinstance(value, tuple) else value)
-    marker = os.urandom(32)
-    cell = np.zeros(var.shape, dtype=dtype)
-    cell.reshape(-1).view(np.uint8)[:32] = np.frombuffer(marker, dtype=np.uint8)
-    stage.markers[marker] = var.name
-    later.append((v.__setitem__, (0,) * len(table.dims), cell))
+    # The marker fills the head of the first cell (see _cell_head): HDF5 allocates the whole
+    # variable on this first write and writes these few bytes only.
+    suffix, head = _cell_head(var)
+    marker = np.resize(np.frombuffer(os.urandom(32), dtype=np.uint8), head)
+    block = marker.view(dtype).reshape([var.shape[i] for i, s in enumerate(suffix) if s != 0])
+    stage.markers[marker.tobytes()] = var.name
+    later.append((v.__setitem__, (0,) * len(table.dims) + suffix, block))
+
+
+def _cell_head(var: VariableSpec) -> tuple[tuple, int]:
+    """The first block of a cell made of whole trailing rows, of at least 32 bytes.
+
+    Returns its index within the cell (zeros, then full slices) and its size in bytes.
+    """
+    ndim = len(var.shape)
+    for k in range(1, ndim + 1):
+        head = int(np.prod(var.shape[ndim - k :])) * var.dtype.itemsize
+        if head >= 32 or k == ndim:
+            return (0,) * (ndim - k) + (slice(None),) * k, head
+    return (), var.dtype.itemsize
 
 
 def _create(
@@ -1741,7 +1759,7 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
             # probe overwrote gets the store's content back.
             _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
             flat = buf.reshape(table.size, -1).view(np.uint8)
-            _pwrite_all(fd, memoryview(flat[0, :32]), base)
+            _pwrite_all(fd, memoryview(flat[0, :row]), base)
             _pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
         if len(places) != len(plan.markers):
             raise _StageUnavailable(f"markers not found in {path}")
@@ -1769,18 +1787,18 @@ def _check_place(
 ) -> int:
     """Check through HDF5 that the last cell of ``var`` is where ``base`` says it is.
 
-    A probe is written at the start of the last cell (its first row) and read back through
-    netCDF4; returns the bytes the probe took.
+    A probe is written over the head of the last cell (see :func:`_cell_head`) and read back
+    through netCDF4; returns the bytes the probe took.
     """
     last = table.size - 1
-    row = var.shape[-1] * var.dtype.itemsize if var.shape else var.dtype.itemsize
-    probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), row)
+    suffix, head = _cell_head(var)
+    probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), head)
     _pwrite_all(fd, memoryview(probe), base + last * nbytes)
-    index = np.unravel_index(last, table.shape) + (0,) * (len(var.shape) - 1)
+    index = tuple(int(i) for i in np.unravel_index(last, table.shape)) + suffix
     got = np.asarray(nc.variables[var.name][index])
     if got.tobytes() != probe.tobytes():
         raise _StageUnavailable(f"{var.name} is not laid out as expected")
-    return row
+    return head
 
 
 def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: int) -> None:
@@ -1795,8 +1813,14 @@ def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: 
 
 
 def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
-    """Offsets of the ``markers`` in the file (its data extents only: big cells are holes)."""
+    """Offsets of the ``markers`` in the file, reading its data extents only.
+
+    The staged variables are holes but for their markers; other data (small variables,
+    other functions' results) is read in windows of 8 MiB.
+    """
     found: dict[str, int] = {}
+    overlap = max(len(m) for m in markers) - 1
+    window = 8 << 20
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
@@ -1804,14 +1828,19 @@ def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
         while pos < size and len(found) < len(markers):
             try:
                 start = os.lseek(fd, pos, os.SEEK_DATA)
-                end = os.lseek(fd, start, os.SEEK_HOLE)
-            except OSError:  # no data after pos, or no SEEK_DATA here: read it all
-                start, end = (pos, size) if pos == 0 and not found else (size, size)
-            chunk = os.pread(fd, end - start, start)
-            for marker, name in markers.items():
-                at = chunk.find(marker)
-                if at >= 0 and chunk.find(marker, at + 1) < 0:
-                    found[name] = start + at
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    break  # no data after pos
+                raise _StageUnavailable(f"cannot find the data in {path}: {exc}") from exc
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            at = start
+            while at < end and len(found) < len(markers):
+                chunk = os.pread(fd, min(window + overlap, end - at), at)
+                for marker, name in markers.items():
+                    offset = chunk.find(marker)
+                    if offset >= 0 and name not in found:
+                        found[name] = at + offset
+                at += window
             pos = end
     finally:
         os.close(fd)
