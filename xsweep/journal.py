@@ -6,8 +6,8 @@ head | sum64 of the rest``: a 64-bit sum of the little-endian words costs a sixt
 (1.3 ms against 9 ms for 37 MB here), and like the CRC it catches a record that is torn,
 zeroed or left with stale blocks. A process killed at any moment leaves at most one torn record
 at the end, which :func:`read_records` detects (short frame or checksum mismatch) and stops
-before. The operating system keeps written
-bytes across a killed process without any ``fsync``; ``fsync`` only guards against power loss.
+before. The operating system keeps written bytes across a killed process without any
+``fsync``; ``fsync`` only guards against power loss.
 
 The journal belongs to one published snapshot of the store, named by a *generation* id in its
 header; a journal whose generation differs from the file's is already contained in the file.

@@ -641,8 +641,6 @@ class NetCDFStore(MemoryStore):
         self._journal_stage: str | None = None  # the staged file the journal's records use
         self._session_publish = False
         self._epoch = 0  # counts publishes: recorders start again after each
-        #: Stage big cells of sweeps (see ``_want_stage``); off, they are journaled whole.
-        self.staging = True
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -938,16 +936,7 @@ class NetCDFStore(MemoryStore):
         with netCDF4.Dataset(self.path, "r") as nc:
             nc.set_auto_maskandscale(False)
             for table in lent:
-                buffers = []
-                not_computed = table.status != COMPUTED
-                for var, old in zip(table.spec.variables, table.buffers):
-                    data = _values(nc.variables[var.name]).astype(var.dtype, copy=False)
-                    buf = np.ascontiguousarray(data).reshape(old.shape)
-                    buf[not_computed] = var.fill
-                    buffers.append(buf)
-                table.buffers = tuple(buffers)
-                table.lent = False
-                table._view = None
+                _load_buffers(table, [_values(nc.variables[v.name]) for v in table.spec.variables])
 
     # -- staging: big cells written once, straight into the next snapshot -------------------
     def _want_stage(self, table: FunctionTable, expect: int) -> bool:
@@ -957,7 +946,7 @@ class NetCDFStore(MemoryStore):
         barely computed grid stays with the sparse layout of :func:`_create_cells`.
         """
         spec = table.spec
-        if not self._session_publish or spec is None or not self.staging:
+        if not self._session_publish or spec is None:
             return False
         if not any(_is_big(var) for var in spec.variables):
             return False
@@ -1080,11 +1069,7 @@ class NetCDFStore(MemoryStore):
                 _write_file(self, tmp, generation)
             except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
                 _unlink(tmp)
-                raise StoreError(
-                    f"Could not write the cache file {self.path}: {exc}. The results are safe "
-                    f"in the previous file and {self.journal_path}; fix the cause (disk space, "
-                    "permissions) and sweep again to publish them."
-                ) from exc
+                raise self._publish_error(exc) from exc
             except BaseException:
                 _unlink(tmp)
                 raise
@@ -1104,11 +1089,7 @@ class NetCDFStore(MemoryStore):
         except OSError as exc:
             if tmp != (stage.path if stage is not None else None):
                 _unlink(tmp)  # a staged file stays: the journal's records need its cells
-            raise StoreError(
-                f"Could not write the cache file {self.path}: {exc}. The results are safe in the "
-                f"previous file and {self.journal_path}; fix the cause (disk space, permissions) "
-                "and sweep again to publish them."
-            ) from exc
+            raise self._publish_error(exc) from exc
         self._generation = generation
         self._unsynced = lazy
         self._signature = self._file_signature()
@@ -1126,6 +1107,16 @@ class NetCDFStore(MemoryStore):
         if self._writer is not None:
             self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
             self._writer.before_sync = self._make_durable
+
+    def _publish_error(self, exc: Exception) -> StoreError:
+        safe = f"{self.journal_path}" + (
+            f" and {self._journal_stage}" if self._journal_stage is not None else ""
+        )
+        return StoreError(
+            f"Could not write the cache file {self.path}: {exc}. The results are safe in the "
+            f"previous file and {safe}; fix the cause (disk space, permissions) and sweep "
+            "again to publish them."
+        )
 
     def _finish_stage(self, stage: _Stage) -> tuple[str | None, str]:
         """Complete the staged file as the next snapshot: ``(its path, its generation)``.
@@ -1453,39 +1444,39 @@ def _create_cells(
     """
     grid_shape = data.shape[: data.ndim - cell_ndim]
     ncells = int(np.prod(grid_shape, dtype=np.int64))
-    dense = computed.size >= DENSE_FRACTION * ncells
-    dtype = "i1" if data.dtype.kind == "b" else data.dtype
-    if dense:
-        layout: dict[str, Any] = {"contiguous": True}
-        # HDF5 would otherwise fill the whole variable first; every byte is written anyway.
+    if computed.size >= DENSE_FRACTION * ncells:
+        var = _define_big(nc, name, data.dtype, dims, attrs, contiguous=True)
+        later.append((_put, var, data))
+        return
+    chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
+    var = _define_big(nc, name, data.dtype, dims, attrs, chunksizes=chunks)
+    cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
+    for flat in computed.tolist():
+        later.append((_put, var, cells[flat], np.unravel_index(flat, grid_shape)))
+
+
+def _define_big(nc, name: str, dtype: np.dtype, dims, attrs: dict[str, Any], **layout):
+    """Define a variable of big cells with the given layout (contiguous, or chunk sizes).
+
+    Floats get a NaN ``_FillValue``. Others keep the format's default fill and no
+    ``_FillValue`` attribute, so that xarray keeps their dtype and every value; the status
+    says which cells are computed. A contiguous variable is written whole, so HDF5 is told
+    not to fill it first (that would write every byte twice).
+    """
+    contiguous = layout.get("contiguous", False)
+    if contiguous:
         nc.set_fill_off()
+    if dtype.kind == "f":
+        var = nc.createVariable(name, dtype, dims, fill_value=dtype.type(np.nan), **layout)
     else:
-        layout = {"chunksizes": (1,) * len(grid_shape) + data.shape[len(grid_shape) :]}
-    if data.dtype.kind == "f":
-        var = nc.createVariable(name, dtype, dims, fill_value=data.dtype.type(np.nan), **layout)
-    else:
-        # The format's default fill (no _FillValue attribute, so xarray keeps the dtype and
-        # every value): unwritten cells read as that fill, and the status says they are
-        # not computed.
-        var = nc.createVariable(name, dtype, dims, **layout)
-        if data.dtype.kind == "b":
+        var = nc.createVariable(name, "i1" if dtype.kind == "b" else dtype, dims, **layout)
+        if dtype.kind == "b":
             attrs = {**attrs, "dtype": "bool"}
-    if dense:
+    if contiguous:
         nc.set_fill_on()
     for k, v in attrs.items():
         var.setncattr(k, list(v) if isinstance(v, tuple) else v)
-    if dense:
-        later.append(
-            (var.__setitem__, ..., data.astype(np.int8) if data.dtype.kind == "b" else data)
-        )
-        return
-    cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
-    for flat in computed.tolist():
-        index = np.unravel_index(flat, grid_shape)
-        cell = cells[flat]
-        later.append(
-            (var.__setitem__, index, cell.astype(np.int8) if cell.dtype.kind == "b" else cell)
-        )
+    return var
 
 
 def _is_big(var: VariableSpec) -> bool:
@@ -1494,20 +1485,8 @@ def _is_big(var: VariableSpec) -> bool:
 
 def _create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
     """A staged table's big output: contiguous, no fill; a marker in its first cell."""
+    v = _define_big(nc, var.name, var.dtype, table.dims + var.dims, attrs, contiguous=True)
     dtype = "i1" if var.dtype.kind == "b" else var.dtype
-    dims = table.dims + var.dims
-    nc.set_fill_off()
-    if var.dtype.kind == "f":
-        v = nc.createVariable(
-            var.name, dtype, dims, contiguous=True, fill_value=var.dtype.type(np.nan)
-        )
-    else:
-        v = nc.createVariable(var.name, dtype, dims, contiguous=True)
-        if var.dtype.kind == "b":
-            attrs = {**attrs, "dtype": "bool"}
-    nc.set_fill_on()
-    for k, value in attrs.items():
-        v.setncattr(k, list(value) if isinstance(value, tuple) else value)
     # The marker fills the head of the first cell (see _cell_head): HDF5 allocates the whole
     # variable on this first write and writes these few bytes only.
     suffix, head = _cell_head(var)
@@ -1548,11 +1527,9 @@ def _create(
     attrs = dict(attrs)
     if data.dtype.kind in "OU":
         var = nc.createVariable(name, str, dims)
-        data = data.astype(object)
     elif data.dtype.kind == "b":
         var = nc.createVariable(name, "i1", dims, fill_value=False)
         attrs["dtype"] = "bool"  # xarray's convention: it decodes this back to bool
-        data = data.astype(np.int8)
     elif data.dtype.kind == "f" and not coord:
         var = nc.createVariable(name, data.dtype, dims, fill_value=data.dtype.type(np.nan))
     else:
@@ -1561,10 +1538,7 @@ def _create(
         var = nc.createVariable(name, data.dtype, dims, fill_value=False)
     for k, v in attrs.items():
         var.setncattr(k, list(v) if isinstance(v, tuple) else v)
-    if data.ndim == 0:
-        later.append((var.assignValue, data.item()))
-    elif data.size:
-        later.append((var.__setitem__, ..., data))
+    later.append((_put, var, data))
 
 
 def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePlan | None = None):
@@ -1880,17 +1854,20 @@ def _finalize_stage(stage: _Stage) -> bool:
     return True
 
 
-def _put(var, data: np.ndarray) -> None:
-    """Write a whole variable as :func:`_create` would have."""
+def _put(var, data: np.ndarray, index: Any = ...) -> None:
+    """Write ``data`` to ``var`` (whole, or at ``index``) in the file's types.
+
+    Strings go as NC_STRING objects, bools as int8 (the ``dtype: bool`` attribute says so).
+    """
     data = np.asarray(data)
     if data.dtype.kind in "OU":
         data = data.astype(object)
     elif data.dtype.kind == "b":
         data = data.astype(np.int8)
-    if data.ndim == 0:
+    if data.ndim == 0 and index is ...:
         var.assignValue(data.item())
     elif data.size:
-        var[...] = data
+        var[index] = data
 
 
 def _read_file(store: NetCDFStore) -> None:
@@ -2005,14 +1982,28 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
                     attrs=_attrs(var),
                 )
             )
-            buffers.append(data.astype(dtype, copy=False).reshape((table.size, *cell_shape)))
+            buffers.append(data)
         table.spec = OutputSpec(kind, tuple(specs))
-        table.buffers = tuple(np.ascontiguousarray(b) for b in buffers)
-        not_computed = table.status != COMPUTED
-        if not_computed.any():  # whatever the file holds there, memory holds the fill
-            for var, buf in zip(table.spec.variables, table.buffers):
-                buf[not_computed] = var.fill
+        _load_buffers(table, buffers)
     return table
+
+
+def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
+    """Make the output variables read from a file ``table``'s buffers.
+
+    Whatever the file holds at cells not computed, memory holds the fill there.
+    """
+    not_computed = table.status != COMPUTED
+    buffers = []
+    for var, data in zip(table.spec.variables, arrays):
+        buf = np.ascontiguousarray(data.astype(var.dtype, copy=False))
+        buf = buf.reshape((table.size, *var.shape))
+        if not_computed.any():
+            buf[not_computed] = var.fill
+        buffers.append(buf)
+    table.buffers = tuple(buffers)
+    table.lent = False
+    table._view = None
 
 
 # ---------------------------------------------------------------------------------------------
