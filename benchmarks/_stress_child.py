@@ -1,17 +1,24 @@
 """The child process of ``stress_kill.py``: a cached sweep that the parent SIGKILLs.
 
-Run as ``python _stress_child.py <cache path> <log path> <na> <nb> [images]``. With ``images``
-each cell also returns a 256 x 342 x 3 uint8 image (262 kB: a big cell, which a sweep writes
-straight into its staged file). It opens the cache, prints
+Run as ``python _stress_child.py <cache path> <log path> <na> <nb> [images] [pool]``. With
+``images`` each cell also returns a 256 x 342 x 3 uint8 image (262 kB: a big cell, which a sweep
+writes straight into its staged file). With ``pool`` the sweep runs on a process pool that
+xsweep owns, ``workers=2``, one cell per task (``chunksize=1``); each cell then sleeps
+:data:`POOL_CELL_SECONDS`, and the workers (forked: they inherit the log's descriptor) log the
+cells. It opens the cache, prints
 ``ready``, waits for a line on stdin (so that the parent can start it ahead of time), then
 sweeps :func:`cell` over the ``na`` x ``nb`` grid. Every call of :func:`cell` first appends the
 cell's flat index (4 bytes, one ``os.write`` on an ``O_APPEND`` descriptor) to the log, so the
 log lists the cells in the order the sweep started them. The sweep is serial: when cell ``k+1``
 starts, cell ``k`` has been handed to the store. So every logged cell but the last one must be
-in the store whatever the moment of the kill.
+in the store whatever the moment of the kill. (On the pool the driver hands a cell's result to
+the store before it submits a further cell, and at most ``2 * workers`` cells are submitted and
+not handed over; so when cell ``m`` starts, all but ``2 * workers - 1`` cells below ``m`` are in
+the store. The parent checks that instead.)
 
 When the sweep returns it prints ``done <json>`` with the times (seconds after ``go``) of the
-first and last calls and of the end, which the parent uses to aim kills at the final publish.
+first and last calls and of the end, which the parent uses to aim kills at the final publish
+(``null`` for the first and last calls on the pool: they happen in the workers).
 
 ``stress_kill.py`` imports this module too and resumes the killed sweeps with the same
 :func:`cell` (same cache key ``_stress_child:cell``, same code fingerprint); in the parent the
@@ -32,8 +39,12 @@ import xarray as xr
 import xsweep as xs
 
 _PACK = struct.Struct("<I").pack
-_STATE = {"fd": -1, "nb": 0, "first": None, "last": None, "images": False}
+_STATE = {"fd": -1, "nb": 0, "first": None, "last": None, "images": False, "delay": 0.0}
 IMAGE_SHAPE = (256, 342, 3)
+#: Workers of the pool sweep (``pool``) and each cell's sleep there: a task lasts ~1 ms, long
+#: enough for the two workers to share the cells, short enough for a quick sweep.
+POOL_WORKERS = 2
+POOL_CELL_SECONDS = 0.001
 #: The cells :func:`cell` computed in this process while the log is off (the parent).
 CALLED: list[int] = []
 
@@ -70,12 +81,17 @@ def cell(a, b):
     if _STATE["first"] is None:
         _STATE["first"] = now
     _STATE["last"] = now
+    if _STATE["delay"]:
+        time.sleep(_STATE["delay"])
     return expected_values(a, b)
 
 
 def main(argv):
     path, log, na, nb = argv[0], argv[1], int(argv[2]), int(argv[3])
-    set_columns(nb, images=argv[4:] == ["images"])
+    pool = "pool" in argv[4:]
+    set_columns(nb, images="images" in argv[4:])
+    if pool:
+        _STATE["delay"] = POOL_CELL_SECONDS
     _STATE["fd"] = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     ps = xs.ParameterSpace(
         [xs.Parameter("a", values=range(na)), xs.Parameter("b", values=range(nb))]
@@ -87,7 +103,10 @@ def main(argv):
     print("ready", flush=True)
     sys.stdin.readline()
     t0 = time.perf_counter()
-    ps.sweep(cell, errors="raise")
+    if pool:
+        ps.sweep(cell, errors="raise", workers=POOL_WORKERS, chunksize=1)
+    else:
+        ps.sweep(cell, errors="raise")
     t_end = time.perf_counter()
     rel = {k: (_STATE[k] - t0) if _STATE[k] is not None else None for k in ("first", "last")}
     print("done " + json.dumps({**rel, "end": t_end - t0}), flush=True)

@@ -28,7 +28,18 @@ land while images are written there, while the staged file is completed, and in 
 publish; checks 1. and 2. then cover the images too. Its fourth way of choosing the moment
 aims at the end of the sweep (the staged file's completion) instead of a temporary file.
 
+With ``--pool`` the child sweeps on a process pool that xsweep owns (``workers=2``, one cell of
+~1 ms per task, 60 x 60 grid by default) and runs in its own session. Trials alternate between
+SIGKILL to the driver alone and SIGKILL to its whole process group (each kind meets every way
+of choosing the moment). After each kill the parent watches the child's process group: no
+process of it (the pool's workers) may outlive the driver by more than ``ORPHAN_LIMIT`` seconds;
+it reports the longest one did. Checks 1. and 2. apply, except that the pool may have cells in
+flight: the driver hands a cell's result to the store before it submits a further cell and
+keeps at most ``2 * workers`` cells submitted, so once cell ``m`` has started every cell below
+``m`` but ``2 * workers - 1`` must be in the store (else the missing ones beyond those are LOST).
+
 Run:  python benchmarks/stress_kill.py [--trials 50] [--quick] [--side 200] [--seed N] [--images]
+      python benchmarks/stress_kill.py --pool [--trials 10]
 """
 
 from __future__ import annotations
@@ -64,6 +75,10 @@ PHASES = ("before the first cell", "mid-sweep", "in the first publish", "in a mi
 MODES = ("time", "progress", "first publish", "next publish")
 #: Every variable the file holds once a cell has been handed over ("img" with --images).
 VARIABLES = ["prod", "x", "cell_status", "cell_seconds", "cell_error", "cell_messages"]
+#: --pool: seconds a process of the killed driver's group may live on after the kill.
+ORPHAN_LIMIT = 5.0
+#: --pool: how long to watch for orphans before killing them (and counting them).
+ORPHAN_WATCH = 15.0
 
 
 def expected_grid(na, nb, images=False):
@@ -78,17 +93,27 @@ def expected_grid(na, nb, images=False):
 class Child:
     """A started child, waiting for ``go`` once it has printed ``ready``."""
 
-    def __init__(self, folder, na, nb, images=False):
+    def __init__(self, folder, na, nb, images=False, pool=False):
         os.makedirs(folder)
         self.folder = folder
         self.path = os.path.join(folder, "cache.nc")
         self.log = os.path.join(folder, "cells.log")
+        self.pool = pool
         self.proc = subprocess.Popen(
             [sys.executable, CHILD, self.path, self.log, str(na), str(nb)]
-            + (["images"] if images else []),
+            + (["images"] if images else []) + (["pool"] if pool else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=pool,  # its own process group: its workers are found by it
         )
         self.ready = False
+
+    def kill_group(self):
+        """SIGKILL every process of a pool child's group (its workers too)."""
+        if self.pool:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def wait_ready(self, timeout=120.0):
         if self.ready:
@@ -115,6 +140,53 @@ class Child:
         if self.proc.returncode not in (0, -signal.SIGKILL):
             raise RuntimeError(f"the child failed ({self.proc.returncode}):\n{err.decode()}")
         return None
+
+
+def live_in_group(pgid, but=()):
+    """Live processes of process group ``pgid`` (zombies have exited: they await a reaper)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in but:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
+            pids.append(int(entry))
+    return pids
+
+
+def watch_orphans(child, t_kill):
+    """Seconds from the kill until no process of the child's group but the driver lives.
+
+    Returns (seconds, pids seen alive after the kill). Any still alive after ``ORPHAN_WATCH``
+    seconds are SIGKILLed (the result is then ``ORPHAN_WATCH``).
+    """
+    pgid = driver = child.proc.pid
+    seen = set()
+    while True:
+        left = live_in_group(pgid, but=(driver,))
+        now = time.perf_counter()
+        seen.update(left)
+        if not left:
+            return now - t_kill, seen
+        if now - t_kill > ORPHAN_WATCH:
+            child.kill_group()
+            return now - t_kill, seen
+        time.sleep(0.005)
+
+
+def pool_lost(started, stored, in_flight):
+    """Cells below the highest one started that are missing from the store beyond those
+    that may have been in flight on the pool."""
+    if not started:
+        return 0
+    top = max(started)
+    missing = top - len([c for c in stored if c < top])
+    return max(0, missing - in_flight)
 
 
 def wait_until(deadline):
@@ -163,11 +235,16 @@ def read_log(path):
     return np.frombuffer(data, dtype="<u4").astype(np.int64).tolist()
 
 
-def check_plain(path, started, expected, problems):
-    """The file as a colleague without xsweep reads it. Returns the cells it marks computed."""
+def check_plain(path, started, expected, problems, handed=None):
+    """The file as a colleague without xsweep reads it. Returns the cells it marks computed.
+
+    ``handed``: how many cells were surely handed to the store (serial: all started but one).
+    """
+    if handed is None:
+        handed = len(started) - 1
     if not os.path.exists(path):
-        if len(started) >= 2:
-            problems.append(f"no cache file although {len(started) - 1} cells were handed over")
+        if handed >= 1:
+            problems.append(f"no cache file although {handed} cells were handed over")
         return set()
     try:
         with xr.open_dataset(path) as ds:
@@ -177,7 +254,7 @@ def check_plain(path, started, expected, problems):
         return set()
     missing = [v for v in VARIABLES if v not in ds.variables]
     if missing:
-        if len(started) >= 2 or "cell_status" in ds.variables:
+        if handed >= 1 or "cell_status" in ds.variables:
             problems.append(f"file lacks variables {missing}")
         return set()
     status = ds["cell_status"].values.reshape(-1)
@@ -260,11 +337,20 @@ def main(argv=None):
     parser.add_argument(
         "--images", action="store_true", help="cells also return an image (12 x 12 grid)"
     )
+    parser.add_argument(
+        "--pool", action="store_true",
+        help="sweep on workers=2 (60 x 60 grid); kill the driver alone or its whole group",
+    )
     args = parser.parse_args(argv)
+    if args.pool and args.images:
+        parser.error("--pool and --images do not combine")
     trials = args.trials or (4 if args.quick else 50)
-    side = args.side or (12 if args.images else 100 if args.quick else 200)
+    side = args.side or (12 if args.images else 60 if args.pool else 100 if args.quick else 200)
     na = nb = side
     images = args.images
+    pool = args.pool
+    #: Cells the pool may hold submitted but not handed over when a further one starts.
+    in_flight = 2 * _stress_child.POOL_WORKERS - 1 if pool else 0
     modes_used = MODES[:3] + (("end",) if images else MODES[3:])
     if images:
         VARIABLES.append("img")
@@ -275,7 +361,8 @@ def main(argv=None):
     expected = expected_grid(na, nb, images)
     t_start = time.perf_counter()
     print(f"xsweep {xs.__version__}: {trials} SIGKILL trials, {na}x{nb} = {total} cells"
-          f"{' with images' if images else ''}, "
+          f"{' with images' if images else ''}"
+          f"{f' on a pool of {_stress_child.POOL_WORKERS} workers' if pool else ''}, "
           f"seed {seed}, folder {base}")
     calibration_runs = 1 if args.quick else 2
 
@@ -284,24 +371,31 @@ def main(argv=None):
     modes = dict.fromkeys(modes_used, 0)
     journal_only = []
     in_flight_lost = 0
+    kills = {"driver": 0, "group": 0}
+    outlived = {"driver": [], "group": []}  # seconds the last process of the group lived on
+    workers_seen = []
+    orphans = 0  # trials where a process outlived the driver by more than ORPHAN_LIMIT
     failures = []
     timelines = []
     sweep_s = first_pub_s = last_pub_s = last_s = 0.0
     first_pubs: list[float] = []
     last_pubs: list[float] = []
-    child = current = Child(os.path.join(base, "run-0"), na, nb, images)
+    child = current = Child(os.path.join(base, "run-0"), na, nb, images, pool)
     try:
         for run in range(calibration_runs + trials):
             trial = run - calibration_runs
             calibrating = trial < 0
             child.wait_ready()
-            mode = None if calibrating else modes_used[trial % len(modes_used)]
+            # On the pool, trials alternate driver / group kills, each with every mode in turn.
+            turn = trial // 2 if pool else trial
+            mode = None if calibrating else modes_used[turn % len(modes_used)]
+            kind = "group" if pool and trial % 2 else "driver"
             t_go = child.go()
             current = child
             # Start the next child now: it imports while this one sweeps and is checked. The
             # calibration runs see the same competition for the CPU as the trials.
             if run + 1 < calibration_runs + trials:
-                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb, images)
+                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb, images, pool)
             if mode is not None:
                 modes[mode] += 1
                 if mode == "time":  # a random moment of the sweep, by the clock
@@ -319,7 +413,18 @@ def main(argv=None):
                     window = 1.2 * (first_pub_s if first else last_pub_s)
                     wait_until(time.perf_counter() + rng.uniform(0, window))
                 delay = time.perf_counter() - t_go
-                current.proc.send_signal(signal.SIGKILL)
+                if kind == "group":
+                    current.kill_group()
+                else:
+                    current.proc.send_signal(signal.SIGKILL)
+                if pool:
+                    t_kill = time.perf_counter()
+                    kills[kind] += 1
+                    lived, seen = watch_orphans(current, t_kill)
+                    outlived[kind].append(lived)
+                    workers_seen.append(len(seen))
+                    if lived > ORPHAN_LIMIT:
+                        orphans += 1
             else:  # calibration: how long the first and the final publishes take
                 wait_for_cells(current, 1)
                 first_pubs.append(time_temp_file(current))
@@ -330,8 +435,11 @@ def main(argv=None):
             started = read_log(current.log)
             temp_left = bool(glob.glob(glob.escape(current.path) + ".xsweep-tmp-*"))
             problems: list[str] = []
-            in_file = check_plain(current.path, started, expected, problems)
+            handed = max(0, max(started) - in_flight) if pool and started else None
+            in_file = check_plain(current.path, started, expected, problems, handed)
             lost, stored = check_xsweep(current.path, na, nb, started, expected, problems)
+            if pool:
+                lost = pool_lost(started, stored, in_flight)
             if calibrating:
                 if problems or lost or report is None or len(stored) != total:
                     raise RuntimeError(f"an uninterrupted sweep left a bad store: {problems}")
@@ -339,11 +447,14 @@ def main(argv=None):
                 sweep_s = statistics.median(r["end"] for r in timelines)
                 first_pub_s = statistics.median(first_pubs)
                 last_pub_s = statistics.median(last_pubs)
-                first_s = statistics.median(r["first"] for r in timelines)
-                last_s = statistics.median(r["last"] for r in timelines)
+                # On the pool the calls happen in the workers: the child knows no call times.
+                first_s = statistics.median(r["first"] or 0.0 for r in timelines)
+                last_s = statistics.median(r["last"] or 0.0 for r in timelines)
+                calls = ("" if pool else
+                         f"first call {first_s * 1e3:.0f} ms, last call {last_s * 1e3:.0f} ms, ")
                 if trial == -1:
-                    print(f"calibration ({calibration_runs} uninterrupted runs, verified): first "
-                          f"call {first_s * 1e3:.0f} ms, last call {last_s * 1e3:.0f} ms, sweep "
+                    print(f"calibration ({calibration_runs} uninterrupted runs, verified): "
+                          f"{calls}sweep "
                           f"returned {sweep_s * 1e3:.0f} ms after go; first publish "
                           f"{first_pub_s * 1e3:.1f} ms, final publish {last_pub_s * 1e3:.1f} ms "
                           "(temporary file lifetimes)")
@@ -357,7 +468,10 @@ def main(argv=None):
             elif images and len(started) == total:
                 phase = "in the final publish"  # completing the staged file, or the last cell
             elif temp_left:
-                phase = ("in the first publish" if len(started) == 1 else
+                # The first publish comes with the first cell handed over: on the pool, other
+                # cells may have started by then.
+                first = not stored if pool else len(started) == 1
+                phase = ("in the first publish" if first else
                          "in the final publish" if len(started) == total else
                          "in a mid-sweep publish")
             else:
@@ -368,10 +482,14 @@ def main(argv=None):
             if problems:
                 counts["corrupt"] += 1
                 failures.append((trial, phase, problems, current.folder))
-            if started and started[-1] not in stored:
+            if started and (set(started) - stored if pool else started[-1] not in stored):
                 in_flight_lost += 1
             journal_only.append(len(stored - in_file))
             if args.verbose:
+                if pool:
+                    print(f"  trial {trial:3d}: SIGKILL to the {kind:<6}: group gone "
+                          f"{outlived[kind][-1]:5.2f} s after the kill "
+                          f"({workers_seen[-1]} processes seen after it)")
                 print(f"  trial {trial:3d}: kill at {delay * 1e3:6.1f} ms, {phase:<25} "
                       f"started {len(started):6d}, stored {len(stored):6d} "
                       f"(file {len(in_file):6d}), lost {lost}, "
@@ -379,7 +497,9 @@ def main(argv=None):
             if not args.keep and not problems:
                 shutil.rmtree(current.folder, ignore_errors=True)
     finally:
-        for proc in {child.proc, current.proc}:
+        for started_child in {child, current}:
+            started_child.kill_group()
+            proc = started_child.proc
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -396,7 +516,20 @@ def main(argv=None):
           f"max {max(journal_only, default=0)}")
     for trial, phase, problems, folder in failures:
         print(f"  CORRUPT trial {trial} ({phase}): {'; '.join(problems)} [kept in {folder}]")
-    ok = counts["corrupt"] == 0 and counts["lost"] == 0
+    ok = counts["corrupt"] == 0 and counts["lost"] == 0 and orphans == 0
+    if pool:
+        every = outlived["driver"] + outlived["group"]
+        print(f"pool: {kills['driver']} kills of the driver alone, {kills['group']} of its "
+              f"whole group; processes of the group seen alive after the kill: "
+              f"max {max(workers_seen, default=0)}")
+        for kind, what in (("driver", "driver alone"), ("group", "whole group")):
+            times = outlived[kind]
+            if times:
+                print(f"  SIGKILL to the {what}: the group's last process lived on median "
+                      f"{statistics.median(times):.2f} s, max {max(times):.2f} s")
+        print(f"SUMMARY stress_kill pool: {len(every)} trials, max {max(every, default=0):.2f} s "
+              f"a worker outlived its driver (limit {ORPHAN_LIMIT:.0f} s), {orphans} trials over "
+              "the limit")
     in_publish = sum(v for k, v in phases.items() if k.startswith("in "))
     print(f"SUMMARY stress_kill: {counts['trials']} trials, {counts['corrupt']} corrupt stores, "
           f"{counts['lost']} lost cells, {in_publish} killed inside a publish (temp file left), "

@@ -9,12 +9,14 @@ interrupted sweep stopped.
 from . import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from ._version import __version__
 from .errors import (
+    DamagedSideFileWarning,
     FunctionChangedError,
     OutputError,
     ParameterError,
     StoreError,
     StoreLockedError,
     StoreMismatchError,
+    StoreReadOnlyError,
     SweepError,
     SweepFailuresWarning,
     XsweepError,
@@ -44,6 +46,7 @@ def explore(ds, var=None):
 
 
 __all__ = [
+    "DamagedSideFileWarning",
     "FunctionChangedError",
     "OutputError",
     "Parameter",
@@ -52,6 +55,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
+    "StoreReadOnlyError",
     "SweepError",
     "SweepFailuresWarning",
     "XsweepError",

@@ -7,6 +7,10 @@ file problems) so that generic ``except`` clauses keep working.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 
 class XsweepError(Exception):
     """Base class of every error raised by xsweep."""
@@ -51,5 +55,27 @@ class StoreLockedError(StoreError):
     """Another process or parameter space is writing the cache file right now."""
 
 
+class StoreReadOnlyError(StoreError):
+    """The cache file's folder cannot be written; cached cells can still be read."""
+
+
+class DamagedSideFileWarning(UserWarning):
+    """A file next to the cache file was damaged or not made by xsweep; it was ignored."""
+
+
 class SweepFailuresWarning(UserWarning):
     """Some cells of a sweep raised; they are recorded as failed."""
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """Warn, pointing at the user's line that called into xsweep (not at xsweep itself)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    level = 2  # stacklevel 2 is the frame that called warn_user
+    frame = sys._getframe(1)
+    while frame is not None and (
+        os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here
+        or frame.f_code.co_filename.endswith("contextlib.py")
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

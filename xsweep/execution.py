@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import multiprocessing
 import os
 import pickle
+import select
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -35,6 +38,7 @@ from .errors import CellError, OutputError, SweepError
 from .outputs import infer_spec
 from .progress import Progress
 from .store import COMPUTED, FAILED, FunctionTable, MemoryStore
+from .text import clean_message, describe_exception
 
 
 @dataclass
@@ -155,7 +159,8 @@ class _Sink:
         self.extract = spec.extract
 
     def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
-        self.record_failure(index, message, seconds)
+        # Messages from workers arrive unchecked: NULs and surrogates would poison the file.
+        self.record_failure(index, clean_message(message), seconds)
         self.failed += 1
 
     def raise_note(self, args: tuple) -> str:
@@ -206,7 +211,7 @@ def run_serial(
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
             except Exception as exc:
-                sink.fail(index, args, f"{type(exc).__name__}: {exc}", perf_counter() - t0)
+                sink.fail(index, args, describe_exception(exc), perf_counter() - t0)
                 sink.computed = computed
                 if errors == "raise":
                     _add_note(exc, sink.raise_note(args))
@@ -269,7 +274,7 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
                 (
                     index,
                     False,
-                    (f"{type(exc).__name__}: {exc}", _portable(exc)),
+                    (describe_exception(exc), _portable(exc)),
                     perf_counter() - t0,
                 )
             )
@@ -323,7 +328,7 @@ def resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | Non
             raise SweepError("Pass either executor= or workers=, not both.")
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise SweepError(f"workers must be a whole number >= 1, not {workers!r}.")
-        return ProcessPoolExecutor(max_workers=workers), True
+        return new_pool(workers), True
     if executor is None:
         return None, False
     if hasattr(executor, "get_executor") and hasattr(executor, "scheduler_info"):
@@ -335,6 +340,106 @@ def resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | Non
         f"ProcessPoolExecutor, loky, mpi4py.futures.MPIPoolExecutor) or a distributed.Client; "
         f"got {type(executor).__name__}."
     )
+
+
+#: Seconds between two checks, in a worker of a pool xsweep owns, that its driver still lives.
+WATCH_INTERVAL = 0.5
+#: Exit status of a worker that quits because its driver died.
+ORPHAN_EXIT_STATUS = 70
+
+
+def new_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool for ``workers=``, whose workers exit on their own if the driver dies.
+
+    A SIGKILLed driver runs no cleanup, and its workers would wait on their task queue forever
+    (every worker holds the queue's write end too, so it never reaches EOF). Each worker's
+    initializer starts :func:`_watch_driver`'s thread. The pool is the one
+    ``ProcessPoolExecutor(max_workers=workers)`` makes, on the default start method.
+    """
+    context = multiprocessing.get_context()
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_watch_driver,
+        initargs=(os.getpid(), context.get_start_method()),
+    )
+
+
+def _watch_driver(driver_pid: int, start_method: str) -> None:
+    """Pool worker initializer: a daemon thread ends this worker soon after its driver dies.
+
+    Why the parent pid (and not a pipe that reaches EOF when the driver dies): under the
+    default start method on Linux, fork, every worker inherits every descriptor the driver
+    holds when it forks, including the pipe ends of the workers forked before it (and so
+    would anything the driver or a worker forks later), so such a pipe would reach EOF only
+    once all of those exit, or never. Reparenting does not depend on who holds what: with
+    fork and spawn the driver is the worker's parent, and when it dies the kernel hands the
+    worker to init (or a subreaper), so ``os.getppid()`` changes: one cheap system call per
+    check, no descriptor, no pid-reuse race (the new parent is a live process, never the
+    dead driver's pid).
+
+    With forkserver the parent is the fork server, which does not die with the driver (its
+    workers hold its "alive" pipe open), so the worker watches the driver's pid itself: a
+    pidfd (Linux >= 5.3; it becomes readable when the driver exits, even while it awaits its
+    reaper as a zombie, and never refers to a reused pid), else ``os.kill(pid, 0)``.
+
+    The worker ends with ``os._exit``: raising in a thread would not stop it, and exit
+    handlers (multiprocessing's finalizers join queue threads) could block on the dead
+    driver. The check runs in its own thread every ``WATCH_INTERVAL`` seconds, off the path
+    of the cells; it cannot run while a cell holds the GIL inside a long C call, so such a
+    worker exits when that call returns. Any failure to set the watch leaves the worker
+    as it was: the pool must not break over it.
+    """
+    try:
+        parent = os.getppid()
+        if start_method in ("fork", "spawn"):
+            if parent != driver_pid:  # the driver died before this worker started
+                os._exit(ORPHAN_EXIT_STATUS)
+
+            def alive() -> bool:
+                return os.getppid() == parent
+
+        else:
+            alive = _pid_watch(driver_pid)
+        threading.Thread(
+            target=_watchdog, args=(alive,), name="xsweep-driver-watch", daemon=True
+        ).start()
+    except Exception:
+        pass
+
+
+def _pid_watch(pid: int) -> Callable[[], bool]:
+    """A check that process ``pid`` (not a child of ours) has not exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return lambda: False
+    except (AttributeError, OSError):  # no pidfds here: signal 0 (a zombie counts as alive)
+
+        def alive() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except OSError:
+                pass
+            return True
+
+        return alive
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return lambda: not poller.poll(0)
+
+
+def _watchdog(alive: Callable[[], bool]) -> None:
+    while True:
+        try:
+            if not alive():
+                break
+        except Exception:
+            pass
+        time.sleep(WATCH_INTERVAL)
+    os._exit(ORPHAN_EXIT_STATUS)
 
 
 def stop_pool(pool: Executor) -> None:
@@ -480,7 +585,7 @@ def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: E
     When a worker process dies, every task in flight on the pool fails at once and which
     cell killed it is unknown: all of them are recorded failed. Tasks that did finish are kept.
     """
-    message = f"WorkerError: {type(exc).__name__}: {exc}"
+    message = f"WorkerError: {describe_exception(exc)}"
     lost = list(batch)
     finished, _ = wait(list(pending), timeout=5)
     for fut in finished:

@@ -15,7 +15,9 @@ header; a journal whose generation differs from the file's is already contained 
 
 from __future__ import annotations
 
+import mmap
 import os
+import stat
 import struct
 import time
 import zlib
@@ -68,16 +70,78 @@ def frame(payload: bytes) -> bytes:
     return _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def read_header(path: str) -> str | None:
-    """The generation a journal file belongs to, or None if it has no complete header."""
+def open_side_file(path: str) -> int | None:
+    """Open a file next to the store for reading, refusing anything but a regular file.
+
+    Side files may come with a shared results file and so may be crafted: a symlink (to
+    ``/dev/zero``, to a file elsewhere) or a FIFO is never followed or read. Returns a file
+    descriptor, or None when the path is missing or is not a regular file.
+    """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER_LEN)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:  # ELOOP (a symlink), EACCES, ...: not something xsweep made
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_foreign(path: str) -> bool:
+    """Whether ``path`` exists as something xsweep never makes there (a link, a FIFO, a folder)."""
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def read_header(path: str) -> str | None:
+    """The generation a journal file belongs to, or None if it has no complete header.
+
+    Only the header is read, whatever the file's size: a journal that is not ours costs
+    nothing to recognise.
+    """
+    fd = open_side_file(path)
+    if fd is None:
+        return None
+    try:
+        head = os.pread(fd, HEADER_LEN, 0)
+    finally:
+        os.close(fd)
+    return _generation(head)
+
+
+def _generation(head: bytes) -> str | None:
     if len(head) < HEADER_LEN or not head.startswith(HEADER_MAGIC):
         return None
-    return head[len(HEADER_MAGIC) : len(HEADER_MAGIC) + _GEN_LEN].decode("ascii", "replace")
+    gen = head[len(HEADER_MAGIC) : len(HEADER_MAGIC) + _GEN_LEN]
+    if head[-1:] != b"\n" or not gen.isalnum():
+        return None
+    return gen.decode("ascii")
+
+
+def map_journal(path: str, generation: str | None):
+    """The journal's bytes as a read-only memory map, if it extends snapshot ``generation``.
+
+    Returns ``(data, size)``: ``data`` is None when the journal is missing, not a regular
+    file, or belongs to another snapshot (its header is checked before anything else is
+    read); ``size`` is its size in bytes (0 when missing). Mapping rather than reading keeps
+    memory to the records actually touched, however big the file claims to be.
+    """
+    fd = open_side_file(path)
+    if fd is None:
+        return None, 0
+    try:
+        size = os.fstat(fd).st_size
+        if generation is None or _generation(os.pread(fd, HEADER_LEN, 0)) != generation:
+            return None, size
+        if size <= HEADER_LEN:
+            return b"", size
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
+    finally:
+        os.close(fd)
 
 
 def read_records(data: bytes, start: int = HEADER_LEN) -> Iterator[tuple[int, bytes]]:
@@ -129,9 +193,14 @@ class JournalWriter:
 
     def __init__(self, path: str, generation: str, fsync_interval: float | None) -> None:
         self.path = path
-        exists = os.path.exists(path)
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        if not exists or os.fstat(self.fd).st_size == 0:
+        # O_NOFOLLOW: never append to whatever a planted symlink points at.
+        self.fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        )
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise OSError(f"{path} is not a regular file")
+        if os.fstat(self.fd).st_size == 0:
             header = HEADER_MAGIC + generation.encode("ascii") + b"\n"
             assert len(header) == HEADER_LEN
             self._write_all(header)

@@ -7,14 +7,16 @@ The file's content names the holder (pid, host) for the error message of whoever
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import time
 import weakref
 
-from .errors import StoreLockedError
+from .errors import StoreError, StoreLockedError, StoreReadOnlyError
 
 #: Locks held by this process. A forked child (a process-pool worker) closes its copies at
 #: once: an flock belongs to the open file, so a worker outliving a killed driver would
@@ -43,16 +45,12 @@ class WriterLock:
         self.store_path = store_path
         self.fd = -1
 
-    @property
-    def held(self) -> bool:
-        return self.fd >= 0
-
     def acquire(self) -> None:
         """Take the lock or raise :class:`StoreLockedError` naming the holder."""
         if self.fd >= 0:
             return
         for _ in range(20):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -77,6 +75,37 @@ class WriterLock:
         raise StoreLockedError(
             f"Could not lock {self.store_path}: its lock file {self.path} keeps changing. "
             "Another process is opening and closing it; try again."
+        )
+
+    def _open(self) -> int:
+        """Open (creating) the lock file; never through a planted link, never a non-file."""
+        try:
+            fd = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o644,
+            )
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._foreign("a symbolic link") from None
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreReadOnlyError(
+                    f"Cannot write next to {self.store_path}: creating its lock file "
+                    f"{self.path} failed ({exc.strerror}). Cached cells can still be read; to "
+                    "compute and store new ones, make the folder writable or copy the file to "
+                    "a folder you can write and enable_cache there."
+                ) from None
+            if exc.errno == errno.EISDIR:
+                raise self._foreign("a folder") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._foreign("not a regular file")
+        return fd
+
+    def _foreign(self, what: str) -> StoreError:
+        return StoreError(
+            f"The lock file {self.path} is {what}, which xsweep never makes; it was not "
+            "touched. Remove it (it holds nothing of value) and try again."
         )
 
     def release(self) -> None:
@@ -109,6 +138,10 @@ class WriterLock:
 def _read_holder(fd: int) -> dict:
     try:
         data = os.pread(fd, 4096, 0)
-        return json.loads(data.decode()) if data else {}
-    except (OSError, ValueError):
+        holder = json.loads(data.decode()) if data else {}
+    except (OSError, ValueError, RecursionError):
         return {}
+    # Anyone can write this file: only a dict of plain values names a holder.
+    if not isinstance(holder, dict):
+        return {}
+    return {k: v for k, v in holder.items() if k in ("pid", "host") and type(v) in (int, str)}

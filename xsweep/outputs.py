@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import OutputError
+from .text import MAX_NAME_BYTES, name_problem, text_problem
 
 #: What a swept function may return, for error messages.
 ALLOWED_OUTPUTS = (
@@ -31,6 +32,20 @@ _FAST_TYPES = {
     "b": (bool, np.bool_),
     "U": (str, np.str_),
 }
+
+
+def _storable_dtype(name: str, dtype: np.dtype) -> None:
+    """Refuse dtypes a NetCDF file has no type for, saying how to convert."""
+    if dtype.kind == "f" and dtype.itemsize not in (4, 8):
+        raise OutputError(
+            f"output {name!r} has dtype {dtype}, which NetCDF files cannot hold (they have "
+            "32- and 64-bit floats only). Convert it: .astype(np.float32) or np.float64."
+        )
+    if dtype.kind == "c":
+        raise OutputError(
+            f"output {name!r} is complex ({dtype}), which NetCDF files cannot hold. Return the "
+            "parts as two outputs: {'re': z.real, 'im': z.imag}."
+        )
 
 
 def _scalar_dtype(value: Any) -> np.dtype | None:
@@ -92,7 +107,15 @@ class VariableSpec:
         if self.scalar:
             if isinstance(value, self._fast):
                 if self._kind in "iu" and not self._range[0] <= value <= self._range[1]:
-                    raise OutputError(f"{value!r} does not fit in {self.dtype}")
+                    raise OutputError(
+                        f"{value!r} does not fit in {self.dtype} (the integers a NetCDF file "
+                        "holds); return it as a float, or as a str to keep every digit"
+                    )
+                if self._kind == "U" and text_problem(value):
+                    raise OutputError(
+                        f"the text {value!r:.80} {text_problem(value)}; remove or replace "
+                        "that character"
+                    )
                 return value
             if isinstance(value, np.ndarray) and value.shape == () and self._castable(value):
                 return value.item()
@@ -107,6 +130,13 @@ class VariableSpec:
             )
         if arr.shape != self.shape:
             raise OutputError(f"got shape {arr.shape} where earlier cells gave shape {self.shape}")
+        if self._kind == "U":
+            for item in arr.flat:
+                if isinstance(item, str) and text_problem(item):
+                    raise OutputError(
+                        f"the text {item!r:.80} {text_problem(item)}; remove or replace that "
+                        "character"
+                    )
         if arr.dtype != self.dtype:
             if not self._castable(arr):
                 raise OutputError(
@@ -219,11 +249,13 @@ class OutputSpec:
         return sub
 
 
-def _check_var_name(name: Any, where: str) -> str:
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("_"):
+def _check_var_name(name: Any, where: str, what: str = "an output variable") -> str:
+    problem = name_problem(name)
+    if problem:
         raise OutputError(
-            f"{where}: {name!r} cannot name an output variable. Use a non-empty string "
-            "without '/' that does not start with '_'."
+            f"{where}: {name!r:.300} cannot name {what}: it {problem}. Use a non-empty "
+            f"string of at most {MAX_NAME_BYTES} bytes, without '/' or control characters, "
+            "that does not start with '_'."
         )
     return name
 
@@ -238,10 +270,19 @@ def _array_spec(
     attrs: dict[str, Any] | None = None,
 ) -> VariableSpec:
     if _is_scalar(value) and dims is None:
-        return VariableSpec(name, _scalar_dtype(value), (), (), scalar=True)
+        dtype = _scalar_dtype(value)
+        _storable_dtype(name, dtype)
+        return VariableSpec(name, dtype, (), (), scalar=True)
     if not isinstance(value, np.ndarray):
         raise OutputError(f"output {name!r} is {_describe(value)}; allowed: {ALLOWED_OUTPUTS}")
+    if value.size == 0:
+        raise OutputError(
+            f"output {name!r} is an empty array (shape {value.shape}); every cell must hold "
+            "at least one value. Return a fixed-size array (padded with NaN where a cell has "
+            "fewer values), or leave the output out."
+        )
     dtype = value.dtype
+    _storable_dtype(name, dtype)
     if dtype.kind == "U":
         dtype = np.dtype(object)
     elif dtype.kind not in _ALLOWED_DTYPE_KINDS:
@@ -259,6 +300,8 @@ def _array_spec(
                 )
         else:
             dims = tuple(f"{name}_dim_{i}" for i in range(value.ndim))
+    for dim in dims:
+        _check_var_name(dim, f"output {name!r}", "a dim")
     return VariableSpec(name, dtype, value.shape, dims, coords=coords or {}, attrs=attrs or {})
 
 

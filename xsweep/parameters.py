@@ -2,66 +2,280 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import difflib
+import fractions
+import heapq
 import keyword
-from collections.abc import Callable, Iterable
+import math
+import reprlib
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from .errors import ParameterError
+from .text import MAX_NAME_BYTES, NC_MAX_NAME, text_problem
 
 # Relative tolerance under which two floats name the same grid value, so that 0.1 + 0.2
 # selects 0.3. Far below any spacing a real grid has.
 FLOAT_RTOL = 1e-9
 
+
 _ALLOWED_KINDS = {"b": "bool", "i": "int", "u": "unsigned int", "f": "float", "U": "str"}
+_SUPPORTED = "int, unsigned int, float, str, bool"
+_EXAMPLES = "e.g. values=[1, 2, 3], values=range(5) or values=np.linspace(0, 1, 11)"
+_KIND_NAMES = {"b": "bools", "i": "ints", "u": "unsigned ints", "f": "floats", "U": "strings"}
+
+# Values shown in messages: whole unless huge (a 10**400 int, a megabyte string).
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxlong, _REPR.maxother = 200, 60, 200
+
+
+def _short(value: Any) -> str:
+    return _REPR.repr(value)
+
+
+class _ReadOnlyError(ParameterError, AttributeError):
+    """An attribute of a Parameter that cannot be changed (both a ParameterError and an
+    AttributeError, so ``except AttributeError`` and ``except ValueError`` both catch it)."""
+
+
+def _check_text(name: str, what: str, text: str) -> None:
+    problem = text_problem(text)
+    if problem:
+        raise ParameterError(
+            f"Parameter {name!r}: {what} {_short(text)} {problem}. NetCDF files hold text as UTF-8 "
+            "that ends at the first NUL, so the results file could not keep it. Remove or "
+            "replace the character."
+        )
+
+
+def _check_attr(name: str, what: str, text: Any) -> None:
+    if text is None:
+        return
+    if not isinstance(text, str):
+        raise ParameterError(
+            f"Parameter {name!r}: {what} must be a str or None, not {_short(text)} "
+            f"({type(text).__name__}), e.g. {what}={'m' if what == 'units' else 'beam length'!r}."
+        )
+    _check_text(name, what, text)
+
+
+def _hint(value: Any) -> str:
+    """A suggestion for a value of an unsupported type."""
+    if value is None:
+        return (
+            " None cannot be a grid value; to mean 'not set' use a string such as 'none', or "
+            "a separate bool parameter."
+        )
+    if isinstance(value, (complex, np.complexfloating)):
+        return " Sweep the real and imaginary parts as two float parameters."
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        return " Decode bytes to str, e.g. values=[v.decode() for v in values]."
+    if isinstance(
+        value, (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)
+    ):
+        return (
+            " Give dates and times as strings (d.isoformat()) or as numbers (e.g. seconds "
+            "since a reference time)."
+        )
+    if isinstance(value, (decimal.Decimal, fractions.Fraction)):
+        return " Convert it with float() or int()."
+    return ""
+
+
+def _kind_of(tp: type) -> str | None:
+    """The kind of grid value a Python or numpy type gives: one of 'bool', 'int', 'float',
+    'str', 'nested' (a sequence: the values are not 1-D), or None (not supported)."""
+    if issubclass(tp, (bool, np.bool_)):
+        return "bool"
+    if issubclass(tp, (int, np.integer)):
+        return "int"
+    if issubclass(tp, (float, np.floating)):
+        return "float"
+    if issubclass(tp, str):
+        return "str"
+    if issubclass(tp, (list, tuple, range, set, frozenset, np.ndarray)):
+        return "nested"
+    return None
+
+
+def _unsupported(name: str, value: Any) -> ParameterError:
+    return ParameterError(
+        f"Parameter {name!r}: values of type {type(value).__name__} (such as {_short(value)}) "
+        f"are not supported. Values must all be of one of these kinds: {_SUPPORTED}.{_hint(value)}"
+    )
+
+
+def _from_items(name: str, items: list) -> np.ndarray:
+    """The array of a list of Python or numpy scalars, refusing anything it would change."""
+    if not items:
+        raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
+    if any(isinstance(v, np.ndarray) for v in items):
+        items = [v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in items]
+    kinds: dict[str, Any] = {}  # kind -> its first value
+    for tp in set(map(type, items)):
+        kind = _kind_of(tp)
+        if kind is None or kind == "nested":
+            first = next(v for v in items if type(v) is tp)
+            if kind is None:
+                raise _unsupported(name, first)
+            raise ParameterError(
+                f"Parameter {name!r}: values must be 1-D, a flat sequence of single values, "
+                f"but it holds {_short(first)} ({type(first).__name__}). Pass a flat list such as "
+                f"[1, 2, 3] of one of these kinds: {_SUPPORTED}."
+            )
+        kinds.setdefault(kind, next(v for v in items if type(v) is tp))
+    if len(kinds) > 1 and set(kinds) != {"int", "float"}:
+        shown = ", ".join(f"{k} ({_short(v)})" for k, v in sorted(kinds.items()))
+        raise ParameterError(
+            f"Parameter {name!r}: values mix kinds: {shown}. Use values of a single kind "
+            f"({_SUPPORTED}); ints and floats may mix and become floats."
+        )
+    if "str" in kinds:
+        for v in items:
+            _check_text(name, "value", v)
+        return np.array(items, dtype=str)
+    if "bool" in kinds:
+        return np.array(items, dtype=bool)
+    if "float" in kinds and any(isinstance(v, (float, np.floating)) and v != v for v in items):
+        raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+    if "float" in kinds and "int" in kinds:
+        for v in items:
+            if isinstance(v, (int, np.integer)) and not _exact_float(int(v)):
+                raise ParameterError(
+                    f"Parameter {name!r}: values mix floats with the int {_short(v)}, which "
+                    "no float holds exactly, so it would silently change. Give all values as "
+                    "ints, or all as floats if approximate values will do."
+                )
+    try:
+        arr = np.asarray(items)
+    except (ValueError, TypeError, OverflowError):
+        arr = np.asarray(items, dtype=object)
+    if set(kinds) == {"int"} and arr.dtype.kind not in "iu":
+        # numpy gives floats (or objects) when the ints fit no single 64-bit type.
+        ints = [int(v) for v in items]
+        lo, hi = min(ints), max(ints)
+        if -(2**63) <= lo and hi < 2**63:
+            arr = np.array(ints, dtype=np.int64)
+        elif lo >= 0 and hi < 2**64:
+            arr = np.array(ints, dtype=np.uint64)
+        else:
+            raise ParameterError(
+                f"Parameter {name!r}: the ints range from {_short(lo)} to {_short(hi)}, which no "
+                "64-bit integer type holds "
+                "(int64 holds -2**63 to 2**63 - 1, uint64 holds 0 to 2**64 - 1), and NetCDF "
+                "stores at most 64-bit integers. Use smaller ints, or floats if approximate "
+                "values will do."
+            )
+    if arr.dtype.kind not in "iuf" or arr.tolist() != items:
+        lost = next(
+            (v for v, a in zip(items, arr.tolist()) if arr.dtype.kind not in "iuf" or a != v),
+            items[0],
+        )
+        raise ParameterError(
+            f"Parameter {name!r}: {_short(lost)} cannot be held exactly among these values (they "
+            f"become {arr.dtype} values). Give all values as floats, e.g. float(v), or all as "
+            "ints that fit 64 bits."
+        )
+    return arr
+
+
+def _exact_float(v: int) -> bool:
+    try:
+        return float(v) == v
+    except OverflowError:
+        return False
 
 
 def _as_values(name: str, values: Iterable[Any]) -> np.ndarray:
-    if isinstance(values, (str, bytes)):
+    """The validated, read-only, private 1-D array of a parameter's values."""
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be a sequence of values, not the bytes "
+            f"{_short(values)}. Bytes are not supported: decode them to str, e.g. "
+            "values=[b.decode() for b in values]."
+        )
+    if isinstance(values, str):
         raise ParameterError(
             f"Parameter {name!r}: values must be a sequence of values, not a single string "
             f"{values!r}. Wrap it in a list: values=[{values!r}]."
         )
-    if isinstance(values, np.ndarray):
-        items = values
+    if isinstance(values, (set, frozenset)):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be an ordered sequence, not a {type(values).__name__}"
+            f" (its order can change from run to run). Use values=sorted(...) or a list."
+        )
+    if isinstance(values, Mapping):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be a sequence, not a mapping "
+            f"({type(values).__name__}). Pass list(d) for its keys or list(d.values())."
+        )
+    if isinstance(values, (np.ndarray, np.generic)) or hasattr(values, "__array__"):
+        try:
+            arr = np.array(values, copy=True)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(
+                f"Parameter {name!r}: values cannot form a 1-D array ({exc}). Pass a flat "
+                "list of numbers, strings or bools."
+            ) from None
+        if arr.ndim == 0:
+            raise _not_a_sequence(name, values)
+        if arr.ndim != 1:
+            raise ParameterError(
+                f"Parameter {name!r}: values must be 1-D, got an array of shape {arr.shape}. "
+                "Pass a flat list such as [1, 2, 3]."
+            )
+        if arr.dtype.kind == "O":
+            arr = _from_items(name, arr.tolist())
+        elif arr.size == 0:
+            raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
+        elif arr.dtype.kind not in _ALLOWED_KINDS:
+            raise _unsupported(name, arr[0])
+        elif arr.dtype.kind == "U":
+            for v in arr.tolist():
+                _check_text(name, "value", v)
+        arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
     else:
-        items = list(values)
-    try:
-        arr = np.asarray(items)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"Parameter {name!r}: values cannot form a 1-D array ({exc}). "
-            "Pass a flat list of numbers, strings or bools."
-        ) from None
-    if arr.ndim != 1:
-        raise ParameterError(
-            f"Parameter {name!r}: values must be 1-D, got an array of shape {arr.shape}. "
-            "Pass a flat list such as [1, 2, 3]."
-        )
-    if arr.size == 0:
-        raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
-    if arr.dtype.kind not in _ALLOWED_KINDS:
-        raise ParameterError(
-            f"Parameter {name!r}: values of dtype {arr.dtype} are not supported. "
-            f"Use one of: {', '.join(_ALLOWED_KINDS.values())} (all values of one kind)."
-        )
-    if arr.dtype.kind == "U" and not all(isinstance(v, (str, np.str_)) for v in items):
-        raise ParameterError(
-            f"Parameter {name!r}: values mix strings with other types ({list(items)!r}). "
-            "Use values of a single kind."
-        )
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+        try:
+            items = list(values)
+        except TypeError:
+            raise _not_a_sequence(name, values) from None
+        arr = _from_items(name, items)
+    if arr.dtype.kind == "f":
+        if arr.dtype.itemsize not in (4, 8):
+            raise ParameterError(
+                f"Parameter {name!r}: values of dtype {arr.dtype} are not supported: NetCDF "
+                "stores float32 and float64 only. Convert them, e.g. "
+                "values=np.asarray(values, dtype=np.float64)."
+            )
+        if np.isnan(arr).any():
+            raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dups = [v.item() for v in uniq[counts > 1]]
+        zero = " (0.0 and -0.0 are the same value)" if 0.0 in dups and arr.dtype.kind == "f" else ""
         raise ParameterError(
-            f"Parameter {name!r}: values must be unique, but {dups!r} appear more than once."
+            f"Parameter {name!r}: values must be unique, but {_short(dups)} appear more than "
+            f"once{zero}."
         )
     arr.setflags(write=False)
     return arr
+
+
+def _not_a_sequence(name: str, values: Any) -> ParameterError:
+    single = (
+        f" For a single value, use values=[{_short(values)}]."
+        if _kind_of(type(values)) in ("bool", "int", "float")
+        else ""
+    )
+    return ParameterError(
+        f"Parameter {name!r}: values must be a non-empty 1-D sequence of {_SUPPORTED} values, "
+        f"{_EXAMPLES}; got {_short(values)} ({type(values).__name__}).{single}"
+    )
 
 
 def _check_name(name: str) -> None:
@@ -71,10 +285,24 @@ def _check_name(name: str) -> None:
             "the argument names of swept functions: use letters, digits and underscores, "
             "not starting with a digit, e.g. 'beam_length'."
         )
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        raise ParameterError(
+            f"Parameter name {name!r} is not in the normal form (NFKC) Python gives the "
+            f"identifiers of source code, so no function argument can carry it. Use {normal!r} "
+            f"({ascii(normal)} rather than {ascii(name)})."
+        )
     if name.startswith("_"):
         raise ParameterError(
             f"Parameter name {name!r} starts with an underscore, which NetCDF reserves. "
             f"Use a name such as {name.lstrip('_') or 'p'!r}."
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise ParameterError(
+            f"Parameter name {name[:20]!r}... is {size} bytes long in UTF-8, but names in a "
+            f"NetCDF file hold at most {MAX_NAME_BYTES} bytes (NC_MAX_NAME is {NC_MAX_NAME}, "
+            "and a file with a 256-byte name cannot be read back). Use a shorter name."
         )
 
 
@@ -85,14 +313,28 @@ class Parameter:
     ----------
     name : str
         The name; it is matched to the argument names of the functions you sweep, and
-        becomes the dimension and coordinate name in the resulting Dataset and file.
+        becomes the dimension and coordinate name in the resulting Dataset and file. A Python
+        identifier in the form Python gives identifiers in source code (NFKC), not starting
+        with an underscore, of at most 255 bytes in UTF-8 (NetCDF's ``NC_MAX_NAME``).
     values : sequence
-        The grid values, 1-D and unique: numbers, strings or bools (the dtype follows the
-        values, so one class covers TINC's float, int, string, choice and bool kinds).
+        The grid values: a non-empty, 1-D sequence of unique values of one kind, int, unsigned
+        int, float, str or bool (a list, tuple, ``range``, generator or numpy array). The
+        dtype follows the values, so one class covers TINC's float, int, string, choice and
+        bool kinds. Ints and floats may mix and become floats when every int is exactly a
+        float. Ints that fit no 64-bit type, NaN, float16 and longdouble arrays, and strings
+        holding a NUL or a lone surrogate (which NetCDF cannot store) are refused. The values
+        are copied: :attr:`values` is a read-only array.
     default : optional
-        The initial current value; the first value when omitted.
+        The initial current value; the first value when omitted. It must be one of the
+        values, looked up as :meth:`index` does.
     units, description : str, optional
-        Stored as the coordinate's ``units`` and ``description`` attributes.
+        Stored as the coordinate's ``units`` and ``description`` attributes; text as for
+        string values (no NUL, valid UTF-8).
+
+    Raises
+    ------
+    ParameterError
+        When an argument is not valid; the message names the parameter and says what to do.
 
     Examples
     --------
@@ -105,9 +347,28 @@ class Parameter:
     Traceback (most recent call last):
     ...
     xsweep.errors.ParameterError: Parameter 'length': 2.5 is not one of its values. Nearest ...
+    >>> xs.Parameter("w", values=None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xsweep.errors.ParameterError: Parameter 'w': values must be a non-empty 1-D sequence ...
+    >>> xs.Parameter("s", values=["a\\0b"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xsweep.errors.ParameterError: Parameter 's': value 'a\\x00b' holds a NUL character ...
     """
 
-    __slots__ = ("name", "values", "units", "description", "_index", "_lookup", "_callbacks")
+    __slots__ = (
+        "name",
+        "_values",
+        "units",
+        "description",
+        "_index",
+        "_lookup",
+        "_callbacks",
+        "_is_bool",
+        "_floats",
+        "_rtol",
+    )
 
     def __init__(
         self,
@@ -120,77 +381,246 @@ class Parameter:
     ) -> None:
         _check_name(name)
         self.name = name
-        self.values = _as_values(name, values)
+        self._values = _as_values(name, values)
+        _check_attr(name, "units", units)
+        _check_attr(name, "description", description)
         self.units = units
         self.description = description
         # Exact-match lookup for the common case; floats fall back to a tolerance search.
-        self._lookup = {v.item(): i for i, v in enumerate(self.values)}
+        self._lookup = {v: i for i, v in enumerate(self._values.tolist())}
+        self._is_bool = self._values.dtype.kind == "b"
+        self._floats = None
+        self._rtol = FLOAT_RTOL
+        if self._values.dtype.kind == "f":
+            # The finite values as float64; inf and -inf are NaN here so that they never
+            # match within a tolerance (they match only themselves, in the lookup above).
+            floats = self._values.astype(np.float64)
+            floats[~np.isfinite(floats)] = np.nan
+            self._floats = floats
+            self._rtol = max(FLOAT_RTOL, float(np.finfo(self._values.dtype).eps))
         self._callbacks: list[Callable[[Any], Any]] = []
         self._index = 0 if default is None else self.index(default)
 
     # -- values -----------------------------------------------------------------------------
+    @property
+    def values(self) -> np.ndarray:
+        """The grid values: a read-only 1-D numpy array, fixed when the parameter is created.
+
+        To sweep other values, create a new Parameter and a new ParameterSpace from it; a
+        cache file it shares with the old space grows to hold the new values, and keeps the
+        results of values it already has.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("x", values=[1.0, 2.0])
+        >>> p.values
+        array([1., 2.])
+        >>> try:
+        ...     p.values = [1.0, 2.0, 3.0]
+        ... except xs.ParameterError as exc:  # also an AttributeError
+        ...     print(exc)  # doctest: +ELLIPSIS
+        Parameter 'x': values cannot be changed once the parameter exists ... Create a new
+        Parameter('x', values=...) and a new ParameterSpace from it; ...
+        >>> p = xs.Parameter("x", values=[1.0, 2.0, 3.0])  # do this instead
+        """
+        return self._values
+
+    @values.setter
+    def values(self, new: Any) -> None:
+        raise _ReadOnlyError(
+            f"Parameter {self.name!r}: values cannot be changed once the parameter exists "
+            "(the space's grid, cache and widgets are built from them). Create a new "
+            f"Parameter({self.name!r}, values=...) and a new ParameterSpace from it; pointed at "
+            "the same cache file, it grows the file to hold new values and keeps the results "
+            "of values the file already has."
+        )
+
+    @values.deleter
+    def values(self) -> None:
+        self.values = None  # raises
+
+    def __setstate__(self, state: Any) -> None:
+        # copy.deepcopy and pickle: restore the slots, and keep the copied values read-only.
+        slots = state[1] if isinstance(state, tuple) else state
+        for key, value in (slots or {}).items():
+            object.__setattr__(self, key, value)
+        self._values.setflags(write=False)
+
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._values)
 
     def __repr__(self) -> str:
         units = f", units={self.units!r}" if self.units else ""
         return (
-            f"Parameter({self.name!r}, values={self.values.tolist()!r}, "
+            f"Parameter({self.name!r}, values={self._values.tolist()!r}, "
             f"value={self.value!r}{units})"
         )
 
     def index(self, value: Any) -> int:
         """Position of ``value`` among the values.
 
-        Floats within a relative tolerance of 1e-9 match, so ``0.1 + 0.2`` finds ``0.3``.
+        The rules, by the kind of the values:
+
+        - **float**: ``value`` (an int or float) matches a value ``g`` when
+          ``|g - value| <= 1e-9 * max(|g|, |value|)``, so ``0.1 + 0.2`` finds ``0.3``; when
+          several values match, the nearest wins. The tolerance is relative to each value
+          and there is no absolute one: ``0.0`` matches only ``0.0`` and ``-0.0``, and a tiny
+          value such as ``1e-300`` (or a round-off residue like ``0.1 + 0.2 - 0.3``) does not
+          find ``0.0``. ``inf`` and ``-inf`` match only themselves. For float32 values, or a
+          float32 ``value``, the tolerance is float32's precision (``1.2e-7``), so the
+          Python float ``0.1`` finds ``np.float32(0.1)``.
+        - **int, unsigned int**: exact. An int matches only itself; a float matches only
+          when it is integral and exactly equal (``2.0`` finds ``2``, ``2.5`` finds nothing).
+        - **str**: exact.
+        - **bool**: exact, and only bools: ``1`` does not find ``True``, and ``True`` finds
+          nothing among numbers (in Python ``True == 1``, which here would hide mistakes).
 
         Raises
         ------
-        ValueError
-            When ``value`` is not among the values; the message names the nearest ones.
+        ParameterError
+            When ``value`` is not among the values, or is NaN; the message names the nearest
+            ones. It is a ``ValueError``.
 
         Examples
         --------
+        >>> import numpy as np
         >>> import xsweep as xs
         >>> xs.Parameter("x", values=[0.1, 0.2, 0.3]).index(0.1 + 0.2)
         2
+        >>> xs.Parameter("x", values=np.float32([0.1, 0.2])).index(0.2)
+        1
+        >>> xs.Parameter("n", values=[1, 2, 3]).index(2.0)
+        1
+        >>> xs.Parameter("x", values=np.logspace(0, 18, 19)).index(5.0)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ...
+        xsweep.errors.ParameterError: Parameter 'x': 5.0 is not one of its values.
+        Nearest valid values: 1.0, 10.0.
+        >>> xs.Parameter("x", values=[0.0, 1.0]).index(1e-300)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        xsweep.errors.ParameterError: Parameter 'x': 1e-300 is not one of its values. ...
+        >>> xs.Parameter("n", values=[0, 1, 2]).index(True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        xsweep.errors.ParameterError: Parameter 'n': True is not one of its values (a bool never ...
         """
-        kind = self.values.dtype.kind
         try:
             i = self._lookup.get(value)
         except TypeError:  # unhashable
             i = None
-        if i is not None and (kind != "b" or isinstance(value, (bool, np.bool_))):
+        if i is not None and isinstance(value, (bool, np.bool_)) == self._is_bool:
             return i
-        if kind in "iuf" and isinstance(value, (int, float, np.integer, np.floating)):
-            if not isinstance(value, (bool, np.bool_)):
-                vals = self.values.astype(float)
-                scale = max(float(np.abs(vals).max()), 1.0)
-                close = np.flatnonzero(
-                    np.abs(vals - float(value))
-                    <= FLOAT_RTOL * max(abs(float(value)), 1e-300) + 1e-15 * scale
-                )
-                if close.size:
-                    return int(close[0])
+        return self._search(value)
+
+    def _search(self, value: Any) -> int:
+        """:meth:`index` when the exact lookup fails: tolerances, conversions and errors."""
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            return self.index(value[()])  # a 0-d array: its scalar
+        kind = self._values.dtype.kind
+        why = ""
+        if isinstance(value, (bool, np.bool_)):
+            if not self._is_bool:
+                why = f" (a bool never matches {_KIND_NAMES[kind]}; give one of the values)"
+        elif self._is_bool:
+            why = " (the values are bools: give True or False)"
+        elif isinstance(value, (float, np.floating)) and value != value:
+            why = " (NaN matches no value: a parameter's values are never NaN)"
+        elif kind == "f" and isinstance(value, (int, float, np.integer, np.floating)):
+            i = self._near_float(value)
+            if i is not None:
+                return i
+        elif kind in "iu" and isinstance(value, (float, np.floating)):
+            if np.isfinite(value) and value % 1 == 0:
+                i = self._lookup.get(int(value))
+                if i is not None:
+                    return i
+        elif kind in "iuf" and not isinstance(value, (int, np.integer)):
+            why = f" (its type is {type(value).__name__}; the values are {_KIND_NAMES[kind]})"
+        elif kind == "U" and not isinstance(value, str):
+            why = f" (its type is {type(value).__name__}; the values are strings)"
         raise ParameterError(
-            f"Parameter {self.name!r}: {value!r} is not one of its values. "
+            f"Parameter {self.name!r}: {_short(value)} is not one of its values{why}. "
             f"Nearest valid values: {self._nearest(value)}."
         )
 
+    def _near_float(self, value: Any) -> int | None:
+        """The nearest float value within the relative tolerance of ``value``, if any."""
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond any float: no finite value is near it
+            return None
+        if math.isinf(v):  # inf matches only inf, found by the exact lookup if there
+            return self._lookup.get(v) if np.isinf(value) else None
+        rtol = self._rtol
+        if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+            rtol = max(rtol, float(np.finfo(value.dtype).eps))
+        floats = self._floats
+        with np.errstate(over="ignore", invalid="ignore"):
+            diff = np.abs(floats - v)
+            close = np.flatnonzero(diff <= rtol * np.maximum(np.abs(floats), abs(v)))
+        if close.size == 0:
+            return None
+        return int(close[np.argmin(diff[close])])
+
     def _nearest(self, value: Any) -> str:
-        kind = self.values.dtype.kind
-        vals = self.values
-        if kind in "iuf" and isinstance(value, (int, float, np.integer, np.floating)):
-            order = np.argsort(np.abs(vals.astype(float) - float(value)), kind="stable")[:2]
-            near = sorted(vals[order].tolist())
+        """The values nearest ``value`` (or the first values), as text for error messages."""
+        vals = self._values
+        items = vals.tolist()
+        kind = vals.dtype.kind
+        near: list = []
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)
+        )
+        if kind in "iuf" and number and value == value:
+            near = self._bracket(value)
         elif kind == "U" and isinstance(value, str):
-            near = difflib.get_close_matches(value, vals.tolist(), n=3, cutoff=0.0)
-        else:
-            near = vals[:5].tolist()
-        text = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in near)
-        if len(vals) <= 10:
-            return f"{text} (all values: {vals.tolist()!r})" if len(vals) > len(near) else text
+            # The most similar first; equally similar ones in grid order.
+            others = [s for s in items if s != value]
+            near = heapq.nlargest(
+                3, others, key=lambda s: difflib.SequenceMatcher(None, value, s).ratio()
+            )
+        if not near:
+            near = [v for v in items if not (type(v) is type(value) and v == value)][:5]
+        if kind in "iuf":
+            near = sorted(near)
+        text = ", ".join(_short(v) if isinstance(v, str) else str(v) for v in near)
+        if len(items) <= 10 and len(items) > len(near):
+            return f"{text} (all values: [{', '.join(_short(v) for v in items)}])"
         return text
+
+    def _bracket(self, value: Any) -> list:
+        """The values just below and just above the number ``value`` (two of them: when
+        ``value`` is beyond one end, the two nearest it)."""
+        vals = self._values
+        if vals.dtype.kind in "iu" and isinstance(value, (int, np.integer)):
+            target = int(value)  # exact, even beyond float precision
+            items = vals.tolist()
+            below = [v for v in items if v < target]
+            above = [v for v in items if v > target]
+            near = ([max(below)] if below else []) + ([min(above)] if above else [])
+            rest = [v for v in items if v not in near]
+            return near + heapq.nsmallest(2 - len(near), rest, key=lambda v: abs(v - target))
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond any float: near the end of the grid
+            v = math.inf if value > 0 else -math.inf
+        floats = vals.astype(np.float64)
+        lower, upper = np.flatnonzero(floats < v), np.flatnonzero(floats > v)
+        picks = []
+        if lower.size:
+            picks.append(int(lower[np.argmax(floats[lower])]))
+        if upper.size:
+            picks.append(int(upper[np.argmin(floats[upper])]))
+        if len(picks) < 2 and len(floats) > len(picks):
+            with np.errstate(over="ignore", invalid="ignore"):
+                key = -floats if v == math.inf else floats if v == -math.inf else abs(floats - v)
+            key = np.where(np.isnan(key), np.inf, key)
+            key[picks] = np.nan  # argsort puts NaN last
+            picks += np.argsort(key, kind="stable")[: 2 - len(picks)].tolist()
+        return vals[picks].tolist()
 
     # -- current value ------------------------------------------------------------------------
     @property
@@ -205,7 +635,7 @@ class Parameter:
         >>> p.value
         0.2
         """
-        return self.values[self._index].item()
+        return self._values[self._index].item()
 
     @value.setter
     def value(self, new: Any) -> None:
@@ -216,7 +646,7 @@ class Parameter:
             return
         self._index = index
         if fire:
-            new = self.values[index].item()
+            new = self._values[index].item()
             for cb in list(self._callbacks):
                 cb(new)
 

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import OutputError, ParameterError, StoreLockedError, SweepError, SweepFailuresWarning
+from .errors import (
+    OutputError,
+    ParameterError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    SweepError,
+    SweepFailuresWarning,
+)
 from .execution import (
     CellPlan,
     describe_cell,
@@ -257,16 +264,51 @@ class ParameterSpace:
         >>> os.path.exists(ps.cache_path)
         True
         """
-        path = os.fspath(path) if path is not None else DEFAULT_CACHE_NAME
+        if path is None:
+            path = DEFAULT_CACHE_NAME
+        elif not isinstance(path, (str, os.PathLike)):
+            raise SweepError(
+                f"enable_cache takes a file path (a str or pathlib.Path), not "
+                f"{type(path).__name__} {path!r:.60}."
+            )
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if os.path.isdir(path):
+            raise SweepError(
+                f"Cannot cache to {path}: it is a folder. Name a file in it, e.g. "
+                f"enable_cache({os.path.join(path, 'results.nc')!r})."
+            )
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise SweepError(
                 f"Cannot cache to {path}: the folder {parent} does not exist. Create it first."
             )
-        if fsync_interval is not None and fsync_interval < 0:
-            raise SweepError(f"fsync_interval must be >= 0 seconds or None, not {fsync_interval}.")
+        if fsync_interval is not None and not _is_seconds(fsync_interval, zero=True):
+            raise SweepError(
+                f"fsync_interval must be a number of seconds >= 0, or None; got "
+                f"{fsync_interval!r:.60}."
+            )
+        if not _is_seconds(snapshot_interval, zero=False):
+            raise SweepError(
+                f"snapshot_interval must be a number of seconds > 0 (float('inf') for never); "
+                f"got {snapshot_interval!r:.60}."
+            )
+        if computed_at is not None and not isinstance(computed_at, dict):
+            raise SweepError(
+                "computed_at must be a dict of parameter values, e.g. "
+                f"computed_at={{'damping': 0.0}}; got {computed_at!r:.60}."
+            )
         for name, value in (computed_at or {}).items():
-            self[name].index(value)  # a known parameter and one of its values
+            if name not in self._params:
+                raise SweepError(
+                    f"computed_at names {name!r}, which is not a parameter of the space; the "
+                    f"space has {list(self._params)}."
+                )
+            try:
+                self._params[name].index(value)
+            except ParameterError as exc:
+                raise SweepError(f"computed_at[{name!r}]: {exc}") from None
         store = NetCDFStore(
             path,
             self._store_coords(),
@@ -565,6 +607,15 @@ class ParameterSpace:
         """
         if errors not in _ERRORS:
             raise SweepError(f"errors={errors!r} is not one of {list(_ERRORS)}.")
+        _check_sweep_options(
+            force_recompute=force_recompute,
+            retry_failed=retry_failed,
+            progress=progress,
+            chunksize=chunksize,
+            version=version,
+            params=params,
+            cells=cells,
+        )
         if on_change not in ("raise", "keep"):
             raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
         if version is not None:
@@ -846,7 +897,7 @@ class ParameterSpace:
                     ) from None
                 record, _ = store.recorder(table)
                 record(self._flat_index(store, binding.dims, indices), values, seconds)
-        except StoreLockedError as exc:
+        except (StoreLockedError, StoreReadOnlyError) as exc:
             warnings.warn(
                 f"The result of {binding.name}({cell}) was computed but not cached: {exc}",
                 stacklevel=3,
@@ -854,6 +905,46 @@ class ParameterSpace:
 
 
 _MISSING = object()
+
+
+def _is_seconds(value: Any, *, zero: bool) -> bool:
+    """Whether ``value`` is a real number of seconds (> 0, or >= 0 with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    if value != value:  # NaN
+        return False
+    return value >= 0 if zero else value > 0
+
+
+def _check_sweep_options(**options: Any) -> None:
+    """Refuse bad sweep arguments before anything runs or is written, naming them."""
+    for name in ("force_recompute", "retry_failed"):
+        if not isinstance(options[name], (bool, np.bool_)):
+            raise SweepError(f"{name} must be True or False, not {options[name]!r:.60}.")
+    progress = options["progress"]
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise SweepError(f"progress must be True, False or None (automatic), not {progress!r:.60}.")
+    chunksize = options["chunksize"]
+    if chunksize is not None and (
+        isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 1
+    ):
+        raise SweepError(f"chunksize must be a whole number >= 1 or None, not {chunksize!r:.60}.")
+    version = options["version"]
+    if version is not None and not isinstance(version, str):
+        raise SweepError(f"version must be a str label such as '2', not {version!r:.60}.")
+    params = options["params"]
+    if params is not None and not isinstance(params, str):
+        if not isinstance(params, (list, tuple)) or not all(isinstance(p, str) for p in params):
+            raise SweepError(
+                f"params must be a list of parameter names, e.g. params=['length'], not "
+                f"{params!r:.60}."
+            )
+    cells = options["cells"]
+    if cells is not None and not isinstance(cells, dict):
+        raise SweepError(
+            f"cells must be a dict of parameter values, e.g. cells={{'length': [1, 2]}}, not "
+            f"{cells!r:.60}."
+        )
 
 
 def _weak_key(fn: Callable[..., Any]) -> Any:

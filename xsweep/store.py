@@ -34,6 +34,7 @@ import contextlib
 import datetime as _dt
 import errno
 import json
+import mmap
 import os
 import platform
 import re
@@ -48,10 +49,27 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .errors import FunctionChangedError, StoreError, StoreMismatchError
-from .journal import HEADER_LEN, JournalWriter, read_header, read_records, sum64
+from .errors import (
+    DamagedSideFileWarning,
+    FunctionChangedError,
+    StoreError,
+    StoreMismatchError,
+    StoreReadOnlyError,
+    warn_user,
+)
+from .journal import (
+    HEADER_LEN,
+    JournalWriter,
+    is_foreign,
+    map_journal,
+    open_side_file,
+    read_header,
+    read_records,
+    sum64,
+)
 from .locking import WriterLock
 from .outputs import OutputSpec, VariableSpec
+from .text import clean_message, name_problem, text_problem
 
 NOT_COMPUTED, COMPUTED, FAILED = 0, 1, 2
 FLAG_VALUES = np.array([NOT_COMPUTED, COMPUTED, FAILED], dtype=np.int8)
@@ -118,6 +136,10 @@ class FunctionTable:
     @property
     def messages_name(self) -> str:
         return f"{self.name}_messages"
+
+    @property
+    def message_dim(self) -> str:
+        return f"{self.name}_message"
 
     @property
     def own_names(self) -> tuple[str, ...]:
@@ -509,17 +531,23 @@ class MemoryStore:
         pass
 
     def _taken_names(self, exclude: str) -> dict[str, str]:
-        """Variable and dim names already used, mapped to what uses them."""
-        taken = {name: "a parameter" for name in self.coords}
+        """Every variable and dim name in the file, mapped to what uses it.
+
+        Variables and dims share one namespace in a NetCDF file (a dim may only share its
+        name with its own coordinate variable), so both are listed.
+        """
+        taken = {name: f"parameter {name!r}" for name in self.coords}
         for table in self.tables.values():
             if table.key == exclude:
                 continue
-            for n in table.own_names:
+            for n in (*table.own_names, table.message_dim):
                 taken[n] = f"function {table.key}"
             if table.spec is not None:
                 for var in table.spec.variables:
                     for d in var.dims:
                         taken.setdefault(d, f"an output dim of {table.key}")
+                    for c in var.coords:
+                        taken.setdefault(c, f"an output coordinate of {table.key}")
         return taken
 
     def _check_new_name(self, key: str, name: str) -> None:
@@ -530,17 +558,42 @@ class MemoryStore:
                     f"name {name!r}; function {key} has the same name and would mix with them. "
                     "Rename one of the functions, or use another cache path."
                 )
+        taken = self._taken_names(key)
+        probe = FunctionTable(key, name, (), ())
+        for n in (*probe.own_names, probe.message_dim):
+            problem = name_problem(n)
+            if problem:
+                raise StoreMismatchError(
+                    f"The results of {key} would be stored as {n!r:.80}, which {problem}. "
+                    "Give the function a shorter name."
+                )
+            if n in taken:
+                raise StoreMismatchError(
+                    f"The results of {key} need the name {n!r} in {self._where_short()}, but "
+                    f"{taken[n]} uses it already. Rename the function or that "
+                    f"{'parameter' if n in self.coords else 'function'}."
+                )
+
+    def _where_short(self) -> str:
+        return "the cache file" if self.path else "the results"
 
     def _check_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         taken = self._taken_names(table.key)
-        bookkeeping = {table.status_name, table.seconds_name, table.error_name, table.messages_name}
+        own = {
+            table.status_name,
+            table.seconds_name,
+            table.error_name,
+            table.messages_name,
+            table.message_dim,
+        }
         dim_sizes = self._dim_sizes(exclude=table.key)
+        names = set(spec.names)
         for var in spec.variables:
-            owner = taken.get(var.name)
-            if owner is not None or var.name in bookkeeping:
+            owner = taken.get(var.name) or ("its own status variables" if var.name in own else None)
+            if owner is not None:
                 raise StoreMismatchError(
                     f"{table.key} returns an output named {var.name!r}, but that name is already "
-                    f"used by {owner or 'its own status variables'}. Two variables never share a "
+                    f"used by {owner}. Two variables never share a "
                     "name: rename the output (return a dict with another key) or the function."
                 )
             for dim, n in zip(var.dims, var.shape):
@@ -549,13 +602,43 @@ class MemoryStore:
                         f"Output {var.name!r} of {table.key} has a dim named {dim!r}, which is a "
                         "parameter. Name the output's dims differently with output_dims=."
                     )
+                clash = dim in own or dim in names or (
+                    dim in taken and dim not in dim_sizes
+                )
+                if clash:
+                    user = taken.get(dim) or (
+                        f"output {dim!r}" if dim in names else f"a status variable of {table.key}"
+                    )
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a dim named {dim!r}, but "
+                        f"{user} uses that name. Name the output's dims differently with "
+                        "output_dims=."
+                    )
                 if dim in dim_sizes and dim_sizes[dim] != n:
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
                         f"another function's output has it with length {dim_sizes[dim]}. Name "
                         "the dims differently with output_dims=."
                     )
+            for cname in var.coords:
+                if cname not in var.dims and (cname in taken or cname in own or cname in names):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a coordinate named {cname!r}, "
+                        f"but {taken.get(cname, 'another variable')} uses that name. Rename "
+                        "the coordinate."
+                    )
             for attr, value in var.attrs.items():
+                problem = name_problem(attr) if isinstance(attr, str) else "is not a string"
+                if problem:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has an attribute named "
+                        f"{attr!r:.80}, which {problem}. Rename or drop the attribute."
+                    )
+                if isinstance(value, str) and text_problem(value):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has attribute {attr!r}, whose text "
+                        f"{text_problem(value)}. Remove or replace that character."
+                    )
                 if not isinstance(value, (str, int, float, np.number, np.ndarray, list, tuple)):
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has attribute {attr!r} of type "
@@ -641,6 +724,8 @@ class NetCDFStore(MemoryStore):
         self._journal_stage: str | None = None  # the staged file the journal's records use
         self._session_publish = False
         self._epoch = 0  # counts publishes: recorders start again after each
+        #: Why this session cannot write (the folder is read-only), or None.
+        self._read_only: str | None = None
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -653,7 +738,7 @@ class NetCDFStore(MemoryStore):
 
     def _journal_size(self) -> int:
         try:
-            return os.path.getsize(self.journal_path)
+            return os.lstat(self.journal_path).st_size  # never follow a planted link
         except FileNotFoundError:
             return 0
 
@@ -705,42 +790,105 @@ class NetCDFStore(MemoryStore):
                 self._layout_dirty = True
 
     def _replay(self) -> int:
-        """Apply the journal's records to the loaded tables; return the journal size seen."""
-        try:
-            with open(self.journal_path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            self._journal_good = 0
-            return 0
-        if read_header(self.journal_path) != self._generation:
-            # Written against an older snapshot, which the current file already contains.
-            return len(data)
+        """Apply the journal's records to the loaded tables; return the journal size seen.
+
+        The journal may be damaged or crafted (it travels with a shared file): its header is
+        checked before anything else is read; a record that passes its checksum but does not
+        decode to a valid cell is skipped with a warning (the next writer's publish drops
+        it); a record naming a staged file is followed only to a file xsweep made next to
+        the store. Nothing in it can make an open fail.
+        """
+        self._journal_good = 0
+        data, size = map_journal(self.journal_path, self._generation)
+        if data is None:
+            if is_foreign(self.journal_path):
+                warn_user(
+                    f"{self.journal_path} is not a regular file (a link, a folder or a device) "
+                    "and was ignored: xsweep never follows links next to a results file. The "
+                    "next sweep into this file replaces it (a folder must be moved away).",
+                    DamagedSideFileWarning,
+                )
+            # Written against an older snapshot (which the file already contains), or empty.
+            return size
         tables = list(self.tables.values())
         decoders = [_Codec(t, i) for i, t in enumerate(tables)]
         self._journal_good = HEADER_LEN
         opened: list[int] = []
+        skipped: list[str] = []
         try:
             for end, payload in read_records(data, HEADER_LEN):
-                slot = struct.unpack_from("<H", payload)[0]
-                if slot == CONTROL_SLOT:
-                    stage = json.loads(payload[_HEAD.size :].decode())
-                    path = os.path.join(os.path.dirname(self.path), stage["file"])
-                    try:
-                        fd = os.open(path, os.O_RDONLY)
-                    except OSError:
-                        break  # cells staged in a file that is gone: not recoverable
-                    opened.append(fd)
-                    self._journal_stage = path
-                    places = {int(i): (b, n) for i, (b, n) in stage["places"].items()}
-                    if stage["slot"] < len(decoders):
-                        decoders[stage["slot"]].staged(fd, places)
-                elif slot < len(decoders) and not decoders[slot].apply(payload):
-                    break
+                try:
+                    slot = _SLOT.unpack_from(payload)[0]
+                    if slot == CONTROL_SLOT:
+                        fd = self._open_stage(payload, decoders)
+                        if fd is None:
+                            break  # cells staged in a file that is gone: not recoverable
+                        opened.append(fd)
+                    elif slot >= len(decoders):
+                        raise _Malformed(f"function slot {slot} does not exist")
+                    elif not decoders[slot].apply(payload):
+                        break
+                except _RECORD_ERRORS as exc:
+                    skipped.append(f"at byte {end - len(payload)}: {exc}")
                 self._journal_good = end
         finally:
             for fd in opened:
                 os.close(fd)
-        return len(data)
+            if isinstance(data, mmap.mmap):
+                data.close()
+        if skipped:
+            warn_user(
+                f"{self.journal_path} holds {len(skipped)} damaged record(s) that were skipped "
+                f"(first {skipped[0]}). Every other record was read; the cells they "
+                "described count as not computed and the next sweep computes them again.",
+                DamagedSideFileWarning,
+            )
+        return size
+
+    def _open_stage(self, payload: bytes, decoders: list[_Codec]) -> int | None:
+        """Check a control record and open the staged file it names (None: file is gone).
+
+        Raises ``_Malformed`` unless the record names ``<file>.xsweep-stage-<hex id>`` in
+        the store's own folder and places that fit the function's big outputs.
+        """
+        info = json.loads(payload[_HEAD.size :].decode("utf-8"))
+        if not isinstance(info, dict):
+            raise _Malformed("a control record that is not a JSON object")
+        name, slot, places = info.get("file"), info.get("slot"), info.get("places")
+        prefix = os.path.basename(self.path) + ".xsweep-stage-"
+        if not (
+            isinstance(name, str)
+            and name.startswith(prefix)
+            and _STAGE_ID.fullmatch(name[len(prefix) :])
+        ):
+            raise _Malformed(f"a control record naming {name!r}, not a staged file of this store")
+        if type(slot) is not int or not 0 <= slot < len(decoders):
+            raise _Malformed(f"a control record for function slot {slot!r}")
+        table = decoders[slot].table
+        if table.spec is None or not isinstance(places, dict):
+            raise _Malformed("a control record without places")
+        checked: dict[int, tuple[int, int]] = {}
+        for key, place in places.items():
+            i = int(key)
+            var = table.spec.variables[i] if 0 <= i < len(table.spec.variables) else None
+            if (
+                var is None
+                or not _is_big(var)
+                or not isinstance(place, list)
+                or len(place) != 2
+                or not all(type(x) is int for x in place)
+                or place[0] < 0
+                or place[1] != var.dtype.itemsize * int(np.prod(var.shape))
+            ):
+                raise _Malformed(f"a control record with place {key!r}: {place!r}")
+            checked[i] = (place[0], place[1])
+        path = os.path.join(os.path.dirname(self.path), name)
+        fd = open_side_file(path)
+        if fd is None:
+            return None
+        self._journal_stage = path
+        decoders[slot].staged(fd, checked)
+        return fd
 
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -760,7 +908,13 @@ class NetCDFStore(MemoryStore):
 
     @contextlib.contextmanager
     def _session(self, publish: bool) -> Iterator[None]:
-        self._lock.acquire()
+        try:
+            self._lock.acquire()
+            self._read_only = None
+        except StoreReadOnlyError as exc:
+            # A shared file in a folder we cannot write: reading it needs no lock (files are
+            # only ever replaced whole), writing anything raises (see _check_writable).
+            self._read_only = str(exc)
         self._in_session = True
         self._session_publish = publish
         try:
@@ -769,26 +923,63 @@ class NetCDFStore(MemoryStore):
                 or self._journal_size() != self._journal_seen
             ):
                 self._load()
-            self._clean_temp_files()
-            if (
-                os.path.exists(self.journal_path)
-                and read_header(self.journal_path) != self._generation
-            ):
-                # Left by a process killed mid-publish (the file already holds its records),
-                # killed while creating it (no complete header, so no records), or without
-                # a file to replay onto: nothing in it can be replayed.
-                _unlink(self.journal_path)
-                self._journal_seen = self._journal_good = 0
+            if self._read_only is None:
+                self._clean_temp_files()
+                if (
+                    os.path.lexists(self.journal_path)
+                    and read_header(self.journal_path) != self._generation
+                ):
+                    # Left by a process killed mid-publish (the file already holds its
+                    # records), killed while creating it (no complete header, so no records),
+                    # without a file to replay onto, or not a journal at all (a link): nothing
+                    # in it can be replayed.
+                    self._remove_journal()
+                    self._journal_seen = self._journal_good = 0
             self._reclaim()
             ok = False
             try:
                 yield
                 ok = True
             finally:
-                self._end_session(publish or not ok)
+                if self._read_only is not None:
+                    # Nothing was written (_check_writable stopped every write); a failed
+                    # session's in-memory changes go, as below.
+                    if not ok:
+                        self._roll_back()
+                elif not ok and self._writer is None:
+                    self._roll_back()
+                else:
+                    self._end_session(publish or not ok)
         finally:
             self._in_session = False
             self._lock.release()
+
+    def _remove_journal(self) -> None:
+        try:
+            _unlink(self.journal_path)
+        except OSError as exc:  # a folder planted under the journal's name, say
+            raise StoreError(
+                f"{self.journal_path} is in the way ({exc.strerror}): it is not a journal "
+                "xsweep wrote, and it was not touched. Move it away and try again."
+            ) from None
+
+    def _roll_back(self) -> None:
+        """Forget a failed session that recorded nothing: the file stays byte-identical.
+
+        The session may have added a table or an output structure for a function whose
+        first cell was then refused (a bad return value, a name clash); publishing that
+        would leave an empty table behind, and keep the refused structure.
+        """
+        if not self._layout_dirty:
+            return
+        try:
+            self._load()
+        except Exception:
+            self._signature = None  # reloaded at the start of the next session
+
+    def _check_writable(self) -> None:
+        if self._read_only is not None:
+            raise StoreReadOnlyError(self._read_only)
 
     def _end_session(self, publish: bool) -> None:
         writer = self._writer
@@ -830,9 +1021,9 @@ class NetCDFStore(MemoryStore):
         if self._writer is None:
             size = self._journal_size()
             if size and read_header(self.journal_path) != self._generation:
-                # A torn header (a crash while creating it) or another snapshot's journal:
-                # nothing in it can be replayed onto this file.
-                _unlink(self.journal_path)
+                # A torn header (a crash while creating it), another snapshot's journal or
+                # not a journal at all: nothing in it can be replayed onto this file.
+                self._remove_journal()
             elif size > self._journal_good:
                 # A torn record left by a crash: cut it off, or replay would stop there and
                 # never reach what we append after it.
@@ -842,6 +1033,7 @@ class NetCDFStore(MemoryStore):
         return self._writer
 
     def recorder(self, table: FunctionTable, expect: int = 0):
+        self._check_writable()  # before any cell is computed, not after
         store = self
         state: dict[str, Any] = {}
 
@@ -854,6 +1046,8 @@ class NetCDFStore(MemoryStore):
                     stage = store._begin_stage(table)
                 elif stage is not None and stage.table is not table:
                     stage.finalizable = False  # another function's cells are not in it
+            except StoreError:
+                raise
             except OSError as exc:
                 raise store._journal_error(exc) from exc
             if stage is not None and stage.table is table:
@@ -873,6 +1067,8 @@ class NetCDFStore(MemoryStore):
             writer = store._writer
             try:
                 writer.append(state["encode"](index, values, seconds))
+            except StoreError:
+                raise
             except OSError as exc:
                 raise store._journal_error(exc) from exc
             put(index, values, seconds)
@@ -884,6 +1080,8 @@ class NetCDFStore(MemoryStore):
                 start()
             try:
                 store._writer.append(state["encode_failure"](index, message, seconds))
+            except StoreError:
+                raise
             except OSError as exc:
                 raise store._journal_error(exc) from exc
             put_failure(index, message, seconds)
@@ -982,10 +1180,10 @@ class NetCDFStore(MemoryStore):
 
     def _journal_error(self, exc: OSError) -> StoreError:
         return StoreError(
-            f"Could not record a finished cell in {self.journal_path}: {exc}. Every cell "
-            f"recorded before it is safe (in {self.path} and the journal); the cell being "
-            "recorded is not. Fix the cause (free disk space, check quotas and permissions) "
-            "and sweep again: it resumes with the missing cells."
+            f"Could not record a finished cell in {self.journal_path}: "
+            f"{_write_cause(exc, self.path)}. Every cell recorded before it is safe (in "
+            f"{self.path} and the journal); the cell being recorded is not. Fix the cause and "
+            "sweep again: it resumes with the missing cells."
         )
 
     def _rotate(self) -> None:
@@ -1017,6 +1215,7 @@ class NetCDFStore(MemoryStore):
         deleted: the caller asked for it.
         """
         with self.writing():
+            self._check_writable()
             dropped = {}
             for name, (values, attrs) in self.space_coords.items():
                 keep = self.index_map[name]
@@ -1036,6 +1235,7 @@ class NetCDFStore(MemoryStore):
 
     def clear(self, key: str | None = None) -> None:
         with self.writing():
+            self._check_writable()
             super().clear(key)
             self._layout_dirty = True  # publish the cleared state even with nothing journaled
 
@@ -1109,13 +1309,17 @@ class NetCDFStore(MemoryStore):
             self._writer.before_sync = self._make_durable
 
     def _publish_error(self, exc: Exception) -> StoreError:
-        safe = f"{self.journal_path}" + (
-            f" and {self._journal_stage}" if self._journal_stage is not None else ""
-        )
+        if self._generation is None and self._journal_size() <= HEADER_LEN:
+            safe = "Nothing had been computed yet, so nothing is lost"
+        else:
+            stage = f" and {self._journal_stage}" if self._journal_stage is not None else ""
+            safe = (
+                f"Every cell computed so far is safe in the previous {self.path} and "
+                f"{self.journal_path}{stage}"
+            )
         return StoreError(
-            f"Could not write the cache file {self.path}: {exc}. The results are safe in the "
-            f"previous file and {safe}; fix the cause (disk space, permissions) and sweep "
-            "again to publish them."
+            f"Could not write the cache file {self.path}: {_write_cause(exc, self.path)}. "
+            f"{safe}; fix the cause and sweep again to publish them."
         )
 
     def _finish_stage(self, stage: _Stage) -> tuple[str | None, str]:
@@ -1164,7 +1368,11 @@ class NetCDFStore(MemoryStore):
         prefixes = (f"{name}.xsweep-tmp-", f"{name}.xsweep-stage-")
         with os.scandir(folder or ".") as entries:
             for entry in entries:
-                if entry.name.startswith(prefixes) and entry.path != self._journal_stage:
+                if (
+                    entry.name.startswith(prefixes)
+                    and entry.path != self._journal_stage
+                    and not entry.is_dir(follow_symlinks=False)  # never ours: left alone
+                ):
                     _unlink(entry.path)
 
 
@@ -1185,6 +1393,26 @@ _STRUCT_CHARS = {
 #: record that names a staged file (slot CONTROL_SLOT).
 STAGED, STAGE = 3, 7
 CONTROL_SLOT = 0xFFFF
+_SLOT = struct.Struct("<H")
+_STAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class _Malformed(ValueError):
+    """A journal record that passed its checksum but does not describe a valid cell."""
+
+
+#: What decoding a crafted or damaged record can raise; such a record is skipped.
+_RECORD_ERRORS = (
+    _Malformed,
+    struct.error,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    UnicodeError,
+    RecursionError,
+)
 
 
 class _Codec:
@@ -1250,18 +1478,29 @@ class _Codec:
         return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
 
     def apply(self, payload: bytes) -> bool:
-        """Apply one record; False if its staged data is missing or damaged (stop there)."""
+        """Apply one record; False if its staged data is missing or damaged (stop there).
+
+        Raises ``_Malformed`` (or a decoding error) for a record that does not describe a
+        valid cell of this table; nothing is applied then.
+        """
         table = self.table
         _, index, status, seconds = _HEAD.unpack_from(payload)
         if index >= table.size:
-            return True
+            raise _Malformed(f"cell {index} of a table of {table.size} cells")
         pos = _HEAD.size
         if status == FAILED:
             (n,) = _U32.unpack_from(payload, pos)
             pos += 4
-            table.put_failure(index, payload[pos : pos + n].decode("utf-8", "replace"), seconds)
+            if pos + n != len(payload):
+                raise _Malformed("a failure record of the wrong length")
+            message = payload[pos : pos + n].decode("utf-8", "replace")
+            table.put_failure(index, clean_message(message), seconds)
             return True
+        if status not in (COMPUTED, STAGED) or table.spec is None:
+            raise _Malformed(f"status {status} for a function without outputs yet")
         if self.flat is not None:
+            if status != COMPUTED:
+                raise _Malformed(f"status {status} in a record of scalars")
             table.put(index, self.flat.unpack(payload)[4:], seconds)
             return True
         if status == STAGED and not self.places:
@@ -1271,9 +1510,11 @@ class _Codec:
             if var.dtype == object:
                 (n,) = _U32.unpack_from(payload, pos)
                 pos += 4
-                value = json.loads(payload[pos : pos + n].decode())
+                if pos + n > len(payload):
+                    raise _Malformed("a string past the end of its record")
+                value = _checked_text(var, json.loads(payload[pos : pos + n].decode("utf-8")))
                 pos += n
-                values.append(value if var.scalar else np.array(value, dtype=object))
+                values.append(value)
             elif status == STAGED and i in self.places:
                 (total,) = _U64.unpack_from(payload, pos)
                 pos += 8
@@ -1290,8 +1531,24 @@ class _Codec:
                 arr = np.frombuffer(payload, dtype=var.dtype, count=count, offset=pos)
                 pos += arr.nbytes
                 values.append(arr.reshape(var.shape))
+        if pos != len(payload):
+            raise _Malformed(f"{len(payload) - pos} bytes left over after the cell's values")
         table.put(index, tuple(values), seconds)
         return True
+
+
+def _checked_text(var: VariableSpec, value: Any) -> Any:
+    """A string output decoded from a record, checked as a function's return value is."""
+    if var.scalar:
+        if not isinstance(value, str) or text_problem(value):
+            raise _Malformed(f"{value!r:.40} is not a valid text value")
+        return value
+    arr = np.array(value, dtype=object)
+    if arr.shape != var.shape or not all(
+        isinstance(v, str) and not text_problem(v) for v in arr.flat
+    ):
+        raise _Malformed("a text array of the wrong shape or content")
+    return arr
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
@@ -1346,6 +1603,42 @@ def _increasing(values: np.ndarray) -> bool:
 def _short(values: np.ndarray) -> str:
     items = values.tolist()
     return repr(items) if len(items) <= 8 else f"[{items[0]!r}, ..., {items[-1]!r}] ({len(items)})"
+
+
+def _write_cause(exc: BaseException, path: str) -> str:
+    """What made a write next to ``path`` fail, and what to do, in words.
+
+    HDF5 reports a full disk as "HDF error" or even "Permission denied", so the free space
+    of the folder is checked before the error's own words are trusted.
+    """
+    import resource
+
+    folder = os.path.dirname(path) or "."
+    code = None
+    seen = exc
+    while seen is not None and code is None:
+        if isinstance(seen, OSError) and seen.errno:
+            code = seen.errno
+        seen = seen.__cause__ or seen.__context__
+    said = f" ({os.strerror(code)})" if code else ""
+    try:
+        st = os.statvfs(folder)
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < 4 << 20):
+        room = f", {free / 1e6:.1f} MB free" if free is not None else ""
+        return f"the disk holding {folder} is full{said}{room}; free disk space or check quotas"
+    if code == errno.EFBIG or limit != resource.RLIM_INFINITY:
+        size = f" of {limit} bytes" if limit != resource.RLIM_INFINITY else ""
+        return (
+            f"the file would exceed this process's file-size limit{size} (ulimit -f){said}; "
+            "raise the limit"
+        )
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"permission denied in {folder}{said}; make the folder writable or use another path"
+    return f"{exc}; check free disk space and the permissions of {folder}"
 
 
 def _unlink(path: str) -> None:
@@ -1898,28 +2191,106 @@ def _read_file(store: NetCDFStore) -> None:
                 f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
             )
         try:
-            store._generation = str(attrs["xsweep_generation"])
-            store._created = str(attrs.get("created"))
-            keys = json.loads(attrs["xsweep_functions"])
-            variables = nc.variables
-            file_coords: Coords = {}
-            for name in json.loads(attrs["xsweep_parameters"]):
-                file_coords[name] = (_values(variables[name]), _attrs(variables[name]))
-            store._file_coords = file_coords
-            status_vars = {
-                v.getncattr("xsweep_function"): v
-                for v in variables.values()
-                if "flag_meanings" in v.ncattrs() and "xsweep_function" in v.ncattrs()
-            }
-            tables = {}
-            for key in keys:
-                tables[key] = _read_table(nc, key, status_vars[key], file_coords)
-        except (KeyError, ValueError, IndexError) as exc:
+            tables = _read_layout(store, nc, attrs)
+        except _Damaged as exc:
             raise StoreError(
-                f"The cache file {path} is damaged: {exc!r} is missing or malformed. Nothing was "
-                "changed. Move it away and sweep again, or restore it from a copy."
+                f"The cache file {path} is damaged or was edited: {exc}. Nothing was changed. "
+                "Move it away and sweep again, or restore it from a copy; xarray.open_dataset "
+                "may still read what it holds."
+            ) from None
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+            raise StoreError(
+                f"The cache file {path} is damaged or was edited: {exc!r} is missing or "
+                "malformed. Nothing was changed. Move it away and sweep again, or restore it "
+                "from a copy; xarray.open_dataset may still read what it holds."
             ) from None
     store.tables = tables
+
+
+class _Damaged(ValueError):
+    """What is wrong with a file that claims to be an xsweep results file."""
+
+
+_KINDS = ("scalar", "array", "dict", "dataarray", "dataset")
+
+
+def _names_attr(owner, name: str) -> list[str]:
+    """A JSON list of names in attribute ``name`` (of the file or of a variable), checked."""
+    if name not in owner.ncattrs():
+        raise _Damaged(f"the attribute {name!r} is missing")
+    value = owner.getncattr(name)
+    try:
+        names = json.loads(str(value))
+    except ValueError:
+        names = None
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise _Damaged(f"the attribute {name!r} should be a JSON list of names, not {value!r:.80}")
+    return names
+
+
+def _text_attr(var, name: str) -> str:
+    if name not in var.ncattrs() or not isinstance(var.getncattr(name), str):
+        raise _Damaged(f"variable {var.name!r} lacks the text attribute {name!r}")
+    return var.getncattr(name)
+
+
+def _memory_limit() -> int:
+    """Bytes of results a store may hold in memory: half of this machine's memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _read_layout(store: NetCDFStore, nc, attrs: dict[str, Any]) -> dict[str, FunctionTable]:
+    """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
+    store._generation = str(attrs.get("xsweep_generation", ""))
+    if not _STAGE_ID.fullmatch(store._generation):
+        raise _Damaged("the attribute 'xsweep_generation' is missing or malformed")
+    store._created = str(attrs.get("created"))
+    variables = nc.variables
+    file_coords: Coords = {}
+    for name in _names_attr(nc, "xsweep_parameters"):
+        var = variables.get(name)
+        if var is None or var.dimensions != (name,):
+            raise _Damaged(f"parameter {name!r} has no coordinate variable")
+        file_coords[name] = (_values(var), _attrs(var))
+    status_vars = {}
+    for v in variables.values():
+        if "flag_meanings" in v.ncattrs() and "xsweep_function" in v.ncattrs():
+            status_vars[str(v.getncattr("xsweep_function"))] = v
+    keys = _names_attr(nc, "xsweep_functions")
+    # A file claims its grid; check what loading it costs before allocating anything.
+    need = 0
+    for key in keys:
+        if key not in status_vars:
+            raise _Damaged(f"function {key!r} has no status variable")
+        status_var = status_vars[key]
+        if not set(status_var.dimensions) <= set(file_coords):
+            raise _Damaged(f"the status of {key!r} is over {status_var.dimensions}, not parameters")
+        cells = int(np.prod([len(file_coords[d][0]) for d in status_var.dimensions], dtype=float))
+        need += cells * 9  # status, seconds, error code
+        if "xsweep_outputs" in status_var.ncattrs():
+            for out in _names_attr(status_var, "xsweep_outputs"):
+                if out not in variables:
+                    raise _Damaged(f"output variable {out!r} of {key!r} is missing")
+                var = variables[out]
+                itemsize = var.dtype.itemsize if isinstance(var.dtype, np.dtype) else 16
+                need += int(np.prod(var.shape, dtype=float)) * itemsize
+    if need > _memory_limit():
+        raise StoreError(
+            f"The cache file {store.path} holds (or claims to hold) results that need "
+            f"{need / 2**30:.1f} GiB of memory, more than half of this machine's memory, and "
+            "this version of xsweep keeps a cache's results in memory. Nothing was changed. "
+            "Read it lazily with xarray.open_dataset(path); if it should not be this big, it "
+            "is damaged."
+        )
+    store._file_coords = file_coords
+    return {key: _read_table(nc, key, status_vars[key], file_coords) for key in keys}
 
 
 def _values(var) -> np.ndarray:
@@ -1940,7 +2311,9 @@ def _attrs(var) -> dict[str, Any]:
 def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
     variables = nc.variables
     dims = tuple(status_var.dimensions)
-    name = status_var.getncattr("xsweep_name")
+    name = _text_attr(status_var, "xsweep_name")
+    if name_problem(name) or name != variable_prefix(name):
+        raise _Damaged(f"the function name {name!r:.80} of {key!r} is not a valid name")
     shape = tuple(len(file_coords[d][0]) for d in dims)
     table = FunctionTable(key, name, dims, shape)
     attrs = status_var.ncattrs()
@@ -1948,18 +2321,32 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
         table.fingerprint = str(status_var.getncattr("xsweep_fingerprint"))
     if "xsweep_kept_fingerprints" in attrs:
         table.history = json.loads(status_var.getncattr("xsweep_kept_fingerprints"))
-    table.status[:] = np.asarray(status_var[...]).reshape(-1)
-    table.seconds[:] = np.asarray(variables[table.seconds_name][...]).reshape(-1)
+    for own in (status_var, variables[table.seconds_name], variables[table.error_name]):
+        if own.dimensions != dims:
+            raise _Damaged(f"variable {own.name!r} is not over {list(dims)}")
+    status = np.asarray(status_var[...]).reshape(-1)
+    if status.dtype.kind not in "iu" or not np.isin(status, FLAG_VALUES).all():
+        raise _Damaged(f"variable {status_var.name!r} holds codes other than 0, 1 and 2")
+    table.status[:] = status
+    table.seconds[:] = np.asarray(variables[table.seconds_name][...], dtype=np.float32).reshape(-1)
     codes = np.asarray(variables[table.error_name][...]).reshape(-1)
+    if codes.dtype.kind not in "iu":
+        raise _Damaged(f"variable {table.error_name!r} does not hold integer codes")
     messages = np.asarray(variables[table.messages_name][...]).tolist() if codes.any() else []
+    if codes.any() and (codes.min() < 0 or codes.max() > len(messages)):
+        raise _Damaged(f"variable {table.error_name!r} refers to messages that do not exist")
     for index in np.flatnonzero(codes):
-        table.errors[int(index)] = str(messages[codes[index] - 1])
+        table.errors[int(index)] = clean_message(str(messages[codes[index] - 1]))
     if "xsweep_kind" in status_var.ncattrs():
         kind = status_var.getncattr("xsweep_kind")
+        if kind not in _KINDS:
+            raise _Damaged(f"the output kind {kind!r:.40} of {key!r} is not one of {_KINDS}")
         specs = []
         buffers = []
-        for out in json.loads(status_var.getncattr("xsweep_outputs")):
+        for out in _names_attr(status_var, "xsweep_outputs"):
             var = variables[out]
+            if tuple(var.dimensions[: len(dims)]) != dims:
+                raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
             extra = tuple(var.dimensions[len(dims) :])
             cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
             data = _values(var)
