@@ -142,19 +142,25 @@ def counted(a):
     return a * a
 
 
-def test_a_crafted_control_record_is_skipped_and_later_records_still_count(tmp_path):
-    path = swept(tmp_path, fn=counted, values=(1, 2, 3))
-    ps = space((1, 2, 3))
+def partly_swept(tmp_path: Path, fn=square, values=(1, 2, 3)) -> Path:
+    """A results file with ``fn`` computed at the middle value only."""
+    path = tmp_path / "r.nc"
+    ps = space(values)
     ps.enable_cache(path)
-    ps.clear_cache()
+    ps.sweep(fn, cells={"a": [values[1]]}, progress=False)
     ps.disable_cache()
+    return path
+
+
+def test_a_crafted_control_record_is_skipped_and_later_records_still_count(tmp_path):
+    path = partly_swept(tmp_path, fn=counted)
     write_journal(path, [scalar_record(0, 1), control("/etc/passwd"), scalar_record(2, 9)])
     with pytest.warns(DamagedSideFileWarning):
         ps = space((1, 2, 3))
         ps.enable_cache(path)
     CALLS.clear()
     assert ps.sweep(counted, progress=False)["counted"].values.tolist() == [1, 4, 9]
-    assert CALLS == [2]  # cells 1 and 3 came from the journal
+    assert CALLS == []  # 2 was in the file, 1 and 3 came from the journal
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,11 +257,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("kind", sorted(MALFORMED))
 def test_malformed_journal_records_are_skipped_with_a_warning_and_the_store_works(tmp_path, kind):
-    path = swept(tmp_path, values=(1, 2, 3))
-    ps = space((1, 2, 3))
-    ps.enable_cache(path)
-    ps.clear_cache()
-    ps.disable_cache()
+    path = partly_swept(tmp_path)
     write_journal(path, [scalar_record(0, 1), MALFORMED[kind], scalar_record(2, 9)])
     from xsweep.cli import main
 
@@ -280,11 +282,7 @@ def test_a_malformed_text_record_never_reaches_the_file(tmp_path):
     def word(a):
         return "w" * a
 
-    path = swept(tmp_path, fn=word)
-    ps = space()
-    ps.enable_cache(path)
-    ps.clear_cache()
-    ps.disable_cache()
+    path = partly_swept(tmp_path, fn=word, values=(1, 2))
     bad = json.dumps("\ud800").encode()  # JSON can carry a lone surrogate; NetCDF cannot
     record = _HEAD.pack(0, 0, COMPUTED, 0.5) + struct.pack("<I", len(bad)) + bad
     write_journal(path, [record])
@@ -410,7 +408,7 @@ BAD_OUTPUTS = {
     "float16": lambda a: np.float16(a),
     "float16-array": lambda a: np.ones(3, dtype=np.float16),
     "longdouble": lambda a: np.ones(2, dtype=np.longdouble),
-    "complex": lambda a: np.ones(2, dtype=complex),
+    "generator": lambda a: (i for i in range(a)),
     "named-like-parameter": lambda a: {"a": 1.0},
     "dim-like-parameter": lambda a: xr.DataArray(np.ones(2), dims=["a"]),
     "dict-key-with-slash": lambda a: {"x/y": 1},
@@ -420,7 +418,6 @@ BAD_OUTPUTS = {
     "dim-like-status": lambda a: xr.DataArray(np.ones(2), dims=["square_status"]),
     "attr-nul": lambda a: xr.DataArray(np.ones(2), dims=["t"], attrs={"units": "m\0"}),
     "attr-underscore": lambda a: xr.DataArray(np.ones(2), dims=["t"], attrs={"_FillValue": 1.0}),
-    "none": lambda a: None,
 }
 
 
@@ -793,7 +790,7 @@ def test_fuzzed_journals_never_break_an_open_nor_give_a_wrong_value(tmp_path):
             warnings.simplefilter("ignore", DamagedSideFileWarning)
             ps = space(range(8))
             ps.enable_cache(work / "r.nc")
-            replayed += int(ps._store.tables["test_hostile:square"].status.sum())  # noqa: SLF001
+            replayed += int(ps._store.tables["square"].status.sum())  # noqa: SLF001
             ds = ps.sweep(square, progress=False)
             ps.disable_cache()
         values = ds["square"].values
@@ -806,16 +803,16 @@ def test_fuzzed_journals_never_break_an_open_nor_give_a_wrong_value(tmp_path):
 def test_random_bad_return_values_are_refused_or_stored_exactly(tmp_path, seed):
     rng = np.random.default_rng(seed)
     candidates = [
-        lambda: rng.integers(-5, 5, size=rng.integers(0, 3)).astype(rng.choice(["f2", "c8", "O"])),
+        lambda: rng.integers(-5, 5, size=rng.integers(0, 3)).astype(rng.choice(["f2", "g", "O"])),
         lambda: {"k" * int(rng.integers(257, 300)): 1.0},
         lambda: {"ok": "\0" * int(rng.integers(1, 3))},
-        lambda: [1, 2],
-        lambda: (1, "a"),
-        lambda: {"nested": {"x": 1}},
+        lambda: {1, 2},
+        lambda: (1, {"a"}),
+        lambda: {"nested": {"x": object()}},
         lambda: rng.random((0,) + tuple(rng.integers(1, 3, size=2))),
         lambda: int(rng.integers(1, 4)) * 2**64,
         lambda: xr.DataArray(np.ones(2), dims=[chr(int(rng.integers(1, 31)))]),
-        lambda: np.datetime64("2020-01-01"),
+        lambda: np.timedelta64(int(rng.integers(1, 4)), "W"),
     ]
     make = candidates[seed % len(candidates)]
     value = make()

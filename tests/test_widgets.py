@@ -155,7 +155,7 @@ def test_accessor_status_and_failures(tmp_path):
     with xr.open_dataset(tmp_path / "r.nc") as ds:
         status = ds.xsweep.status()
         failures = ds.xsweep.failures()
-    assert status.loc["inv"].tolist() == [0, 2, 1]
+    assert status.loc["inv"].tolist() == [0, 2, 1, 0]
     assert failures.to_dict("records") == [
         {"function": "inv", "a": 0, "error": "ZeroDivisionError: division by zero"}
     ]

@@ -24,9 +24,9 @@ class XsweepAccessor:
     >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
     >>> ds = ps.sweep(lambda a: a * 10)
     >>> ds.xsweep.status()
-              not_computed  computed  failed
+              not_computed  computed  failed  no_value
     function
-    lambda               0         3       0
+    lambda               0         3       0         0
     """
 
     def __init__(self, ds: xr.Dataset) -> None:
@@ -36,12 +36,17 @@ class XsweepAccessor:
         """Function name -> its status variable name."""
         out = {}
         for name, var in self._ds.data_vars.items():
-            if var.attrs.get("flag_meanings") == FLAG_MEANINGS and str(name).endswith("_status"):
+            meanings = str(var.attrs.get("flag_meanings", ""))
+            # 0.1 files lack the last meaning (computed_no_value): same codes otherwise.
+            if FLAG_MEANINGS.startswith(meanings) and meanings and str(name).endswith("_status"):
                 out[var.attrs.get("xsweep_name", str(name)[: -len("_status")])] = str(name)
         return out
 
     def status(self):
         """Counts of not computed, computed and failed cells per function (a DataFrame).
+
+        ``computed`` includes the cells whose function returned ``None``, also counted in
+        ``no_value``.
 
         Examples
         --------
@@ -57,12 +62,12 @@ class XsweepAccessor:
             values = np.asarray(self._ds[var].values).ravel()
             rows[fn] = {
                 "not_computed": int((values == 0).sum()),
-                "computed": int((values == 1).sum()),
+                "computed": int(((values == 1) | (values == 3)).sum()),
                 "failed": int((values == 2).sum()),
+                "no_value": int((values == 3).sum()),
             }
-        frame = pd.DataFrame.from_dict(
-            rows, orient="index", columns=["not_computed", "computed", "failed"]
-        )
+        columns = ["not_computed", "computed", "failed", "no_value"]
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
         frame.index.name = "function"
         return frame
 

@@ -80,7 +80,7 @@ def describe(path: str) -> dict[str, Any]:
     >>> info["parameters"][0]["units"], info["functions"][0]["computed"]
     ('m', 2)
     """
-    from .store import COMPUTED, FAILED, NOT_COMPUTED, file_attrs, open_store
+    from .store import DONE, FAILED, NO_VALUE, NOT_COMPUTED, file_attrs, open_store
 
     store = open_store(path)
     attrs = file_attrs(store)
@@ -97,7 +97,8 @@ def describe(path: str) -> dict[str, Any]:
         )
     functions = []
     for key, table in store.tables.items():
-        seconds = table.seconds[table.status == COMPUTED]
+        done = np.isin(table.status, DONE)
+        seconds = table.seconds[done]
         functions.append(
             {
                 "function": key,
@@ -105,7 +106,8 @@ def describe(path: str) -> dict[str, Any]:
                 "parameters": list(table.dims),
                 "outputs": list(table.spec.names) if table.spec else [],
                 "cells": int(table.size),
-                "computed": int((table.status == COMPUTED).sum()),
+                "computed": int(done.sum()),
+                "no_value": int((table.status == NO_VALUE).sum()),
                 "failed": int((table.status == FAILED).sum()),
                 "missing": int((table.status == NOT_COMPUTED).sum()),
                 "total_seconds": float(seconds.sum(dtype=np.float64)),

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from .errors import CellError, OutputError, SweepError
-from .outputs import infer_spec
+from .outputs import grow_spec, infer_spec
 from .progress import Progress
-from .store import COMPUTED, FAILED, FunctionTable, MemoryStore
+from .store import DONE, FAILED, FunctionTable, MemoryStore
 from .text import clean_message, describe_exception
 
 
@@ -69,6 +69,64 @@ def describe_cell(dims: Sequence[str], values: Sequence[Any]) -> str:
     return ", ".join(f"{d}={v!r}" for d, v in zip(dims, values))
 
 
+class ValueSetter:
+    """A swept function that reads parameters: sets each one's ``.value``, then calls it.
+
+    TINC's ``force_values``: the cell's values are set silently (no callbacks) on the
+    space's parameters, then ``fn`` is called with the arguments it takes, in the same
+    order as ``dims``. Shipped to worker processes, it is pickled together with ``fn``, so
+    a function pickled by value keeps reading the very parameters set here; a function
+    pickled by reference (from an importable module) reads its module's own parameters,
+    which are looked up by name in its globals when the worker first calls it.
+
+    Parameters are shared by every thread of a process, so cells that read them run one at
+    a time per process (a lock): threads of one worker would otherwise read each other's
+    values.
+    """
+
+    def __init__(self, fn: Callable[..., Any], params: Sequence[Any], takes: Sequence[str]):
+        self.fn = fn
+        self.params = tuple(params)
+        names = [p.name for p in self.params]
+        self.picks = tuple(names.index(t) for t in takes)
+        self.takes = tuple(takes)
+        self._bound = True  # here: the space's own parameters
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"fn": self.fn, "params": self.params, "picks": self.picks, "takes": self.takes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bound = False
+        self._lock = threading.Lock()
+
+    def _bind(self) -> None:
+        """In a worker: prefer the parameters the function itself sees in its globals."""
+        from .parameters import Parameter
+
+        found: dict[str, Any] = {}
+        for value in list(getattr(self.fn, "__globals__", {}).values()):
+            if isinstance(value, Parameter):
+                found.setdefault(value.name, value)
+            elif hasattr(value, "parameters") and hasattr(value, "sweep"):
+                for p in getattr(value, "parameters", ()):
+                    if isinstance(p, Parameter):
+                        found.setdefault(p.name, p)
+        self.params = tuple(
+            p if found.get(p.name, p) is p else found[p.name] for p in self.params
+        )
+        self._bound = True
+
+    def __call__(self, *args: Any) -> Any:
+        with self._lock:
+            if not self._bound:
+                self._bind()
+            for param, value in zip(self.params, args):
+                param._set_index(param.index(value), fire=False, notify=False)
+            return self.fn(**{self.takes[i]: args[k] for i, k in enumerate(self.picks)})
+
+
 def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
     """Flat C-order indices of the selected cells, in the order the loop visits them."""
     if not plan.dims:
@@ -88,7 +146,7 @@ def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_fai
     if force_recompute:
         return flat, np.ones(flat.size, dtype=bool), 0
     status = table.status[flat]
-    todo = status != COMPUTED
+    todo = ~np.isin(status, DONE)
     if not retry_failed:
         todo &= status != FAILED
     return flat, todo, int(flat.size - np.count_nonzero(todo))
@@ -96,7 +154,7 @@ def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_fai
 
 def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
     """How many of the table's cells are computed after the sweep, if every cell succeeds."""
-    computed = table.status == COMPUTED
+    computed = np.isin(table.status, DONE)
     redone = np.count_nonzero(computed[flat[todo]])
     return int(np.count_nonzero(computed) - redone + np.count_nonzero(todo))
 
@@ -122,6 +180,7 @@ class _Sink:
         output_dims,
         dims,
         expect: int = 0,
+        restructure: bool = False,
     ):
         self.store = store
         self.table = table
@@ -131,18 +190,39 @@ class _Sink:
         self.expect = expect
         self.computed = 0
         self.failed = 0
-        self.record, self.record_failure = store.recorder(table, expect)
-        self.extract = table.spec.extract if table.spec is not None else None
+        self.record, self.record_failure, self.record_none = store.recorder(table, expect)
+        # restructure: the first cell sets the structure again (a whole-grid recompute).
+        self.extract = table.spec.extract if table.spec is not None and not restructure else None
+
+    def none(self, index: int, seconds: float) -> None:
+        self.record_none(index, seconds)
 
     def ok(self, index: int, args: tuple, result: Any, seconds: float) -> None:
+        if result is None:
+            self.record_none(index, seconds)
+            self.computed += 1
+            return
         if self.extract is None:
             self.set_spec(result, args)
         try:
             values = self.extract(result)
         except OutputError as exc:
+            grown = grow_spec(self.table.spec, result, self.name, self.output_dims)
+            if grown is not None:  # arrays whose shape varies: padded, with extents
+                self.store.grow_spec(self.table, grown)
+                self.record, self.record_failure, self.record_none = self.store.recorder(
+                    self.table, self.expect
+                )
+                self.extract = grown.extract
+                self.record(index, self.extract(result), seconds)
+                self.computed += 1
+                return
             raise OutputError(
                 f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}. Every cell must "
-                f"return the same structure; {self.computed} cells computed before it are kept."
+                f"return the same structure; {self.computed} cells computed before it are kept. "
+                "If you changed the function on purpose, sweep the whole grid again with "
+                f"force_recompute=True (it replaces the old structure), or "
+                f"ps.clear_cache({self.name}) first."
             ) from None
         self.record(index, values, seconds)
         self.computed += 1
@@ -155,7 +235,9 @@ class _Sink:
                 f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}."
             ) from None
         self.store.set_spec(self.table, spec)
-        self.record, self.record_failure = self.store.recorder(self.table, self.expect)
+        self.record, self.record_failure, self.record_none = self.store.recorder(
+            self.table, self.expect
+        )
         self.extract = spec.extract
 
     def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
@@ -183,6 +265,7 @@ def run_serial(
     retry_failed: bool,
     errors: str,
     progress: Progress | None = None,
+    restructure: bool = False,
 ) -> SweepReport:
     """Compute the plan's missing cells one after another in this process.
 
@@ -197,7 +280,9 @@ def run_serial(
         progress.start(int(flat.size), cached)
     if not todo.any():
         return report
-    sink = _Sink(store, table, name, output_dims, plan.dims, _expected(table, flat, todo))
+    sink = _Sink(
+        store, table, name, output_dims, plan.dims, _expected(table, flat, todo), restructure
+    )
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter
@@ -218,6 +303,10 @@ def run_serial(
                     raise
                 continue
             t1 = perf_counter()
+            if result is None:  # a missing value: computed, nothing to store
+                sink.none(index, t1 - t0)
+                computed += 1
+                continue
             if extract is None:
                 sink.set_spec(result, args)
                 record, extract = sink.record, sink.extract
@@ -225,7 +314,10 @@ def run_serial(
                 values = extract(result)
             except OutputError:
                 sink.computed = computed
-                sink.ok(index, args, result, t1 - t0)  # raises with the cell named
+                sink.ok(index, args, result, t1 - t0)  # grows the structure, or raises
+                record, extract = sink.record, sink.extract
+                computed += 1
+                continue
             record(index, values, t1 - t0)
             computed += 1
             if t1 >= next_report:
@@ -480,6 +572,7 @@ def run_parallel(
     chunksize: int | None = None,
     progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
+    restructure: bool = False,
 ) -> SweepReport:
     """Compute the plan's missing cells on ``executor``; this process alone writes the store.
 
@@ -501,7 +594,9 @@ def run_parallel(
         blob = ship(fn)
         key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
     workers = executor_workers(executor)
-    sink = _Sink(store, table, name, output_dims, plan.dims, _expected(table, flat, todo))
+    sink = _Sink(
+        store, table, name, output_dims, plan.dims, _expected(table, flat, todo), restructure
+    )
     cells = _cells(plan, table.shape, flat, todo)
     args_of: dict[int, tuple] = {}
     pending: dict[Future, list] = {}

@@ -306,6 +306,16 @@ def _check_name(name: str) -> None:
         )
 
 
+def _callback_identity(fn: Any) -> tuple | None:
+    """What makes two callbacks "the same one, defined again", or None (never replaced)."""
+    func = getattr(fn, "__func__", fn)
+    qualname = getattr(func, "__qualname__", None)
+    if not isinstance(qualname, str) or "<lambda>" in qualname or not hasattr(func, "__code__"):
+        return None
+    owner = getattr(fn, "__self__", None)
+    return (getattr(func, "__module__", None), qualname, id(owner) if owner is not None else None)
+
+
 class Parameter:
     """A named axis of a parameter space: its values, current value and metadata.
 
@@ -365,6 +375,7 @@ class Parameter:
         "_index",
         "_lookup",
         "_callbacks",
+        "_watchers",
         "_is_bool",
         "_floats",
         "_rtol",
@@ -399,6 +410,7 @@ class Parameter:
             self._floats = floats
             self._rtol = max(FLOAT_RTOL, float(np.finfo(self._values.dtype).eps))
         self._callbacks: list[Callable[[Any], Any]] = []
+        self._watchers: list[Callable[[Any], Any]] = []
         self._index = 0 if default is None else self.index(default)
 
     # -- values -----------------------------------------------------------------------------
@@ -445,6 +457,8 @@ class Parameter:
         slots = state[1] if isinstance(state, tuple) else state
         for key, value in (slots or {}).items():
             object.__setattr__(self, key, value)
+        if not hasattr(self, "_watchers"):
+            self._watchers = []
         self._values.setflags(write=False)
 
     def __len__(self) -> int:
@@ -641,31 +655,91 @@ class Parameter:
     def value(self, new: Any) -> None:
         self._set_index(self.index(new), fire=True)
 
-    def _set_index(self, index: int, *, fire: bool) -> None:
+    def _set_index(self, index: int, *, fire: bool, notify: bool = True) -> None:
+        """Move the current value; ``fire`` calls the callbacks, ``notify`` the watchers.
+
+        A cache hit moves the value silently for callbacks, but views (widgets) still
+        follow; a sweep that sets values per cell (``set_values=True``) tells no one.
+        """
         if index == self._index:
             return
         self._index = index
-        if fire:
+        if fire or (notify and self._watchers):
             new = self._values[index].item()
-            for cb in list(self._callbacks):
-                cb(new)
+            if notify:
+                for watcher in list(self._watchers):
+                    watcher(new)
+            if fire:
+                for cb in list(self._callbacks):
+                    cb(new)
 
-    # -- callbacks ----------------------------------------------------------------------------
-    def register_callback(self, fn: Callable[[Any], Any]) -> None:
-        """Call ``fn(new_value)`` whenever the current value changes.
+    def watch(self, fn: Callable[[Any], Any]) -> None:
+        """Call ``fn(new_value)`` on every change of the current value, silent ones included.
 
-        Exceptions raised by ``fn`` propagate to the code that set the value.
+        Unlike callbacks, watchers also hear the changes that do not fire callbacks, such as
+        ``run_process`` answering from the cache: they are for views that mirror the value
+        (a widget). A sweep with ``set_values=True`` moves values per cell without telling
+        anyone.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("p", values=[1, 2, 3])
+        >>> p.watch(lambda v: print("shown", v))
+        >>> p.value = 3
+        shown 3
+        """
+        if not callable(fn):
+            raise ParameterError(f"Parameter {self.name!r}: watcher {fn!r} is not callable.")
+        if fn not in self._watchers:
+            self._watchers.append(fn)
+
+    def unwatch(self, fn: Callable[[Any], Any]) -> None:
+        """Stop calling a watcher; nothing happens if it is not watching.
 
         Examples
         --------
         >>> import xsweep as xs
         >>> p = xs.Parameter("p", values=[1, 2])
+        >>> p.watch(print)
+        >>> p.unwatch(print)
+        >>> p.value = 2
+        """
+        if fn in self._watchers:
+            self._watchers.remove(fn)
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def register_callback(self, fn: Callable[[Any], Any]) -> None:
+        """Call ``fn(new_value)`` whenever the current value changes.
+
+        Exceptions raised by ``fn`` propagate to the code that set the value. Registering
+        a function with the same module and qualified name as one already registered (a
+        notebook cell run again) replaces it; lambdas and other callables are always added.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("p", values=[1, 2, 3])
         >>> p.register_callback(lambda v: print("now", v))
         >>> p.value = 2
         now 2
+        >>> def report(v):
+        ...     print("report", v)
+        >>> p.register_callback(report)
+        >>> def report(v):  # the cell is run again with an edit
+        ...     print("new report", v)
+        >>> p.register_callback(report)
+        >>> p.value = 3
+        now 3
+        new report 3
         """
         if not callable(fn):
             raise ParameterError(f"Parameter {self.name!r}: callback {fn!r} is not callable.")
+        # Re-running a notebook cell defines the callback anew: the new one replaces the old
+        # (same module and qualified name; for methods, of the same object), never both.
+        same = _callback_identity(fn)
+        if same is not None:
+            self._callbacks[:] = [cb for cb in self._callbacks if _callback_identity(cb) != same]
         self._callbacks.append(fn)
 
     def remove_callback(self, fn: Callable[[Any], Any]) -> None:

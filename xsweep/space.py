@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import os
 import time
@@ -24,6 +26,7 @@ from .errors import (
 )
 from .execution import (
     CellPlan,
+    ValueSetter,
     describe_cell,
     resolve_executor,
     run_parallel,
@@ -31,10 +34,11 @@ from .execution import (
     stop_pool,
 )
 from .fingerprint import fingerprint
-from .outputs import infer_spec
+from .outputs import grow_spec, infer_spec
 from .parameters import Parameter
 from .progress import Progress, progress_wanted
-from .store import COMPUTED, FAILED, MemoryStore, NetCDFStore, variable_prefix
+from .store import DONE, FAILED, NO_VALUE, MemoryStore, NetCDFStore, variable_prefix
+from .text import name_problem
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
 DEFAULT_CACHE_NAME = "xsweep_results.nc"
@@ -43,29 +47,43 @@ _ERRORS = ("record", "raise")
 
 @dataclass(frozen=True)
 class _Binding:
-    """How a function maps onto the space: which parameters it takes and how to call it."""
+    """How a function maps onto the space: which parameters it takes and how to call it.
+
+    ``dims`` are the cells' axes; ``takes`` the ones passed as arguments (all of ``dims``
+    unless ``sets_values``, when each cell also sets every dim's parameter ``.value``).
+    """
 
     key: str
     name: str
     dims: tuple[str, ...]
     positional: bool
     fingerprint: str
+    takes: tuple[str, ...] = ()
+    sets_values: bool = False
 
 
 def function_key(fn: Callable[..., Any]) -> str:
-    """The key a function's results are stored under: ``module:qualified.name``.
+    """The name a function's results are stored under: its ``__name__``, made NetCDF-safe.
+
+    The same code keeps its results when it moves between modules (a notebook's function
+    pasted into ``mymodel.py``); two different functions with one name are told apart by
+    their code fingerprint, and ``ps.sweep(fn, name=...)`` gives one its own name.
 
     Examples
     --------
     >>> from xsweep.space import function_key
     >>> def area(length, width):
     ...     return length * width
-    >>> function_key(area).endswith(":area")
-    True
+    >>> function_key(area)
+    'area'
+    >>> import functools
+    >>> function_key(functools.partial(area, width=2))
+    'area'
     """
-    module = getattr(fn, "__module__", None) or "__main__"
-    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    return f"{module}:{qualname}"
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return variable_prefix(str(name))
 
 
 class ParameterSpace:
@@ -113,6 +131,9 @@ class ParameterSpace:
         self._last: dict[str, MemoryStore] = {}
         self._bindings: dict[Any, _Binding] = {}
         self._versions: dict[Any, str] = {}
+        #: Per function (weak key): name=, and the parameters it reads (set_values, depends_on).
+        self._names: dict[Any, str] = {}
+        self._reads: dict[Any, tuple[bool, tuple[str, ...]]] = {}
         self._views: dict[str, Any] = {}
 
     # -- the grid -----------------------------------------------------------------------------
@@ -357,7 +378,7 @@ class ParameterSpace:
             raise SweepError(
                 "There is no cache to clear: caching is off. Call ps.enable_cache(path) first."
             )
-        self._store.clear(None if fn is None else function_key(fn))
+        self._store.clear(None if fn is None else self._binding(fn).key)
 
     def compact_cache(self) -> dict[str, int]:
         """Delete from the cache file the parameter values this space no longer has.
@@ -406,7 +427,7 @@ class ParameterSpace:
         """
         import pandas as pd
 
-        key = function_key(fn)
+        key = self._binding(fn).key
         store = self._store if self._store is not None else self._last.get(key)
         table = store.tables.get(key) if store is not None else None
         if table is None:
@@ -421,10 +442,23 @@ class ParameterSpace:
 
     # -- binding functions ----------------------------------------------------------------------
     def _binding(self, fn: Callable[..., Any]) -> _Binding:
+        """How ``fn`` maps onto the space, with its fingerprint as of now.
+
+        The signature is read once per function; the fingerprint is taken again on every
+        call (tens of microseconds), since the globals and helpers it covers may have
+        changed since the last sweep in this same space.
+        """
         try:
-            return self._bindings[fn]
+            binding = self._bindings[fn]
         except (KeyError, TypeError):
-            pass
+            binding = self._bind(fn)
+        label = self._versions.get(_weak_key(fn))
+        now = label or fingerprint(fn)
+        return (
+            binding if now == binding.fingerprint else dataclasses.replace(binding, fingerprint=now)
+        )
+
+    def _bind(self, fn: Callable[..., Any]) -> _Binding:
         if not callable(fn):
             raise SweepError(f"Expected a function to sweep, got {type(fn).__name__} {fn!r}.")
         try:
@@ -453,21 +487,64 @@ class ParameterSpace:
                     f"not a parameter of the space and has no default. The space's parameters "
                     f"are {list(self._params)}; rename the argument or give it a default."
                 )
-        dims = tuple(n for n in self._params if takes_all or n in takes)
+        takes_dims = tuple(n for n in self._params if takes_all or n in takes)
+        sets_values, reads = self._reads.get(_weak_key(fn), (False, ()))
+        if not takes_dims and not reads:
+            sets_values = True  # TINC's save_graph(): reads every parameter's .value
+            reads = tuple(self._params)
+        dims = tuple(n for n in self._params if n in takes_dims or n in reads)
+        sets_values = sets_values or bool(reads)
         plain = [a.name for a in sig.parameters.values() if a.kind is a.POSITIONAL_OR_KEYWORD]
-        positional = not takes_all and plain[: len(dims)] == list(dims)
+        positional = sets_values or (not takes_all and plain[: len(dims)] == list(dims))
+        name = self._names.get(_weak_key(fn)) or function_key(fn)
         binding = _Binding(
-            function_key(fn),
-            variable_prefix(getattr(fn, "__name__", "output")),
+            name,
+            name,
             dims,
             positional,
             self._versions.get(_weak_key(fn)) or fingerprint(fn),
+            takes_dims,
+            sets_values,
         )
         try:
             self._bindings[fn] = binding
         except TypeError:
             pass
         return binding
+
+    def _remember(self, fn, *, name=None, set_values=False, depends_on=None, version=None) -> None:
+        """Record per-function options of a sweep; later calls (run_process) use them too."""
+        key = _weak_key(fn)
+        if name is not None:
+            problem = name_problem(name) if isinstance(name, str) else "is not a str"
+            if problem or name != variable_prefix(name):
+                raise SweepError(
+                    f"name={name!r:.80} cannot name a function's results: use letters, digits "
+                    "and underscores, not starting with '_' (e.g. name='beam_model')."
+                )
+            self._names[key] = name
+        if version is not None:
+            self._versions[key] = f"version:{version}"
+        if depends_on is not None:
+            if isinstance(depends_on, str):
+                depends_on = [depends_on]
+            if not isinstance(depends_on, (list, tuple)) or not all(
+                isinstance(d, str) for d in depends_on
+            ):
+                raise SweepError(
+                    f"depends_on must be a list of parameter names, e.g. depends_on=['length'], "
+                    f"not {depends_on!r:.60}."
+                )
+            unknown = [d for d in depends_on if d not in self._params]
+            if unknown:
+                raise SweepError(
+                    f"depends_on names {unknown}, which are not parameters of the space; the "
+                    f"space has {list(self._params)}."
+                )
+        if set_values or depends_on is not None:
+            self._reads[key] = (bool(set_values), tuple(depends_on or ()))
+        if name is not None or version is not None or set_values or depends_on is not None:
+            self._bindings.pop(fn, None)
 
     def _plan(
         self,
@@ -535,6 +612,9 @@ class ParameterSpace:
         version: str | None = None,
         cells: dict[str, Sequence[Any]] | None = None,
         part: tuple[int, int] | None = None,
+        name: str | None = None,
+        set_values: bool = False,
+        depends_on: Sequence[str] | None = None,
     ) -> xr.Dataset:
         """Run ``fn`` over every cell of the grid and return the results as a Dataset.
 
@@ -618,9 +698,9 @@ class ParameterSpace:
         )
         if on_change not in ("raise", "keep"):
             raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
-        if version is not None:
-            self._versions[_weak_key(fn)] = f"version:{version}"
-            self._bindings.pop(fn, None)
+        if not isinstance(set_values, (bool, np.bool_)):
+            raise SweepError(f"set_values must be True or False, not {set_values!r:.60}.")
+        self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn)
         out_dims = _check_output_dims(output_dims)
         store = self._store if self._store is not None else MemoryStore(self._store_coords())
@@ -628,6 +708,7 @@ class ParameterSpace:
             self._last[binding.key] = store
         plan = self._plan(binding, store, params, cells, part)
         pool, owned = resolve_executor(executor, workers)
+        call, saved = self._callable(fn, binding)
         bar = Progress(binding.name) if progress_wanted(progress) else None
         options = dict(
             output_dims=out_dims,
@@ -645,11 +726,14 @@ class ParameterSpace:
                     binding.fingerprint,
                     "recompute" if force_recompute else on_change,
                 )
+                options["restructure"] = self._check_structure(
+                    binding, table, plan, out_dims, force_recompute
+                )
                 if pool is None:
-                    report = run_serial(fn, binding.name, store, table, plan, **options)
+                    report = run_serial(call, binding.name, store, table, plan, **options)
                 else:
                     report = run_parallel(
-                        fn,
+                        call,
                         binding.name,
                         store,
                         table,
@@ -660,6 +744,8 @@ class ParameterSpace:
                         **options,
                     )
         finally:
+            for param, index in saved.items():
+                param._set_index(index, fire=False, notify=False)
             if bar is not None:
                 bar.close()
             if owned:
@@ -674,8 +760,46 @@ class ParameterSpace:
                 stacklevel=2,
             )
         # The caller owns what a sweep returns: a store never changes it afterwards.
-        ds = store.result(table)
+        ds = _decode_times(store.result(table))
         return self._space_view(ds, store, plan, params)
+
+    def _callable(self, fn: Callable[..., Any], binding: _Binding):
+        """What the execution layer calls per cell, and the values to restore afterwards."""
+        if not binding.sets_values:
+            return fn, {}
+        params = [self._params[d] for d in binding.dims]
+        return ValueSetter(fn, params, binding.takes), {p: p._index for p in params}
+
+    def _check_structure(self, binding, table, plan, out_dims, force_recompute) -> bool:
+        """Whether this sweep may give ``fn`` a new output structure; refuse what it cannot.
+
+        A whole-grid ``force_recompute`` starts the structure afresh from its first cell
+        (the old variables are replaced once it records one); ``output_dims`` that differ
+        from the stored dims are applied that way, or refused with the ways out.
+        """
+        spec = table.spec
+        whole = plan.part is None and int(np.prod([len(s) for s in plan.selected])) == table.size
+        if spec is None:
+            return False
+        if force_recompute and whole:
+            return True
+        stored = {v.name: v.dims for v in spec.variables if v.dims}
+        wanted = {k: d for k, d in out_dims.items() if k in stored and stored[k] != d}
+        unknown = sorted(set(out_dims) - set(stored))
+        if wanted or unknown:
+            what = (
+                f"output_dims={out_dims!r} names outputs {unknown} that {binding.name} does "
+                f"not return with extra dims (its outputs with dims: {stored})"
+                if unknown
+                else f"{binding.name}'s outputs are stored with dims {stored}, but "
+                f"output_dims asks for {wanted}"
+            )
+            raise SweepError(
+                f"{what}. The stored cells keep their structure: to rename the dims, sweep "
+                "the whole grid again with force_recompute=True (the old variables are "
+                f"replaced), or ps.clear_cache({binding.name}) first."
+            )
+        return False
 
     def _space_view(self, ds: xr.Dataset, store: MemoryStore, plan: CellPlan, params) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""
@@ -750,11 +874,16 @@ class ParameterSpace:
         if table is None or table.dims != binding.dims:
             return False
         indices = {name: self[name].index(v) for name, v in values.items()}
-        return bool(table.status[self._flat_index(store, binding.dims, indices)] == COMPUTED)
+        return bool(table.status[self._flat_index(store, binding.dims, indices)] in DONE)
 
     # -- one cell -------------------------------------------------------------------------------
     def run_process(
-        self, fn: Callable[..., Any], *, force_recompute: bool = False, **overrides: Any
+        self,
+        fn: Callable[..., Any],
+        *,
+        force_recompute: bool = False,
+        set_values: bool = False,
+        **overrides: Any,
     ) -> Any:
         """Return ``fn`` at the parameters' current values, from the cache when it is there.
 
@@ -764,6 +893,10 @@ class ParameterSpace:
             As for :meth:`sweep`.
         force_recompute : bool, default False
             Call ``fn`` even when the cell is cached, and store the new result.
+        set_values : bool, default False
+            ``fn`` reads parameters' ``.value`` instead of taking them as arguments (as
+            with ``sweep(fn, set_values=True)``); a function that takes no parameter at all
+            is always run this way, over the whole space.
         **overrides
             Parameter values to set first, e.g. ``length=3`` (checked against the grid).
 
@@ -794,6 +927,8 @@ class ParameterSpace:
         >>> length.value
         2
         """
+        if set_values:
+            self._remember(fn, set_values=True)
         binding = self._binding(fn)
         indices = {}
         for name, value in overrides.items():
@@ -813,7 +948,7 @@ class ParameterSpace:
         for name, i in indices.items():
             self._params[name]._set_index(i, fire=True)
         if store is None:
-            return fn(**{d: self._params[d].value for d in binding.dims})
+            return fn(**{d: self._params[d].value for d in binding.takes})
         return self._compute_cell(fn, store, binding, indices, force_recompute)
 
     def _cell_at(self, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[Any, bool]:
@@ -826,11 +961,26 @@ class ParameterSpace:
         indices = {d: self._params[d].index(values[d]) for d in binding.dims}
         store = self._store
         if store is None:
-            return fn(**{d: values[d] for d in binding.dims}), False
+            return self._call_at(fn, binding, indices), False
         cached = self._cached_cell(store, binding, indices)
         if cached is not _MISSING:
             return cached, True
         return self._compute_cell(fn, store, binding, indices, False), False
+
+    def _call_at(self, fn, binding: _Binding, indices: dict[str, int]) -> Any:
+        """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
+        args = [
+            self._params[d].values[indices.get(d, self._params[d]._index)].item()
+            for d in binding.dims
+        ]
+        if binding.sets_values:
+            call, saved = self._callable(fn, binding)
+            try:
+                return call(*args)
+            finally:
+                for param, index in saved.items():
+                    param._set_index(index, fire=False, notify=False)
+        return fn(**dict(zip(binding.dims, args)))
 
     def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
         kwargs = {
@@ -838,7 +988,7 @@ class ParameterSpace:
             for d in binding.dims
         }
         t0 = time.perf_counter()
-        result = fn(**kwargs)
+        result = self._call_at(fn, binding, indices)
         seconds = time.perf_counter() - t0
         self._write_back(store, binding, kwargs, indices, result, seconds, force_recompute)
         return result
@@ -858,12 +1008,15 @@ class ParameterSpace:
     def _cached_cell(self, store: NetCDFStore, binding: _Binding, indices: dict[str, int]):
         store.reclaim()  # after a sweep handed its buffers to the caller
         table = store.tables.get(binding.key)
-        if table is None or table.spec is None or table.dims != binding.dims:
+        if table is None or table.dims != binding.dims:
             return _MISSING
-        if table.status[self._flat_index(store, binding.dims, indices)] != COMPUTED:
+        status = table.status[self._flat_index(store, binding.dims, indices)]
+        if status not in DONE:
             return _MISSING
         if table.fingerprint not in (None, binding.fingerprint):
             store.table(binding.key, binding.name, binding.dims, binding.fingerprint, "raise")
+        if status == NO_VALUE:
+            return None  # computed: the function returned None
         view = table.output_view(store.coords)
         labels = {}
         for d in binding.dims:
@@ -882,6 +1035,10 @@ class ParameterSpace:
                     binding.fingerprint,
                     "recompute" if force_recompute else "raise",
                 )
+                index = self._flat_index(store, binding.dims, indices)
+                if result is None:
+                    store.recorder(table)[2](index, seconds)
+                    return
                 if table.spec is None:
                     try:
                         spec = infer_spec(result, binding.name, None)
@@ -891,20 +1048,49 @@ class ParameterSpace:
                 try:
                     values = table.spec.extract(result)
                 except OutputError as exc:
-                    raise OutputError(
-                        f"Cell {cell} of {binding.name}: {exc}. The cache holds this function "
-                        "with another output structure; clear it with ps.clear_cache(fn)."
-                    ) from None
-                record, _ = store.recorder(table)
-                record(self._flat_index(store, binding.dims, indices), values, seconds)
+                    grown = grow_spec(table.spec, result, binding.name)
+                    if grown is None:
+                        raise self._structure_error(cell, binding, exc) from None
+                    store.grow_spec(table, grown)  # arrays whose shape varies: padded
+                    values = grown.extract(result)
+                record = store.recorder(table)[0]
+                record(index, values, seconds)
         except (StoreLockedError, StoreReadOnlyError) as exc:
             warnings.warn(
                 f"The result of {binding.name}({cell}) was computed but not cached: {exc}",
                 stacklevel=3,
             )
 
+    @staticmethod
+    def _structure_error(cell: str, binding: _Binding, exc: Exception) -> OutputError:
+        return OutputError(
+            f"Cell {cell} of {binding.name}: {exc}. The cache holds this function "
+            "with another output structure: sweep the whole grid again with "
+            f"ps.sweep({binding.name}, force_recompute=True) to replace it, or "
+            f"forget it with ps.clear_cache({binding.name})."
+        )
+
 
 _MISSING = object()
+
+
+def _decode_times(ds: xr.Dataset) -> xr.Dataset:
+    """Give datetime and timedelta outputs (stored as CF counts) back as numpy times."""
+    names = [
+        name
+        for name, var in ds.variables.items()
+        if str(var.attrs.get("xsweep_encoding", "")).startswith(("datetime64", "timedelta64"))
+    ]
+    if not names:
+        return ds
+    decoded = xr.decode_cf(
+        ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names]
+    )
+    for name in names:
+        ds[name] = decoded[name] if name in ds.data_vars else ds[name]
+        if name in ds.coords:
+            ds = ds.assign_coords({name: decoded[name]})
+    return ds
 
 
 def _is_seconds(value: Any, *, zero: bool) -> bool:

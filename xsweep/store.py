@@ -71,9 +71,11 @@ from .locking import WriterLock
 from .outputs import OutputSpec, VariableSpec
 from .text import clean_message, name_problem, text_problem
 
-NOT_COMPUTED, COMPUTED, FAILED = 0, 1, 2
-FLAG_VALUES = np.array([NOT_COMPUTED, COMPUTED, FAILED], dtype=np.int8)
-FLAG_MEANINGS = "not_computed computed failed"
+NOT_COMPUTED, COMPUTED, FAILED, NO_VALUE = 0, 1, 2, 3
+FLAG_VALUES = np.array([NOT_COMPUTED, COMPUTED, FAILED, NO_VALUE], dtype=np.int8)
+FLAG_MEANINGS = "not_computed computed failed computed_no_value"
+#: Statuses of cells that are done: computed, with a value or without one (``None``).
+DONE = (COMPUTED, NO_VALUE)
 FORMAT_VERSION = "1"
 
 #: Coordinates as the space hands them to a store: name -> (values, attrs), in dim order.
@@ -152,10 +154,43 @@ class FunctionTable:
         self.buffers = tuple(_filled((self.size, *v.shape), v) for v in spec.variables)
         self._view = None
 
+    def regrow(self, spec: OutputSpec) -> None:
+        """Take a structure whose ragged outputs grew (see :func:`xsweep.outputs.grow_spec`).
+
+        Every cell keeps its values, padded with the fill; an output that just became
+        ragged gets its extent variable, which says the cells computed so far have the old
+        shape.
+        """
+        old = {v.name: (v, buf) for v, buf in zip(self.spec.variables, self.buffers)}
+        done = self.status == COMPUTED  # cells without a value keep the fill
+        buffers = []
+        for var in spec.variables:
+            buf = _filled((self.size, *var.shape), var)
+            if var.name in old:
+                was, data = old[var.name]
+                buf[(slice(None), *(slice(0, n) for n in was.shape))] = data
+            else:  # the extent of an output that just became ragged: the old shape
+                source = next(v for v in spec.variables if v.extent == var.name)
+                buf[done] = old[source.name][0].shape
+            buffers.append(buf)
+        self.spec = spec
+        self.buffers = tuple(buffers)
+        self._view = None
+
     def put(self, index: int, values: tuple[Any, ...], seconds: float) -> None:
         for buf, value in zip(self.buffers, values):
             buf[index] = value
         self.status[index] = COMPUTED
+        self.seconds[index] = seconds
+        if self.errors:
+            self.errors.pop(index, None)
+
+    def put_none(self, index: int, seconds: float) -> None:
+        """The function returned None: computed, no value (outputs hold their fill)."""
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[index] = var.fill
+        self.status[index] = NO_VALUE
         self.seconds[index] = seconds
         if self.errors:
             self.errors.pop(index, None)
@@ -361,6 +396,13 @@ class FunctionTable:
         }
 
 
+def _same_structure(a: OutputSpec, b: OutputSpec) -> bool:
+    def shape(spec: OutputSpec) -> list:
+        return [(v.name, v.dtype, v.shape, v.dims, v.scalar) for v in spec.variables]
+
+    return a.kind == b.kind and shape(a) == shape(b)
+
+
 def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:
     if var.fill == 0:
         return np.zeros(shape, dtype=var.dtype)  # lazily zeroed pages: no pass over memory
@@ -430,11 +472,14 @@ class MemoryStore:
         if on_change == "raise":
             raise FunctionChangedError(
                 f"{self._where()} holds results of {table.key} computed by a different version "
-                f"of its code (fingerprint {table.fingerprint}, now {fingerprint}). Choose: "
-                "recompute them (sweep with force_recompute=True, or ps.clear_cache(fn)); keep "
-                "them as valid for the new code (sweep with on_change='keep', recorded in the "
-                "file); or declare versions yourself with @xs.version('...') so that only a "
-                "version you change counts."
+                f"of its code, or of another function named {table.name!r} (fingerprint "
+                f"{table.fingerprint}, now {fingerprint}; the fingerprint covers the code, the "
+                "globals it reads and the helpers it calls). Choose: recompute them (sweep "
+                "with force_recompute=True, or ps.clear_cache(fn)); keep them as valid for the "
+                "new code (sweep with on_change='keep', recorded in the file); declare "
+                "versions yourself with @xs.version('...') so that only a version you change "
+                "counts; or, for another function with the same name (two lambdas), give it "
+                "its own: ps.sweep(fn, name='...')."
             )
         if on_change == "keep":
             table.history.append(table.fingerprint)
@@ -483,9 +528,24 @@ class MemoryStore:
         self._layout_changed()
 
     def set_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
-        """Fix the output structure of ``table`` (the first successful cell's)."""
+        """Fix the output structure of ``table`` (the first successful cell's).
+
+        A table that has a structure already keeps it (and its cells) when ``spec`` is the
+        same; a different one (a whole-grid recompute of an edited function) replaces it,
+        and the old cells, which cannot hold the new structure, count as not computed.
+        """
+        if table.spec is not None and _same_structure(table.spec, spec):
+            return
         self._check_spec(table, spec)
+        if table.spec is not None:
+            table.clear()
         table.set_spec(spec)
+        self._layout_changed()
+
+    def grow_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        """Give ``table`` a structure whose ragged outputs grew; its cells keep their values."""
+        self._check_spec(table, spec)
+        table.regrow(spec)
         self._layout_changed()
 
     @contextlib.contextmanager
@@ -499,7 +559,7 @@ class MemoryStore:
         ``expect``: how many of ``table``'s cells will be computed when the write session
         ends if every cell succeeds (a hint for the file layout).
         """
-        return table.put, table.put_failure
+        return table.put, table.put_failure, table.put_none
 
     def result(self, table: FunctionTable) -> xr.Dataset:
         """``table``'s results as a Dataset the caller owns (call after the write session).
@@ -512,8 +572,10 @@ class MemoryStore:
         """Make sure every table's buffers are the store's own, before reading them."""
 
     def clear(self, key: str | None = None) -> None:
+        """Forget functions' results, fingerprints and output structures entirely."""
         for table in self._select(key):
-            table.clear()
+            del self.tables[table.key]
+        self._layout_changed()
 
     def close(self) -> None:
         pass
@@ -1055,6 +1117,7 @@ class NetCDFStore(MemoryStore):
             else:
                 codec = _Codec(table, store._slots[table.key])
             state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
+            state["encode_none"] = codec.encode_none
             state["epoch"] = store._epoch
             store._publish_at = store._journal_limit()
             store._writer.on_sync = store._maybe_publish_soon
@@ -1086,7 +1149,18 @@ class NetCDFStore(MemoryStore):
                 raise store._journal_error(exc) from exc
             put_failure(index, message, seconds)
 
-        return record, record_failure
+        def record_none(index: int, seconds: float) -> None:
+            if state.get("epoch") != store._epoch:
+                start()
+            try:
+                store._writer.append(state["encode_none"](index, seconds))
+            except StoreError:
+                raise
+            except OSError as exc:
+                raise store._journal_error(exc) from exc
+            table.put_none(index, seconds)
+
+        return record, record_failure, record_none
 
     def result(self, table: FunctionTable) -> xr.Dataset:
         """The caller's own copy of ``table``'s results.
@@ -1331,7 +1405,7 @@ class NetCDFStore(MemoryStore):
         publish succeeds, since the journal's records point into it.
         """
         table = stage.table
-        done = np.count_nonzero(table.status == COMPUTED)
+        done = np.count_nonzero(np.isin(table.status, DONE))
         if (
             not stage.finalizable
             or self._layout_dirty
@@ -1391,7 +1465,7 @@ _STRUCT_CHARS = {
 #: Journal record statuses besides COMPUTED and FAILED: a computed cell whose big outputs
 #: went straight to the staged file (the record holds their checksums), and the control
 #: record that names a staged file (slot CONTROL_SLOT).
-STAGED, STAGE = 3, 7
+STAGED, NONE_RECORD, STAGE = 3, 4, 7
 CONTROL_SLOT = 0xFFFF
 _SLOT = struct.Struct("<H")
 _STAGE_ID = re.compile(r"[0-9a-f]{32}")
@@ -1473,6 +1547,9 @@ class _Codec:
                 parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
         return parts
 
+    def encode_none(self, index: int, seconds: float) -> bytes:
+        return _HEAD.pack(self.slot, index, NONE_RECORD, seconds)
+
     def encode_failure(self, index: int, message: str, seconds: float) -> bytes:
         raw = message.encode("utf-8", "replace")
         return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
@@ -1495,6 +1572,11 @@ class _Codec:
                 raise _Malformed("a failure record of the wrong length")
             message = payload[pos : pos + n].decode("utf-8", "replace")
             table.put_failure(index, clean_message(message), seconds)
+            return True
+        if status == NONE_RECORD:
+            if len(payload) != _HEAD.size:
+                raise _Malformed("a no-value record of the wrong length")
+            table.put_none(index, seconds)
             return True
         if status not in (COMPUTED, STAGED) or table.spec is None:
             raise _Malformed(f"status {status} for a function without outputs yet")
@@ -2211,7 +2293,7 @@ class _Damaged(ValueError):
     """What is wrong with a file that claims to be an xsweep results file."""
 
 
-_KINDS = ("scalar", "array", "dict", "dataarray", "dataset")
+_KINDS = ("scalar", "array", "dict", "dataarray", "dataset", "json", "series", "dataframe")
 
 
 def _names_attr(owner, name: str) -> list[str]:
@@ -2290,7 +2372,15 @@ def _read_layout(store: NetCDFStore, nc, attrs: dict[str, Any]) -> dict[str, Fun
             "is damaged."
         )
     store._file_coords = file_coords
-    return {key: _read_table(nc, key, status_vars[key], file_coords) for key in keys}
+    tables = {}
+    for key in keys:
+        table = _read_table(nc, key, status_vars[key], file_coords)
+        # Results live under the function's name; files of 0.1 keyed them "module:qualname".
+        if table.name in tables:
+            raise _Damaged(f"two functions store results under the name {table.name!r}")
+        table.key = table.name
+        tables[table.name] = table
+    return tables
 
 
 def _values(var) -> np.ndarray:
@@ -2524,7 +2614,7 @@ def _merge_table(
                 f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be "
                 "merged."
             )
-    both = np.flatnonzero((into.status == COMPUTED) & (src.status == COMPUTED))
+    both = np.flatnonzero(np.isin(into.status, DONE) & np.isin(src.status, DONE))
     if both.size and src.spec is not None:
         differ = np.zeros(both.size, dtype=bool)
         for a, b in zip(into.buffers, src.buffers):
@@ -2533,6 +2623,7 @@ def _merge_table(
             if x.dtype.kind == "f":
                 same |= np.isnan(x) & np.isnan(y)
             differ |= ~same.reshape(both.size, -1).all(axis=1)
+        differ |= into.status[both] != src.status[both]
         if differ.any() and on_conflict == "raise":
             cell = np.unravel_index(both[differ][0], into.shape)
             label = ", ".join(f"{d}={coords[d][0][i].item()!r}" for d, i in zip(into.dims, cell))
@@ -2541,9 +2632,9 @@ def _merge_table(
                 f"different values, first at {label} (in {path}). Pass on_conflict='first' or "
                 "'last' to keep one file's value (merge --on-conflict on the command line)."
             )
-    take = src.status == COMPUTED
+    take = np.isin(src.status, DONE)
     if on_conflict == "first":
-        take &= into.status != COMPUTED
+        take &= ~np.isin(into.status, DONE)
     take |= (src.status == FAILED) & (into.status == NOT_COMPUTED)
     index = np.flatnonzero(take)
     for a, b in zip(into.buffers, src.buffers):

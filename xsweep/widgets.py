@@ -90,13 +90,12 @@ def parameter_widget(p: Parameter):
             control.value = value
 
     control.observe(from_control, names="value")
-    p.register_callback(from_parameter)
+    p.watch(from_parameter)  # also hears silent moves (run_process answering from the cache)
 
     def unlink() -> None:
         """Detach the control from the parameter (closing a view calls this)."""
         control.unobserve(from_control, names="value")
-        if from_parameter in p._callbacks:
-            p.remove_callback(from_parameter)
+        p.unwatch(from_parameter)
 
     control._xsweep_unlink = unlink
     return control
