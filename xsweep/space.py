@@ -662,12 +662,28 @@ class ParameterSpace:
         part : (int, int), optional
             Compute only slice ``k`` of ``n`` equal slices of the selected cells, e.g.
             ``part=(int(os.environ["SLURM_ARRAY_TASK_ID"]), 10)`` in a job array.
+        name : str, optional
+            The name the results are stored under (variables ``<name>``, ``<name>_status``,
+            ...); by default the function's ``__name__``. Give two different functions with
+            one name (two lambdas) names of their own. The space remembers it for
+            ``run_process(fn)``.
+        set_values : bool, default False
+            ``fn`` reads parameters' ``.value`` instead of (or besides) taking them as
+            arguments (TINC's ``force_values``): each cell sets the swept parameters' values
+            silently (no callbacks) while ``fn`` runs, also on process-pool workers, and the
+            values are restored after the sweep. Cells that read parameters run one at a
+            time per process. A function that takes no parameter at all is swept this way
+            over the whole space. Remembered by the space for this function.
+        depends_on : list of str, optional
+            Parameters ``fn`` reads without taking them (TINC's ``dependencies``): they become
+            dims of its results and are set per cell as with ``set_values``.
 
         Returns
         -------
         xarray.Dataset
             Dims: the swept parameters plus any extra output dims. Variables: the outputs,
-            ``<name>_status`` (0 not computed, 1 computed, 2 failed), ``<name>_seconds``,
+            ``<name>_status`` (0 not computed, 1 computed, 2 failed, 3 computed but
+            returned None), ``<name>_seconds``,
             ``<name>_error`` and ``<name>_messages``. Not computed cells of float outputs
             read NaN.
 
@@ -684,6 +700,14 @@ class ParameterSpace:
         ('a', 'b', 't')
         >>> float(ds["sum"].sel(a=2, b=1.5))
         3.5
+
+        A function that reads parameters instead of taking them:
+
+        >>> a = ps["a"]
+        >>> def doubled():
+        ...     return 2 * a.value
+        >>> ps.sweep(doubled)["doubled"].dims
+        ('a', 'b')
         """
         if errors not in _ERRORS:
             raise SweepError(f"errors={errors!r} is not one of {list(_ERRORS)}.")
