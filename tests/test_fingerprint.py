@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -323,9 +322,11 @@ def test_the_same_space_notices_a_changed_global(mod, tmp_path):
     ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
     ps.enable_cache(tmp_path / "r.nc")
     ps.sweep(mod.model, progress=False)
+    assert ps.is_computed(mod.model, a=2)
     mod.K = 100
     with pytest.raises(xs.FunctionChangedError):
         ps.sweep(mod.model, progress=False)
+    assert not ps.is_computed(mod.model, a=2)  # agrees with run_process
     with pytest.raises(xs.FunctionChangedError):
         ps.run_process(mod.model, a=2)  # never a stale cell either
     ds = ps.sweep(mod.model, force_recompute=True, progress=False)  # the way out
@@ -365,8 +366,6 @@ def test_installed_packages_are_not_followed(mod):
         return xs.Parameter("a", values=[a]).name + json.dumps(a)
 
     assert fingerprint(uses_xsweep) == code_only(uses_xsweep)
-    seconds = min(_timed(fingerprint, mod.installed) for _ in range(5))
-    assert seconds < 0.005
     assert fingerprint(mod.model) != code_only(mod.model)  # a user global does count
 
 
@@ -476,16 +475,11 @@ def test_a_declared_version_replaces_what_the_function_reads(mod, tmp_path):
         sweep(tmp_path / "s.nc", mod.model)
 
 
-def test_typical_function_is_fast(mod):
-    seconds = min(_timed(fingerprint, mod.uses_class) for _ in range(5))
-    assert seconds < 0.001
+def test_a_typical_function_is_fingerprinted_the_same_every_time(mod):
+    # Its cost (tens of microseconds) is measured where timings belong, not here: a loaded
+    # CI machine must not fail a test. What a test can check: the result is stable.
+    assert len({fingerprint(mod.uses_class) for _ in range(5)}) == 1
     assert fingerprint(mod.uses_class) != code_only(mod.uses_class)
-
-
-def _timed(fn, *args):
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def test_partial_and_decorated_functions_follow_the_wrapped_code(mod):

@@ -65,11 +65,6 @@ def sum64(parts: list) -> int:
     return total & _MASK
 
 
-def frame(payload: bytes) -> bytes:
-    """Frame ``payload`` as one journal record."""
-    return _FRAME.pack(_FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
 def open_side_file(path: str) -> int | None:
     """Open a file next to the store for reading, refusing anything but a regular file.
 
@@ -265,13 +260,6 @@ class JournalWriter:
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
-
-    def sync(self) -> None:
-        """Flush the journal to stable storage now."""
-        if self.before_sync is not None:
-            self.before_sync()
-        os.fdatasync(self.fd)
-        self._last_sync = time.monotonic()
 
     def close(self) -> None:
         if self.fd >= 0:

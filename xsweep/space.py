@@ -883,6 +883,9 @@ class ParameterSpace:
     def is_computed(self, fn: Callable[..., Any], **values: Any) -> bool:
         """Whether the cache holds ``fn``'s cell at these values (default: current values).
 
+        True exactly when ``run_process`` would answer from the cache: a cell of another
+        version of ``fn``'s code (its fingerprint changed) does not count.
+
         Examples
         --------
         >>> import xsweep as xs
@@ -897,6 +900,8 @@ class ParameterSpace:
         table = store.tables.get(binding.key)
         if table is None or table.dims != binding.dims:
             return False
+        if table.fingerprint not in (None, binding.fingerprint):
+            return False  # cells of another version of fn: run_process would refuse them
         indices = {name: self[name].index(v) for name, v in values.items()}
         return bool(table.status[self._flat_index(store, binding.dims, indices)] in DONE)
 
