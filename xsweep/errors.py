@@ -73,7 +73,7 @@ def warn_user(message: str, category: type[Warning]) -> None:
     level = 2  # stacklevel 2 is the frame that called warn_user
     frame = sys._getframe(1)
     while frame is not None and (
-        os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here
+        os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep)
         or frame.f_code.co_filename.endswith("contextlib.py")
     ):
         frame = frame.f_back

@@ -1,0 +1,222 @@
+"""Journal records of cells: how a finished cell is encoded, and applied on replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from typing import Any
+
+import numpy as np
+
+from ..journal import (
+    sum64,
+)
+from ..outputs import VariableSpec
+from ..text import clean_message, text_problem
+from .schema import COMPUTED, FAILED
+from .table import FunctionTable
+
+# ---------------------------------------------------------------------------------------------
+# Journal record encoding
+# ---------------------------------------------------------------------------------------------
+_HEAD = struct.Struct("<HQBf")
+
+
+_U32 = struct.Struct("<I")
+
+
+_U64 = struct.Struct("<Q")
+
+
+_STRUCT_CHARS = {
+    ("f", 8): "d", ("f", 4): "f", ("f", 2): "e",
+    ("i", 8): "q", ("i", 4): "i", ("i", 2): "h", ("i", 1): "b",
+    ("u", 8): "Q", ("u", 4): "I", ("u", 2): "H", ("u", 1): "B",
+    ("b", 1): "?",
+}  # fmt: skip
+
+
+#: Journal record statuses besides COMPUTED and FAILED: a computed cell whose big outputs
+#: went straight to the staged file (the record holds their checksums), and the control
+#: record that names a staged file (slot CONTROL_SLOT).
+STAGED, NONE_RECORD, STAGE = 3, 4, 7
+
+
+CONTROL_SLOT = 0xFFFF
+
+
+_SLOT = struct.Struct("<H")
+
+
+_STAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class _Malformed(ValueError):
+    """A journal record that passed its checksum but does not describe a valid cell."""
+
+
+#: What decoding a crafted or damaged record can raise; such a record is skipped.
+_RECORD_ERRORS = (
+    _Malformed,
+    struct.error,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    UnicodeError,
+    RecursionError,
+)
+
+
+class _Codec:
+    """Encodes one function's cells as journal payloads and applies decoded ones.
+
+    With ``places`` (variable index -> (offset, cell bytes) in a staged file open as
+    ``stage_fd``), those big outputs are written to the staged file and the record carries
+    only the 64-bit sum of their bytes.
+    """
+
+    def __init__(
+        self,
+        table: FunctionTable,
+        slot: int,
+        stage_fd: int = -1,
+        places: dict[int, tuple[int, int]] | None = None,
+    ):
+        self.table = table
+        self.slot = slot
+        self.stage_fd = stage_fd
+        self.places = places or {}
+        spec = table.spec
+        self.variables = spec.variables if spec else ()
+        chars = []
+        for v in self.variables:
+            if v.scalar and v.dtype != object:
+                chars.append(_STRUCT_CHARS[(v.dtype.kind, v.dtype.itemsize)])
+            else:
+                chars = None
+                break
+        # All-numeric-scalar outputs (the common case) pack in a single struct call.
+        self.flat = struct.Struct("<HQBf" + "".join(chars)) if chars is not None else None
+
+    def staged(self, stage_fd: int, places: dict[int, tuple[int, int]]) -> None:
+        """Read the big outputs of STAGED records from this staged file (replay)."""
+        self.stage_fd = stage_fd
+        self.places = places
+
+    def encode(self, index: int, values: tuple, seconds: float) -> bytes | list:
+        """The payload: one bytes object, or a list of buffers (arrays are not copied)."""
+        if self.flat is not None:
+            return self.flat.pack(self.slot, index, COMPUTED, seconds, *values)
+        places = self.places
+        parts: list = [_HEAD.pack(self.slot, index, STAGED if places else COMPUTED, seconds)]
+        for i, (var, value) in enumerate(zip(self.variables, values)):
+            if var.dtype == object:
+                raw = json.dumps(value if var.scalar else value.tolist()).encode()
+                parts.append(_U32.pack(len(raw)))
+                parts.append(raw)
+            elif var.scalar:
+                parts.append(np.asarray(value, dtype=var.dtype).tobytes())
+            elif i in places:
+                base, nbytes = places[i]
+                view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")
+                _pwrite_all(self.stage_fd, view, base + index * nbytes)
+                parts.append(_U64.pack(sum64([view])))
+            else:
+                parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
+        return parts
+
+    def encode_none(self, index: int, seconds: float) -> bytes:
+        return _HEAD.pack(self.slot, index, NONE_RECORD, seconds)
+
+    def encode_failure(self, index: int, message: str, seconds: float) -> bytes:
+        raw = message.encode("utf-8", "replace")
+        return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
+
+    def apply(self, payload: bytes) -> bool:
+        """Apply one record; False if its staged data is missing or damaged (stop there).
+
+        Raises ``_Malformed`` (or a decoding error) for a record that does not describe a
+        valid cell of this table; nothing is applied then.
+        """
+        table = self.table
+        _, index, status, seconds = _HEAD.unpack_from(payload)
+        if index >= table.size:
+            raise _Malformed(f"cell {index} of a table of {table.size} cells")
+        pos = _HEAD.size
+        if status == FAILED:
+            (n,) = _U32.unpack_from(payload, pos)
+            pos += 4
+            if pos + n != len(payload):
+                raise _Malformed("a failure record of the wrong length")
+            message = payload[pos : pos + n].decode("utf-8", "replace")
+            table.put_failure(index, clean_message(message), seconds)
+            return True
+        if status == NONE_RECORD:
+            if len(payload) != _HEAD.size:
+                raise _Malformed("a no-value record of the wrong length")
+            table.put_none(index, seconds)
+            return True
+        if status not in (COMPUTED, STAGED) or table.spec is None:
+            raise _Malformed(f"status {status} for a function without outputs yet")
+        if self.flat is not None:
+            if status != COMPUTED:
+                raise _Malformed(f"status {status} in a record of scalars")
+            table.put(index, self.flat.unpack(payload)[4:], seconds)
+            return True
+        if status == STAGED and not self.places:
+            return False
+        values = []
+        for i, var in enumerate(self.variables):
+            if var.dtype == object:
+                (n,) = _U32.unpack_from(payload, pos)
+                pos += 4
+                if pos + n > len(payload):
+                    raise _Malformed("a string past the end of its record")
+                value = _checked_text(var, json.loads(payload[pos : pos + n].decode("utf-8")))
+                pos += n
+                values.append(value)
+            elif status == STAGED and i in self.places:
+                (total,) = _U64.unpack_from(payload, pos)
+                pos += 8
+                base, nbytes = self.places[i]
+                try:
+                    data = os.pread(self.stage_fd, nbytes, base + index * nbytes)
+                except OSError:
+                    return False
+                if len(data) != nbytes or sum64([data]) != total:
+                    return False  # the cell's bytes never reached the staged file
+                values.append(np.frombuffer(data, dtype=var.dtype).reshape(var.shape))
+            else:
+                count = int(np.prod(var.shape, dtype=np.int64))
+                arr = np.frombuffer(payload, dtype=var.dtype, count=count, offset=pos)
+                pos += arr.nbytes
+                values.append(arr.reshape(var.shape))
+        if pos != len(payload):
+            raise _Malformed(f"{len(payload) - pos} bytes left over after the cell's values")
+        table.put(index, tuple(values), seconds)
+        return True
+
+
+def _checked_text(var: VariableSpec, value: Any) -> Any:
+    """A string output decoded from a record, checked as a function's return value is."""
+    if var.scalar:
+        if not isinstance(value, str) or text_problem(value):
+            raise _Malformed(f"{value!r:.40} is not a valid text value")
+        return value
+    arr = np.array(value, dtype=object)
+    if arr.shape != var.shape or not all(
+        isinstance(v, str) and not text_problem(v) for v in arr.flat
+    ):
+        raise _Malformed("a text array of the wrong shape or content")
+    return arr
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n

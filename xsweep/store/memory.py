@@ -1,0 +1,326 @@
+"""The in-memory store (no cache enabled) and the checks every store shares."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import (
+    FunctionChangedError,
+    StoreMismatchError,
+)
+from ..outputs import OutputSpec
+from ..text import name_problem, text_problem
+from .grid import _short
+from .schema import Coords
+from .table import FunctionTable, _same_structure
+
+
+# ---------------------------------------------------------------------------------------------
+# The in-memory store
+# ---------------------------------------------------------------------------------------------
+class MemoryStore:
+    """Results kept in memory only; the store of a sweep with no cache enabled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store import MemoryStore
+    >>> store = MemoryStore({"a": (np.array([1, 2]), {})})
+    >>> table = store.table("m:f", "f", ("a",))
+    >>> table.shape
+    (2,)
+    """
+
+    persistent = False
+    path: str | None = None
+
+    def __init__(self, coords: Coords) -> None:
+        self.coords = coords
+        self.tables: dict[str, FunctionTable] = {}
+        #: Per parameter, the store index of each of the space's values.
+        self.index_map = {d: np.arange(len(v)) for d, (v, _) in coords.items()}
+        #: Values at which cells stored before a parameter existed were computed.
+        self.computed_at: dict[str, Any] = {}
+
+    def table(
+        self,
+        key: str,
+        name: str,
+        dims: tuple[str, ...],
+        fingerprint: str | None = None,
+        on_change: str = "raise",
+    ) -> FunctionTable:
+        """The results of function ``key`` over ``dims``, created empty if new.
+
+        ``fingerprint`` identifies the function's version; when the stored one differs,
+        ``on_change`` decides: ``"raise"`` (an error with the ways out), ``"keep"`` (keep the
+        old cells, noted in the file) or ``"recompute"`` (forget them).
+        """
+        table = self.tables.get(key)
+        if table is None:
+            self._check_new_name(key, name)
+            shape = tuple(len(self.coords[d][0]) for d in dims)
+            table = FunctionTable(key, name, dims, shape)
+            table.fingerprint = fingerprint
+            self.tables[key] = table
+            self._layout_changed()
+            return table
+        if table.dims != dims:
+            self._conform(table, dims)
+        if fingerprint is not None and table.fingerprint not in (None, fingerprint):
+            self._function_changed(table, fingerprint, on_change)
+        elif fingerprint is not None and table.fingerprint is None:
+            table.fingerprint = fingerprint
+            self._layout_changed()
+        return table
+
+    def _function_changed(self, table: FunctionTable, fingerprint: str, on_change: str) -> None:
+        if on_change == "raise":
+            raise FunctionChangedError(
+                f"{self._where()} holds results of {table.key} computed by a different version "
+                f"of its code, or of another function named {table.name!r} (fingerprint "
+                f"{table.fingerprint}, now {fingerprint}; the fingerprint covers the code, the "
+                "globals it reads and the helpers it calls). Choose: recompute them (sweep "
+                "with force_recompute=True, or ps.clear_cache(fn)); keep them as valid for the "
+                "new code (sweep with on_change='keep', recorded in the file); declare "
+                "versions yourself with @xs.version('...') so that only a version you change "
+                "counts; or, for another function with the same name (two lambdas), give it "
+                "its own: ps.sweep(fn, name='...')."
+            )
+        if on_change == "keep":
+            table.history.append(table.fingerprint)
+        else:
+            table.clear()
+        table.fingerprint = fingerprint
+        self._layout_changed()
+
+    def _conform(self, table: FunctionTable, dims: tuple[str, ...]) -> None:
+        """Bring a table stored over other dims to ``dims`` (reordered or with new params)."""
+        old, new = set(table.dims), set(dims)
+        added = [d for d in dims if d not in old]
+        missing = [d for d in added if d not in self.computed_at]
+        if not old <= new or missing:
+            dropped = sorted(old - new)
+            if dropped:
+                why = (
+                    f"it no longer takes {dropped}, and its stored cells differ along "
+                    f"{'it' if len(dropped) == 1 else 'them'}"
+                )
+                fix = "Clear them with ps.clear_cache(fn) or use another cache path."
+            else:
+                example = ", ".join(f"{d!r}: <value>" for d in missing)
+                why = f"the stored cells were computed before {missing} existed"
+                fix = (
+                    "If they were computed at one value of each new parameter (say its "
+                    f"default), declare it: ps.enable_cache(path, computed_at={{{example}}}). "
+                    "Otherwise clear them with ps.clear_cache(fn) or use another cache path."
+                )
+            raise StoreMismatchError(
+                f"{self._where()} holds results of {table.key} over the parameters "
+                f"{list(table.dims)}, but the function now takes {list(dims)}: {why}. {fix}"
+            )
+        fixed = {}
+        for d in added:
+            values = self.coords[d][0]
+            hits = np.flatnonzero(values == np.asarray(self.computed_at[d], dtype=values.dtype))
+            if not hits.size:
+                raise StoreMismatchError(
+                    f"computed_at[{d!r}] = {self.computed_at[d]!r} is not one of the values of "
+                    f"parameter {d!r}: {_short(values)}."
+                )
+            fixed[d] = int(hits[0])
+        shape = tuple(len(self.coords[d][0]) for d in dims)
+        table.regrid(dims, shape, {}, fixed)
+        self._layout_changed()
+
+    def set_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        """Fix the output structure of ``table`` (the first successful cell's).
+
+        A table that has a structure already keeps it (and its cells) when ``spec`` is the
+        same; a different one (a whole-grid recompute of an edited function) replaces it,
+        and the old cells, which cannot hold the new structure, count as not computed.
+        """
+        if table.spec is not None and _same_structure(table.spec, spec):
+            return
+        self._check_spec(table, spec)
+        if table.spec is not None:
+            table.clear()
+        table.set_spec(spec)
+        self._layout_changed()
+
+    def grow_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        """Give ``table`` a structure whose ragged outputs grew; its cells keep their values."""
+        self._check_spec(table, spec)
+        table.regrow(spec)
+        self._layout_changed()
+
+    @contextlib.contextmanager
+    def writing(self, publish: bool = True) -> Iterator[None]:
+        """A write session (a sweep, or one ``run_process`` write)."""
+        yield
+
+    def recorder(self, table: FunctionTable, expect: int = 0):
+        """``(record, record_failure)`` callables for the per-cell hot path.
+
+        ``expect``: how many of ``table``'s cells will be computed when the write session
+        ends if every cell succeeds (a hint for the file layout).
+        """
+        return table.put, table.put_failure, table.put_none
+
+    def result(self, table: FunctionTable) -> xr.Dataset:
+        """``table``'s results as a Dataset the caller owns (call after the write session).
+
+        An in-memory store is never written again, so its buffers are shared, not copied.
+        """
+        return table.to_dataset(self.coords, copy=False)
+
+    def reclaim(self) -> None:
+        """Make sure every table's buffers are the store's own, before reading them."""
+
+    def clear(self, key: str | None = None) -> None:
+        """Forget functions' results, fingerprints and output structures entirely."""
+        for table in self._select(key):
+            del self.tables[table.key]
+        self._layout_changed()
+
+    def close(self) -> None:
+        pass
+
+    # -- checks -------------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"The cache file {self.path}" if self.path else "This sweep"
+
+    def _select(self, key: str | None) -> list[FunctionTable]:
+        if key is None:
+            return list(self.tables.values())
+        return [self.tables[key]] if key in self.tables else []
+
+    def _layout_changed(self) -> None:
+        pass
+
+    def _taken_names(self, exclude: str) -> dict[str, str]:
+        """Every variable and dim name in the file, mapped to what uses it.
+
+        Variables and dims share one namespace in a NetCDF file (a dim may only share its
+        name with its own coordinate variable), so both are listed.
+        """
+        taken = {name: f"parameter {name!r}" for name in self.coords}
+        for table in self.tables.values():
+            if table.key == exclude:
+                continue
+            for n in (*table.own_names, table.message_dim):
+                taken[n] = f"function {table.key}"
+            if table.spec is not None:
+                for var in table.spec.variables:
+                    for d in var.dims:
+                        taken.setdefault(d, f"an output dim of {table.key}")
+                    for c in var.coords:
+                        taken.setdefault(c, f"an output coordinate of {table.key}")
+        return taken
+
+    def _check_new_name(self, key: str, name: str) -> None:
+        for table in self.tables.values():
+            if table.name == name:
+                raise StoreMismatchError(
+                    f"{self._where()} already holds results of function {table.key} under the "
+                    f"name {name!r}; function {key} has the same name and would mix with them. "
+                    "Rename one of the functions, or use another cache path."
+                )
+        taken = self._taken_names(key)
+        probe = FunctionTable(key, name, (), ())
+        for n in (*probe.own_names, probe.message_dim):
+            problem = name_problem(n)
+            if problem:
+                raise StoreMismatchError(
+                    f"The results of {key} would be stored as {n!r:.80}, which {problem}. "
+                    "Give the function a shorter name."
+                )
+            if n in taken:
+                raise StoreMismatchError(
+                    f"The results of {key} need the name {n!r} in {self._where_short()}, but "
+                    f"{taken[n]} uses it already. Rename the function or that "
+                    f"{'parameter' if n in self.coords else 'function'}."
+                )
+
+    def _where_short(self) -> str:
+        return "the cache file" if self.path else "the results"
+
+    def _check_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+        taken = self._taken_names(table.key)
+        own = {
+            table.status_name,
+            table.seconds_name,
+            table.error_name,
+            table.messages_name,
+            table.message_dim,
+        }
+        dim_sizes = self._dim_sizes(exclude=table.key)
+        names = set(spec.names)
+        for var in spec.variables:
+            owner = taken.get(var.name) or ("its own status variables" if var.name in own else None)
+            if owner is not None:
+                raise StoreMismatchError(
+                    f"{table.key} returns an output named {var.name!r}, but that name is already "
+                    f"used by {owner}. Two variables never share a "
+                    "name: rename the output (return a dict with another key) or the function."
+                )
+            for dim, n in zip(var.dims, var.shape):
+                if dim in self.coords:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a dim named {dim!r}, which is a "
+                        "parameter. Name the output's dims differently with output_dims=."
+                    )
+                clash = dim in own or dim in names or (dim in taken and dim not in dim_sizes)
+                if clash:
+                    user = taken.get(dim) or (
+                        f"output {dim!r}" if dim in names else f"a status variable of {table.key}"
+                    )
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a dim named {dim!r}, but "
+                        f"{user} uses that name. Name the output's dims differently with "
+                        "output_dims=."
+                    )
+                if dim in dim_sizes and dim_sizes[dim] != n:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
+                        f"another function's output has it with length {dim_sizes[dim]}. Name "
+                        "the dims differently with output_dims=."
+                    )
+            for cname in var.coords:
+                if cname not in var.dims and (cname in taken or cname in own or cname in names):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has a coordinate named {cname!r}, "
+                        f"but {taken.get(cname, 'another variable')} uses that name. Rename "
+                        "the coordinate."
+                    )
+            for attr, value in var.attrs.items():
+                problem = name_problem(attr) if isinstance(attr, str) else "is not a string"
+                if problem:
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has an attribute named "
+                        f"{attr!r:.80}, which {problem}. Rename or drop the attribute."
+                    )
+                if isinstance(value, str) and text_problem(value):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has attribute {attr!r}, whose text "
+                        f"{text_problem(value)}. Remove or replace that character."
+                    )
+                if not isinstance(value, (str, int, float, np.number, np.ndarray, list, tuple)):
+                    raise StoreMismatchError(
+                        f"Output {var.name!r} of {table.key} has attribute {attr!r} of type "
+                        f"{type(value).__name__}, which a NetCDF file cannot hold. Use strings, "
+                        "numbers or lists of numbers as attribute values."
+                    )
+
+    def _dim_sizes(self, exclude: str) -> dict[str, int]:
+        sizes = {}
+        for table in self.tables.values():
+            if table.key != exclude and table.spec is not None:
+                for var in table.spec.variables:
+                    sizes.update(zip(var.dims, var.shape))
+        return sizes

@@ -1,0 +1,153 @@
+"""Combining results files computed over parts of a grid (one per cluster job)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import (
+    FunctionChangedError,
+    StoreError,
+    StoreMismatchError,
+)
+from .grid import _union
+from .netcdf import NetCDFStore, open_store
+from .schema import DONE, FAILED, NOT_COMPUTED, Coords
+from .table import FunctionTable
+
+
+def merge_stores(
+    paths: list[str | os.PathLike[str]], out: str | os.PathLike[str], *, on_conflict: str = "raise"
+) -> str:
+    """Combine results files computed over parts of a grid (one per cluster job) into one.
+
+    The output's grid is the union of the inputs' grids; every computed cell of every input
+    is in it. A cell computed in several inputs must hold the same value in each, unless
+    ``on_conflict`` picks one. Failed cells yield to computed ones.
+
+    Parameters
+    ----------
+    paths : list of str
+        The results files, in order.
+    out : str
+        The merged file to write; it must not exist yet.
+    on_conflict : {"raise", "first", "last"}, default "raise"
+        What a cell computed with different values in several inputs does: an error naming
+        the cell, or the first or last input's value.
+
+    Returns
+    -------
+    str
+        The absolute path of the merged file.
+
+    Examples
+    --------
+    >>> import os, tempfile, xsweep as xs
+    >>> folder = tempfile.mkdtemp()
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4])])
+    >>> def square(a):
+    ...     return a * a
+    >>> for job in range(2):  # as two jobs of a job array would
+    ...     ps.enable_cache(os.path.join(folder, f"part{job}.nc"))
+    ...     _ = ps.sweep(square, part=(job, 2))
+    >>> ps.disable_cache()
+    >>> out = xs.merge_stores([os.path.join(folder, f"part{j}.nc") for j in range(2)],
+    ...                       os.path.join(folder, "all.nc"))
+    >>> import xarray as xr
+    >>> with xr.open_dataset(out) as ds:
+    ...     ds["square"].values.tolist()
+    [1, 4, 9, 16]
+    """
+    if on_conflict not in ("raise", "first", "last"):
+        raise StoreError(f"on_conflict={on_conflict!r} is not one of ['raise', 'first', 'last'].")
+    if len(paths) < 1:
+        raise StoreError("merge_stores needs at least one input file.")
+    out = os.path.abspath(os.fspath(out))
+    if os.path.exists(out):
+        raise StoreError(
+            f"The output file {out} already exists; merging never overwrites a file. Choose "
+            "another output path or remove it first."
+        )
+    sources = [open_store(os.fspath(p)) for p in paths]
+    coords: Coords = {}
+    for src in sources:
+        for name, (values, attrs) in src.coords.items():
+            if name in coords:
+                values, _ = _union(src.path, name, coords[name][0], values)
+            coords[name] = (values, coords.get(name, (None, attrs))[1])
+    target = NetCDFStore(out, coords)
+    for src in sources:
+        for key, table in src.tables.items():
+            shape = tuple(len(coords[d][0]) for d in table.dims)
+            positions = {}
+            for d in table.dims:
+                lookup = {v: i for i, v in enumerate(coords[d][0].tolist())}
+                positions[d] = np.array([lookup[v] for v in src.coords[d][0].tolist()])
+            table.regrid(table.dims, shape, positions, {})
+            if key not in target.tables:
+                target.tables[key] = table
+                continue
+            _merge_table(target.tables[key], table, src.path, coords, on_conflict)
+    with target.writing():
+        target._layout_dirty = True
+    return target.path
+
+
+def _merge_table(
+    into: FunctionTable, src: FunctionTable, path: str, coords: Coords, on_conflict: str
+) -> None:
+    where = f"{src.key} in {path}"
+    if into.dims != src.dims:
+        raise StoreMismatchError(
+            f"{where} is stored over {list(src.dims)}, but over {list(into.dims)} in an earlier "
+            "file; only results over the same parameters can be merged."
+        )
+    if into.fingerprint and src.fingerprint and into.fingerprint != src.fingerprint:
+        raise FunctionChangedError(
+            f"{where} was computed by another version of the function's code "
+            f"({src.fingerprint}) than in an earlier file ({into.fingerprint}); merging them "
+            "would mix versions. Recompute one of them, or declare a version with @xs.version."
+        )
+    if src.spec is not None and into.spec is None:
+        into.set_spec(src.spec)
+    if src.spec is not None:
+        mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
+        theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
+        if mine != theirs:
+            raise StoreMismatchError(
+                f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be "
+                "merged."
+            )
+    both = np.flatnonzero(np.isin(into.status, DONE) & np.isin(src.status, DONE))
+    if both.size and src.spec is not None:
+        differ = np.zeros(both.size, dtype=bool)
+        for a, b in zip(into.buffers, src.buffers):
+            x, y = a[both], b[both]
+            same = x == y
+            if x.dtype.kind == "f":
+                same |= np.isnan(x) & np.isnan(y)
+            differ |= ~same.reshape(both.size, -1).all(axis=1)
+        differ |= into.status[both] != src.status[both]
+        if differ.any() and on_conflict == "raise":
+            cell = np.unravel_index(both[differ][0], into.shape)
+            label = ", ".join(f"{d}={coords[d][0][i].item()!r}" for d, i in zip(into.dims, cell))
+            raise StoreMismatchError(
+                f"{int(differ.sum())} cells of {src.key} are computed in several files with "
+                f"different values, first at {label} (in {path}). Pass on_conflict='first' or "
+                "'last' to keep one file's value (merge --on-conflict on the command line)."
+            )
+    take = np.isin(src.status, DONE)
+    if on_conflict == "first":
+        take &= ~np.isin(into.status, DONE)
+    take |= (src.status == FAILED) & (into.status == NOT_COMPUTED)
+    index = np.flatnonzero(take)
+    for a, b in zip(into.buffers, src.buffers):
+        a[index] = b[index]
+    into.status[index] = src.status[index]
+    into.seconds[index] = src.seconds[index]
+    for i in index.tolist():
+        into.errors.pop(i, None)
+        if i in src.errors:
+            into.errors[i] = src.errors[i]
+    into.fingerprint = into.fingerprint or src.fingerprint

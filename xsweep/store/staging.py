@@ -1,0 +1,229 @@
+"""Staged files: the next snapshot, with big cells written straight to their place."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..outputs import VariableSpec
+from .codec import _pwrite_all
+from .files import _unlink
+from .ncfile import _cell_head, _now, _put, _write_file
+from .schema import COMPUTED
+from .table import FunctionTable
+
+if TYPE_CHECKING:  # annotations only: these modules import this one
+    from .netcdf import NetCDFStore
+
+
+# ---------------------------------------------------------------------------------------------
+# Staged files: the next snapshot, with big cells written straight to their place in it
+# ---------------------------------------------------------------------------------------------
+# A sweep of big cells (images) would otherwise write every byte twice: once to the journal,
+# once to the file at the end; on a long sweep the journal also reaches the disk (fsync_interval)
+# and the disk does the work twice. Instead, when a sweep starts, the next snapshot is written
+# as a complete NetCDF file next to the published one (``<file>.xsweep-stage-<generation>``),
+# with the swept function's big outputs contiguous, so that each cell has a fixed place in it.
+# Each finished cell is written there with ``pwrite``; its journal record holds the 64-bit sum
+# of those bytes. At the end of the sweep, the small variables (status, timings, messages) are
+# written into the staged file through netCDF4, and it replaces the published file. A crash
+# at any moment leaves the published file alone; replay reads each journaled cell's bytes
+# from the staged file at its place, checks the sum, and stops at the first that does not
+# match, as it does at a torn record. HDF5 never moves the raw data of a contiguous
+# variable, so the places hold however the rest of the staged file is left.
+class _StageUnavailable(Exception):
+    """The staged layout could not be set up; cells are journaled whole instead."""
+
+
+class _StagePlan:
+    def __init__(self, table: FunctionTable) -> None:
+        self.table = table
+        self.markers: dict[bytes, str] = {}  # marker -> variable name
+
+
+class _Stage:
+    """An open staged file: ``places`` maps variable index to (offset, cell bytes).
+
+    HDF5 keeps the file open for the whole sweep, with nothing to flush between its
+    creation (synced) and its completion: a forked child that exits through HDF5's exit
+    handler therefore writes nothing that differs (tests/test_processes.py forks one).
+    """
+
+    def __init__(self, path, generation, nc, fd, table, places) -> None:
+        self.path = path
+        self.generation = generation
+        self.nc = nc
+        self.fd = fd
+        self.table = table
+        self.places: dict[int, tuple[int, int]] = places
+        self.finalizable = True
+        self.synced = False
+
+    def close(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                self.nc.close()
+            self.nc = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
+    """Write the staged snapshot of ``store`` for a sweep of ``table`` (see above).
+
+    Raises ``_StageUnavailable`` if the places of the big outputs cannot be established
+    and checked (the staged file is then removed), ``OSError`` if the disk refuses.
+    """
+    generation = uuid.uuid4().hex
+    path = f"{store.path}.xsweep-stage-{generation}"
+    plan = _StagePlan(table)
+    try:
+        nc = _write_file(store, path, generation, plan)
+    except Exception as exc:  # a full disk, say: the cells then go to the journal whole
+        _unlink(path)
+        raise _StageUnavailable(str(exc)) from exc
+    except BaseException:
+        _unlink(path)
+        raise
+    fd = -1
+    try:
+        nc.set_auto_maskandscale(False)
+        found = _find_markers(path, plan.markers)
+        fd = os.open(path, os.O_RDWR)
+        places = {}
+        not_computed = table.status != COMPUTED
+        for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
+            if var.name not in found:
+                continue
+            base, nbytes = found[var.name], buf.itemsize * int(np.prod(var.shape))
+            row = _check_place(nc, fd, var, table, base, nbytes)
+            places[i] = (base, nbytes)
+            # The cells computed so far (a resumed sweep); then what the markers and the
+            # probe overwrote gets the store's content back.
+            _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
+            flat = buf.reshape(table.size, -1).view(np.uint8)
+            _pwrite_all(fd, memoryview(flat[0, :row]), base)
+            _pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
+        if len(places) != len(plan.markers):
+            raise _StageUnavailable(f"markers not found in {path}")
+    except Exception as exc:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(Exception):
+            nc.close()
+        _unlink(path)
+        if isinstance(exc, _StageUnavailable):
+            raise
+        raise _StageUnavailable(str(exc)) from exc
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(Exception):
+            nc.close()
+        _unlink(path)
+        raise
+    return _Stage(path, generation, nc, fd, table, places)
+
+
+def _check_place(
+    nc, fd: int, var: VariableSpec, table: FunctionTable, base: int, nbytes: int
+) -> int:
+    """Check through HDF5 that the last cell of ``var`` is where ``base`` says it is.
+
+    A probe is written over the head of the last cell (see :func:`_cell_head`) and read back
+    through netCDF4; returns the bytes the probe took.
+    """
+    last = table.size - 1
+    suffix, head = _cell_head(var)
+    probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), head)
+    _pwrite_all(fd, memoryview(probe), base + last * nbytes)
+    index = tuple(int(i) for i in np.unravel_index(last, table.shape)) + suffix
+    got = np.asarray(nc.variables[var.name][index])
+    if got.tobytes() != probe.tobytes():
+        raise _StageUnavailable(f"{var.name} is not laid out as expected")
+    return head
+
+
+def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: int) -> None:
+    """``pwrite`` the given flat cells of ``buf``, one call per run of neighbours."""
+    if cells.size == 0:
+        return
+    flat = buf.reshape(buf.shape[0], -1).view(np.uint8).reshape(buf.shape[0], nbytes)
+    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
+    for run in np.split(cells, breaks):
+        first, last = int(run[0]), int(run[-1])
+        _pwrite_all(fd, memoryview(flat[first : last + 1]).cast("B"), base + first * nbytes)
+
+
+def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
+    """Offsets of the ``markers`` in the file, reading its data extents only.
+
+    The staged variables are holes but for their markers; other data (small variables,
+    other functions' results) is read in windows of 8 MiB.
+    """
+    found: dict[str, int] = {}
+    overlap = max(len(m) for m in markers) - 1
+    window = 8 << 20
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size and len(found) < len(markers):
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    break  # no data after pos
+                raise _StageUnavailable(f"cannot find the data in {path}: {exc}") from exc
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            at = start
+            while at < end and len(found) < len(markers):
+                chunk = os.pread(fd, min(window + overlap, end - at), at)
+                for marker, name in markers.items():
+                    offset = chunk.find(marker)
+                    if offset >= 0 and name not in found:
+                        found[name] = at + offset
+                at += window
+            pos = end
+    finally:
+        os.close(fd)
+    return found
+
+
+def _finalize_stage(stage: _Stage) -> bool:
+    """Write the small variables into the staged file and close it; False if it can't be.
+
+    The big outputs' cells that are not computed get the fill the store holds for them
+    (NaN, or 0), as a file written whole would have.
+    """
+    table = stage.table
+    nc = stage.nc
+    codes, messages = table.error_codes()
+    room = len(nc.dimensions[f"{table.name}_message"])
+    if len(messages) < room:
+        stage.close()
+        return False  # an unlimited dim cannot shrink: write a new file instead
+    not_computed = np.flatnonzero(table.status != COMPUTED)
+    for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
+        if i in stage.places:
+            base, nbytes = stage.places[i]
+            _write_runs(stage.fd, buf, not_computed, base, nbytes)
+        else:
+            _put(nc.variables[var.name], buf.reshape(table.shape + var.shape))
+    shape = table.shape
+    _put(nc.variables[table.status_name], table.status.reshape(shape))
+    _put(nc.variables[table.seconds_name], table.seconds.reshape(shape))
+    _put(nc.variables[table.error_name], codes.reshape(shape))
+    if messages:
+        nc.variables[table.messages_name][0 : len(messages)] = np.array(messages, dtype=object)
+    nc.setncattr("updated", _now())
+    nc.close()
+    stage.nc = None
+    stage.close()
+    return True

@@ -1,0 +1,326 @@
+"""One function's results in memory: flat numpy buffers over its parameter dims."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..outputs import OutputSpec, VariableSpec
+from .schema import COMPUTED, FAILED, FLAG_MEANINGS, FLAG_VALUES, NO_VALUE, NOT_COMPUTED, Coords
+
+
+# ---------------------------------------------------------------------------------------------
+# One function's results in memory
+# ---------------------------------------------------------------------------------------------
+class FunctionTable:
+    """The results of one function over its parameter dims, in flat numpy buffers.
+
+    ``status``, ``seconds`` and each output buffer are indexed by the flat (C-order) cell
+    index over ``dims``; output buffers have shape ``(ncells, *cell_shape)``.
+    """
+
+    def __init__(self, key: str, name: str, dims: tuple[str, ...], shape: tuple[int, ...]):
+        self.key = key
+        self.name = name
+        self.dims = dims
+        self.shape = shape
+        self.size = int(np.prod(shape, dtype=np.int64))
+        self.status = np.zeros(self.size, dtype=np.int8)
+        self.seconds = np.full(self.size, np.nan, dtype=np.float32)
+        self.errors: dict[int, str] = {}
+        self.spec: OutputSpec | None = None
+        self.buffers: tuple[np.ndarray, ...] = ()
+        self.fingerprint: str | None = None
+        self.history: list[str] = []  # earlier fingerprints whose cells were kept
+        self._view: xr.Dataset | None = None
+        #: The output buffers belong to a Dataset handed to the caller (see ``lend``).
+        self.lent = False
+
+    # names of the bookkeeping variables in the Dataset and the file
+    @property
+    def status_name(self) -> str:
+        return f"{self.name}_status"
+
+    @property
+    def seconds_name(self) -> str:
+        return f"{self.name}_seconds"
+
+    @property
+    def error_name(self) -> str:
+        return f"{self.name}_error"
+
+    @property
+    def messages_name(self) -> str:
+        return f"{self.name}_messages"
+
+    @property
+    def message_dim(self) -> str:
+        return f"{self.name}_message"
+
+    @property
+    def own_names(self) -> tuple[str, ...]:
+        """Every variable name this function owns in a Dataset."""
+        outs = self.spec.names if self.spec else ()
+        return (*outs, self.status_name, self.seconds_name, self.error_name, self.messages_name)
+
+    def set_spec(self, spec: OutputSpec) -> None:
+        self.spec = spec
+        self.buffers = tuple(_filled((self.size, *v.shape), v) for v in spec.variables)
+        self._view = None
+
+    def regrow(self, spec: OutputSpec) -> None:
+        """Take a structure whose ragged outputs grew (see :func:`xsweep.outputs.grow_spec`).
+
+        Every cell keeps its values, padded with the fill; an output that just became
+        ragged gets its extent variable, which says the cells computed so far have the old
+        shape.
+        """
+        old = {v.name: (v, buf) for v, buf in zip(self.spec.variables, self.buffers)}
+        done = self.status == COMPUTED  # cells without a value keep the fill
+        buffers = []
+        for var in spec.variables:
+            buf = _filled((self.size, *var.shape), var)
+            if var.name in old:
+                was, data = old[var.name]
+                buf[(slice(None), *(slice(0, n) for n in was.shape))] = data
+            else:  # the extent of an output that just became ragged: the old shape
+                source = next(v for v in spec.variables if v.extent == var.name)
+                buf[done] = old[source.name][0].shape
+            buffers.append(buf)
+        self.spec = spec
+        self.buffers = tuple(buffers)
+        self._view = None
+
+    def put(self, index: int, values: tuple[Any, ...], seconds: float) -> None:
+        for buf, value in zip(self.buffers, values):
+            buf[index] = value
+        self.status[index] = COMPUTED
+        self.seconds[index] = seconds
+        if self.errors:
+            self.errors.pop(index, None)
+
+    def put_none(self, index: int, seconds: float) -> None:
+        """The function returned None: computed, no value (outputs hold their fill)."""
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[index] = var.fill
+        self.status[index] = NO_VALUE
+        self.seconds[index] = seconds
+        if self.errors:
+            self.errors.pop(index, None)
+
+    def put_failure(self, index: int, message: str, seconds: float) -> None:
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[index] = var.fill
+        self.status[index] = FAILED
+        self.seconds[index] = seconds
+        self.errors[index] = message
+
+    def clear(self) -> None:
+        self.status[:] = NOT_COMPUTED
+        self.seconds[:] = np.nan
+        self.errors.clear()
+        if self.spec is not None:
+            for var, buf in zip(self.spec.variables, self.buffers):
+                buf[...] = var.fill
+
+    def regrid(
+        self,
+        dims: tuple[str, ...],
+        shape: tuple[int, ...],
+        positions: dict[str, np.ndarray],
+        fixed: dict[str, int],
+    ) -> None:
+        """Move every cell to a new grid: other values, other dim order, or added dims.
+
+        ``positions[d][i]`` is the new index of old index ``i`` along ``d`` (identity when
+        absent); ``fixed[d]`` is the index along an added dim ``d`` at which the existing
+        cells were computed. New cells are not computed.
+        """
+        order = [self.dims.index(d) for d in dims if d in self.dims]
+        # Added dims are fixed at one index (basic indexing: a view); the others get their
+        # old cells placed at new positions with outer (np.ix_) indexing.
+        head = tuple(fixed[d] if d in fixed else slice(None) for d in dims)
+        outer = np.ix_(
+            *[positions.get(d, np.arange(n)) for d, n in zip(dims, shape) if d not in fixed]
+        )
+        size = int(np.prod(shape, dtype=np.int64))
+        ndim = len(self.shape)
+
+        def move(flat: np.ndarray, fill: Any, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
+            old = flat.reshape(self.shape + cell_shape)
+            old = old.transpose(*order, *range(ndim, ndim + len(cell_shape)))
+            new = (
+                np.zeros(shape + cell_shape, dtype=flat.dtype)
+                if isinstance(fill, int) and fill == 0
+                else np.full(shape + cell_shape, fill, dtype=flat.dtype)
+            )
+            new[head][outer] = old
+            return new.reshape((size, *cell_shape))
+
+        codes_old = dict(self.errors)
+        self.status = move(self.status, NOT_COMPUTED)
+        self.seconds = move(self.seconds, np.nan)
+        if self.spec is not None:
+            self.buffers = tuple(
+                move(buf, var.fill, var.shape)
+                for var, buf in zip(self.spec.variables, self.buffers)
+            )
+        if codes_old:
+            flat_old = np.fromiter(codes_old, dtype=np.int64)
+            marker = np.full(self.size, -1, dtype=np.int64)
+            marker[flat_old] = np.arange(flat_old.size)
+            moved = move(marker, -1)
+            messages = list(codes_old.values())
+            self.errors = {int(i): messages[m] for i, m in enumerate(moved) if m >= 0}
+        self.dims, self.shape, self.size = dims, shape, size
+        self._view = None
+
+    def take(self, dim: str, keep: np.ndarray) -> None:
+        """Keep only the cells at indices ``keep`` along ``dim`` (in that order)."""
+        axis = self.dims.index(dim)
+        shape = list(self.shape)
+        shape[axis] = len(keep)
+        shape = tuple(shape)
+        size = int(np.prod(shape, dtype=np.int64))
+
+        def cut(flat: np.ndarray, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
+            grid = flat.reshape(self.shape + cell_shape)
+            return np.ascontiguousarray(np.take(grid, keep, axis=axis)).reshape((size, *cell_shape))
+
+        marker = np.full(self.size, -1, dtype=np.int64)
+        old_errors = list(self.errors.items())
+        for n, (index, _) in enumerate(old_errors):
+            marker[index] = n
+        self.status = cut(self.status)
+        self.seconds = cut(self.seconds)
+        if self.spec is not None:
+            self.buffers = tuple(
+                cut(buf, var.shape) for var, buf in zip(self.spec.variables, self.buffers)
+            )
+        moved = cut(marker)
+        self.errors = {int(i): old_errors[m][1] for i, m in enumerate(moved) if m >= 0}
+        self.shape, self.size = shape, size
+        self._view = None
+
+    def error_codes(self) -> tuple[np.ndarray, list[str]]:
+        """Per-cell error codes (0: none, k: ``messages[k-1]``) and the distinct messages."""
+        codes = np.zeros(self.size, dtype=np.int32)
+        messages: list[str] = []
+        number: dict[str, int] = {}
+        for index, msg in self.errors.items():
+            if msg not in number:
+                messages.append(msg)
+                number[msg] = len(messages)
+            codes[index] = number[msg]
+        return codes, messages
+
+    # -- xarray views -------------------------------------------------------------------------
+    def output_view(self, coords: Coords) -> xr.Dataset:
+        """A Dataset of the outputs sharing memory with the buffers (for ``.sel`` reads)."""
+        if self._view is None:
+            self._view = xr.Dataset(self._output_vars(coords, copy=False), self._coords(coords))
+        return self._view
+
+    def lend(self, coords: Coords) -> xr.Dataset:
+        """A Dataset that takes over the output buffers, for a caller to own.
+
+        The table must get buffers of its own (``NetCDFStore`` reads them back from its
+        file) before it uses them again: the caller may change the Dataset in place.
+        """
+        ds = self.to_dataset(coords, copy=False)
+        self.lent = True
+        self._view = None
+        return ds
+
+    def to_dataset(self, coords: Coords, copy: bool = True) -> xr.Dataset:
+        """A Dataset of everything this function holds (detached from the buffers if ``copy``)."""
+        data_vars = self._output_vars(coords, copy=copy)
+        codes, messages = self.error_codes()
+        data_vars.update(self._bookkeeping_vars(codes, messages))
+        return xr.Dataset(data_vars, self._coords(coords))
+
+    def _coords(self, coords: Coords) -> dict[str, xr.Variable]:
+        out = {d: xr.Variable(d, coords[d][0], coords[d][1]) for d in self.dims}
+        if self.spec is not None:
+            for var in self.spec.variables:
+                out.update(var.coords)
+        return out
+
+    def _output_vars(self, coords: Coords, copy: bool) -> dict[str, xr.Variable]:
+        out = {}
+        if self.spec is None:
+            return out
+        for var, buf in zip(self.spec.variables, self.buffers):
+            arr = buf.reshape(self.shape + var.shape)
+            if var.dtype == object:
+                arr = arr.astype(str)
+            elif copy:
+                arr = arr.copy()
+            attrs = dict(var.attrs)
+            out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
+        return out
+
+    def _bookkeeping_vars(self, codes: np.ndarray, messages: list[str]) -> dict[str, xr.Variable]:
+        return {
+            self.status_name: xr.Variable(
+                self.dims, self.status.reshape(self.shape).copy(), self.status_attrs()
+            ),
+            self.seconds_name: xr.Variable(
+                self.dims, self.seconds.reshape(self.shape).copy(), self.seconds_attrs()
+            ),
+            self.error_name: xr.Variable(self.dims, codes.reshape(self.shape), self.error_attrs()),
+            self.messages_name: xr.Variable(
+                f"{self.name}_message",
+                np.array(messages, dtype=str if messages else "<U1"),
+                {"long_name": f"distinct error messages of {self.key}"},
+            ),
+        }
+
+    def status_attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "long_name": f"computation status of {self.key}",
+            "flag_values": FLAG_VALUES,
+            "flag_meanings": FLAG_MEANINGS,
+            "xsweep_function": self.key,
+            "xsweep_name": self.name,
+        }
+        if self.spec is not None:
+            attrs["xsweep_kind"] = self.spec.kind
+            attrs["xsweep_outputs"] = json.dumps(list(self.spec.names))
+        if self.fingerprint is not None:
+            attrs["xsweep_fingerprint"] = self.fingerprint
+        if self.history:
+            attrs["xsweep_kept_fingerprints"] = json.dumps(self.history)
+            attrs["comment"] = (
+                "Some cells were computed by earlier versions of the function's code, kept on "
+                "purpose (on_change='keep'); their fingerprints are in xsweep_kept_fingerprints."
+            )
+        return attrs
+
+    def seconds_attrs(self) -> dict[str, Any]:
+        return {"long_name": f"time taken to compute each cell of {self.key}", "units": "s"}
+
+    def error_attrs(self) -> dict[str, Any]:
+        return {
+            "long_name": f"error raised by each failed cell of {self.key}",
+            "description": f"0 where the cell did not fail; k > 0 means message k of "
+            f"{self.messages_name} (1-based)",
+        }
+
+
+def _same_structure(a: OutputSpec, b: OutputSpec) -> bool:
+    def shape(spec: OutputSpec) -> list:
+        return [(v.name, v.dtype, v.shape, v.dims, v.scalar) for v in spec.variables]
+
+    return a.kind == b.kind and shape(a) == shape(b)
+
+
+def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:
+    if var.fill == 0:
+        return np.zeros(shape, dtype=var.dtype)  # lazily zeroed pages: no pass over memory
+    return np.full(shape, var.fill, dtype=var.dtype)
