@@ -29,6 +29,7 @@ from xsweep.errors import (
     OutputError,
     StoreError,
     StoreMismatchError,
+    StoreReadOnlyError,
     SweepError,
 )
 from xsweep.journal import HEADER_MAGIC
@@ -654,67 +655,67 @@ def test_a_full_disk_says_the_disk_is_full(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # 13. a complete store in a read-only folder
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def read_only_folder(tmp_path):
-    import shutil
-    import tempfile
-
-    # Somewhere an unprivileged user can reach (pytest's tmp_path is private to root).
-    top = Path(tempfile.mkdtemp(prefix="xsweep-ro-"))
-    top.chmod(0o755)
-    folder = top / "shared"
-    folder.mkdir()
-    yield folder
-    folder.chmod(stat.S_IRWXU)
-    shutil.rmtree(top)
-
-
-def test_a_complete_store_in_a_read_only_folder_is_read_without_writing(read_only_folder):
+def make_read_only(folder: Path) -> None:
+    """Make ``folder`` unwritable, for root too (root ignores permissions, not immutability)."""
     import subprocess
-    import sys
 
-    path = swept(read_only_folder)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    with pytest.raises(OSError):  # the folder really refuses new files
+        (folder / "probe").touch()
+
+
+def make_writable(folder: Path) -> None:
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(stat.S_IRWXU)
+
+
+def test_a_complete_store_in_a_read_only_folder_is_read_without_writing(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    path = swept(folder)
     before = digest(path)
-    read_only_folder.chmod(0o555)
-    script = f"""
-import os, warnings, xsweep as xs
-from xsweep.errors import StoreReadOnlyError
-def square(a):
-    return a * a
-square.__module__ = "test_hostile"  # the function the file was swept with
-ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
-ps.enable_cache({str(path)!r})
-assert ps.sweep(square, progress=False)["square"].values.tolist() == [1, 4]
-assert ps.run_process(square) == 1
-try:
-    ps.sweep(lambda a: a + 1, progress=False)
-except StoreReadOnlyError as exc:
-    assert "folder" in str(exc) and "copy the file" in str(exc), exc
-else:
-    raise SystemExit("a sweep needing writes did not fail")
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    def plus_ten(a):
-        return a + 10
-    assert ps.run_process(plus_ten) == 11
-assert any("not cached" in str(w.message) for w in caught), caught
-ps.disable_cache()
-print("ok")
-"""
-    env = dict(os.environ)
-    cmd = [sys.executable, "-c", script]
-    if os.geteuid() == 0:  # root writes anywhere: run the reader as nobody
-        import shutil
+    make_read_only(folder)
+    try:
+        ps = space()
+        ps.enable_cache(path)
+        assert ps.sweep(square, progress=False)["square"].values.tolist() == [1, 4]
+        assert ps.run_process(square) == 1
 
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv (util-linux) to drop privileges")
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-        os.chmod(path, 0o644)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
-    assert digest(path) == before
-    assert sorted(os.listdir(read_only_folder)) == ["r.nc"]
+        calls = []
+
+        def counted_plus(a):
+            calls.append(a)
+            return a + 1
+
+        with pytest.raises(StoreReadOnlyError, match="folder.*copy the file") as info:
+            ps.sweep(counted_plus, progress=False)
+        assert calls == []  # refused before any cell was computed
+        assert "Permission denied" in str(info.value) or "not permitted" in str(info.value)
+
+        def plus_ten(a):
+            return a + 10
+
+        with pytest.warns(UserWarning, match="not cached"):
+            assert ps.run_process(plus_ten) == 11
+        ps.disable_cache()
+        assert digest(path) == before
+        assert sorted(os.listdir(folder)) == ["r.nc"]
+    finally:
+        make_writable(folder)
+    # The way out the message gives: a copy in a folder you can write.
+    import shutil
+
+    copy = tmp_path / "mine.nc"
+    shutil.copy(path, copy)
+    ps = space()
+    ps.enable_cache(copy)
+    assert ps.sweep(counted_plus, progress=False)["counted_plus"].values.tolist() == [2, 3]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,14 +28,13 @@ from .execution import (
     CellPlan,
     ValueSetter,
     describe_cell,
-    resolve_executor,
     run_parallel,
     run_serial,
-    stop_pool,
 )
 from .fingerprint import fingerprint
 from .outputs import grow_spec, infer_spec
 from .parameters import Parameter
+from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
 from .store import DONE, FAILED, NO_VALUE, MemoryStore, NetCDFStore, variable_prefix
 from .text import name_problem

@@ -1,0 +1,306 @@
+"""A parameter's values: what a user may give, checked and turned into a read-only 1-D grid.
+
+Everything here refuses what a NetCDF file or a swept function could not keep exactly
+(mixed kinds, ints beyond 64 bits, NaN, text with a NUL), with a message saying what to give.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import fractions
+import keyword
+import reprlib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError
+from .text import MAX_NAME_BYTES, NC_MAX_NAME, text_problem
+
+_ALLOWED_KINDS = {"b": "bool", "i": "int", "u": "unsigned int", "f": "float", "U": "str"}
+
+
+_SUPPORTED = "int, unsigned int, float, str, bool"
+
+
+_EXAMPLES = "e.g. values=[1, 2, 3], values=range(5) or values=np.linspace(0, 1, 11)"
+
+
+_KIND_NAMES = {"b": "bools", "i": "ints", "u": "unsigned ints", "f": "floats", "U": "strings"}
+
+
+# Values shown in messages: whole unless huge (a 10**400 int, a megabyte string).
+_REPR = reprlib.Repr()
+
+
+_REPR.maxstring, _REPR.maxlong, _REPR.maxother = 200, 60, 200
+
+
+def _short(value: Any) -> str:
+    return _REPR.repr(value)
+
+
+def _check_text(name: str, what: str, text: str) -> None:
+    problem = text_problem(text)
+    if problem:
+        raise ParameterError(
+            f"Parameter {name!r}: {what} {_short(text)} {problem}. NetCDF files hold text as UTF-8 "
+            "that ends at the first NUL, so the results file could not keep it. Remove or "
+            "replace the character."
+        )
+
+
+def _check_attr(name: str, what: str, text: Any) -> None:
+    if text is None:
+        return
+    if not isinstance(text, str):
+        raise ParameterError(
+            f"Parameter {name!r}: {what} must be a str or None, not {_short(text)} "
+            f"({type(text).__name__}), e.g. {what}={'m' if what == 'units' else 'beam length'!r}."
+        )
+    _check_text(name, what, text)
+
+
+def _hint(value: Any) -> str:
+    """A suggestion for a value of an unsupported type."""
+    if value is None:
+        return (
+            " None cannot be a grid value; to mean 'not set' use a string such as 'none', or "
+            "a separate bool parameter."
+        )
+    if isinstance(value, (complex, np.complexfloating)):
+        return " Sweep the real and imaginary parts as two float parameters."
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        return " Decode bytes to str, e.g. values=[v.decode() for v in values]."
+    if isinstance(
+        value, (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)
+    ):
+        return (
+            " Give dates and times as strings (d.isoformat()) or as numbers (e.g. seconds "
+            "since a reference time)."
+        )
+    if isinstance(value, (decimal.Decimal, fractions.Fraction)):
+        return " Convert it with float() or int()."
+    return ""
+
+
+def _kind_of(tp: type) -> str | None:
+    """The kind of grid value a Python or numpy type gives: one of 'bool', 'int', 'float',
+    'str', 'nested' (a sequence: the values are not 1-D), or None (not supported)."""
+    if issubclass(tp, (bool, np.bool_)):
+        return "bool"
+    if issubclass(tp, (int, np.integer)):
+        return "int"
+    if issubclass(tp, (float, np.floating)):
+        return "float"
+    if issubclass(tp, str):
+        return "str"
+    if issubclass(tp, (list, tuple, range, set, frozenset, np.ndarray)):
+        return "nested"
+    return None
+
+
+def _unsupported(name: str, value: Any) -> ParameterError:
+    return ParameterError(
+        f"Parameter {name!r}: values of type {type(value).__name__} (such as {_short(value)}) "
+        f"are not supported. Values must all be of one of these kinds: {_SUPPORTED}.{_hint(value)}"
+    )
+
+
+def _from_items(name: str, items: list) -> np.ndarray:
+    """The array of a list of Python or numpy scalars, refusing anything it would change."""
+    if not items:
+        raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
+    if any(isinstance(v, np.ndarray) for v in items):
+        items = [v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in items]
+    kinds: dict[str, Any] = {}  # kind -> its first value
+    for tp in set(map(type, items)):
+        kind = _kind_of(tp)
+        if kind is None or kind == "nested":
+            first = next(v for v in items if type(v) is tp)
+            if kind is None:
+                raise _unsupported(name, first)
+            raise ParameterError(
+                f"Parameter {name!r}: values must be 1-D, a flat sequence of single values, "
+                f"but it holds {_short(first)} ({type(first).__name__}). Pass a flat list such as "
+                f"[1, 2, 3] of one of these kinds: {_SUPPORTED}."
+            )
+        kinds.setdefault(kind, next(v for v in items if type(v) is tp))
+    if len(kinds) > 1 and set(kinds) != {"int", "float"}:
+        shown = ", ".join(f"{k} ({_short(v)})" for k, v in sorted(kinds.items()))
+        raise ParameterError(
+            f"Parameter {name!r}: values mix kinds: {shown}. Use values of a single kind "
+            f"({_SUPPORTED}); ints and floats may mix and become floats."
+        )
+    if "str" in kinds:
+        for v in items:
+            _check_text(name, "value", v)
+        return np.array(items, dtype=str)
+    if "bool" in kinds:
+        return np.array(items, dtype=bool)
+    if "float" in kinds and any(isinstance(v, (float, np.floating)) and v != v for v in items):
+        raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+    if "float" in kinds and "int" in kinds:
+        for v in items:
+            if isinstance(v, (int, np.integer)) and not _exact_float(int(v)):
+                raise ParameterError(
+                    f"Parameter {name!r}: values mix floats with the int {_short(v)}, which "
+                    "no float holds exactly, so it would silently change. Give all values as "
+                    "ints, or all as floats if approximate values will do."
+                )
+    try:
+        arr = np.asarray(items)
+    except (ValueError, TypeError, OverflowError):
+        arr = np.asarray(items, dtype=object)
+    if set(kinds) == {"int"} and arr.dtype.kind not in "iu":
+        # numpy gives floats (or objects) when the ints fit no single 64-bit type.
+        ints = [int(v) for v in items]
+        lo, hi = min(ints), max(ints)
+        if -(2**63) <= lo and hi < 2**63:
+            arr = np.array(ints, dtype=np.int64)
+        elif lo >= 0 and hi < 2**64:
+            arr = np.array(ints, dtype=np.uint64)
+        else:
+            raise ParameterError(
+                f"Parameter {name!r}: the ints range from {_short(lo)} to {_short(hi)}, which no "
+                "64-bit integer type holds "
+                "(int64 holds -2**63 to 2**63 - 1, uint64 holds 0 to 2**64 - 1), and NetCDF "
+                "stores at most 64-bit integers. Use smaller ints, or floats if approximate "
+                "values will do."
+            )
+    if arr.dtype.kind not in "iuf" or arr.tolist() != items:
+        lost = next(
+            (v for v, a in zip(items, arr.tolist()) if arr.dtype.kind not in "iuf" or a != v),
+            items[0],
+        )
+        raise ParameterError(
+            f"Parameter {name!r}: {_short(lost)} cannot be held exactly among these values (they "
+            f"become {arr.dtype} values). Give all values as floats, e.g. float(v), or all as "
+            "ints that fit 64 bits."
+        )
+    return arr
+
+
+def _exact_float(v: int) -> bool:
+    try:
+        return float(v) == v
+    except OverflowError:
+        return False
+
+
+def _as_values(name: str, values: Iterable[Any]) -> np.ndarray:
+    """The validated, read-only, private 1-D array of a parameter's values."""
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be a sequence of values, not the bytes "
+            f"{_short(values)}. Bytes are not supported: decode them to str, e.g. "
+            "values=[b.decode() for b in values]."
+        )
+    if isinstance(values, str):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be a sequence of values, not a single string "
+            f"{values!r}. Wrap it in a list: values=[{values!r}]."
+        )
+    if isinstance(values, (set, frozenset)):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be an ordered sequence, not a {type(values).__name__}"
+            f" (its order can change from run to run). Use values=sorted(...) or a list."
+        )
+    if isinstance(values, Mapping):
+        raise ParameterError(
+            f"Parameter {name!r}: values must be a sequence, not a mapping "
+            f"({type(values).__name__}). Pass list(d) for its keys or list(d.values())."
+        )
+    if isinstance(values, (np.ndarray, np.generic)) or hasattr(values, "__array__"):
+        try:
+            arr = np.array(values, copy=True)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(
+                f"Parameter {name!r}: values cannot form a 1-D array ({exc}). Pass a flat "
+                "list of numbers, strings or bools."
+            ) from None
+        if arr.ndim == 0:
+            raise _not_a_sequence(name, values)
+        if arr.ndim != 1:
+            raise ParameterError(
+                f"Parameter {name!r}: values must be 1-D, got an array of shape {arr.shape}. "
+                "Pass a flat list such as [1, 2, 3]."
+            )
+        if arr.dtype.kind == "O":
+            arr = _from_items(name, arr.tolist())
+        elif arr.size == 0:
+            raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
+        elif arr.dtype.kind not in _ALLOWED_KINDS:
+            raise _unsupported(name, arr[0])
+        elif arr.dtype.kind == "U":
+            for v in arr.tolist():
+                _check_text(name, "value", v)
+        arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
+    else:
+        try:
+            items = list(values)
+        except TypeError:
+            raise _not_a_sequence(name, values) from None
+        arr = _from_items(name, items)
+    if arr.dtype.kind == "f":
+        if arr.dtype.itemsize not in (4, 8):
+            raise ParameterError(
+                f"Parameter {name!r}: values of dtype {arr.dtype} are not supported: NetCDF "
+                "stores float32 and float64 only. Convert them, e.g. "
+                "values=np.asarray(values, dtype=np.float64)."
+            )
+        if np.isnan(arr).any():
+            raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+    uniq, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        dups = [v.item() for v in uniq[counts > 1]]
+        zero = " (0.0 and -0.0 are the same value)" if 0.0 in dups and arr.dtype.kind == "f" else ""
+        raise ParameterError(
+            f"Parameter {name!r}: values must be unique, but {_short(dups)} appear more than "
+            f"once{zero}."
+        )
+    arr.setflags(write=False)
+    return arr
+
+
+def _not_a_sequence(name: str, values: Any) -> ParameterError:
+    single = (
+        f" For a single value, use values=[{_short(values)}]."
+        if _kind_of(type(values)) in ("bool", "int", "float")
+        else ""
+    )
+    return ParameterError(
+        f"Parameter {name!r}: values must be a non-empty 1-D sequence of {_SUPPORTED} values, "
+        f"{_EXAMPLES}; got {_short(values)} ({type(values).__name__}).{single}"
+    )
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ParameterError(
+            f"Parameter name {name!r} is not a valid Python identifier. The name is matched to "
+            "the argument names of swept functions: use letters, digits and underscores, "
+            "not starting with a digit, e.g. 'beam_length'."
+        )
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        raise ParameterError(
+            f"Parameter name {name!r} is not in the normal form (NFKC) Python gives the "
+            f"identifiers of source code, so no function argument can carry it. Use {normal!r} "
+            f"({ascii(normal)} rather than {ascii(name)})."
+        )
+    if name.startswith("_"):
+        raise ParameterError(
+            f"Parameter name {name!r} starts with an underscore, which NetCDF reserves. "
+            f"Use a name such as {name.lstrip('_') or 'p'!r}."
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise ParameterError(
+            f"Parameter name {name[:20]!r}... is {size} bytes long in UTF-8, but names in a "
+            f"NetCDF file hold at most {MAX_NAME_BYTES} bytes (NC_MAX_NAME is {NC_MAX_NAME}, "
+            "and a file with a 256-byte name cannot be read back). Use a shorter name."
+        )

@@ -1,0 +1,348 @@
+"""Encodings: values a NetCDF file has no type for, stored natively, given back as returned."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import OutputError
+from ..text import text_problem
+from .base import _IN_JSON, _NAT, _TIME_ATTRS, _TIME_UNITS, CONVERT_HINT, _describe, _pil
+
+if TYPE_CHECKING:  # annotations only: spec imports this module
+    from .spec import VariableSpec
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings: values stored in another form than the function returned them
+# ---------------------------------------------------------------------------------------------
+class _Codec:
+    """How one variable's stored values differ from the values the function returned.
+
+    ``coerce`` stands in for :meth:`VariableSpec.coerce` (it checks a cell's value and gives
+    its stored form); ``decode`` gives stored values back as the function returned them.
+    Raises ``ValueError`` if the encoding does not fit the variable (a damaged file).
+    """
+
+    fill: Any = None  # the variable's fill if not its dtype's usual one
+    added: tuple[str, ...] = ("xsweep_encoding",)  # attributes the encoding writes
+
+    def __init__(self, var: VariableSpec, arg: str) -> None:
+        self.var = var
+        self.value_dims = var.dims
+        self.value_shape = var.shape
+
+    def coerce(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        """The value as returned; ``kind`` is the output's (DataArrays need arrays)."""
+        raise NotImplementedError
+
+    def plain(self, arr: np.ndarray) -> np.ndarray:
+        """The checks every array gets: shape, dtype, text."""
+        return type(self.var).coerce(self.var, arr)  # the plain check, not this codec
+
+    def user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``attrs`` without those the encoding added."""
+        return {k: v for k, v in attrs.items() if k not in self.added}
+
+
+def _codec(var: VariableSpec, encoding: Any) -> _Codec:
+    if not isinstance(encoding, str):
+        raise ValueError(f"the xsweep_encoding of {var.name!r} is not a string")
+    head, _, arg = encoding.partition(":")
+    if encoding in ("list", "tuple", "list of arrays", "tuple of arrays"):
+        return _ListCodec(var, encoding)
+    if head == "image":
+        return _ImageCodec(var, arg)
+    if encoding.startswith(("datetime64[", "timedelta64[")):
+        return _TimeCodec(var, encoding)
+    if encoding in ("complex64", "complex128"):
+        return _ComplexCodec(var, encoding)
+    if encoding == "json":
+        return _JsonCodec(var, encoding)
+    raise ValueError(f"output {var.name!r} has the unknown xsweep_encoding {encoding!r:.40}")
+
+
+def _as_array(value: list | tuple) -> np.ndarray | None:
+    """A list or tuple as the non-empty array of numbers or strings it spells, else None."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None
+    kind = arr.dtype.kind
+    if arr.size == 0 or kind not in "biufU":
+        return None
+    if kind == "U" and not all(isinstance(v, str) for v in np.asarray(value, dtype=object).flat):
+        return None  # numpy made numbers into strings
+    return arr
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class _ListCodec(_Codec):
+    """A list or tuple of numbers or strings (nested: rectangular), stored as an array."""
+
+    def __init__(self, var: VariableSpec, arg: str) -> None:
+        super().__init__(var, arg)
+        self.container = tuple if arg.startswith("tuple") else list
+        self.of_arrays = arg.endswith("of arrays")
+        dtype = "str" if var.dtype == object else var.dtype
+        self.what = f"a {self.container.__name__} of shape {var.shape} and dtype {dtype}"
+
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            arr = _as_array(value)
+        else:
+            arr = value if isinstance(value, np.ndarray) else None
+        if arr is None:
+            raise OutputError(f"got {_describe(value)} where earlier cells gave {self.what}")
+        return self.plain(arr)
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        if self.of_arrays:
+            return self.container(np.array(row) for row in values)
+        out = np.asarray(values).tolist()
+        return _to_tuples(out) if self.container is tuple else out
+
+
+class _ImageCodec(_Codec):
+    """A PIL image, stored as its ``np.asarray`` array; given back in the same mode."""
+
+    def __init__(self, var: VariableSpec, mode: str) -> None:
+        super().__init__(var, mode)
+        if not mode or len(var.shape) not in (2, 3):
+            raise ValueError(f"output {var.name!r} cannot be an image of mode {mode!r:.20}")
+        self.mode = mode
+
+    def coerce(self, value: Any) -> Any:
+        image = _pil()
+        if image is None or not isinstance(value, image.Image):
+            h, w = self.var.shape[:2]
+            raise OutputError(
+                f"got {_describe(value)} where earlier cells gave a PIL image of mode "
+                f"{self.mode!r} and size {w}x{h}"
+            )
+        if value.mode != self.mode:
+            raise OutputError(
+                f"got a PIL image of mode {value.mode!r} where earlier cells gave mode "
+                f"{self.mode!r}; convert it: image.convert({self.mode!r})"
+            )
+        return self.plain(np.asarray(value))
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        return _image_from_array(np.asarray(values), self.mode)
+
+
+def _image_from_array(arr: np.ndarray, mode: str):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise OutputError(
+            "this output is a PIL image, and Pillow is not installed: pip install pillow (or "
+            "read the stored array with xarray)"
+        ) from None
+    arr = np.ascontiguousarray(arr)
+    image = Image.fromarray(arr)
+    if image.mode != mode:  # modes numpy cannot tell apart (CMYK from RGBA, ...)
+        image = Image.frombytes(mode, (arr.shape[1], arr.shape[0]), arr.tobytes())
+    return image
+
+
+class _TimeCodec(_Codec):
+    """``datetime64`` or ``timedelta64`` values, stored as int64 counts with CF units."""
+
+    fill = _NAT
+    added = ("xsweep_encoding", *_TIME_ATTRS)
+
+    def __init__(self, var: VariableSpec, arg: str) -> None:
+        super().__init__(var, arg)
+        self.dtype = np.dtype(arg)
+        unit, count = np.datetime_data(self.dtype)
+        if var.dtype != np.int64 or unit not in _TIME_UNITS or count != 1:
+            raise ValueError(f"output {var.name!r} cannot hold {arg!r:.30} as {var.dtype}")
+        self.kind = self.dtype.kind
+        self.type = np.datetime64 if self.kind == "M" else np.timedelta64
+        # The store drops a "dtype" attribute when it reads a file; xarray needs it.
+        for key, value in _time_attrs(self.dtype).items():
+            var.attrs.setdefault(key, value)
+
+    def coerce(self, value: Any) -> Any:
+        var = self.var
+        if isinstance(value, (np.ndarray, self.type)):
+            arr = np.asarray(value)
+            if arr.dtype != self.dtype:
+                if arr.dtype.kind != self.kind or not np.can_cast(arr.dtype, self.dtype, "safe"):
+                    raise OutputError(
+                        f"got {_describe(value)} where earlier cells gave {self.dtype}; return "
+                        f"the same dtype from every cell (.astype('{self.dtype}'))"
+                    )
+                arr = arr.astype(self.dtype)
+            if arr.shape != var.shape:
+                raise OutputError(
+                    f"got shape {arr.shape} where earlier cells gave shape {var.shape}"
+                )
+            ints = arr.view(np.int64)
+            return int(ints) if var.scalar else ints
+        what = "a" if var.scalar else f"an array of shape {var.shape} and dtype"
+        raise OutputError(f"got {_describe(value)} where earlier cells gave {what} {self.dtype}")
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        out = np.array(values, dtype=np.int64).view(self.dtype)
+        return out[()] if self.var.scalar and kind in ("scalar", "dict") else out
+
+
+def _time_attrs(dtype: np.dtype) -> dict[str, Any]:
+    """CF attributes under which ``xarray.open_dataset`` decodes int64 counts of ``dtype``."""
+    unit = np.datetime_data(dtype)[0]
+    attrs: dict[str, Any] = {"xsweep_encoding": dtype.name}
+    if dtype.kind == "M":
+        attrs["units"] = f"{_TIME_UNITS[unit]} since 1970-01-01"
+        attrs["calendar"] = "proleptic_gregorian"
+    else:
+        attrs["units"] = _TIME_UNITS[unit]
+        # xarray decodes timedeltas with this attribute only, at pandas' resolutions.
+        attrs["dtype"] = f"timedelta64[{unit if unit in ('s', 'ms', 'us', 'ns') else 's'}]"
+    attrs["missing_value"] = np.int64(_NAT)  # not-computed cells read as NaT
+    return attrs
+
+
+def _complex_comment(name: str, pair: str) -> str:
+    return (
+        f"complex numbers stored as (real, imag) float pairs along the last dim {pair!r}: "
+        f"{name} = {name}.sel({pair}='real') + 1j * {name}.sel({pair}='imag')"
+    )
+
+
+class _ComplexCodec(_Codec):
+    """Complex values, stored as floats with a trailing (real, imag) dim of length 2."""
+
+    def __init__(self, var: VariableSpec, arg: str) -> None:
+        super().__init__(var, arg)
+        self.dtype = np.dtype(arg)
+        if var.shape[-1:] != (2,) or var.dtype.itemsize * 2 != self.dtype.itemsize:
+            raise ValueError(f"output {var.name!r} cannot hold {arg} as {var.dtype}")
+        if var.dtype.kind != "f":
+            raise ValueError(f"output {var.name!r} cannot hold {arg} as {var.dtype}")
+        self.value_dims = var.dims[:-1]
+        self.value_shape = var.shape[:-1]
+        self.pair = var.dims[-1]
+        self.comment = _complex_comment(var.name, self.pair)
+
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            arr = value
+        elif isinstance(value, (complex, float, int, np.number)) and not isinstance(
+            value, np.timedelta64
+        ):
+            arr = np.asarray(value)
+        else:
+            raise OutputError(
+                f"got {_describe(value)} where earlier cells gave complex values of shape "
+                f"{self.value_shape} and dtype {self.dtype}"
+            )
+        if arr.dtype != self.dtype:
+            weak = type(value) in (complex, float, int)  # Python numbers fit any precision
+            if arr.dtype.kind not in "biufc" or not (
+                weak or np.can_cast(arr.dtype, self.dtype, "safe")
+            ):
+                raise OutputError(
+                    f"got dtype {arr.dtype} where earlier cells gave {self.dtype}, which cannot "
+                    "hold it without loss; return the same dtype from every cell"
+                )
+        if arr.shape != self.value_shape:
+            raise OutputError(
+                f"got shape {arr.shape} where earlier cells gave shape {self.value_shape}"
+            )
+        pairs = np.ascontiguousarray(arr, dtype=self.dtype).reshape(-1).view(self.var.dtype)
+        return pairs.reshape(self.var.shape)
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        out = np.array(values, dtype=self.var.dtype, order="C").view(self.dtype)[..., 0]
+        if not self.value_shape and kind in ("scalar", "dict"):
+            # as for floats: a complex128 comes back a Python complex, a complex64 stays numpy
+            return out[()].item() if self.dtype.itemsize == 16 else out[()]
+        return out
+
+    def user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        out = super().user_attrs(attrs)
+        if out.get("comment") == self.comment:
+            del out["comment"]
+        return out
+
+
+class _JsonCodec(_Codec):
+    """A nested JSON-like value, stored as its JSON text."""
+
+    def __init__(self, var: VariableSpec, arg: str) -> None:
+        super().__init__(var, arg)
+        if var.dtype != object or var.shape:
+            raise ValueError(f"output {var.name!r} cannot hold JSON text as {var.dtype}")
+
+    def coerce(self, value: Any) -> Any:
+        return _json_text(value)
+
+    def decode(self, values: np.ndarray, kind: str) -> Any:
+        return json.loads(np.asarray(values).item())
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text a NetCDF string keeps exactly, or ``OutputError``."""
+    try:
+        plain = _jsonable(value, "")
+    except RecursionError:
+        raise OutputError(
+            "the value is nested too deeply to be stored as JSON, or holds itself"
+        ) from None
+    text = json.dumps(plain, ensure_ascii=False)
+    if text_problem(text):  # a lone surrogate inside (JSON escapes NULs): \u escapes keep it
+        text = json.dumps(plain)
+    return text
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """``value`` made of JSON types only (numpy scalars and arrays converted), or raise."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (np.bool_, np.integer, np.floating)) and not isinstance(
+        value, np.timedelta64
+    ):
+        return value.item()
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise OutputError(
+                    f"the dict at {where or 'the top'} has the key {key!r:.40}, which is not a "
+                    "string; JSON keys are strings: convert them ({str(k): v for k, v in "
+                    "d.items()}) or return the dict as arrays"
+                )
+            out[key] = _jsonable(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
+        return value.tolist()
+    raise OutputError(
+        f"the value holds {_describe(value)} at {where or 'the top'}, which JSON cannot hold: "
+        f"{_IN_JSON}. {CONVERT_HINT}"
+    )
+
+
+def _is_json_dict(result: dict) -> bool:
+    """Whether a returned dict is stored as one JSON value rather than one variable per key.
+
+    It is when a value is itself a dict, or a list or tuple that is not a rectangular,
+    non-empty array of numbers or strings.
+    """
+    for value in result.values():
+        if isinstance(value, dict):
+            return True
+        if isinstance(value, (list, tuple)) and _as_array(value) is None:
+            return True
+    return False
