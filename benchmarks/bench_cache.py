@@ -6,6 +6,10 @@ Sections, each with its target:
 a. Cold cached sweep of ``f(a, b) = a * b`` over 100 x 100 with default settings, against a
    plain double loop making the same calls into a numpy array: overhead per cell above the loop
    (target <= 5 us). The time includes publishing the NetCDF file at the end of the sweep.
+a2. Per-cell cost of a cold cached sweep against the disk's floor: the slope between a
+   10,000- and a 50,000-cell cold sweep (so the fixed cost of a sweep stays out), against one
+   raw ``os.write`` per cell of a record the size of the journal's (same folder, ``O_APPEND``),
+   timed in the same run, interleaved (target: ratio <= 2).
 b. Warm sweep in a NEW process (everything cached): ``ps.enable_cache(path)`` (opening the file)
    and ``ps.sweep(f)`` timed separately (target: sweep <= 0.5 us per cell, plus the file open).
 c. Image cells, ``(480, 640, 3)`` uint8 returned ready-made by the function, through a cold cached
@@ -48,6 +52,7 @@ TARGETS = {
     "image_ratio": 0.5,  # c: store MB/s over raw write+fsync MB/s
     "resume_s": 1.0,  # d: enable_cache + scan of a 1000 x 1000 store, "well under" this
     "hit_ms": 1.0,  # e: run_process cached hit, "well under" this
+    "slope_ratio": 2.0,  # a2: per-cell slope of a cold sweep over one raw os.write per cell
 }
 IMAGE_SHAPE = (480, 640, 3)
 perf = time.perf_counter
@@ -188,6 +193,72 @@ def bench_cold(folder, n, repeats):
         f"{ratio[0]:.1f}x, target <= {TARGETS['cold_us']} us/cell: {verdict(ok)}"
     )
     return ok, kept
+
+
+# -- a2. per-cell slope against raw writes ------------------------------------------------------
+def record_bytes():
+    """The size of the journal record of one cell of ``f`` (an int64 scalar)."""
+    from xsweep.store.codec import _HEAD
+    from xsweep.store.journal import _FRAME
+
+    return _FRAME.size + _HEAD.size + np.dtype(np.int64).itemsize
+
+
+def raw_writes(folder, cells, size):
+    """Seconds for ``cells`` appends of ``size`` bytes with one ``os.write`` each."""
+    path = os.path.join(folder, "raw-records.bin")
+    record = os.urandom(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
+    try:
+        t0 = perf()
+        for _ in range(cells):
+            os.write(fd, record)
+        return perf() - t0
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def cold_sweep(folder, na, nb, k):
+    ps = space(na, nb)
+    path = os.path.join(folder, f"slope-{na}x{nb}-{k}.nc")
+    ps.enable_cache(path)
+    t0 = perf()
+    ps.sweep(f)
+    seconds = perf() - t0
+    ps.disable_cache()
+    os.unlink(path)
+    return seconds
+
+
+def bench_slope(folder, repeats):
+    small, big = (100, 100), (250, 200)
+    n_small, n_big = small[0] * small[1], big[0] * big[1]
+    size = record_bytes()
+    cold_sweep(folder, *small, -1)  # warm-up
+    slopes, raws = [], []
+    for k in range(repeats):
+        t_small = cold_sweep(folder, *small, k)
+        raw = raw_writes(folder, n_big - n_small, size)
+        t_big = cold_sweep(folder, *big, k)
+        slopes.append((t_big - t_small) / (n_big - n_small))
+        raws.append(raw / (n_big - n_small))
+    ratios = [s / r for s, r in zip(slopes, raws)]
+    slope, raw, ratio = best_median(slopes), best_median(raws), best_median(ratios)
+    us = lambda pair: (pair[0] * 1e6, pair[1] * 1e6)  # noqa: E731
+    print(
+        f"[a2: per-cell slope] cold cached sweeps of {n_small} and {n_big} cells, {repeats} "
+        "repeats (best / median)"
+    )
+    print(f"  slope of the sweep time : {fmt_pair(us(slope), 3)} us per cell")
+    print(f"  raw os.write of {size} B  : {fmt_pair(us(raw), 3)} us per record (same folder)")
+    print(f"  ratio slope / raw write : {fmt_pair(ratio, 2)}")
+    ok = ratio[1] <= TARGETS["slope_ratio"]
+    print(
+        f"SUMMARY cache_slope: {ratio[1]:.2f}x a raw write per cell (median; best "
+        f"{ratio[0]:.2f}x), target <= {TARGETS['slope_ratio']}: {verdict(ok)}"
+    )
+    return ok
 
 
 # -- b. warm sweep in a new process --------------------------------------------------------------
@@ -496,6 +567,7 @@ def main(argv=None):
     try:
         ok, scalar_path = bench_cold(folder, 100, repeats)
         results.append(ok)
+        results.append(bench_slope(folder, 3 if quick else repeats))
         results.append(bench_warm(scalar_path, 100, 2 if quick else 5))
         ok, image_path = bench_images(folder, 10 if quick else 40, 2 if quick else 5)
         results.append(ok)

@@ -32,7 +32,7 @@ from xsweep.errors import (
     StoreReadOnlyError,
     SweepError,
 )
-from xsweep.journal import HEADER_MAGIC
+from xsweep.store.journal import HEADER_MAGIC
 
 _FRAME = struct.Struct("<2sII")
 _HEAD = struct.Struct("<HQBf")
@@ -726,7 +726,7 @@ def _real_journal(tmp_path: Path) -> tuple[bytes, bytes, list[int]]:
 
     Returns the file's bytes, the journal's bytes and the end offset of each record.
     """
-    from xsweep.journal import HEADER_LEN, read_records
+    from xsweep.store.journal import HEADER_LEN, read_records
 
     path = tmp_path / "r.nc"
     ps = space(range(8))
@@ -748,7 +748,7 @@ def test_fuzzed_journals_never_break_an_open_nor_give_a_wrong_value(tmp_path):
     master = tmp_path / "master"
     master.mkdir()
     file_bytes, data, ends = _real_journal(master)
-    from xsweep.journal import HEADER_LEN
+    from xsweep.store.journal import HEADER_LEN
 
     CALLS.clear()
     replayed = 0

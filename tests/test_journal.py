@@ -7,12 +7,17 @@ tests pin the format itself, byte by byte, for both kinds of record (CRC32 for s
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
-from xsweep.journal import HEADER_LEN, SUM_BYTES, JournalWriter, read_records, sum64
+from xsweep.store.journal import HEADER_LEN, SUM_BYTES, JournalWriter, read_records, sum64
 
 
 def records(tmp_path, payloads):
@@ -86,3 +91,78 @@ def test_a_zeroed_block_in_a_big_record_is_detected(tmp_path):
     start = (HEADER_LEN + 8192) // 4096 * 4096
     damaged[start : start + 4096] = bytes(4096)
     assert list(read_records(bytes(damaged), HEADER_LEN)) == []
+
+
+def test_a_writer_that_never_closes_leaves_zeros_that_replay_stops_at(tmp_path):
+    """Records live in a shared memory map over space reserved ahead: a killed writer (here,
+    one never closed) leaves that space as zeros after its last record."""
+    path = tmp_path / "j"
+    writer = JournalWriter(str(path), "g" * 32, None)
+    payloads = [f"cell {i}".encode() for i in range(1000)]
+    for payload in payloads:
+        writer.append(payload)
+    data = path.read_bytes()  # what another process sees: the page cache
+    assert len(data) > writer.size and not data[writer.size :].strip(b"\0")
+    assert [p for _, p in read_records(data, HEADER_LEN)] == payloads
+    writer.close()
+    assert path.stat().st_size == writer.size  # the reserve is cut on close
+
+
+def test_a_resumed_journal_appends_after_the_last_intact_record(tmp_path):
+    from xsweep.store.journal import open_journal
+
+    path = tmp_path / "j"
+    writer = JournalWriter(str(path), "g" * 32, None)
+    for i in range(5):
+        writer.append(b"first %d" % i)
+    intact = writer.size
+    writer.append(b"torn")
+    os.truncate(path, writer.size - 2)  # the last record torn, as a kill mid-copy leaves it
+    again = open_journal(str(path), "g" * 32, intact, None)
+    again.append(b"second")
+    again.close()
+    got = [p for _, p in read_records(path.read_bytes(), HEADER_LEN)]
+    assert got == [b"first %d" % i for i in range(5)] + [b"second"]
+    # A journal of another snapshot is removed, not appended to.
+    other = open_journal(str(path), "h" * 32, 0, None)
+    other.append(b"new")
+    other.close()
+    assert [p for _, p in read_records(path.read_bytes(), HEADER_LEN)] == [b"new"]
+
+
+def test_without_posix_fallocate_the_space_is_reserved_by_writing_zeros(tmp_path, monkeypatch):
+    """macOS has no posix_fallocate: the reserve is written instead (never left unallocated,
+    where a copy into the map would fault on a full disk)."""
+    monkeypatch.delattr(os, "posix_fallocate")
+    path = tmp_path / "j"
+    writer = JournalWriter(str(path), "g" * 32, None)
+    writer.append(b"cell")
+    assert os.stat(path).st_blocks * 512 >= os.stat(path).st_size - 4096  # allocated, not a hole
+    writer.close()
+    assert [p for _, p in read_records(path.read_bytes(), HEADER_LEN)] == [b"cell"]
+
+
+def test_a_full_disk_while_reserving_is_an_error_and_keeps_every_record(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk, in a child process (the limit is per process)."""
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        from xsweep.store.journal import JournalWriter
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        writer = JournalWriter({str(tmp_path / "j")!r}, "g" * 32, None)
+        n = 0
+        try:
+            while True:
+                writer.append(b"x" * 100)
+                n += 1
+        except OSError as exc:
+            print(n, exc.errno)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr  # an error, not a crash (SIGBUS)
+    count, code = map(int, out.stdout.split())
+    assert code == errno.EFBIG and count > 0
+    data = (tmp_path / "j").read_bytes()
+    assert len(list(read_records(data, HEADER_LEN))) == count

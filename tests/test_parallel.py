@@ -1,5 +1,6 @@
 """Parallel sweeps on real executors: threads, processes, a dask LocalCluster."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,26 @@ import pytest
 import xarray as xr
 
 import xsweep as xs
+
+#: Seconds after which a test that waits for something calls it a hang. A guard against tests
+#: that never end, not a speed requirement: no assertion depends on how long anything took.
+HANG = 120.0
+
+
+@contextlib.contextmanager
+def hang_guard(what: str, seconds: float = HANG):
+    """Fail with ``what`` if the block has not ended after ``seconds`` (SIGALRM; main thread)."""
+
+    def expired(signum, frame):
+        pytest.fail(f"{what}: still waiting after {seconds:.0f} s, so it hangs", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def make_space(n=6):
@@ -145,10 +166,11 @@ def test_killed_worker_is_reported_not_hung(tmp_path):
                 os._exit(1)  # the worker process dies
         return a * b
 
-    start = time.monotonic()
-    with pytest.raises(xs.SweepError, match="A worker failed"):
+    with (
+        hang_guard("the sweep whose worker died never returned"),
+        pytest.raises(xs.SweepError, match="A worker failed"),
+    ):
         ps.sweep(fragile, workers=2)
-    assert time.monotonic() - start < 60
     failures = ps.failures(fragile)
     assert len(failures) >= 1 and failures["error"].str.startswith("WorkerError").all()
     assert 4 in failures["a"].tolist()  # the cell that killed the worker is among them
@@ -205,15 +227,26 @@ def test_bad_executor_arguments():
 
 SLOW_SWEEP_CHILD = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import xsweep as xs
 
     path, cells, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    block_from, log = int(sys.argv[4]), sys.argv[5]
     ps = xs.ParameterSpace([xs.Parameter("i", values=list(range(cells)))])
     ps.enable_cache(path)
 
+    def note(line):
+        if log:  # one write on an O_APPEND file: lines from several workers never mix
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(fd, line.encode())
+            os.close(fd)
+
     def slow(i):
+        note(f"start {i}\\n")
+        if 0 <= block_from <= i:
+            time.sleep(3600)  # never returns: only stopping the worker ends this cell
         time.sleep(pause)
+        note(f"end {i}\\n")
         return i * 2
 
     print("started", flush=True)
@@ -225,12 +258,16 @@ SLOW_SWEEP_CHILD = textwrap.dedent(
 )
 
 
-def start_slow_sweep(tmp_path, path, cells, pause):
-    """A child process sweeping ``slow`` on 2 process workers; returns once it has started."""
+def start_slow_sweep(tmp_path, path, cells, pause, block_from=-1, log=""):
+    """A child process sweeping ``slow`` on 2 process workers; returns once it has started.
+
+    Cells from ``block_from`` on (if >= 0) never return; each call writes ``start i`` and
+    ``end i`` lines to ``log`` (if given).
+    """
     script = tmp_path / "child.py"
     script.write_text(SLOW_SWEEP_CHILD)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(path), str(cells), str(pause)],
+        [sys.executable, str(script), str(path), str(cells), str(pause), str(block_from), log],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -238,21 +275,54 @@ def start_slow_sweep(tmp_path, path, cells, pause):
     return child
 
 
-def test_ctrl_c_stops_promptly_and_keeps_results(tmp_path):
-    path = tmp_path / "r.nc"
-    child = start_slow_sweep(tmp_path, path, cells=60, pause=0.4)
-    time.sleep(3.0)
-    sent = time.monotonic()
-    child.send_signal(signal.SIGINT)
-    out, _ = child.communicate(timeout=30)
-    elapsed = time.monotonic() - sent
+def calls_logged(log) -> tuple[set[int], set[int]]:
+    """The cells whose call started, and those whose call returned, per the child's log."""
+    started, ended = set(), set()
+    if os.path.exists(log):
+        with open(log) as fh:
+            for line in fh:
+                if line.endswith("\n"):
+                    what, i = line.split()
+                    (started if what == "start" else ended).add(int(i))
+    return started, ended
+
+
+def test_ctrl_c_stops_the_pool_at_once_and_keeps_results(tmp_path):
+    # Cells 0-5 return at once; from cell 6 on a call never returns, so only stopping its
+    # worker ends it. With both workers inside such a call, no cell could start or end on its
+    # own: whatever happens after the Ctrl-C is the sweep's doing, however loaded the machine.
+    path, log, block_from = tmp_path / "r.nc", tmp_path / "calls.log", 6
+    child = start_slow_sweep(tmp_path, path, 60, 0.0, block_from, str(log))
+    try:
+        with hang_guard("the two workers never both reached a blocked cell"):
+            while not {block_from, block_from + 1} <= calls_logged(log)[0]:
+                assert child.poll() is None, f"the child exited early ({child.returncode})"
+                time.sleep(0.01)
+        child.send_signal(signal.SIGINT)
+        # A pool that is not stopped (workers left running, or waited for) never ends: the
+        # blocked cells never return.
+        out, _ = child.communicate(timeout=HANG)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the sweep did not stop within {HANG:.0f} s of Ctrl-C: it waits for its pool")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
     assert "interrupted" in out
-    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    started, ended = calls_logged(log)
+    # No cell started after the Ctrl-C (cells 8 and 9 were queued for the pool), and the two
+    # running cells were stopped inside the call, not waited for.
+    assert started == set(range(block_from + 2)), sorted(started)
+    assert ended == set(range(block_from)), sorted(ended)
     with xr.open_dataset(path) as ds:
-        done = int((ds["slow_status"] == 1).sum())
-        assert 0 < done < 60
         ok = ds["slow_status"].values == 1
+        done = set(np.flatnonzero(ok).tolist())
+        # Results kept: every cell the driver had received (at least one: it handed cell 7
+        # to the pool only after some result came back), and no other.
+        assert done and done <= set(range(block_from)), sorted(done)
+        assert ((ds["slow_status"].values == 0) == ~ok).all()
         np.testing.assert_array_equal(ds["slow"].values[ok], (np.arange(60) * 2)[ok])
+        assert (ds["slow"].values[~ok] == 0).all()  # an int output's fill
     assert not os.path.exists(f"{path}.lock")
 
 

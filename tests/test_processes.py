@@ -10,6 +10,7 @@ call reports the previous call's cell. A reported cell must survive anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ import pytest
 import xarray as xr
 
 import xsweep as xs
+from xsweep.store.journal import HEADER_LEN, read_records
 
 HELPERS = Path(__file__).resolve().parent / "helpers"
 if str(HELPERS) not in sys.path:
@@ -38,6 +40,25 @@ from sweep_child import expected, flat_index, make_space, product  # noqa: E402
 #: Every variable a cache file holds for ``product``.
 NAMES = ("product", "product_status", "product_seconds", "product_error", "product_messages")
 TIMEOUT = 60.0
+#: Seconds after which an in-process step that waits is called a hang: a guard against a test
+#: that never ends, not a speed requirement (no assertion depends on how long anything took).
+HANG = 120.0
+
+
+@contextlib.contextmanager
+def hang_guard(what: str, seconds: float = HANG):
+    """Fail with ``what`` if the block has not ended after ``seconds`` (SIGALRM; main thread)."""
+
+    def expired(signum, frame):
+        pytest.fail(f"{what}: still waiting after {seconds:.0f} s, so it hangs", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,27 +498,37 @@ def test_second_writer_is_refused_while_readers_read_the_snapshot(tmp_path, chil
     proc = children(tmp_path, mode="sweep", path=path, na=na, nb=nb, delay=0.08, report=report)
     # Once a cell is handed to the store, the child holds the file and has published it.
     wait_for(lambda: len(read_report(report, nb)[0]) >= 2, proc, "the child's first cells")
-
-    ps = make_space(na, nb)
-    ps.enable_cache(path)
-    sweep_child.CALLS.clear()
-    t0 = time.monotonic()
-    with pytest.raises(xs.StoreLockedError) as info:
-        ps.sweep(product)
-    assert time.monotonic() - t0 < 5, "the second writer waited instead of being refused"
-    message = str(info.value)
-    assert str(path) in message
-    assert re.search(rf"\b{proc.pid}\b", message), f"the child's pid is not in: {message}"
-    assert socket.gethostname() in message
-    assert sweep_child.CALLS == [], "the refused sweep called the function"
-    assert proc.poll() is None, "the child finished too early for this test to mean anything"
-
-    # A reader opens the published snapshot meanwhile, and holding it open blocks nobody.
-    seen = len(read_report(report, nb)[0])
-    t0 = time.monotonic()
-    ds = xr.open_dataset(path)
+    # Freeze the writer while it holds the file: it can neither finish nor let go, so a
+    # second writer that waits for the file, or a reader that needs the writer, hangs instead
+    # of passing, however slow the machine.
+    proc.send_signal(signal.SIGSTOP)
     try:
-        assert time.monotonic() - t0 < 5
+        assert proc.poll() is None, "the child finished too early for this test to mean anything"
+        frozen = read_report(report, nb)
+        assert not frozen[1]
+
+        ps = make_space(na, nb)
+        ps.enable_cache(path)
+        sweep_child.CALLS.clear()
+        with (
+            hang_guard("the second writer waited for the file instead of being refused"),
+            pytest.raises(xs.StoreLockedError) as info,
+        ):
+            ps.sweep(product)
+        message = str(info.value)
+        assert str(path) in message
+        assert re.search(rf"\b{proc.pid}\b", message), f"the child's pid is not in: {message}"
+        assert socket.gethostname() in message
+        assert sweep_child.CALLS == [], "the refused sweep called the function"
+
+        # A reader opens the published snapshot meanwhile, and holding it open blocks nobody.
+        with hang_guard("opening the file for reading waited for its writer"):
+            ds = xr.open_dataset(path)
+        assert read_report(report, nb) == frozen, "the writer went on while frozen"
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    seen = len(frozen[0])
+    try:
         status = ds["product_status"].values.reshape(-1)
         values = ds["product"].values.reshape(-1)
         assert set(np.unique(status).tolist()) <= {0, 1}
@@ -539,10 +570,16 @@ def test_stale_lock_of_a_killed_writer_is_taken_over(tmp_path, children):
     reported, done = read_report(report, nb)
     assert not done
 
-    # No one touches the lock: the next sweep takes it over and resumes.
-    t0 = time.monotonic()
-    resume_and_check(path, na, nb, {len(reported), len(reported) + 1}, reported=reported)
-    assert time.monotonic() - t0 < 10
+    # The lock is taken over because its holder is dead, not because it is old: dated a day
+    # ahead, it looks as fresh as a lock can, and a sweep waiting for it to age would hang.
+    ahead = time.time() + 86_400
+    holder = json.loads(lock.read_text())
+    holder["since"] = ahead
+    lock.write_text(json.dumps(holder))
+    os.utime(lock, (ahead, ahead))
+    # Otherwise no one touches the lock: the next sweep takes it over and resumes.
+    with hang_guard("the next sweep waited for the dead writer's lock"):
+        resume_and_check(path, na, nb, {len(reported), len(reported) + 1}, reported=reported)
     assert not lock.exists() and not Path(f"{path}.journal").exists()
 
 
@@ -650,7 +687,10 @@ def test_cells_journaled_after_a_torn_journal_survive_a_kill(tmp_path, children,
     rc, err = finish(proc)
     assert rc == -signal.SIGKILL, err
     assert journal.exists(), f"the killed writer left no journal: {leftovers(path)}"
-    os.truncate(journal, journal.stat().st_size - 5 if torn == "last-record" else 20)
+    # The journal's records end before the space its writer reserved ahead (zeros).
+    ends = [end for end, _ in read_records(journal.read_bytes(), HEADER_LEN)]
+    assert len(ends) >= 39, f"the killed writer journaled only {len(ends)} records"
+    os.truncate(journal, ends[-1] - 5 if torn == "last-record" else 20)
 
     # The second writer resumes from wherever the torn journal lets it, computes 30 cells
     # (each handed to the store before the next call) and is killed inside the 31st call.

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .store import FAILED, FLAG_MEANINGS
+from .store import STATUS_COLUMNS, failed_rows, status_counts, status_variables, variable_names
 
 
 @xr.register_dataset_accessor("xsweep")
@@ -32,16 +32,6 @@ class XsweepAccessor:
     def __init__(self, ds: xr.Dataset) -> None:
         self._ds = ds
 
-    def _status_vars(self) -> dict[str, str]:
-        """Function name -> its status variable name."""
-        out = {}
-        for name, var in self._ds.data_vars.items():
-            meanings = str(var.attrs.get("flag_meanings", ""))
-            # 0.1 files lack the last meaning (computed_no_value): same codes otherwise.
-            if FLAG_MEANINGS.startswith(meanings) and meanings and str(name).endswith("_status"):
-                out[var.attrs.get("xsweep_name", str(name)[: -len("_status")])] = str(name)
-        return out
-
     def status(self):
         """Counts of not computed, computed and failed cells per function (a DataFrame).
 
@@ -57,17 +47,11 @@ class XsweepAccessor:
         """
         import pandas as pd
 
-        rows = {}
-        for fn, var in self._status_vars().items():
-            values = np.asarray(self._ds[var].values).ravel()
-            rows[fn] = {
-                "not_computed": int((values == 0).sum()),
-                "computed": int(((values == 1) | (values == 3)).sum()),
-                "failed": int((values == 2).sum()),
-                "no_value": int((values == 3).sum()),
-            }
-        columns = ["not_computed", "computed", "failed", "no_value"]
-        frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+        rows = {
+            fn: status_counts(self._ds[var].values)
+            for fn, var in status_variables(self._ds).items()
+        }
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(STATUS_COLUMNS))
         frame.index.name = "function"
         return frame
 
@@ -87,25 +71,31 @@ class XsweepAccessor:
         """
         import pandas as pd
 
-        frames = []
-        for fn, var in self._status_vars().items():
+        rows = []
+        for fn, var in status_variables(self._ds).items():
             if function is not None and fn != function:
                 continue
             status = self._ds[var]
-            codes = self._ds.get(f"{fn}_error")
-            messages = self._ds.get(f"{fn}_messages")
-            for index in np.flatnonzero(np.asarray(status.values).ravel() == FAILED):
-                cell = np.unravel_index(index, status.shape)
-                row: dict[str, Any] = {"function": fn}
-                row.update({d: status[d].values[i].item() for d, i in zip(status.dims, cell)})
+            names = variable_names(fn)
+            codes = self._ds.get(names.error)
+            messages = self._ds.get(names.messages)
+
+            def message(flat: int, cell: tuple, codes=codes, messages=messages) -> str:
                 code = int(np.asarray(codes.values)[cell]) if codes is not None else 0
-                row["error"] = (
-                    str(messages.values[code - 1]) if code and messages is not None else ""
-                )
-                frames.append(row)
-        if not frames:
+                return str(messages.values[code - 1]) if code and messages is not None else ""
+
+            rows += failed_rows(
+                status.dims,
+                status.values,
+                lambda cell, status=status: {
+                    d: status[d].values[i].item() for d, i in zip(status.dims, cell)
+                },
+                message,
+                first={"function": fn},
+            )
+        if not rows:
             return pd.DataFrame(columns=["function", "error"])
-        return pd.DataFrame(frames)
+        return pd.DataFrame(rows)
 
     def montage(self, var: str, row: str | None = None, col: str | None = None, **kwargs: Any):
         """A contact sheet of the image variable ``var``: see :func:`xsweep.montage`.

@@ -13,8 +13,6 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .errors import XsweepError
 
 
@@ -80,12 +78,12 @@ def describe(path: str) -> dict[str, Any]:
     >>> info["parameters"][0]["units"], info["functions"][0]["computed"]
     ('m', 2)
     """
-    from .store import DONE, FAILED, NO_VALUE, NOT_COMPUTED, file_attrs, open_store
+    from .store import file_attrs, open_store
 
     store = open_store(path)
-    attrs = file_attrs(store)
+    attrs = file_attrs(store.path)
     params = []
-    for name, (values, pattrs) in store.coords.items():
+    for name, (values, pattrs) in store.grid.items():
         params.append(
             {
                 "name": name,
@@ -96,23 +94,21 @@ def describe(path: str) -> dict[str, Any]:
             }
         )
     functions = []
-    for key, table in store.tables.items():
-        done = np.isin(table.status, DONE)
-        seconds = table.seconds[done]
+    for f in store.functions():
         functions.append(
             {
-                "function": key,
-                "name": table.name,
-                "parameters": list(table.dims),
-                "outputs": list(table.spec.names) if table.spec else [],
-                "cells": int(table.size),
-                "computed": int(done.sum()),
-                "no_value": int((table.status == NO_VALUE).sum()),
-                "failed": int((table.status == FAILED).sum()),
-                "missing": int((table.status == NOT_COMPUTED).sum()),
-                "total_seconds": float(seconds.sum(dtype=np.float64)),
-                "mean_seconds": float(seconds.mean(dtype=np.float64)) if seconds.size else None,
-                "fingerprint": table.fingerprint,
+                "function": f.key,
+                "name": f.name,
+                "parameters": list(f.dims),
+                "outputs": list(f.outputs),
+                "cells": f.cells,
+                "computed": f.counts["computed"],
+                "no_value": f.counts["no_value"],
+                "failed": f.counts["failed"],
+                "missing": f.counts["not_computed"],
+                "total_seconds": f.total_seconds,
+                "mean_seconds": f.mean_seconds,
+                "fingerprint": f.fingerprint,
             }
         )
     provenance = {
@@ -165,18 +161,9 @@ def failures(path: str) -> list[dict[str, Any]]:
     >>> failures(ps.cache_path)
     [{'function': 'inverse', 'a': 0, 'error': 'ZeroDivisionError: division by zero'}]
     """
-    from .store import FAILED, open_store
+    from .store import open_store
 
-    store = open_store(path)
-    rows = []
-    for table in store.tables.values():
-        for index in np.flatnonzero(table.status == FAILED):
-            cell = np.unravel_index(index, table.shape)
-            row: dict[str, Any] = {"function": table.name}  # as ds.xsweep.failures() names it
-            row.update({d: store.coords[d][0][i].item() for d, i in zip(table.dims, cell)})
-            row["error"] = table.errors.get(int(index), "")
-            rows.append(row)
-    return rows
+    return open_store(path).failures()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

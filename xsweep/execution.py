@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from .errors import CellError, OutputError, SweepError
 from .outputs import grow_spec, infer_spec
 from .pools import executor_workers
 from .progress import Progress
-from .store import DONE, FAILED, FunctionTable, MemoryStore
+from .store import DONE, FAILED, FunctionTable, Store
 from .text import clean_message, describe_exception
 
 
@@ -169,15 +170,17 @@ class _Sink:
 
     def __init__(
         self,
-        store: MemoryStore,
+        store: Store,
         table: FunctionTable,
         name: str,
         output_dims,
         dims,
         expect: int = 0,
         restructure: bool = False,
+        sweeping: bool = True,
     ):
         self.store = store
+        self.sweeping = sweeping
         self.table = table
         self.name = name
         self.output_dims = output_dims
@@ -187,7 +190,8 @@ class _Sink:
         self.failed = 0
         self.record, self.record_failure, self.record_none = store.recorder(table, expect)
         # restructure: the first cell sets the structure again (a whole-grid recompute).
-        self.extract = table.spec.extract if table.spec is not None and not restructure else None
+        spec = table.spec
+        self.extract = spec.extractor() if spec is not None and not restructure else None
 
     def none(self, index: int, seconds: float) -> None:
         self.record_none(index, seconds)
@@ -208,16 +212,20 @@ class _Sink:
                 self.record, self.record_failure, self.record_none = self.store.recorder(
                     self.table, self.expect
                 )
-                self.extract = grown.extract
+                self.extract = grown.extractor()
                 self.record(index, self.extract(result), seconds)
                 self.computed += 1
                 return
+            kept = (
+                f"{self.computed} cells computed before it are kept"
+                if self.sweeping
+                else "the cache holds it with another structure"
+            )
             raise OutputError(
                 f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}. Every cell must "
-                f"return the same structure; {self.computed} cells computed before it are kept. "
-                "If you changed the function on purpose, sweep the whole grid again with "
-                f"force_recompute=True (it replaces the old structure), or "
-                f"ps.clear_cache({self.name}) first."
+                f"return the same structure; {kept}. If you changed the function on purpose, "
+                f"sweep the whole grid again with ps.sweep({self.name}, force_recompute=True) "
+                f"(it replaces the old structure), or ps.clear_cache({self.name}) first."
             ) from None
         self.record(index, values, seconds)
         self.computed += 1
@@ -233,7 +241,7 @@ class _Sink:
         self.record, self.record_failure, self.record_none = self.store.recorder(
             self.table, self.expect
         )
-        self.extract = spec.extract
+        self.extract = spec.extractor()
 
     def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
         # Messages from workers arrive unchecked: NULs and surrogates would poison the file.
@@ -248,19 +256,147 @@ class _Sink:
         )
 
 
-def run_serial(
-    fn: Callable[..., Any],
+def write_cell(
+    store: Store,
+    key: str,
     name: str,
-    store: MemoryStore,
-    table: FunctionTable,
+    dims: tuple[str, ...],
+    fingerprint: str | None,
+    indices: dict[str, int],
+    args: tuple,
+    result: Any,
+    seconds: float,
+    force_recompute: bool = False,
+) -> None:
+    """Store one cell computed outside a sweep (``run_process``), the way a sweep would.
+
+    ``indices``: the space's index of each of ``dims``' values; ``args``: those values.
+    """
+    with store.writing(publish=False):
+        table = store.table(
+            key, name, dims, fingerprint, "recompute" if force_recompute else "raise"
+        )
+        sink = _Sink(store, table, name, None, dims, sweeping=False)
+        sink.ok(store.grid.flat_index(dims, indices), args, result, seconds)
+
+
+def _may_restructure(
+    name: str, table: FunctionTable, plan: CellPlan, out_dims: dict, force_recompute: bool
+) -> bool:
+    """Whether this sweep may give ``fn`` a new output structure; refuse what it cannot.
+
+    A whole-grid ``force_recompute`` starts the structure afresh from its first cell
+    (the old variables are replaced once it records one); ``output_dims`` that differ
+    from the stored dims are applied that way, or refused with the ways out.
+    """
+    spec = table.spec
+    whole = plan.part is None and int(np.prod([len(s) for s in plan.selected])) == table.size
+    if spec is None:
+        return False
+    if force_recompute and whole:
+        return True
+    stored = {v.name: v.dims for v in spec.variables if v.dims}
+    wanted = {k: d for k, d in out_dims.items() if k in stored and stored[k] != d}
+    unknown = sorted(set(out_dims) - set(stored))
+    if wanted or unknown:
+        what = (
+            f"output_dims={out_dims!r} names outputs {unknown} that {name} does "
+            f"not return with extra dims (its outputs with dims: {stored})"
+            if unknown
+            else f"{name}'s outputs are stored with dims {stored}, but "
+            f"output_dims asks for {wanted}"
+        )
+        raise SweepError(
+            f"{what}. The stored cells keep their structure: to rename the dims, sweep "
+            "the whole grid again with force_recompute=True (the old variables are "
+            f"replaced), or ps.clear_cache({name}) first."
+        )
+    return False
+
+
+def run_sweep(
+    fn: Callable[..., Any],
+    store: Store,
+    key: str,
+    name: str,
+    dims: tuple[str, ...],
+    fingerprint: str | None,
     plan: CellPlan,
+    pool: Any = None,
     *,
-    output_dims: dict[str, tuple[str, ...]] | None,
+    on_change: str,
+    output_dims: dict[str, tuple[str, ...]],
     force_recompute: bool,
     retry_failed: bool,
     errors: str,
+    chunksize: int | None = None,
     progress: Progress | None = None,
-    restructure: bool = False,
+    on_interrupt: Callable[[], None] | None = None,
+) -> tuple[SweepReport, xr.Dataset]:
+    """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
+
+    ``fn`` runs serially in this process when ``pool`` is None, else on the pool.
+    """
+    with store.writing():
+        table = store.table(key, name, dims, fingerprint, on_change)
+        options = SweepOptions(
+            output_dims,
+            force_recompute,
+            retry_failed,
+            errors,
+            progress,
+            restructure=_may_restructure(name, table, plan, output_dims, force_recompute),
+        )
+        if pool is None:
+            report = run_serial(fn, name, store, table, plan, options)
+        else:
+            report = run_parallel(
+                fn, name, store, table, plan, pool, options, chunksize, on_interrupt
+            )
+    # The caller owns what a sweep returns: a store never changes it afterwards.
+    return report, store.result(table)
+
+
+@dataclass
+class SweepOptions:
+    """How a sweep treats its cells (``ps.sweep``'s options, checked there)."""
+
+    output_dims: dict[str, tuple[str, ...]] | None = None
+    force_recompute: bool = False
+    retry_failed: bool = True
+    errors: str = "record"
+    progress: Progress | None = None
+    #: The first cell sets the output structure again (a whole-grid recompute).
+    restructure: bool = False
+
+
+def _begin(store: Store, table: FunctionTable, name: str, plan: CellPlan, options: SweepOptions):
+    """``(flat, todo, report, sink)`` of a sweep; ``sink`` is None when nothing is to do."""
+    flat, todo, cached = _todo(plan, table, options.force_recompute, options.retry_failed)
+    report = SweepReport(cached=cached)
+    if options.progress is not None:
+        options.progress.start(int(flat.size), cached)
+    if not todo.any():
+        return flat, todo, report, None
+    sink = _Sink(
+        store,
+        table,
+        name,
+        options.output_dims,
+        plan.dims,
+        _expected(table, flat, todo),
+        options.restructure,
+    )
+    return flat, todo, report, sink
+
+
+def run_serial(
+    fn: Callable[..., Any],
+    name: str,
+    store: Store,
+    table: FunctionTable,
+    plan: CellPlan,
+    options: SweepOptions,
 ) -> SweepReport:
     """Compute the plan's missing cells one after another in this process.
 
@@ -269,15 +405,10 @@ def run_serial(
     it finishes, so an interruption (Ctrl-C, an exception, a kill) loses only the cell in
     flight.
     """
-    flat, todo, cached = _todo(plan, table, force_recompute, retry_failed)
-    report = SweepReport(cached=cached)
-    if progress is not None:
-        progress.start(int(flat.size), cached)
-    if not todo.any():
+    flat, todo, report, sink = _begin(store, table, name, plan, options)
+    if sink is None:
         return report
-    sink = _Sink(
-        store, table, name, output_dims, plan.dims, _expected(table, flat, todo), restructure
-    )
+    progress, errors = options.progress, options.errors
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter
@@ -411,19 +542,13 @@ def ship(fn: Callable[..., Any]) -> bytes:
 def run_parallel(
     fn: Callable[..., Any],
     name: str,
-    store: MemoryStore,
+    store: Store,
     table: FunctionTable,
     plan: CellPlan,
     executor: Executor,
-    *,
-    output_dims: dict[str, tuple[str, ...]] | None,
-    force_recompute: bool,
-    retry_failed: bool,
-    errors: str,
+    options: SweepOptions,
     chunksize: int | None = None,
-    progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
-    restructure: bool = False,
 ) -> SweepReport:
     """Compute the plan's missing cells on ``executor``; this process alone writes the store.
 
@@ -432,22 +557,17 @@ def run_parallel(
     per-task overhead) while every worker keeps work (expensive cells stay one per task).
     At most two tasks per worker are queued, so Ctrl-C stops within one task's time.
     """
-    flat, todo, cached = _todo(plan, table, force_recompute, retry_failed)
-    report = SweepReport(cached=cached)
-    if progress is not None:
-        progress.start(int(flat.size), cached)
-    remaining = int(np.count_nonzero(todo))
-    if not remaining:
+    flat, todo, report, sink = _begin(store, table, name, plan, options)
+    if sink is None:
         return report
+    progress, errors = options.progress, options.errors
+    remaining = int(np.count_nonzero(todo))
     if isinstance(executor, ThreadPoolExecutor):
         blob, key = fn, name  # threads share memory: nothing to send
     else:
         blob = ship(fn)
         key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
     workers = executor_workers(executor)
-    sink = _Sink(
-        store, table, name, output_dims, plan.dims, _expected(table, flat, todo), restructure
-    )
     cells = _cells(plan, table.shape, flat, todo)
     args_of: dict[int, tuple] = {}
     pending: dict[Future, list] = {}

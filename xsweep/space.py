@@ -11,13 +11,12 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
 from .errors import (
-    OutputError,
     ParameterError,
     StoreLockedError,
     StoreReadOnlyError,
@@ -28,15 +27,15 @@ from .execution import (
     CellPlan,
     ValueSetter,
     describe_cell,
-    run_parallel,
-    run_serial,
+    run_sweep,
+    write_cell,
 )
 from .fingerprint import fingerprint
-from .outputs import grow_spec, infer_spec
+from .outputs.encodings import decode_times
 from .parameters import Parameter
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
-from .store import DONE, FAILED, NO_VALUE, MemoryStore, NetCDFStore, variable_prefix
+from .store import NOT_STORED, Grid, MemoryStore, NetCDFStore, Store, variable_prefix
 from .text import name_problem
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
@@ -127,7 +126,7 @@ class ParameterSpace:
         self._params = params
         self._store: NetCDFStore | None = None
         self._finalizer: weakref.finalize | None = None
-        self._last: dict[str, MemoryStore] = {}
+        self._last: dict[str, Store] = {}
         self._bindings: dict[Any, _Binding] = {}
         self._versions: dict[Any, str] = {}
         #: Per function (weak key): name=, and the parameters it reads (set_values, depends_on).
@@ -221,8 +220,8 @@ class ParameterSpace:
         """
         return xr.Coordinates({p.name: xr.Variable(p.name, p.values, p.attrs) for p in self})
 
-    def _store_coords(self) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-        return {p.name: (p.values, p.attrs) for p in self}
+    def _grid(self) -> Grid:
+        return Grid({p.name: (p.values, p.attrs) for p in self})
 
     # -- the cache ------------------------------------------------------------------------------
     @property
@@ -331,7 +330,7 @@ class ParameterSpace:
                 raise SweepError(f"computed_at[{name!r}]: {exc}") from None
         store = NetCDFStore(
             path,
-            self._store_coords(),
+            self._grid(),
             fsync_interval=fsync_interval,
             computed_at=computed_at,
             snapshot_interval=snapshot_interval,
@@ -426,18 +425,14 @@ class ParameterSpace:
         """
         import pandas as pd
 
-        key = self._binding(fn).key
-        store = self._store if self._store is not None else self._last.get(key)
-        table = store.tables.get(key) if store is not None else None
-        if table is None:
-            return pd.DataFrame(columns=[*self._binding(fn).dims, "error"])
-        rows = []
-        for index in np.flatnonzero(table.status == FAILED):
-            cell = np.unravel_index(index, table.shape)
-            row = {d: store.coords[d][0][i].item() for d, i in zip(table.dims, cell)}
-            row["error"] = table.errors.get(int(index), "")
-            rows.append(row)
-        return pd.DataFrame(rows, columns=[*table.dims, "error"])
+        binding = self._binding(fn)
+        store = self._store if self._store is not None else self._last.get(binding.key)
+        rows = store.failures(binding.key) if store is not None else []
+        dims = next((f.dims for f in store.functions() if f.key == binding.key), binding.dims)
+        return pd.DataFrame(
+            [{k: v for k, v in row.items() if k != "function"} for row in rows],
+            columns=[*dims, "error"],
+        )
 
     # -- binding functions ----------------------------------------------------------------------
     def _binding(self, fn: Callable[..., Any]) -> _Binding:
@@ -548,7 +543,7 @@ class ParameterSpace:
     def _plan(
         self,
         binding: _Binding,
-        store: MemoryStore,
+        store: Store,
         params: Sequence[str] | None,
         cells: dict[str, Sequence[Any]] | None = None,
         part: tuple[int, int] | None = None,
@@ -589,8 +584,8 @@ class ParameterSpace:
                     f"part must be (k, n) with 0 <= k < n, e.g. part=(job_index, n_jobs); got "
                     f"{part!r}."
                 )
-        selected = [store.index_map[d][chosen[d]] for d in dims]
-        values = [store.coords[d][0] for d in dims]
+        selected = [store.grid.positions[d][chosen[d]] for d in dims]
+        values = [store.grid[d].values for d in dims]
         return CellPlan(dims, values, selected, binding.positional, part)
 
     # -- sweeping -------------------------------------------------------------------------------
@@ -726,46 +721,32 @@ class ParameterSpace:
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn)
         out_dims = _check_output_dims(output_dims)
-        store = self._store if self._store is not None else MemoryStore(self._store_coords())
+        store = self._store if self._store is not None else MemoryStore(self._grid())
         if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
             self._last[binding.key] = store
         plan = self._plan(binding, store, params, cells, part)
         pool, owned = resolve_executor(executor, workers)
         call, saved = self._callable(fn, binding)
         bar = Progress(binding.name) if progress_wanted(progress) else None
-        options = dict(
-            output_dims=out_dims,
-            force_recompute=force_recompute,
-            retry_failed=retry_failed,
-            errors=errors,
-            progress=bar,
-        )
         try:
-            with store.writing():
-                table = store.table(
-                    binding.key,
-                    binding.name,
-                    binding.dims,
-                    binding.fingerprint,
-                    "recompute" if force_recompute else on_change,
-                )
-                options["restructure"] = self._check_structure(
-                    binding, table, plan, out_dims, force_recompute
-                )
-                if pool is None:
-                    report = run_serial(call, binding.name, store, table, plan, **options)
-                else:
-                    report = run_parallel(
-                        call,
-                        binding.name,
-                        store,
-                        table,
-                        plan,
-                        pool,
-                        chunksize=chunksize,
-                        on_interrupt=(lambda: stop_pool(pool)) if owned else None,
-                        **options,
-                    )
+            report, ds = run_sweep(
+                call,
+                store,
+                binding.key,
+                binding.name,
+                binding.dims,
+                binding.fingerprint,
+                plan,
+                pool,
+                on_change="recompute" if force_recompute else on_change,
+                output_dims=out_dims,
+                force_recompute=force_recompute,
+                retry_failed=retry_failed,
+                errors=errors,
+                progress=bar,
+                chunksize=chunksize,
+                on_interrupt=(lambda: stop_pool(pool)) if owned else None,
+            )
         finally:
             for param, index in saved.items():
                 param._set_index(index, fire=False, notify=False)
@@ -782,9 +763,7 @@ class ParameterSpace:
                 SweepFailuresWarning,
                 stacklevel=2,
             )
-        # The caller owns what a sweep returns: a store never changes it afterwards.
-        ds = _decode_times(store.result(table))
-        return self._space_view(ds, store, plan, params)
+        return self._space_view(decode_times(ds), store, plan, params)
 
     def _callable(self, fn: Callable[..., Any], binding: _Binding):
         """What the execution layer calls per cell, and the values to restore afterwards."""
@@ -793,47 +772,14 @@ class ParameterSpace:
         params = [self._params[d] for d in binding.dims]
         return ValueSetter(fn, params, binding.takes), {p: p._index for p in params}
 
-    def _check_structure(self, binding, table, plan, out_dims, force_recompute) -> bool:
-        """Whether this sweep may give ``fn`` a new output structure; refuse what it cannot.
-
-        A whole-grid ``force_recompute`` starts the structure afresh from its first cell
-        (the old variables are replaced once it records one); ``output_dims`` that differ
-        from the stored dims are applied that way, or refused with the ways out.
-        """
-        spec = table.spec
-        whole = plan.part is None and int(np.prod([len(s) for s in plan.selected])) == table.size
-        if spec is None:
-            return False
-        if force_recompute and whole:
-            return True
-        stored = {v.name: v.dims for v in spec.variables if v.dims}
-        wanted = {k: d for k, d in out_dims.items() if k in stored and stored[k] != d}
-        unknown = sorted(set(out_dims) - set(stored))
-        if wanted or unknown:
-            what = (
-                f"output_dims={out_dims!r} names outputs {unknown} that {binding.name} does "
-                f"not return with extra dims (its outputs with dims: {stored})"
-                if unknown
-                else f"{binding.name}'s outputs are stored with dims {stored}, but "
-                f"output_dims asks for {wanted}"
-            )
-            raise SweepError(
-                f"{what}. The stored cells keep their structure: to rename the dims, sweep "
-                "the whole grid again with force_recompute=True (the old variables are "
-                f"replaced), or ps.clear_cache({binding.name}) first."
-            )
-        return False
-
-    def _space_view(self, ds: xr.Dataset, store: MemoryStore, plan: CellPlan, params) -> xr.Dataset:
+    def _space_view(self, ds: xr.Dataset, store: Store, plan: CellPlan, params) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""
         index = {}
         for d, sel in zip(plan.dims, plan.selected):
             if params is not None and d not in params:
                 index[d] = int(sel[0])
-            elif len(store.index_map[d]) != len(store.coords[d][0]) or not np.array_equal(
-                store.index_map[d], np.arange(len(store.index_map[d]))
-            ):
-                index[d] = store.index_map[d]
+            elif not store.grid.is_space(d):
+                index[d] = store.grid.positions[d]
         return ds.isel(index) if index else ds
 
     # -- notebooks ------------------------------------------------------------------------------
@@ -896,13 +842,10 @@ class ParameterSpace:
         if store is None:
             return False
         binding = self._binding(fn)
-        table = store.tables.get(binding.key)
-        if table is None or table.dims != binding.dims:
-            return False
-        if table.fingerprint not in (None, binding.fingerprint):
-            return False  # cells of another version of fn: run_process would refuse them
         indices = {name: self[name].index(v) for name, v in values.items()}
-        return bool(table.status[self._flat_index(store, binding.dims, indices)] in DONE)
+        return store.contains(
+            binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
+        )
 
     # -- one cell -------------------------------------------------------------------------------
     def run_process(
@@ -969,7 +912,7 @@ class ParameterSpace:
         store = self._store
         if store is not None and not force_recompute:
             cached = self._cached_cell(store, binding, indices)
-            if cached is not _MISSING:
+            if cached is not NOT_STORED:
                 for name, i in indices.items():
                     self._params[name]._set_index(i, fire=False)
                 return cached
@@ -979,21 +922,53 @@ class ParameterSpace:
             return fn(**{d: self._params[d].value for d in binding.takes})
         return self._compute_cell(fn, store, binding, indices, force_recompute)
 
-    def _cell_at(self, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[Any, bool]:
-        """``fn``'s cell at ``values`` and whether it came from the cache.
+    def cell(self, fn: Callable[..., Any], **values: Any) -> Cell:
+        """``fn``'s cell at ``values`` (default: current values), and whether it was cached.
 
-        Unlike :meth:`run_process` it leaves the parameters' values and callbacks alone:
-        views that compute in the background must never move the controls.
+        Like :meth:`run_process`, but it leaves the parameters' values alone and fires no
+        callback: views that compute in the background must never move the controls.
+
+        Returns
+        -------
+        Cell
+            ``(value, cached)``: what ``fn`` returns there, and True when it came from the
+            cache without calling ``fn``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> a = xs.Parameter("a", values=[1, 2, 3])
+        >>> ps = xs.ParameterSpace([a])
+        >>> ps.cell(lambda a: 10 * a, a=3), a.value
+        (Cell(value=30, cached=False), 1)
         """
         binding = self._binding(fn)
-        indices = {d: self._params[d].index(values[d]) for d in binding.dims}
+        for name in values:
+            if name not in self._params:
+                raise SweepError(
+                    f"cell got {name}={values[name]!r:.60}, but {name!r} is not a parameter; "
+                    f"the space has {list(self._params)}."
+                )
+        indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
         store = self._store
         if store is None:
-            return self._call_at(fn, binding, indices), False
+            return Cell(self._call_at(fn, binding, indices), False)
         cached = self._cached_cell(store, binding, indices)
-        if cached is not _MISSING:
-            return cached, True
-        return self._compute_cell(fn, store, binding, indices, False), False
+        if cached is not NOT_STORED:
+            return Cell(cached, True)
+        return Cell(self._compute_cell(fn, store, binding, indices, False), False)
+
+    def parameters_of(self, fn: Callable[..., Any]) -> tuple[str, ...]:
+        """The parameters ``fn``'s results are stored over, in dim order.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1]), xs.Parameter("b", values=[2])])
+        >>> ps.parameters_of(lambda b: b)
+        ('b',)
+        """
+        return self._binding(fn).dims
 
     def _call_at(self, fn, binding: _Binding, indices: dict[str, int]) -> Any:
         """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
@@ -1011,114 +986,47 @@ class ParameterSpace:
         return fn(**dict(zip(binding.dims, args)))
 
     def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
-        kwargs = {
-            d: self._params[d].values[indices.get(d, self._params[d]._index)].item()
-            for d in binding.dims
-        }
+        cell = self._cell_indices(binding, indices)
+        args = tuple(self._params[d].values[cell[d]].item() for d in binding.dims)
         t0 = time.perf_counter()
         result = self._call_at(fn, binding, indices)
         seconds = time.perf_counter() - t0
-        self._write_back(store, binding, kwargs, indices, result, seconds, force_recompute)
-        return result
-
-    def _flat_index(
-        self, store: MemoryStore, dims: tuple[str, ...], indices: dict[str, int]
-    ) -> int:
-        """The flat index in the store's table of the cell at ``indices`` (else current)."""
-        flat = 0
-        for d in dims:
-            mapping = store.index_map[d]
-            flat = flat * len(store.coords[d][0]) + int(
-                mapping[indices.get(d, self._params[d]._index)]
-            )
-        return flat
-
-    def _cached_cell(self, store: NetCDFStore, binding: _Binding, indices: dict[str, int]):
-        store.reclaim()  # after a sweep handed its buffers to the caller
-        table = store.tables.get(binding.key)
-        if table is None or table.dims != binding.dims:
-            return _MISSING
-        status = table.status[self._flat_index(store, binding.dims, indices)]
-        if status not in DONE:
-            return _MISSING
-        if table.fingerprint not in (None, binding.fingerprint):
-            store.table(binding.key, binding.name, binding.dims, binding.fingerprint, "raise")
-        if status == NO_VALUE:
-            return None  # computed: the function returned None
-        view = table.output_view(store.coords)
-        labels = {}
-        for d in binding.dims:
-            p = self._params[d]
-            labels[d] = p.values[indices.get(d, p._index)].item()
-        return table.spec.rebuild(view.sel(labels), binding.dims)
-
-    def _write_back(self, store, binding, kwargs, indices, result, seconds, force_recompute):
-        cell = describe_cell(binding.dims, list(kwargs.values()))
         try:
-            with store.writing(publish=False):
-                table = store.table(
-                    binding.key,
-                    binding.name,
-                    binding.dims,
-                    binding.fingerprint,
-                    "recompute" if force_recompute else "raise",
-                )
-                index = self._flat_index(store, binding.dims, indices)
-                if result is None:
-                    store.recorder(table)[2](index, seconds)
-                    return
-                if table.spec is None:
-                    try:
-                        spec = infer_spec(result, binding.name, None)
-                    except OutputError as exc:
-                        raise OutputError(f"Cell {cell} of {binding.name}: {exc}.") from None
-                    store.set_spec(table, spec)
-                try:
-                    values = table.spec.extract(result)
-                except OutputError as exc:
-                    grown = grow_spec(table.spec, result, binding.name)
-                    if grown is None:
-                        raise self._structure_error(cell, binding, exc) from None
-                    store.grow_spec(table, grown)  # arrays whose shape varies: padded
-                    values = grown.extract(result)
-                record = store.recorder(table)[0]
-                record(index, values, seconds)
+            write_cell(
+                store,
+                binding.key,
+                binding.name,
+                binding.dims,
+                binding.fingerprint,
+                cell,
+                args,
+                result,
+                seconds,
+                force_recompute,
+            )
         except (StoreLockedError, StoreReadOnlyError) as exc:
             warnings.warn(
-                f"The result of {binding.name}({cell}) was computed but not cached: {exc}",
+                f"The result of {binding.name}({describe_cell(binding.dims, args)}) was "
+                f"computed but not cached: {exc}",
                 stacklevel=3,
             )
+        return result
 
-    @staticmethod
-    def _structure_error(cell: str, binding: _Binding, exc: Exception) -> OutputError:
-        return OutputError(
-            f"Cell {cell} of {binding.name}: {exc}. The cache holds this function "
-            "with another output structure: sweep the whole grid again with "
-            f"ps.sweep({binding.name}, force_recompute=True) to replace it, or "
-            f"forget it with ps.clear_cache({binding.name})."
+    def _cell_indices(self, binding: _Binding, indices: dict[str, int]) -> dict[str, int]:
+        """The space's index of each of ``fn``'s parameters: ``indices``, else the current."""
+        return {d: indices.get(d, self._params[d]._index) for d in binding.dims}
+
+    def _cached_cell(self, store: Store, binding: _Binding, indices: dict[str, int]) -> Any:
+        return store.lookup(
+            binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
         )
 
 
-_MISSING = object()
+class Cell(NamedTuple):
+    """One cell of a function: its value, and whether it came from the cache."""
 
-
-def _decode_times(ds: xr.Dataset) -> xr.Dataset:
-    """Give datetime and timedelta outputs (stored as CF counts) back as numpy times."""
-    names = [
-        name
-        for name, var in ds.variables.items()
-        if str(var.attrs.get("xsweep_encoding", "")).startswith(("datetime64", "timedelta64"))
-    ]
-    if not names:
-        return ds
-    decoded = xr.decode_cf(
-        ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names]
-    )
-    for name in names:
-        ds[name] = decoded[name] if name in ds.data_vars else ds[name]
-        if name in ds.coords:
-            ds = ds.assign_coords({name: decoded[name]})
-    return ds
+    value: Any
+    cached: bool
 
 
 def _is_seconds(value: Any, *, zero: bool) -> bool:

@@ -109,5 +109,3 @@ def name_problem(name: Any) -> str | None:
     if size > MAX_NAME_BYTES:
         return f"is {size} bytes long; NetCDF names are at most {MAX_NAME_BYTES} bytes"
     return None
-
-

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import XsweepError
+from .store.schema import is_bookkeeping
 
 if TYPE_CHECKING:  # pragma: no cover
     from .parameters import Parameter
@@ -319,7 +320,7 @@ class SpaceExplorer(_View):
     """
 
     def __init__(self, space: ParameterSpace, fn: Callable[..., Any], background: bool = True):
-        dims = space._binding(fn).dims
+        dims = space.parameters_of(fn)
         super().__init__({d: space[d].widget() for d in dims}, background)
         self.space = space
         self.fn = fn
@@ -327,7 +328,7 @@ class SpaceExplorer(_View):
         self.refresh()
 
     def _value(self, wanted: dict[str, Any]) -> tuple[Any, str]:
-        value, cached = self.space._cell_at(self.fn, wanted)
+        value, cached = self.space.cell(self.fn, **wanted)
         return value, "from the cache" if cached else "computed"
 
 
@@ -347,7 +348,7 @@ class DatasetExplorer(_View):
 
     def __init__(self, ds: xr.Dataset, var: str | None = None, background: bool = False):
         w = _ipywidgets()
-        names = [v for v in ds.data_vars if not _bookkeeping(ds, v)]
+        names = [v for v in ds.data_vars if not is_bookkeeping(ds, v)]
         if not names:
             raise XsweepError("The Dataset has no output variables to explore.")
         if var is not None and var not in ds.data_vars:
@@ -369,14 +370,6 @@ class DatasetExplorer(_View):
         da = self.ds[wanted["variable"]]
         sel = {d: v for d, v in wanted.items() if d in da.dims}
         return da.sel(sel), "from the Dataset"
-
-
-def _bookkeeping(ds: xr.Dataset, name: str) -> bool:
-    attrs = ds[name].attrs
-    return "flag_meanings" in attrs or any(
-        name.endswith(s) and name[: -len(s)] + "_status" in ds
-        for s in ("_seconds", "_error", "_messages")
-    )
 
 
 def _param_dims(ds: xr.Dataset) -> list[str]:

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import xarray as xr
 
 from ..errors import OutputError
 from ..text import text_problem
@@ -346,3 +347,22 @@ def _is_json_dict(result: dict) -> bool:
         if isinstance(value, (list, tuple)) and _as_array(value) is None:
             return True
     return False
+
+
+def decode_times(ds: xr.Dataset) -> xr.Dataset:
+    """Give datetime and timedelta outputs (stored as CF counts) back as numpy times."""
+    names = [
+        name
+        for name, var in ds.variables.items()
+        if str(var.attrs.get("xsweep_encoding", "")).startswith(("datetime64", "timedelta64"))
+    ]
+    if not names:
+        return ds
+    decoded = xr.decode_cf(
+        ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names]
+    )
+    for name in names:
+        ds[name] = decoded[name] if name in ds.data_vars else ds[name]
+        if name in ds.coords:
+            ds = ds.assign_coords({name: decoded[name]})
+    return ds

@@ -172,6 +172,30 @@ class OutputSpec:
         skip = set(self._extents.values())
         return tuple(v.name for i, v in enumerate(self.variables) if i not in skip)
 
+    def extractor(self):
+        """:meth:`extract` for the per-cell hot path: for one int or float scalar (the common
+        case), a function that takes the exact Python type without further checks."""
+        var = self.variables[0] if len(self.variables) == 1 else None
+        if self.kind != "scalar" or var is None or self._extents or not var._fast:
+            return self.extract
+        coerce = var.coerce
+        if var._kind == "f":
+
+            def extract(result: Any) -> tuple[Any, ...]:
+                return (result,) if type(result) is float else (coerce(result),)
+
+            return extract
+        if var._kind in "iu":
+            lo, hi = var._range
+
+            def extract_int(result: Any) -> tuple[Any, ...]:
+                if type(result) is int and lo <= result <= hi:
+                    return (result,)
+                return (coerce(result),)
+
+            return extract_int
+        return self.extract
+
     def _extract_ragged(self, result: Any) -> tuple[Any, ...]:
         values = iter(self._returned.extract(result))
         out: list[Any] = [None] * len(self.variables)
@@ -238,26 +262,30 @@ class OutputSpec:
             out.append(var.coerce(da.values))
         return tuple(out)
 
-    def rebuild(self, cell: xr.Dataset, param_names: tuple[str, ...]) -> Any:
-        """Give a stored cell back as the function returned it.
+    @property
+    def needs_dataset(self) -> bool:
+        """Whether :meth:`rebuild` needs the cell as a Dataset (DataArray and Dataset kinds)."""
+        return self.kind in ("dataarray", "dataset")
 
-        ``cell`` is the store's Dataset selected at one cell; parameter coordinates are
-        dropped so that a DataArray or Dataset looks as the function built it.
+    def rebuild_values(self, values: dict[str, np.ndarray]) -> Any:
+        """Give a stored cell back as the function returned it, from each variable's values.
+
+        For every kind but DataArray and Dataset (see :attr:`needs_dataset`): no xarray
+        object is built.
         """
-        param_coords = [c for c in cell.coords if c in param_names]
 
         def plain(var: VariableSpec) -> Any:
-            values = cell[var.name].values
+            data = values[var.name]
             if var.extent is not None:
-                extent = np.asarray(cell[var.extent].values).tolist()
-                values = values[tuple(slice(0, int(n)) for n in extent)]
+                extent = np.asarray(values[var.extent]).tolist()
+                data = data[tuple(slice(0, int(n)) for n in extent)]
             if var._codec is not None:
-                return var._codec.decode(values, self.kind)
+                return var._codec.decode(data, self.kind)
             if var.scalar:
                 if var.dtype.kind in "fiu" and var.dtype.itemsize < 8:
-                    return var.dtype.type(values)  # a float32 stays a numpy float32
-                return values.item()
-            return np.array(values, copy=True)
+                    return var.dtype.type(data)  # a float32 stays a numpy float32
+                return np.asarray(data).item()
+            return np.array(data, copy=True)
 
         if self.kind in ("scalar", "array", "json"):
             return plain(self.variables[0])
@@ -266,6 +294,17 @@ class OutputSpec:
             return {v.name: plain(v) for i, v in enumerate(self.variables) if i not in skip}
         if self._pandas is not None:
             return self._pandas.rebuild({v.name: plain(v) for v in self.variables})
+        raise ValueError(f"a {self.kind} cell is rebuilt from a Dataset (rebuild)")
+
+    def rebuild(self, cell: xr.Dataset, param_names: tuple[str, ...]) -> Any:
+        """Give a stored cell back as the function returned it.
+
+        ``cell`` is the store's Dataset selected at one cell; parameter coordinates are
+        dropped so that a DataArray or Dataset looks as the function built it.
+        """
+        if not self.needs_dataset:
+            return self.rebuild_values({name: cell[name].values for name in self.names})
+        param_coords = [c for c in cell.coords if c in param_names]
         sub = cell[list(self.names)].drop_vars(param_coords, errors="ignore").copy(deep=True)
         sub.attrs = {}
         if any(v._codec is not None for v in self.variables):

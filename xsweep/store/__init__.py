@@ -1,24 +1,32 @@
 """Result stores: the only package that knows NetCDF.
 
-Two stores share one small interface that :mod:`xsweep.space` and :mod:`xsweep.execution`
-talk to: :class:`MemoryStore` (no cache) and :class:`NetCDFStore` (one NetCDF4 file, the
-artefact users share). A module per idea:
+The layers above talk to a store through one narrow interface, :class:`Store` (``base``):
+write sessions, a table per function, a recorder of cells, ``lookup`` of one cell after
+every validity check, results, failures, clear, compact, close. Two stores implement it:
+:class:`MemoryStore` (no cache) and :class:`NetCDFStore` (one NetCDF4 file, the artefact
+users share). A module per idea:
 
-* ``schema``: status codes and the naming of a function's variables;
+* ``base``: the interface (:class:`Store`, :class:`Recorder`, :data:`NOT_STORED`);
+* ``schema``: the file's layout spelled once: status codes, variable names, failed-cell rows;
+* ``grid``: each parameter's values and attributes, and where a space's values sit in them;
 * ``table``: one function's results in numpy buffers (:class:`FunctionTable`);
-* ``grid``: the union of a parameter's values in a file and in a space;
 * ``memory``: the in-memory store and the checks every store shares;
+* ``journal``: the append-only journal file (framing, checksums, the header);
 * ``codec``: journal records of cells, encoded and applied;
+* ``replay``: replaying a journal onto its file's tables after a crash;
+* ``locking``: the one-writer lock;
 * ``files``: file-system helpers (fsync, discard, what a failed write means);
-* ``ncfile``: writing and reading whole NetCDF files (with netCDF4);
+* ``ncfile``: writing and reading whole NetCDF files (the only module that imports netCDF4);
 * ``staging``: big cells written straight into the next snapshot;
 * ``netcdf``: :class:`NetCDFStore`, its write sessions, recorder and publishing;
 * ``merge``: combining results files.
 
-How the NetCDF store keeps every computed cell through any interruption is told in
-:mod:`xsweep.store.netcdf`.
+``docs/architecture.md`` tells how they fit; :mod:`xsweep.store.netcdf` how the NetCDF
+store keeps every computed cell through any interruption.
 """
 
+from .base import NOT_STORED, FunctionSummary, Recorder, Store
+from .grid import Axis, Grid
 from .memory import MemoryStore
 from .merge import merge_stores
 from .ncfile import file_attrs
@@ -32,7 +40,13 @@ from .schema import (
     FORMAT_VERSION,
     NO_VALUE,
     NOT_COMPUTED,
+    STATUS_COLUMNS,
     Coords,
+    failed_rows,
+    is_bookkeeping,
+    status_counts,
+    status_variables,
+    variable_names,
     variable_prefix,
 )
 from .table import FunctionTable
@@ -44,14 +58,26 @@ __all__ = [
     "FLAG_MEANINGS",
     "FLAG_VALUES",
     "FORMAT_VERSION",
+    "NOT_STORED",
     "NO_VALUE",
     "NOT_COMPUTED",
+    "STATUS_COLUMNS",
+    "Axis",
     "Coords",
+    "FunctionSummary",
     "FunctionTable",
+    "Grid",
     "MemoryStore",
     "NetCDFStore",
+    "Recorder",
+    "Store",
+    "failed_rows",
     "file_attrs",
+    "is_bookkeeping",
     "merge_stores",
     "open_store",
+    "status_counts",
+    "status_variables",
+    "variable_names",
     "variable_prefix",
 ]

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..journal import (
-    sum64,
-)
 from ..outputs import VariableSpec
 from ..text import clean_message, text_problem
+from .journal import (
+    sum64,
+)
 from .schema import COMPUTED, FAILED
 from .table import FunctionTable
 
@@ -220,3 +220,17 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
         n = os.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
+
+
+def control_record(stage_path: str, slot: int, places: dict[int, tuple[int, int]]) -> bytes:
+    """The journal record naming the staged file whose places the next records use.
+
+    It names the file by its base name only: replay looks for it next to the store and
+    nowhere else (see :mod:`xsweep.store.replay`).
+    """
+    info = {
+        "file": os.path.basename(stage_path),
+        "slot": slot,
+        "places": {str(i): list(place) for i, place in places.items()},
+    }
+    return _HEAD.pack(CONTROL_SLOT, 0, STAGE, 0.0) + json.dumps(info).encode()

@@ -98,3 +98,21 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _clean_temp_files(path: str, keep: str | None) -> None:
+    """Remove the temporary and staged files of the results file ``path``, but ``keep``.
+
+    Only the writer (holding the lock) calls this: no other writer is writing one. A staged
+    file that the journal's records need (``keep``) stays; a folder is never ours.
+    """
+    folder, name = os.path.split(path)
+    prefixes = (f"{name}.xsweep-tmp-", f"{name}.xsweep-stage-")
+    with os.scandir(folder or ".") as entries:
+        for entry in entries:
+            if (
+                entry.name.startswith(prefixes)
+                and entry.path != keep
+                and not entry.is_dir(follow_symlinks=False)
+            ):
+                _unlink(entry.path)

@@ -15,15 +15,16 @@ from ..errors import (
 )
 from ..outputs import OutputSpec
 from ..text import name_problem, text_problem
-from .grid import _short
-from .schema import Coords
+from .base import NOT_STORED, FunctionSummary, Recorder, Store
+from .grid import Grid, _short
+from .schema import DONE, NO_VALUE, Coords, failed_rows, status_counts
 from .table import FunctionTable, _same_structure
 
 
 # ---------------------------------------------------------------------------------------------
 # The in-memory store
 # ---------------------------------------------------------------------------------------------
-class MemoryStore:
+class MemoryStore(Store):
     """Results kept in memory only; the store of a sweep with no cache enabled.
 
     Examples
@@ -39,11 +40,9 @@ class MemoryStore:
     persistent = False
     path: str | None = None
 
-    def __init__(self, coords: Coords) -> None:
-        self.coords = coords
+    def __init__(self, grid: Grid | Coords) -> None:
+        self.grid = grid if isinstance(grid, Grid) else Grid(grid)
         self.tables: dict[str, FunctionTable] = {}
-        #: Per parameter, the store index of each of the space's values.
-        self.index_map = {d: np.arange(len(v)) for d, (v, _) in coords.items()}
         #: Values at which cells stored before a parameter existed were computed.
         self.computed_at: dict[str, Any] = {}
 
@@ -64,8 +63,7 @@ class MemoryStore:
         table = self.tables.get(key)
         if table is None:
             self._check_new_name(key, name)
-            shape = tuple(len(self.coords[d][0]) for d in dims)
-            table = FunctionTable(key, name, dims, shape)
+            table = FunctionTable(key, name, dims, self.grid.shape(dims))
             table.fingerprint = fingerprint
             self.tables[key] = table
             self._layout_changed()
@@ -126,7 +124,7 @@ class MemoryStore:
             )
         fixed = {}
         for d in added:
-            values = self.coords[d][0]
+            values = self.grid[d].values
             hits = np.flatnonzero(values == np.asarray(self.computed_at[d], dtype=values.dtype))
             if not hits.size:
                 raise StoreMismatchError(
@@ -134,8 +132,7 @@ class MemoryStore:
                     f"parameter {d!r}: {_short(values)}."
                 )
             fixed[d] = int(hits[0])
-        shape = tuple(len(self.coords[d][0]) for d in dims)
-        table.regrid(dims, shape, {}, fixed)
+        table.regrid(dims, self.grid.shape(dims), {}, fixed)
         self._layout_changed()
 
     def set_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
@@ -164,20 +161,83 @@ class MemoryStore:
         """A write session (a sweep, or one ``run_process`` write)."""
         yield
 
-    def recorder(self, table: FunctionTable, expect: int = 0):
-        """``(record, record_failure)`` callables for the per-cell hot path.
+    def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:
+        """The per-cell write verbs for ``table`` (see :class:`~xsweep.store.base.Recorder`).
 
         ``expect``: how many of ``table``'s cells will be computed when the write session
         ends if every cell succeeds (a hint for the file layout).
         """
-        return table.put, table.put_failure, table.put_none
+        return Recorder(table.putter(), table.put_failure, table.put_none)
+
+    # -- reading ------------------------------------------------------------------------------
+    def _stored_cell(self, key, dims, indices) -> tuple[FunctionTable, int] | None:
+        """``(table, flat index)`` of a computed cell of ``key`` over ``dims``, else None."""
+        self.reclaim()
+        table = self.tables.get(key)
+        if table is None or table.dims != dims:
+            return None
+        flat = self.grid.flat_index(dims, indices)
+        return (table, flat) if table.status[flat] in DONE else None
+
+    def contains(self, key, dims, fingerprint, indices) -> bool:
+        found = self._stored_cell(key, dims, indices)
+        return found is not None and found[0].fingerprint in (None, fingerprint)
+
+    def lookup(self, key, dims, fingerprint, indices) -> Any:
+        found = self._stored_cell(key, dims, indices)
+        if found is None:
+            return NOT_STORED
+        table, flat = found
+        if table.fingerprint not in (None, fingerprint):
+            self._function_changed(table, fingerprint, "raise")
+        if table.status[flat] == NO_VALUE:
+            return None  # computed: the function returned None
+        spec = table.spec
+        if not spec.needs_dataset:  # no xarray object for the common kinds
+            return spec.rebuild_values(
+                {v.name: buf[flat] for v, buf in zip(spec.variables, table.buffers)}
+            )
+        # Python ints: xarray indexes a view with them (numpy ints take its copying path).
+        cell = {d: int(i) for d, i in zip(dims, np.unravel_index(flat, table.shape))}
+        return spec.rebuild(table.output_view(self.grid).isel(cell), dims)
+
+    def functions(self) -> list[FunctionSummary]:
+        out = []
+        for table in self.tables.values():
+            seconds = table.seconds[np.isin(table.status, DONE)]
+            out.append(
+                FunctionSummary(
+                    key=table.key,
+                    name=table.name,
+                    dims=table.dims,
+                    outputs=tuple(table.spec.names) if table.spec else (),
+                    cells=int(table.size),
+                    counts=status_counts(table.status),
+                    total_seconds=float(seconds.sum(dtype=np.float64)),
+                    mean_seconds=float(seconds.mean(dtype=np.float64)) if seconds.size else None,
+                    fingerprint=table.fingerprint,
+                )
+            )
+        return out
+
+    def failures(self, key: str | None = None) -> list[dict[str, Any]]:
+        rows = []
+        for table in self._select(key):
+            rows += failed_rows(
+                table.dims,
+                table.status.reshape(table.shape),
+                lambda cell, t=table: self.grid.label(t.dims, cell),
+                lambda flat, cell, t=table: t.errors.get(flat, ""),
+                first={"function": table.name},
+            )
+        return rows
 
     def result(self, table: FunctionTable) -> xr.Dataset:
         """``table``'s results as a Dataset the caller owns (call after the write session).
 
         An in-memory store is never written again, so its buffers are shared, not copied.
         """
-        return table.to_dataset(self.coords, copy=False)
+        return table.to_dataset(self.grid, copy=False)
 
     def reclaim(self) -> None:
         """Make sure every table's buffers are the store's own, before reading them."""
@@ -209,11 +269,11 @@ class MemoryStore:
         Variables and dims share one namespace in a NetCDF file (a dim may only share its
         name with its own coordinate variable), so both are listed.
         """
-        taken = {name: f"parameter {name!r}" for name in self.coords}
+        taken = {name: f"parameter {name!r}" for name in self.grid}
         for table in self.tables.values():
             if table.key == exclude:
                 continue
-            for n in (*table.own_names, table.message_dim):
+            for n in (*table.own_names, table.names.message_dim):
                 taken[n] = f"function {table.key}"
             if table.spec is not None:
                 for var in table.spec.variables:
@@ -233,7 +293,7 @@ class MemoryStore:
                 )
         taken = self._taken_names(key)
         probe = FunctionTable(key, name, (), ())
-        for n in (*probe.own_names, probe.message_dim):
+        for n in (*probe.own_names, probe.names.message_dim):
             problem = name_problem(n)
             if problem:
                 raise StoreMismatchError(
@@ -244,7 +304,7 @@ class MemoryStore:
                 raise StoreMismatchError(
                     f"The results of {key} need the name {n!r} in {self._where_short()}, but "
                     f"{taken[n]} uses it already. Rename the function or that "
-                    f"{'parameter' if n in self.coords else 'function'}."
+                    f"{'parameter' if n in self.grid else 'function'}."
                 )
 
     def _where_short(self) -> str:
@@ -253,11 +313,11 @@ class MemoryStore:
     def _check_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         taken = self._taken_names(table.key)
         own = {
-            table.status_name,
-            table.seconds_name,
-            table.error_name,
-            table.messages_name,
-            table.message_dim,
+            table.names.status,
+            table.names.seconds,
+            table.names.error,
+            table.names.messages,
+            table.names.message_dim,
         }
         dim_sizes = self._dim_sizes(exclude=table.key)
         names = set(spec.names)
@@ -270,7 +330,7 @@ class MemoryStore:
                     "name: rename the output (return a dict with another key) or the function."
                 )
             for dim, n in zip(var.dims, var.shape):
-                if dim in self.coords:
+                if dim in self.grid:
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has a dim named {dim!r}, which is a "
                         "parameter. Name the output's dims differently with output_dims=."

@@ -11,9 +11,9 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
-from .grid import _union
+from .grid import Grid, _union
 from .netcdf import NetCDFStore, open_store
-from .schema import DONE, FAILED, NOT_COMPUTED, Coords
+from .schema import DONE, FAILED, NOT_COMPUTED
 from .table import FunctionTable
 
 
@@ -70,32 +70,34 @@ def merge_stores(
             "another output path or remove it first."
         )
     sources = [open_store(os.fspath(p)) for p in paths]
-    coords: Coords = {}
+    grid = Grid()
     for src in sources:
-        for name, (values, attrs) in src.coords.items():
-            if name in coords:
-                values, _ = _union(src.path, name, coords[name][0], values)
-            coords[name] = (values, coords.get(name, (None, attrs))[1])
-    target = NetCDFStore(out, coords)
+        for name, (values, attrs) in src.grid.items():
+            if name in grid:
+                attrs = grid[name].attrs
+                values, _ = _union(src.path, name, grid[name].values, values)
+            grid.set(name, values, attrs)
+    merged: dict[str, FunctionTable] = {}
     for src in sources:
         for key, table in src.tables.items():
-            shape = tuple(len(coords[d][0]) for d in table.dims)
             positions = {}
             for d in table.dims:
-                lookup = {v: i for i, v in enumerate(coords[d][0].tolist())}
-                positions[d] = np.array([lookup[v] for v in src.coords[d][0].tolist()])
-            table.regrid(table.dims, shape, positions, {})
-            if key not in target.tables:
-                target.tables[key] = table
-                continue
-            _merge_table(target.tables[key], table, src.path, coords, on_conflict)
+                lookup = {v: i for i, v in enumerate(grid[d].values.tolist())}
+                positions[d] = np.array([lookup[v] for v in src.grid[d].values.tolist()])
+            table.regrid(table.dims, grid.shape(table.dims), positions, {})
+            if key not in merged:
+                merged[key] = table
+            else:
+                _merge_table(merged[key], table, src.path, grid, on_conflict)
+    target = NetCDFStore(out, grid)
     with target.writing():
-        target._layout_dirty = True
+        for table in merged.values():
+            target.adopt(table)
     return target.path
 
 
 def _merge_table(
-    into: FunctionTable, src: FunctionTable, path: str, coords: Coords, on_conflict: str
+    into: FunctionTable, src: FunctionTable, path: str, grid: Grid, on_conflict: str
 ) -> None:
     where = f"{src.key} in {path}"
     if into.dims != src.dims:
@@ -131,7 +133,7 @@ def _merge_table(
         differ |= into.status[both] != src.status[both]
         if differ.any() and on_conflict == "raise":
             cell = np.unravel_index(both[differ][0], into.shape)
-            label = ", ".join(f"{d}={coords[d][0][i].item()!r}" for d, i in zip(into.dims, cell))
+            label = ", ".join(f"{d}={v!r}" for d, v in grid.label(into.dims, cell).items())
             raise StoreMismatchError(
                 f"{int(differ.sum())} cells of {src.key} are computed in several files with "
                 f"different values, first at {label} (in {path}). Pass on_conflict='first' or "
@@ -140,7 +142,9 @@ def _merge_table(
     take = np.isin(src.status, DONE)
     if on_conflict == "first":
         take &= ~np.isin(into.status, DONE)
-    take |= (src.status == FAILED) & (into.status == NOT_COMPUTED)
+    # A failure fills a cell no file computed; of two failures, on_conflict picks the message.
+    failed_before = NOT_COMPUTED if on_conflict != "last" else (NOT_COMPUTED, FAILED)
+    take |= (src.status == FAILED) & np.isin(into.status, failed_before)
     index = np.flatnonzero(take)
     for a, b in zip(into.buffers, src.buffers):
         a[index] = b[index]

@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import os
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -18,12 +18,21 @@ from ..errors import (
 from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
 from .codec import _STAGE_ID
-from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, Coords, variable_prefix
+from .grid import Grid
+from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, variable_prefix
 from .table import FunctionTable
 
-if TYPE_CHECKING:  # annotations only: these modules import this one
-    from .netcdf import NetCDFStore
+if TYPE_CHECKING:  # annotations only: that module imports this one
     from .staging import _StagePlan
+
+
+class FileContents(NamedTuple):
+    """What a results file holds, as read by :func:`_read_file`."""
+
+    generation: str  # the id of this snapshot (journals and staged files name it)
+    created: str  # when the first snapshot of the file was written
+    grid: Grid
+    tables: dict[str, FunctionTable]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +181,15 @@ def _create(
     later.append((_put, var, data))
 
 
-def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePlan | None = None):
-    """Write the store as a complete file at ``path``.
+def _write_file(
+    path: str,
+    grid: Grid,
+    tables: dict[str, FunctionTable],
+    created: str,
+    generation: str,
+    stage: _StagePlan | None = None,
+):
+    """Write ``tables`` over ``grid`` as a complete file at ``path``.
 
     With ``stage``, the file is a staged snapshot: ``stage.table``'s big outputs are laid
     out contiguously with a marker in their first cell, and the file is returned open
@@ -181,10 +197,7 @@ def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePla
     """
     import netCDF4
 
-    coords = store.coords
     now = _now()
-    if store._created is None:
-        store._created = now
     nc = netCDF4.Dataset(path, "w", format="NETCDF4")
     try:
         nc.setncatts(
@@ -193,9 +206,9 @@ def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePla
                 "title": "Parameter sweep results written by xsweep",
                 "xsweep_format": FORMAT_VERSION,
                 "xsweep_generation": generation,
-                "xsweep_functions": json.dumps(list(store.tables)),
-                "xsweep_parameters": json.dumps(list(coords)),
-                "created": store._created,
+                "xsweep_functions": json.dumps(list(tables)),
+                "xsweep_parameters": json.dumps(list(grid)),
+                "created": created,
                 "updated": now,
                 **_provenance(),
             }
@@ -204,11 +217,11 @@ def _write_file(store: NetCDFStore, path: str, generation: str, stage: _StagePla
         # when it leaves define mode, and leaving it once rather than per variable saves
         # about a third of the time a small file takes.
         later: list = []
-        for name, (values, attrs) in coords.items():
+        for name, (values, attrs) in grid.items():
             nc.createDimension(name, len(values))
             _create(nc, name, (name,), values, attrs, later, coord=True)
-        written_coords: set[str] = set(coords)
-        for table in store.tables.values():
+        written_coords: set[str] = set(grid)
+        for table in tables.values():
             staged = stage if stage is not None and stage.table is table else None
             _write_table(nc, table, written_coords, later, staged)
         for write, *args in later:
@@ -259,17 +272,17 @@ def _write_table(
                 _create(nc, var.name, table.dims + var.dims, data, attrs, later)
     shape = table.shape
     _create(
-        nc, table.status_name, table.dims, table.status.reshape(shape), table.status_attrs(), later
+        nc, table.names.status, table.dims, table.status.reshape(shape), table.status_attrs(), later
     )
     seconds = table.seconds.reshape(shape)
-    _create(nc, table.seconds_name, table.dims, seconds, table.seconds_attrs(), later)
+    _create(nc, table.names.seconds, table.dims, seconds, table.seconds_attrs(), later)
     codes, messages = table.error_codes()
-    _create(nc, table.error_name, table.dims, codes.reshape(shape), table.error_attrs(), later)
+    _create(nc, table.names.error, table.dims, codes.reshape(shape), table.error_attrs(), later)
     # A staged file's messages grow in place when it is completed: an unlimited dim.
     nc.createDimension(f"{table.name}_message", None if stage else (len(messages) or None))
     _create(
         nc,
-        table.messages_name,
+        table.names.messages,
         (f"{table.name}_message",),
         np.array(messages, dtype=object),
         {"long_name": f"distinct error messages of {table.key}"},
@@ -293,11 +306,10 @@ def _put(var, data: np.ndarray, index: Any = ...) -> None:
         var[index] = data
 
 
-def _read_file(store: NetCDFStore) -> None:
-    """Load the file's coordinates and tables into ``store`` (raises ``StoreError``)."""
+def _read_file(path: str) -> FileContents:
+    """Read and check a results file (raises ``StoreError`` saying what is wrong)."""
     import netCDF4
 
-    path = store.path
     try:
         nc = netCDF4.Dataset(path, "r")
     except OSError as exc:
@@ -321,7 +333,7 @@ def _read_file(store: NetCDFStore) -> None:
                 f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
             )
         try:
-            tables = _read_layout(store, nc, attrs)
+            return _read_layout(path, nc, attrs)
         except _Damaged as exc:
             raise StoreError(
                 f"The cache file {path} is damaged or was edited: {exc}. Nothing was changed. "
@@ -334,7 +346,6 @@ def _read_file(store: NetCDFStore) -> None:
                 "malformed. Nothing was changed. Move it away and sweep again, or restore it "
                 "from a copy; xarray.open_dataset may still read what it holds."
             ) from None
-    store.tables = tables
 
 
 class _Damaged(ValueError):
@@ -376,19 +387,18 @@ def _memory_limit() -> int:
         return 8 << 30
 
 
-def _read_layout(store: NetCDFStore, nc, attrs: dict[str, Any]) -> dict[str, FunctionTable]:
+def _read_layout(path: str, nc, attrs: dict[str, Any]) -> FileContents:
     """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
-    store._generation = str(attrs.get("xsweep_generation", ""))
-    if not _STAGE_ID.fullmatch(store._generation):
+    generation = str(attrs.get("xsweep_generation", ""))
+    if not _STAGE_ID.fullmatch(generation):
         raise _Damaged("the attribute 'xsweep_generation' is missing or malformed")
-    store._created = str(attrs.get("created"))
     variables = nc.variables
-    file_coords: Coords = {}
+    grid = Grid()
     for name in _names_attr(nc, "xsweep_parameters"):
         var = variables.get(name)
         if var is None or var.dimensions != (name,):
             raise _Damaged(f"parameter {name!r} has no coordinate variable")
-        file_coords[name] = (_values(var), _attrs(var))
+        grid.set(name, _values(var), _attrs(var))
     status_vars = {}
     for v in variables.values():
         if "flag_meanings" in v.ncattrs() and "xsweep_function" in v.ncattrs():
@@ -400,9 +410,9 @@ def _read_layout(store: NetCDFStore, nc, attrs: dict[str, Any]) -> dict[str, Fun
         if key not in status_vars:
             raise _Damaged(f"function {key!r} has no status variable")
         status_var = status_vars[key]
-        if not set(status_var.dimensions) <= set(file_coords):
+        if not set(status_var.dimensions) <= set(grid):
             raise _Damaged(f"the status of {key!r} is over {status_var.dimensions}, not parameters")
-        cells = int(np.prod([len(file_coords[d][0]) for d in status_var.dimensions], dtype=float))
+        cells = int(np.prod(grid.shape(status_var.dimensions), dtype=float))
         need += cells * 9  # status, seconds, error code
         if "xsweep_outputs" in status_var.ncattrs():
             for out in _names_attr(status_var, "xsweep_outputs"):
@@ -413,22 +423,21 @@ def _read_layout(store: NetCDFStore, nc, attrs: dict[str, Any]) -> dict[str, Fun
                 need += int(np.prod(var.shape, dtype=float)) * itemsize
     if need > _memory_limit():
         raise StoreError(
-            f"The cache file {store.path} holds (or claims to hold) results that need "
+            f"The cache file {path} holds (or claims to hold) results that need "
             f"{need / 2**30:.1f} GiB of memory, more than half of this machine's memory, and "
             "this version of xsweep keeps a cache's results in memory. Nothing was changed. "
             "Read it lazily with xarray.open_dataset(path); if it should not be this big, it "
             "is damaged."
         )
-    store._file_coords = file_coords
     tables = {}
     for key in keys:
-        table = _read_table(nc, key, status_vars[key], file_coords)
+        table = _read_table(nc, key, status_vars[key], grid)
         # Results live under the function's name; files of 0.1 keyed them "module:qualname".
         if table.name in tables:
             raise _Damaged(f"two functions store results under the name {table.name!r}")
         table.key = table.name
         tables[table.name] = table
-    return tables
+    return FileContents(generation, str(attrs.get("created")), grid, tables)
 
 
 def _values(var) -> np.ndarray:
@@ -446,33 +455,32 @@ def _attrs(var) -> dict[str, Any]:
     return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
 
 
-def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
+def _read_table(nc, key: str, status_var, grid: Grid) -> FunctionTable:
     variables = nc.variables
     dims = tuple(status_var.dimensions)
     name = _text_attr(status_var, "xsweep_name")
     if name_problem(name) or name != variable_prefix(name):
         raise _Damaged(f"the function name {name!r:.80} of {key!r} is not a valid name")
-    shape = tuple(len(file_coords[d][0]) for d in dims)
-    table = FunctionTable(key, name, dims, shape)
+    table = FunctionTable(key, name, dims, grid.shape(dims))
     attrs = status_var.ncattrs()
     if "xsweep_fingerprint" in attrs:
         table.fingerprint = str(status_var.getncattr("xsweep_fingerprint"))
     if "xsweep_kept_fingerprints" in attrs:
         table.history = json.loads(status_var.getncattr("xsweep_kept_fingerprints"))
-    for own in (status_var, variables[table.seconds_name], variables[table.error_name]):
+    for own in (status_var, variables[table.names.seconds], variables[table.names.error]):
         if own.dimensions != dims:
             raise _Damaged(f"variable {own.name!r} is not over {list(dims)}")
     status = np.asarray(status_var[...]).reshape(-1)
     if status.dtype.kind not in "iu" or not np.isin(status, FLAG_VALUES).all():
         raise _Damaged(f"variable {status_var.name!r} holds codes other than 0, 1 and 2")
     table.status[:] = status
-    table.seconds[:] = np.asarray(variables[table.seconds_name][...], dtype=np.float32).reshape(-1)
-    codes = np.asarray(variables[table.error_name][...]).reshape(-1)
+    table.seconds[:] = np.asarray(variables[table.names.seconds][...], dtype=np.float32).reshape(-1)
+    codes = np.asarray(variables[table.names.error][...]).reshape(-1)
     if codes.dtype.kind not in "iu":
-        raise _Damaged(f"variable {table.error_name!r} does not hold integer codes")
-    messages = np.asarray(variables[table.messages_name][...]).tolist() if codes.any() else []
+        raise _Damaged(f"variable {table.names.error!r} does not hold integer codes")
+    messages = np.asarray(variables[table.names.messages][...]).tolist() if codes.any() else []
     if codes.any() and (codes.min() < 0 or codes.max() > len(messages)):
-        raise _Damaged(f"variable {table.error_name!r} refers to messages that do not exist")
+        raise _Damaged(f"variable {table.names.error!r} refers to messages that do not exist")
     for index in np.flatnonzero(codes):
         table.errors[int(index)] = clean_message(str(messages[codes[index] - 1]))
     if "xsweep_kind" in status_var.ncattrs():
@@ -513,6 +521,16 @@ def _read_table(nc, key: str, status_var, file_coords: Coords) -> FunctionTable:
     return table
 
 
+def _read_outputs(path: str, tables: list[FunctionTable]) -> None:
+    """Read the output variables of ``tables`` back from the file into their buffers."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "r") as nc:
+        nc.set_auto_maskandscale(False)
+        for table in tables:
+            _load_buffers(table, [_values(nc.variables[v.name]) for v in table.spec.variables])
+
+
 def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
     """Make the output variables read from a file ``table``'s buffers.
 
@@ -531,9 +549,9 @@ def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
     table._view = None
 
 
-def file_attrs(store: NetCDFStore) -> dict[str, Any]:
-    """The global attributes of the store's file (provenance)."""
+def file_attrs(path: str) -> dict[str, Any]:
+    """The global attributes of a results file (provenance)."""
     import netCDF4
 
-    with netCDF4.Dataset(store.path) as nc:
+    with netCDF4.Dataset(path) as nc:
         return {k: nc.getncattr(k) for k in nc.ncattrs()}

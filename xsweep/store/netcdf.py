@@ -4,9 +4,10 @@ How the NetCDF store keeps every computed cell through any interruption:
 
 * Live results sit in numpy buffers, one per output, plus a per-cell status (not computed,
   computed, failed), the seconds each cell took and the failure messages.
-* Each finished cell is appended to ``<file>.journal`` as one framed, checksummed record written
-  with a single ``os.write`` (see :mod:`xsweep.journal`): a killed process keeps every record
-  written before the kill; ``fdatasync`` runs every ``fsync_interval`` seconds against power loss.
+* Each finished cell is appended to ``<file>.journal`` as one framed, checksummed record,
+  copied into a shared memory map of it (or written with one ``pwritev`` when big; see
+  :mod:`xsweep.store.journal`): a killed process keeps every record finished before the kill;
+  ``fdatasync`` runs every ``fsync_interval`` seconds against power loss.
 * A sweep of big cells (images) that will leave its grid mostly computed first writes the next
   snapshot next to the file, with those cells' places fixed, and writes each finished cell
   straight there; its journal record holds a checksum of the bytes (see
@@ -26,8 +27,6 @@ How the NetCDF store keeps every computed cell through any interruption:
 from __future__ import annotations
 
 import contextlib
-import json
-import mmap
 import os
 import threading
 import time
@@ -35,32 +34,28 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
-from ..errors import (
-    DamagedSideFileWarning,
-    StoreError,
-    StoreReadOnlyError,
-    warn_user,
+from ..errors import StoreError, StoreReadOnlyError
+from .base import Recorder
+from .codec import _Codec, control_record
+from .files import (
+    _clean_temp_files,
+    _discard,
+    _fsync_dir,
+    _fsync_file,
+    _unlink,
+    _wait_discards,
+    _write_cause,
 )
-from ..journal import (
-    HEADER_LEN,
-    JournalWriter,
-    is_foreign,
-    map_journal,
-    open_side_file,
-    read_header,
-    read_records,
-)
-from ..locking import WriterLock
-from .codec import _HEAD, _RECORD_ERRORS, _SLOT, _STAGE_ID, CONTROL_SLOT, STAGE, _Codec, _Malformed
-from .files import _discard, _fsync_dir, _fsync_file, _unlink, _wait_discards, _write_cause
-from .grid import _union
+from .grid import Grid
+from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
+from .locking import WriterLock
 from .memory import MemoryStore
-from .ncfile import DENSE_FRACTION, _is_big, _load_buffers, _read_file, _values, _write_file
-from .schema import DONE, Coords
-from .staging import _create_stage, _finalize_stage, _Stage, _StageUnavailable
+from .ncfile import _now, _read_file, _read_outputs, _write_file
+from .replay import replay_journal
+from .schema import Coords
+from .staging import _create_stage, _finish_stage, _Stage, _StageUnavailable, _wants_stage
 from .table import FunctionTable
 
 
@@ -75,8 +70,9 @@ class NetCDFStore(MemoryStore):
     path : str
         The NetCDF file. Sidecars ``<path>.journal`` and ``<path>.lock`` live next to it
         while a sweep runs or results await publishing.
-    coords : dict
-        The space's parameters, ``name -> (values, attrs)``.
+    grid : Grid or dict
+        The space's parameters (a :class:`~xsweep.store.grid.Grid`, or
+        ``name -> (values, attrs)``); None to use the file's own.
     fsync_interval : float or None
         Seconds between flushes of the journal to stable storage: the most a power loss or OS
         crash can cost. 0 flushes after every cell; None only when a snapshot is published.
@@ -101,15 +97,16 @@ class NetCDFStore(MemoryStore):
     def __init__(
         self,
         path: str,
-        coords: Coords | None,
+        grid: Grid | Coords | None,
         *,
         fsync_interval: float | None = 1.0,
         computed_at: dict[str, Any] | None = None,
         snapshot_interval: float = 60.0,
     ):
-        super().__init__(coords or {})
+        super().__init__(grid or {})
         self.snapshot_interval = snapshot_interval
-        self.space_coords: Coords = dict(coords or {})
+        #: The space's own grid; the store's (``grid``) is its union with the file's.
+        self.space_grid = self.grid.copy()
         self.computed_at = dict(computed_at or {})
         self.path = os.path.abspath(os.fspath(path))
         self.journal_path = self.path + ".journal"
@@ -119,20 +116,19 @@ class NetCDFStore(MemoryStore):
         self._in_session = False
         self._threads = threading.RLock()
         self._layout_dirty = False
-        self._generation: str | None = None
-        self._signature: tuple | None = None
-        self._journal_seen = 0
-        self._journal_good = 0  # end of the journal's last intact record
-        self._file_coords: Coords = {}
+        self._file_generation: str | None = None  # the published snapshot's id; None: no file
+        self._signature: tuple | None = None  # the file's identity when we last read it
+        self._journal_loaded = 0  # the journal's size when we last read it
+        self._journal_intact = 0  # end of the journal's last intact record
         self._created: str | None = None
-        self._slots: dict[str, int] = {}
+        self._slot_of: dict[str, int] = {}  # function key -> its slot in journal records
         self._published_at = time.monotonic()
         self._publish_seconds = 0.0
         self._unsynced = False  # the file holds no results yet and is not fsynced
         self._stage: _Stage | None = None  # this session's staged file
-        self._journal_stage: str | None = None  # the staged file the journal's records use
+        self._stage_in_journal: str | None = None  # the staged file journal records point into
         self._session_publish = False
-        self._epoch = 0  # counts publishes: recorders start again after each
+        self._publishes = 0  # recorders start again (new journal, new codec) after each
         #: Why this session cannot write (the folder is read-only), or None.
         self._read_only: str | None = None
         self._load()
@@ -152,152 +148,44 @@ class NetCDFStore(MemoryStore):
             return 0
 
     def _load(self) -> None:
-        self._journal_stage = None
         self.tables = {}
-        self._file_coords = {}
-        self._generation = None
+        self._file_generation = None
         self._created = None
         self._layout_dirty = False
         signature = self._file_signature()
         if signature is None:
             self._signature = None
-            self._journal_seen = self._journal_size()
-            self._journal_good = 0  # an orphan journal: removed when a session starts
-            self.coords = dict(self.space_coords)
-            self.index_map = {d: np.arange(len(v)) for d, (v, _) in self.coords.items()}
+            self._journal_loaded = self._journal_size()
+            self._journal_intact = 0  # an orphan journal: removed when a session starts
+            self._stage_in_journal = None
+            self.grid = self.space_grid.copy()
             return
-        _read_file(self)
+        contents = _read_file(self.path)
         self._signature = signature
-        self.coords = dict(self._file_coords)
-        self._slots = {key: i for i, key in enumerate(self.tables)}
-        self._journal_seen = self._replay()  # journal indices refer to the file's grid
-        self._merge_grid()
+        self._file_generation, self._created = contents.generation, contents.created
+        self.tables = contents.tables
+        self._slot_of = {key: i for i, key in enumerate(self.tables)}
+        # Journal records index cells in the file's grid: replay before the grid grows.
+        replayed = replay_journal(
+            self.path, self.journal_path, self._file_generation, list(self.tables.values())
+        )
+        self._journal_loaded, self._journal_intact = replayed.size, replayed.intact
+        self._stage_in_journal = replayed.stage_path
+        self._grow_grid(contents.grid)
 
-    def _merge_grid(self) -> None:
+    def _grow_grid(self, file_grid: Grid) -> None:
         """Make the store's grid the union of the file's and the space's values.
 
         Values the space adds get new, not computed cells; values it lacks stay in the file
         with their results. Nothing reaches the file until the next write.
         """
-        self.index_map = {}
-        for name, (values, attrs) in self.space_coords.items():
-            if name not in self.coords:
-                self.coords[name] = (values, attrs)
-                self.index_map[name] = np.arange(len(values))
-                continue
-            file_values = self.coords[name][0]
-            union, positions = _union(self.path, name, file_values, values)
-            # Metadata only a file has is kept; where both say something, the space wins.
-            self.coords[name] = (union, {**self.coords[name][1], **attrs})
-            lookup = {v: i for i, v in enumerate(union.tolist())}
-            self.index_map[name] = np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
-            if positions is not None:
-                for table in self.tables.values():
-                    if name in table.dims:
-                        shape = tuple(len(self.coords[d][0]) for d in table.dims)
-                        table.regrid(table.dims, shape, {name: positions}, {})
-                self._layout_dirty = True
-
-    def _replay(self) -> int:
-        """Apply the journal's records to the loaded tables; return the journal size seen.
-
-        The journal may be damaged or crafted (it travels with a shared file): its header is
-        checked before anything else is read; a record that passes its checksum but does not
-        decode to a valid cell is skipped with a warning (the next writer's publish drops
-        it); a record naming a staged file is followed only to a file xsweep made next to
-        the store. Nothing in it can make an open fail.
-        """
-        self._journal_good = 0
-        data, size = map_journal(self.journal_path, self._generation)
-        if data is None:
-            if is_foreign(self.journal_path):
-                warn_user(
-                    f"{self.journal_path} is not a regular file (a link, a folder or a device) "
-                    "and was ignored: xsweep never follows links next to a results file. The "
-                    "next sweep into this file replaces it (a folder must be moved away).",
-                    DamagedSideFileWarning,
-                )
-            # Written against an older snapshot (which the file already contains), or empty.
-            return size
-        tables = list(self.tables.values())
-        decoders = [_Codec(t, i) for i, t in enumerate(tables)]
-        self._journal_good = HEADER_LEN
-        opened: list[int] = []
-        skipped: list[str] = []
-        try:
-            for end, payload in read_records(data, HEADER_LEN):
-                try:
-                    slot = _SLOT.unpack_from(payload)[0]
-                    if slot == CONTROL_SLOT:
-                        fd = self._open_stage(payload, decoders)
-                        if fd is None:
-                            break  # cells staged in a file that is gone: not recoverable
-                        opened.append(fd)
-                    elif slot >= len(decoders):
-                        raise _Malformed(f"function slot {slot} does not exist")
-                    elif not decoders[slot].apply(payload):
-                        break
-                except _RECORD_ERRORS as exc:
-                    skipped.append(f"at byte {end - len(payload)}: {exc}")
-                self._journal_good = end
-        finally:
-            for fd in opened:
-                os.close(fd)
-            if isinstance(data, mmap.mmap):
-                data.close()
-        if skipped:
-            warn_user(
-                f"{self.journal_path} holds {len(skipped)} damaged record(s) that were skipped "
-                f"(first {skipped[0]}). Every other record was read; the cells they "
-                "described count as not computed and the next sweep computes them again.",
-                DamagedSideFileWarning,
-            )
-        return size
-
-    def _open_stage(self, payload: bytes, decoders: list[_Codec]) -> int | None:
-        """Check a control record and open the staged file it names (None: file is gone).
-
-        Raises ``_Malformed`` unless the record names ``<file>.xsweep-stage-<hex id>`` in
-        the store's own folder and places that fit the function's big outputs.
-        """
-        info = json.loads(payload[_HEAD.size :].decode("utf-8"))
-        if not isinstance(info, dict):
-            raise _Malformed("a control record that is not a JSON object")
-        name, slot, places = info.get("file"), info.get("slot"), info.get("places")
-        prefix = os.path.basename(self.path) + ".xsweep-stage-"
-        if not (
-            isinstance(name, str)
-            and name.startswith(prefix)
-            and _STAGE_ID.fullmatch(name[len(prefix) :])
-        ):
-            raise _Malformed(f"a control record naming {name!r}, not a staged file of this store")
-        if type(slot) is not int or not 0 <= slot < len(decoders):
-            raise _Malformed(f"a control record for function slot {slot!r}")
-        table = decoders[slot].table
-        if table.spec is None or not isinstance(places, dict):
-            raise _Malformed("a control record without places")
-        checked: dict[int, tuple[int, int]] = {}
-        for key, place in places.items():
-            i = int(key)
-            var = table.spec.variables[i] if 0 <= i < len(table.spec.variables) else None
-            if (
-                var is None
-                or not _is_big(var)
-                or not isinstance(place, list)
-                or len(place) != 2
-                or not all(type(x) is int for x in place)
-                or place[0] < 0
-                or place[1] != var.dtype.itemsize * int(np.prod(var.shape))
-            ):
-                raise _Malformed(f"a control record with place {key!r}: {place!r}")
-            checked[i] = (place[0], place[1])
-        path = os.path.join(os.path.dirname(self.path), name)
-        fd = open_side_file(path)
-        if fd is None:
-            return None
-        self._journal_stage = path
-        decoders[slot].staged(fd, checked)
-        return fd
+        self.grid, moved = file_grid.with_space(self.space_grid, self.path)
+        for table in self.tables.values():
+            positions = {d: moved[d] for d in table.dims if d in moved}
+            if positions:
+                table.regrid(table.dims, self.grid.shape(table.dims), positions, {})
+        if moved:
+            self._layout_dirty = True
 
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -329,21 +217,21 @@ class NetCDFStore(MemoryStore):
         try:
             if (
                 self._file_signature() != self._signature
-                or self._journal_size() != self._journal_seen
+                or self._journal_size() != self._journal_loaded
             ):
                 self._load()
             if self._read_only is None:
-                self._clean_temp_files()
+                _clean_temp_files(self.path, keep=self._stage_in_journal)
                 if (
                     os.path.lexists(self.journal_path)
-                    and read_header(self.journal_path) != self._generation
+                    and read_header(self.journal_path) != self._file_generation
                 ):
                     # Left by a process killed mid-publish (the file already holds its
                     # records), killed while creating it (no complete header, so no records),
                     # without a file to replay onto, or not a journal at all (a link): nothing
                     # in it can be replayed.
-                    self._remove_journal()
-                    self._journal_seen = self._journal_good = 0
+                    remove_journal(self.journal_path)
+                    self._journal_loaded = self._journal_intact = 0
             self._reclaim()
             ok = False
             try:
@@ -362,15 +250,6 @@ class NetCDFStore(MemoryStore):
         finally:
             self._in_session = False
             self._lock.release()
-
-    def _remove_journal(self) -> None:
-        try:
-            _unlink(self.journal_path)
-        except OSError as exc:  # a folder planted under the journal's name, say
-            raise StoreError(
-                f"{self.journal_path} is in the way ({exc.strerror}): it is not a journal "
-                "xsweep wrote, and it was not touched. Move it away and try again."
-            ) from None
 
     def _roll_back(self) -> None:
         """Forget a failed session that recorded nothing: the file stays byte-identical.
@@ -402,8 +281,8 @@ class NetCDFStore(MemoryStore):
             writer.close()
             if writer.size <= HEADER_LEN:
                 _unlink(self.journal_path)
-        self._journal_seen = self._journal_size()
-        self._journal_good = self._journal_seen  # we appended whole records only
+        self._journal_loaded = self._journal_size()
+        self._journal_intact = self._journal_loaded  # we appended whole records only
 
     def _journal_outgrown(self) -> bool:
         size = self._writer.size if self._writer else 0
@@ -425,33 +304,36 @@ class NetCDFStore(MemoryStore):
 
     def _open_journal(self) -> JournalWriter:
         """The session's journal, publishing first any layout the file does not hold yet."""
-        if self._layout_dirty or self._generation is None:
+        if self._layout_dirty or self._file_generation is None:
             self._publish()
         if self._writer is None:
-            size = self._journal_size()
-            if size and read_header(self.journal_path) != self._generation:
-                # A torn header (a crash while creating it), another snapshot's journal or
-                # not a journal at all: nothing in it can be replayed onto this file.
-                self._remove_journal()
-            elif size > self._journal_good:
-                # A torn record left by a crash: cut it off, or replay would stop there and
-                # never reach what we append after it.
-                os.truncate(self.journal_path, self._journal_good)
-            self._writer = JournalWriter(self.journal_path, self._generation, self.fsync_interval)
+            self._writer = open_journal(
+                self.journal_path, self._file_generation, self._journal_intact, self.fsync_interval
+            )
             self._writer.before_sync = self._make_durable
         return self._writer
 
-    def recorder(self, table: FunctionTable, expect: int = 0):
+    def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:
+        """Per-cell writes: a journal record, then the table in memory.
+
+        The record goes first, so that a cell in memory is always a cell on disk; after a
+        publish, the next record starts a new journal (and perhaps a staged file).
+        """
         self._check_writable()  # before any cell is computed, not after
         store = self
-        state: dict[str, Any] = {}
+        # What the hot path uses, set again by start() after every publish (a new journal).
+        codec: _Codec | None = None
+        writer: JournalWriter | None = None
+        encode: Any = None  # codec.encode, or the struct of all-scalar cells (fast path)
+        put = table.putter()
+        journal_of = -1  # the publish count they were made for
 
         def start() -> None:
-            # Again after every publish: a new journal, and perhaps a new staged file.
+            nonlocal codec, writer, encode, put, journal_of
             try:
                 store._open_journal()
                 stage = store._stage
-                if stage is None and store._want_stage(table, expect):
+                if stage is None and store._session_publish and _wants_stage(table, expect):
                     stage = store._begin_stage(table)
                 elif stage is not None and stage.table is not table:
                     stage.finalizable = False  # another function's cells are not in it
@@ -459,24 +341,31 @@ class NetCDFStore(MemoryStore):
                 raise
             except OSError as exc:
                 raise store._journal_error(exc) from exc
+            slot = store._slot_of[table.key]
             if stage is not None and stage.table is table:
-                codec = _Codec(table, store._slots[table.key], stage.fd, stage.places)
+                codec = _Codec(table, slot, stage.fd, stage.places)
             else:
-                codec = _Codec(table, store._slots[table.key])
-            state["encode"], state["encode_failure"] = codec.encode, codec.encode_failure
-            state["encode_none"] = codec.encode_none
-            state["epoch"] = store._epoch
+                codec = _Codec(table, slot)
+            encode = codec.encode
+            writer = store._writer
+            put = table.putter()
+            journal_of = store._publishes
             store._publish_at = store._journal_limit()
-            store._writer.on_sync = store._maybe_publish_soon
+            writer.on_sync = store._maybe_publish_soon
 
-        put, put_failure = table.put, table.put_failure
+        def append(payload: bytes | list) -> None:
+            try:
+                writer.append(payload)
+            except StoreError:
+                raise
+            except OSError as exc:
+                raise store._journal_error(exc) from exc
 
         def record(index: int, values: tuple, seconds: float) -> None:
-            if state.get("epoch") != store._epoch:
+            if journal_of != store._publishes:
                 start()
-            writer = store._writer
             try:
-                writer.append(state["encode"](index, values, seconds))
+                writer.append(encode(index, values, seconds))
             except StoreError:
                 raise
             except OSError as exc:
@@ -486,28 +375,18 @@ class NetCDFStore(MemoryStore):
                 store._rotate()
 
         def record_failure(index: int, message: str, seconds: float) -> None:
-            if state.get("epoch") != store._epoch:
+            if journal_of != store._publishes:
                 start()
-            try:
-                store._writer.append(state["encode_failure"](index, message, seconds))
-            except StoreError:
-                raise
-            except OSError as exc:
-                raise store._journal_error(exc) from exc
-            put_failure(index, message, seconds)
+            append(codec.encode_failure(index, message, seconds))
+            table.put_failure(index, message, seconds)
 
         def record_none(index: int, seconds: float) -> None:
-            if state.get("epoch") != store._epoch:
+            if journal_of != store._publishes:
                 start()
-            try:
-                store._writer.append(state["encode_none"](index, seconds))
-            except StoreError:
-                raise
-            except OSError as exc:
-                raise store._journal_error(exc) from exc
+            append(codec.encode_none(index, seconds))
             table.put_none(index, seconds)
 
-        return record, record_failure, record_none
+        return Recorder(record, record_failure, record_none)
 
     def result(self, table: FunctionTable) -> xr.Dataset:
         """The caller's own copy of ``table``'s results.
@@ -530,10 +409,10 @@ class NetCDFStore(MemoryStore):
                 and self._signature is not None
                 and self._file_signature() == self._signature
             ):
-                return table.lend(self.coords)
+                return table.lend(self.grid)
             self._reclaim()
             table = self.tables.get(table.key, table)
-            return table.to_dataset(self.coords, copy=True)
+            return table.to_dataset(self.grid, copy=True)
 
     def reclaim(self) -> None:
         """Give lent tables buffers of their own again, read back from the file.
@@ -550,27 +429,9 @@ class NetCDFStore(MemoryStore):
         if self._file_signature() != self._signature:
             self._load()  # another writer published since: everything comes back from disk
             return
-        import netCDF4
-
-        with netCDF4.Dataset(self.path, "r") as nc:
-            nc.set_auto_maskandscale(False)
-            for table in lent:
-                _load_buffers(table, [_values(nc.variables[v.name]) for v in table.spec.variables])
+        _read_outputs(self.path, lent)
 
     # -- staging: big cells written once, straight into the next snapshot -------------------
-    def _want_stage(self, table: FunctionTable, expect: int) -> bool:
-        """Stage a sweep's big cells when the file it ends with will be mostly computed.
-
-        A staged file lays big outputs out contiguously (see :func:`_create_stage`); a
-        barely computed grid stays with the sparse layout of :func:`_create_cells`.
-        """
-        spec = table.spec
-        if not self._session_publish or spec is None:
-            return False
-        if not any(_is_big(var) for var in spec.variables):
-            return False
-        return expect >= DENSE_FRACTION * table.size
-
     def _begin_stage(self, table: FunctionTable) -> _Stage | None:
         """Create the staged file for ``table`` and name it in the journal."""
         writer = self._writer
@@ -582,21 +443,15 @@ class NetCDFStore(MemoryStore):
             stage = _create_stage(self, table)
         except _StageUnavailable:
             return None  # journal the cells whole instead: slower, as safe
-        control = json.dumps(
-            {
-                "file": os.path.basename(stage.path),
-                "slot": self._slots[table.key],
-                "places": {str(i): list(place) for i, place in stage.places.items()},
-            }
-        ).encode()
+        control = control_record(stage.path, self._slot_of[table.key], stage.places)
         try:
-            writer.append(_HEAD.pack(CONTROL_SLOT, 0, STAGE, 0.0) + control)
+            writer.append(control)
         except BaseException:
             stage.close()
             _unlink(stage.path)
             raise
         self._stage = stage
-        self._journal_stage = stage.path
+        self._stage_in_journal = stage.path
         return stage
 
     def _journal_error(self, exc: OSError) -> StoreError:
@@ -638,21 +493,26 @@ class NetCDFStore(MemoryStore):
         with self.writing():
             self._check_writable()
             dropped = {}
-            for name, (values, attrs) in self.space_coords.items():
-                keep = self.index_map[name]
-                if len(keep) == len(self.coords[name][0]) and np.array_equal(
-                    keep, np.arange(len(keep))
-                ):
+            for name, (values, attrs) in self.space_grid.items():
+                if self.grid.is_space(name):
                     continue
-                dropped[name] = len(self.coords[name][0]) - len(keep)
+                keep = self.grid.positions[name]
+                dropped[name] = len(self.grid[name].values) - len(keep)
                 for table in self.tables.values():
                     if name in table.dims:
                         table.take(name, keep)
-                self.coords[name] = (values, {**self.coords[name][1], **attrs})
-                self.index_map[name] = np.arange(len(values))
+                self.grid.set(name, values, {**self.grid[name].attrs, **attrs})
             if dropped:
                 self._layout_dirty = True
             return dropped
+
+    def adopt(self, table: FunctionTable) -> None:
+        """Take ``table`` (read from another file, over this grid) as a function's results."""
+        self._check_new_name(table.key, table.name)
+        if table.spec is not None:
+            self._check_spec(table, table.spec)
+        self.tables[table.key] = table
+        self._layout_changed()
 
     def clear(self, key: str | None = None) -> None:
         with self.writing():
@@ -674,31 +534,21 @@ class NetCDFStore(MemoryStore):
     def _publish(self) -> None:
         """Replace the file with a complete new snapshot of everything in memory.
 
-        A sweep's staged file, once mostly computed, becomes the snapshot: only its small
-        variables are left to write. Otherwise a new file is written whole.
+        1. Write the snapshot next to the file: the sweep's staged file completed (its big
+           cells are in place already), else a new file written whole.
+        2. Make it durable and rename it over the file: readers only ever see whole files.
+        3. Discard the journal: its records are in the new file. A new journal, for the new
+           generation, takes the next records.
         """
         started = time.monotonic()
-        self._epoch += 1
+        self._publishes += 1  # recorders open the new journal at their next cell
         stage, self._stage = self._stage, None
-        tmp = None
-        if stage is not None:
-            tmp, generation = self._finish_stage(stage)
-        if tmp is None:
-            generation = uuid.uuid4().hex
-            tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
-            try:
-                _write_file(self, tmp, generation)
-            except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
-                _unlink(tmp)
-                raise self._publish_error(exc) from exc
-            except BaseException:
-                _unlink(tmp)
-                raise
+        tmp, generation = self._write_snapshot(stage)
         # A brand-new file that holds no results yet (the layout a sweep's first cell
         # brings) is not worth waiting for the disk: it is made durable before the first
         # journal flush that could depend on it (see _make_durable), and a power cut before
         # then loses nothing that was computed.
-        lazy = self._generation is None and not any(
+        lazy = self._file_generation is None and not any(
             table.status.any() for table in self.tables.values()
         )
         try:
@@ -708,32 +558,55 @@ class NetCDFStore(MemoryStore):
             if not lazy:
                 _fsync_dir(os.path.dirname(self.path))
         except OSError as exc:
-            if tmp != (stage.path if stage is not None else None):
+            if stage is None or tmp != stage.path:
                 _unlink(tmp)  # a staged file stays: the journal's records need its cells
             raise self._publish_error(exc) from exc
-        self._generation = generation
+        self._file_generation = generation
         self._unsynced = lazy
         self._signature = self._file_signature()
-        self._slots = {key: i for i, key in enumerate(self.tables)}
+        self._slot_of = {key: i for i, key in enumerate(self.tables)}
         self._layout_dirty = False
         self._published_at = time.monotonic()
         self._publish_seconds = self._published_at - started
-        # The old journal is inside the new file now; start one for the new generation.
+        self._start_journal(generation)
+
+    def _write_snapshot(self, stage: _Stage | None) -> tuple[str, str]:
+        """Step 1 of a publish: ``(path, generation)`` of a complete file next to ours."""
+        if stage is not None:
+            current = not self._layout_dirty and self.tables.get(stage.table.key) is stage.table
+            if _finish_stage(stage, current):
+                return stage.path, stage.generation
+        generation = uuid.uuid4().hex
+        tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
+        if self._created is None:
+            self._created = _now()
+        try:
+            _write_file(tmp, self.grid, self.tables, self._created, generation)
+        except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
+            _unlink(tmp)
+            raise self._publish_error(exc) from exc
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp, generation
+
+    def _start_journal(self, generation: str) -> None:
+        """Step 3 of a publish: the old journal is inside the new file; open a new one."""
         if self._writer is not None:
             self._writer.close()
         _discard(self.journal_path, f"{self.path}.xsweep-tmp-{os.getpid()}-{generation}.journal")
-        if self._journal_stage is not None:
-            _unlink(self._journal_stage)  # gone already if it became the file
-            self._journal_stage = None
+        if self._stage_in_journal is not None:
+            _unlink(self._stage_in_journal)  # gone already if it became the file
+            self._stage_in_journal = None
         if self._writer is not None:
             self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
             self._writer.before_sync = self._make_durable
 
     def _publish_error(self, exc: Exception) -> StoreError:
-        if self._generation is None and self._journal_size() <= HEADER_LEN:
+        if self._file_generation is None and self._journal_size() <= HEADER_LEN:
             safe = "Nothing had been computed yet, so nothing is lost"
         else:
-            stage = f" and {self._journal_stage}" if self._journal_stage is not None else ""
+            stage = f" and {self._stage_in_journal}" if self._stage_in_journal is not None else ""
             safe = (
                 f"Every cell computed so far is safe in the previous {self.path} and "
                 f"{self.journal_path}{stage}"
@@ -742,32 +615,6 @@ class NetCDFStore(MemoryStore):
             f"Could not write the cache file {self.path}: {_write_cause(exc, self.path)}. "
             f"{safe}; fix the cause and sweep again to publish them."
         )
-
-    def _finish_stage(self, stage: _Stage) -> tuple[str | None, str]:
-        """Complete the staged file as the next snapshot: ``(its path, its generation)``.
-
-        ``(None, ...)`` when it cannot be (another function's cells or a new layout arrived
-        since it was staged, or too few cells were computed to keep its dense layout):
-        the caller writes a new file instead. The staged file then stays until that
-        publish succeeds, since the journal's records point into it.
-        """
-        table = stage.table
-        done = np.count_nonzero(np.isin(table.status, DONE))
-        if (
-            not stage.finalizable
-            or self._layout_dirty
-            or self.tables.get(table.key) is not table
-            or done < DENSE_FRACTION * table.size
-        ):
-            stage.close()
-            return None, ""
-        try:
-            ok = _finalize_stage(stage)
-        except Exception:  # a full disk, say: writing a new file says what went wrong
-            ok = False
-        finally:
-            stage.close()
-        return (stage.path, stage.generation) if ok else (None, "")
 
     def _make_durable(self) -> None:
         """Before the journal is flushed: flush what its records depend on."""
@@ -781,20 +628,6 @@ class NetCDFStore(MemoryStore):
             if not stage.synced:
                 _fsync_dir(os.path.dirname(self.path))
                 stage.synced = True
-
-    def _clean_temp_files(self) -> None:
-        # We hold the lock: no other writer is writing one. A staged file stays while the
-        # journal's records need its cells.
-        folder, name = os.path.split(self.path)
-        prefixes = (f"{name}.xsweep-tmp-", f"{name}.xsweep-stage-")
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                if (
-                    entry.name.startswith(prefixes)
-                    and entry.path != self._journal_stage
-                    and not entry.is_dir(follow_symlinks=False)  # never ours: left alone
-                ):
-                    _unlink(entry.path)
 
 
 #: Results at least this big are handed to the caller rather than copied (``result``).

@@ -1,9 +1,16 @@
-"""The codes and names a results file is made of: cell statuses and variable names."""
+"""The codes and names a results file is made of: the one place its layout is spelled.
+
+A function ``f``'s results are stored as its output variables plus four bookkeeping
+variables over the same parameter dims: ``f_status`` (a CF flag variable: the codes below),
+``f_seconds``, ``f_error`` (0, or k for message k of ``f_messages``) and ``f_messages`` along
+the dim ``f_message``. Everything that reads or writes those names goes through here.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,8 +30,108 @@ DONE = (COMPUTED, NO_VALUE)
 FORMAT_VERSION = "1"
 
 
-#: Coordinates as the space hands them to a store: name -> (values, attrs), in dim order.
+#: Coordinates as plain tuples: name -> (values, attrs), in dim order.
 Coords = dict[str, tuple[np.ndarray, dict[str, Any]]]
+
+#: Columns of a status summary, in order.
+STATUS_COLUMNS = ("not_computed", "computed", "failed", "no_value")
+
+
+class VariableNames(NamedTuple):
+    """The names of a function's bookkeeping variables (and its messages' dim)."""
+
+    status: str
+    seconds: str
+    error: str
+    messages: str
+    message_dim: str
+
+
+def variable_names(name: str) -> VariableNames:
+    """The bookkeeping variable names of the function whose results are named ``name``.
+
+    Examples
+    --------
+    >>> from xsweep.store.schema import variable_names
+    >>> variable_names("render").status
+    'render_status'
+    """
+    return VariableNames(
+        f"{name}_status", f"{name}_seconds", f"{name}_error", f"{name}_messages", f"{name}_message"
+    )
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Cells per status; ``computed`` includes those that returned None (``no_value``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store.schema import status_counts
+    >>> status_counts(np.array([0, 1, 2, 3]))
+    {'not_computed': 1, 'computed': 2, 'failed': 1, 'no_value': 1}
+    """
+    status = np.asarray(status)
+    return {
+        "not_computed": int((status == NOT_COMPUTED).sum()),
+        "computed": int(np.isin(status, DONE).sum()),
+        "failed": int((status == FAILED).sum()),
+        "no_value": int((status == NO_VALUE).sum()),
+    }
+
+
+def failed_rows(
+    dims: Sequence[str],
+    status: np.ndarray,
+    label: Callable[[tuple[int, ...]], dict[str, Any]],
+    message: Callable[[int, tuple[int, ...]], str],
+    first: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per failed cell: ``first``, the cell's parameter values, then ``error``.
+
+    ``status`` has shape of the grid over ``dims``; ``label(cell)`` gives a cell's parameter
+    values, ``message(flat, cell)`` its error message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store.schema import failed_rows
+    >>> failed_rows(("a",), np.array([1, 2]), lambda c: {"a": c[0] * 10}, lambda f, c: "boom")
+    [{'a': 10, 'error': 'boom'}]
+    """
+    status = np.asarray(status)
+    rows = []
+    for flat in np.flatnonzero(status.ravel() == FAILED):
+        cell = tuple(int(i) for i in np.unravel_index(flat, status.shape))
+        row = dict(first or {})
+        row.update(label(cell))
+        row["error"] = message(int(flat), cell)
+        rows.append(row)
+    return rows
+
+
+def status_variables(ds: Any) -> dict[str, str]:
+    """In a Dataset (or an open file's variables): function name -> its status variable.
+
+    A status variable is recognised by its CF flag attributes, as a colleague's tools
+    would; files of 0.1 lack the last meaning (``computed_no_value``), same codes otherwise.
+    """
+    out = {}
+    for name, var in ds.data_vars.items():
+        meanings = str(var.attrs.get("flag_meanings", ""))
+        if meanings and FLAG_MEANINGS.startswith(meanings) and str(name).endswith("_status"):
+            out[str(var.attrs.get("xsweep_name", str(name)[: -len("_status")]))] = str(name)
+    return out
+
+
+def is_bookkeeping(ds: Any, name: str) -> bool:
+    """Whether variable ``name`` of a Dataset is a function's bookkeeping, not an output."""
+    if "flag_meanings" in ds[name].attrs:
+        return True
+    for fn in status_variables(ds):
+        if name in variable_names(fn):
+            return True
+    return False
 
 
 def variable_prefix(fn_name: str) -> str:

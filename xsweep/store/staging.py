@@ -13,8 +13,8 @@ import numpy as np
 from ..outputs import VariableSpec
 from .codec import _pwrite_all
 from .files import _unlink
-from .ncfile import _cell_head, _now, _put, _write_file
-from .schema import COMPUTED
+from .ncfile import DENSE_FRACTION, _cell_head, _is_big, _now, _put, _write_file
+from .schema import COMPUTED, DONE
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: these modules import this one
@@ -84,7 +84,7 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
     path = f"{store.path}.xsweep-stage-{generation}"
     plan = _StagePlan(table)
     try:
-        nc = _write_file(store, path, generation, plan)
+        nc = _write_file(path, store.grid, store.tables, store._created or _now(), generation, plan)
     except Exception as exc:  # a full disk, say: the cells then go to the journal whole
         _unlink(path)
         raise _StageUnavailable(str(exc)) from exc
@@ -196,6 +196,39 @@ def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
     return found
 
 
+def _wants_stage(table: FunctionTable, expect: int) -> bool:
+    """Stage a sweep's big cells when the file it ends with will be mostly computed.
+
+    A staged file lays big outputs out contiguously (see :func:`_create_stage`); a barely
+    computed grid stays with the sparse layout of :func:`~xsweep.store.ncfile._create_cells`.
+    """
+    spec = table.spec
+    if spec is None or not any(_is_big(var) for var in spec.variables):
+        return False
+    return expect >= DENSE_FRACTION * table.size
+
+
+def _finish_stage(stage: _Stage, current: bool) -> bool:
+    """Complete the staged file as the next snapshot; False when it cannot be.
+
+    It cannot be when it is not ``current`` (a new layout arrived since it was staged), when
+    another function's cells arrived, or when too few cells were computed to keep its dense
+    layout: a new file is written instead, and the staged file stays until that publish
+    succeeds, since the journal's records point into it.
+    """
+    table = stage.table
+    done = np.count_nonzero(np.isin(table.status, DONE))
+    if not (current and stage.finalizable and done >= DENSE_FRACTION * table.size):
+        stage.close()
+        return False
+    try:
+        return _finalize_stage(stage)
+    except Exception:  # a full disk, say: writing a new file says what went wrong
+        return False
+    finally:
+        stage.close()
+
+
 def _finalize_stage(stage: _Stage) -> bool:
     """Write the small variables into the staged file and close it; False if it can't be.
 
@@ -217,11 +250,11 @@ def _finalize_stage(stage: _Stage) -> bool:
         else:
             _put(nc.variables[var.name], buf.reshape(table.shape + var.shape))
     shape = table.shape
-    _put(nc.variables[table.status_name], table.status.reshape(shape))
-    _put(nc.variables[table.seconds_name], table.seconds.reshape(shape))
-    _put(nc.variables[table.error_name], codes.reshape(shape))
+    _put(nc.variables[table.names.status], table.status.reshape(shape))
+    _put(nc.variables[table.names.seconds], table.seconds.reshape(shape))
+    _put(nc.variables[table.names.error], codes.reshape(shape))
     if messages:
-        nc.variables[table.messages_name][0 : len(messages)] = np.array(messages, dtype=object)
+        nc.variables[table.names.messages][0 : len(messages)] = np.array(messages, dtype=object)
     nc.setncattr("updated", _now())
     nc.close()
     stage.nc = None

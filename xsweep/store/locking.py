@@ -16,7 +16,7 @@ import stat
 import time
 import weakref
 
-from .errors import StoreError, StoreLockedError, StoreReadOnlyError
+from ..errors import StoreError, StoreLockedError, StoreReadOnlyError
 
 #: Locks held by this process. A forked child (a process-pool worker) closes its copies at
 #: once: an flock belongs to the open file, so a worker outliving a killed driver would
@@ -81,7 +81,8 @@ class WriterLock:
         """Open (creating) the lock file; never through a planted link, never a non-file."""
         try:
             fd = os.open(
-                self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                self.path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                 0o644,
             )
         except OSError as exc:
