@@ -124,12 +124,14 @@ class ValueSetter:
 
 
 def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
-    """Flat C-order indices of the selected cells, in the order the loop visits them."""
+    """Flat C-order indices of the selected cells, in the order the loop visits them.
+
+    One int64 per cell: the index grids are broadcast, never materialised per dim.
+    """
     if not plan.dims:
         flat = np.zeros(1, dtype=np.int64)
     else:
-        grids = np.meshgrid(*plan.selected, indexing="ij")
-        flat = np.ravel_multi_index(grids, shape).ravel()
+        flat = np.ravel_multi_index(np.ix_(*plan.selected), shape).ravel()
     if plan.part is not None:
         k, n = plan.part
         flat = np.array_split(flat, n)[k]
@@ -155,14 +157,23 @@ def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
     return int(np.count_nonzero(computed) - redone + np.count_nonzero(todo))
 
 
+#: Cells whose arguments are made into Python objects at a time: the loop's memory stays
+#: bounded (a whole grid of Python ints would cost ~100 bytes per cell).
+CELL_BATCH = 1 << 16
+
+
 def _cells(
     plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
 ) -> Iterator[tuple[int, tuple]]:
     """``(flat index, argument values)`` of the cells to compute, in order."""
-    flat = flat[todo]
-    index = np.unravel_index(flat, shape)
-    columns = [values[i].tolist() for values, i in zip(plan.values, index)]
-    return zip(flat.tolist(), zip(*columns) if columns else itertools.repeat(()))
+    for start in range(0, flat.size, CELL_BATCH):
+        part = flat[start : start + CELL_BATCH][todo[start : start + CELL_BATCH]]
+        if not part.size:
+            continue
+        index = np.unravel_index(part, shape)
+        columns = [values[i].tolist() for values, i in zip(plan.values, index)]
+        args = zip(*columns) if columns else itertools.repeat((), part.size)
+        yield from zip(part.tolist(), args)
 
 
 class _Sink:
