@@ -829,3 +829,57 @@ def test_random_bad_return_values_are_refused_or_stored_exactly(tmp_path, seed):
         ps.sweep(lambda a: value, progress=False)
     ps.disable_cache()
     assert digest(path) == before
+
+
+def test_xsweep_info_summarises_a_file_bigger_than_memory(tmp_path, capsys):
+    """A shared file from a bigger machine: its outputs (here 120 GB, claimed by a sparse
+    file) cannot be loaded, but ``xsweep info`` and ``failures`` read only the bookkeeping,
+    and opening it as a cache says what to do instead."""
+    import netCDF4
+
+    from xsweep.cli import main
+
+    small = tmp_path / "small.nc"
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    ps.enable_cache(str(small))
+
+    def picture(a):
+        if a == 3:
+            raise ValueError("too far")
+        return np.full((4, 4, 2), a, dtype=np.uint8)
+
+    with pytest.warns(xs.SweepFailuresWarning):
+        ps.sweep(picture, output_dims={"picture": ("y", "x", "band")})
+    ps.disable_cache()
+    big = tmp_path / "big.nc"
+    grow = {"y": 100_000, "x": 200_000}
+    with netCDF4.Dataset(small) as src, netCDF4.Dataset(big, "w") as dst:
+        dst.setncatts({k: src.getncattr(k) for k in src.ncattrs()})
+        for name, dim in src.dimensions.items():
+            dst.createDimension(name, None if dim.isunlimited() else grow.get(name, len(dim)))
+        for name, var in src.variables.items():
+            enlarged = set(var.dimensions) & set(grow)
+            out = dst.createVariable(
+                name,
+                var.datatype,
+                var.dimensions,
+                fill_value=False,
+                chunksizes=(1, 1000, 1000, 2) if enlarged else None,
+            )
+            out.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
+            if enlarged:
+                out[0, :4, :4, :] = var[0]
+            elif var.dimensions and dst.dimensions[var.dimensions[0]].isunlimited():
+                out[: len(var)] = var[:]
+            else:
+                out[...] = var[...]
+    assert big.stat().st_size < 10_000_000  # sparse: the claim is in the metadata
+
+    assert main(["info", str(big)]) == 0
+    shown = capsys.readouterr().out
+    assert "2 computed, 1 failed, 0 missing of 3 cells" in shown
+    assert main(["failures", str(big)]) == 0
+    assert "too far" in capsys.readouterr().out
+    other = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    with pytest.raises(xs.StoreError, match="xarray.open_dataset.*xsweep info"):
+        other.enable_cache(str(big))

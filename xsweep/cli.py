@@ -80,7 +80,7 @@ def describe(path: str) -> dict[str, Any]:
     """
     from .store import file_attrs, open_store
 
-    store = open_store(path)
+    store = open_store(path, outputs=False)  # a summary: a file of any size opens
     attrs = file_attrs(store.path)
     params = []
     for name, (values, pattrs) in store.grid.items():
@@ -163,7 +163,7 @@ def failures(path: str) -> list[dict[str, Any]]:
     """
     from .store import open_store
 
-    return open_store(path).failures()
+    return open_store(path, outputs=False).failures()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import xarray as xr
 
 from ..errors import (
     FunctionChangedError,
+    StoreError,
     StoreMismatchError,
 )
 from ..outputs import OutputSpec
@@ -39,6 +40,7 @@ class MemoryStore(Store):
 
     persistent = False
     path: str | None = None
+    _outputs = True  # False: a summary store, without output values (see open_store)
 
     def __init__(self, grid: Grid | Coords) -> None:
         self.grid = grid if isinstance(grid, Grid) else Grid(grid)
@@ -173,6 +175,8 @@ class MemoryStore(Store):
     def _stored_cell(self, key, dims, indices) -> tuple[FunctionTable, int] | None:
         """``(table, flat index)`` of a computed cell of ``key`` over ``dims``, else None."""
         self.reclaim()
+        if not self._outputs:
+            raise StoreError(f"{self.path} was opened for a summary only; it holds no values.")
         table = self.tables.get(key)
         if table is None or table.dims != dims:
             return None

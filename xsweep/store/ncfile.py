@@ -306,8 +306,12 @@ def _put(var, data: np.ndarray, index: Any = ...) -> None:
         var[index] = data
 
 
-def _read_file(path: str) -> FileContents:
-    """Read and check a results file (raises ``StoreError`` saying what is wrong)."""
+def _read_file(path: str, outputs: bool = True) -> FileContents:
+    """Read and check a results file (raises ``StoreError`` saying what is wrong).
+
+    ``outputs=False`` reads everything but the output variables (whose tables then hold no
+    buffers): a summary of a file of any size.
+    """
     import netCDF4
 
     try:
@@ -333,7 +337,7 @@ def _read_file(path: str) -> FileContents:
                 f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
             )
         try:
-            return _read_layout(path, nc, attrs)
+            return _read_layout(path, nc, attrs, outputs)
         except _Damaged as exc:
             raise StoreError(
                 f"The cache file {path} is damaged or was edited: {exc}. Nothing was changed. "
@@ -387,7 +391,7 @@ def _memory_limit() -> int:
         return 8 << 30
 
 
-def _read_layout(path: str, nc, attrs: dict[str, Any]) -> FileContents:
+def _read_layout(path: str, nc, attrs: dict[str, Any], outputs: bool = True) -> FileContents:
     """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
     generation = str(attrs.get("xsweep_generation", ""))
     if not _STAGE_ID.fullmatch(generation):
@@ -420,18 +424,18 @@ def _read_layout(path: str, nc, attrs: dict[str, Any]) -> FileContents:
                     raise _Damaged(f"output variable {out!r} of {key!r} is missing")
                 var = variables[out]
                 itemsize = var.dtype.itemsize if isinstance(var.dtype, np.dtype) else 16
-                need += int(np.prod(var.shape, dtype=float)) * itemsize
+                need += int(np.prod(var.shape, dtype=float)) * itemsize * outputs
     if need > _memory_limit():
         raise StoreError(
             f"The cache file {path} holds (or claims to hold) results that need "
             f"{need / 2**30:.1f} GiB of memory, more than half of this machine's memory, and "
             "this version of xsweep keeps a cache's results in memory. Nothing was changed. "
-            "Read it lazily with xarray.open_dataset(path); if it should not be this big, it "
-            "is damaged."
+            "Read it lazily with xarray.open_dataset(path) (xsweep info summarises it); if it "
+            "should not be this big, it is damaged."
         )
     tables = {}
     for key in keys:
-        table = _read_table(nc, key, status_vars[key], grid)
+        table = _read_table(nc, key, status_vars[key], grid, outputs)
         # Results live under the function's name; files of 0.1 keyed them "module:qualname".
         if table.name in tables:
             raise _Damaged(f"two functions store results under the name {table.name!r}")
@@ -450,12 +454,19 @@ def _values(var) -> np.ndarray:
     return data
 
 
+def _value_dtype(var) -> np.dtype:
+    """The dtype :func:`_values` gives ``var``'s data, from its metadata alone."""
+    if "dtype" in var.ncattrs() and var.getncattr("dtype") == "bool":
+        return np.dtype(bool)
+    return np.dtype(object) if var.dtype is str else np.dtype(var.dtype)
+
+
 def _attrs(var) -> dict[str, Any]:
     skip = {"_FillValue", "xsweep_function", "coordinates", "dtype"}
     return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
 
 
-def _read_table(nc, key: str, status_var, grid: Grid) -> FunctionTable:
+def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> FunctionTable:
     variables = nc.variables
     dims = tuple(status_var.dimensions)
     name = _text_attr(status_var, "xsweep_name")
@@ -495,7 +506,7 @@ def _read_table(nc, key: str, status_var, grid: Grid) -> FunctionTable:
                 raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
             extra = tuple(var.dimensions[len(dims) :])
             cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
-            data = _values(var)
+            data = _values(var) if outputs else None
             coords = {}
             wanted = [d for d in extra if d in variables]
             if "coordinates" in var.ncattrs():
@@ -503,7 +514,8 @@ def _read_table(nc, key: str, status_var, grid: Grid) -> FunctionTable:
             for c in wanted:
                 cv = variables[c]
                 coords[c] = xr.Variable(cv.dimensions, _values(cv), _attrs(cv))
-            dtype = np.dtype(object) if data.dtype.kind in "OU" else data.dtype
+            dtype = _value_dtype(var) if data is None else data.dtype
+            dtype = np.dtype(object) if dtype.kind in "OU" else dtype
             specs.append(
                 VariableSpec(
                     out,
@@ -517,7 +529,8 @@ def _read_table(nc, key: str, status_var, grid: Grid) -> FunctionTable:
             )
             buffers.append(data)
         table.spec = OutputSpec(kind, tuple(specs))
-        _load_buffers(table, buffers)
+        if outputs:
+            _load_buffers(table, buffers)
     return table
 
 

@@ -102,6 +102,7 @@ class NetCDFStore(MemoryStore):
         fsync_interval: float | None = 1.0,
         computed_at: dict[str, Any] | None = None,
         snapshot_interval: float = 60.0,
+        outputs: bool = True,
     ):
         super().__init__(grid or {})
         self.snapshot_interval = snapshot_interval
@@ -131,6 +132,8 @@ class NetCDFStore(MemoryStore):
         self._publishes = 0  # recorders start again (new journal, new codec) after each
         #: Why this session cannot write (the folder is read-only), or None.
         self._read_only: str | None = None
+        #: False: a summary (``xsweep info``) of a file of any size; it never writes.
+        self._outputs = outputs
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ class NetCDFStore(MemoryStore):
             self._stage_in_journal = None
             self.grid = self.space_grid.copy()
             return
-        contents = _read_file(self.path)
+        contents = _read_file(self.path, self._outputs)
         self._signature = signature
         self._file_generation, self._created = contents.generation, contents.created
         self.tables = contents.tables
@@ -196,6 +199,8 @@ class NetCDFStore(MemoryStore):
         the results are published as a new complete file (``publish=True``, or when the
         journal has grown past the file), the journal is removed, and the lock released.
         """
+        if not self._outputs:
+            raise StoreError(f"{self.path} was opened for a summary only; it cannot be written.")
         with self._threads:  # a notebook view's thread and the main thread take turns
             if self._in_session:  # nested (run_process inside a sweep): already writing
                 yield
@@ -522,7 +527,7 @@ class NetCDFStore(MemoryStore):
 
     def close(self) -> None:
         """Publish results that only the journal holds (after ``run_process`` writes)."""
-        if self._journal_size() > HEADER_LEN and not self._in_session:
+        if self._journal_size() > HEADER_LEN and not self._in_session and self._outputs:
             try:
                 with self.writing():
                     pass
@@ -637,10 +642,12 @@ LEND_BYTES = 1 << 20
 # ---------------------------------------------------------------------------------------------
 # Reading and merging whole files
 # ---------------------------------------------------------------------------------------------
-def open_store(path: str) -> NetCDFStore:
+def open_store(path: str, outputs: bool = True) -> NetCDFStore:
     """Open an existing results file over its own grid (no space needed), for reading.
 
-    Raises ``StoreError`` if the file does not exist or is not an xsweep results file.
+    With ``outputs=False`` the output variables are not read (a summary: statuses, timings,
+    failures), so that a file of any size opens. Raises ``StoreError`` if the file does not
+    exist or is not an xsweep results file.
 
     Examples
     --------
@@ -652,4 +659,4 @@ def open_store(path: str) -> NetCDFStore:
     """
     if not os.path.exists(path):
         raise StoreError(f"There is no file {path}. Check the path.")
-    return NetCDFStore(path, None)
+    return NetCDFStore(path, None, outputs=outputs)
