@@ -1,7 +1,5 @@
-"""``python -m xsweep``: the command line."""
-
-import sys
+"""``python -m xsweep``: the ``xsweep`` command line (see :mod:`xsweep.cli`)."""
 
 from .cli import main
 
-sys.exit(main())
+raise SystemExit(main())

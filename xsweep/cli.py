@@ -49,18 +49,31 @@ def demo(folder: str | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(folder or tmp, "beam.nc")
         ps.enable_cache(path)
+        cached = sum(
+            ps.is_computed(beam_deflection, length=a, load=b, material=c)
+            for a in ps["length"].values.tolist()
+            for b in ps["load"].values.tolist()
+            for c in ps["material"].values.tolist()
+        )
         ds = ps.sweep(beam_deflection)
         ps.disable_cache()
         print(ds)
-        print(
-            f"\nSwept {ps.size} cells into {path}"
-            + ("" if folder else " (a temporary folder, removed on exit)")
-            + "."
+        done = (
+            f"computed {ps.size} cells"
+            if not cached
+            else f"found all {ps.size} cells cached"
+            if cached == ps.size
+            else f"found {cached} cells cached and computed {ps.size - cached}"
         )
+        print(f"\nSwept beam_deflection: {done}, in {path}.")
         print(
             "Deflection of a 3 m oak beam under 500 N:",
             f"{float(ds['deflection'].sel(length=3.0, load=500.0, material='oak')):.4g} m",
         )
+        if folder:
+            print(f"Summarise the file with: xsweep info {path}")
+        else:
+            print("(A temporary folder, removed on exit: pass --dir DIR to keep the file.)")
     return 0
 
 
@@ -126,8 +139,12 @@ def _print_info(info: dict[str, Any]) -> None:
     print(info["path"])
     print("parameters:")
     for p in info["parameters"]:
-        values = p["values"]
-        shown = values if len(values) <= 8 else [*values[:3], "...", *values[-2:]]
+        values = [repr(v) for v in p["values"]]
+        shown = (
+            "["
+            + ", ".join(values if len(values) <= 8 else [*values[:3], "...", *values[-2:]])
+            + "]"
+        )
         units = f" [{p['units']}]" if p["units"] else ""
         print(f"  {p['name']}{units}: {p['size']} values {shown}")
     print("functions:")
@@ -235,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             out = merge_stores(args.files, args.output, on_conflict=args.on_conflict)
             print(f"merged {len(args.files)} files into {out}")
+    except BrokenPipeError:  # `xsweep info f.nc | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # no flush error at exit
+        return 0
     except (XsweepError, OSError) as exc:
         print(f"xsweep {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -228,7 +228,7 @@ class _Sink:
                 self.computed += 1
                 return
             kept = (
-                f"{self.computed} cells computed before it are kept"
+                _kept(self.computed)
                 if self.sweeping
                 else "the cache holds it with another structure"
             )
@@ -260,11 +260,20 @@ class _Sink:
         self.failed += 1
 
     def raise_note(self, args: tuple) -> str:
+        kept = _kept(self.computed)
         return (
-            f"xsweep: raised by {self.name}({describe_cell(self.dims, args)}); the "
-            f"{self.computed} cells computed before it are kept, the cell is recorded as "
-            "failed. Pass errors='record' to record failures and go on."
+            f"xsweep: raised by {self.name}({describe_cell(self.dims, args)}); {kept}, the "
+            "cell is recorded as failed. Pass errors='record' to record failures and go on."
         )
+
+
+def _kept(computed: int) -> str:
+    """What a note says about the cells a sweep computed before it stopped."""
+    if computed == 0:
+        return "no cell was computed before it"
+    if computed == 1:
+        return "the 1 cell computed before it is kept"
+    return f"the {computed} cells computed before it are kept"
 
 
 def write_cell(

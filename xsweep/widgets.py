@@ -214,6 +214,8 @@ class _View:
         self.image = w.Image(format="png", layout={"max_width": "100%"})
         self.text = w.HTML()
         self.status = w.HTML()
+        #: The status line as plain text: which cell is shown, where it came from, how long.
+        self.message = ""
         self.area = w.Box([self.text])
         self.box = w.VBox([*controls.values(), self.status, self.area])
         self.background = background
@@ -282,7 +284,8 @@ class _View:
             self.area.children = [self.text]
         cell = ", ".join(f"{k}={_label(v)}" for k, v in wanted.items())
         took = time.perf_counter() - start
-        self.status.value = f"<small>{html.escape(cell)}: {source} ({took * 1000:.0f} ms)</small>"
+        self.message = f"{cell}: {source} ({took * 1000:.0f} ms)"
+        self.status.value = f"<small>{html.escape(self.message)}</small>"
         self.source = source
         self.shown += 1
 

@@ -659,4 +659,31 @@ def open_store(path: str, outputs: bool = True) -> NetCDFStore:
     """
     if not os.path.exists(path):
         raise StoreError(f"There is no file {path}. Check the path.")
+    kind = _what_file(path)
+    if kind is not None:
+        raise StoreError(
+            f"{path} is {kind}, not a results file: give the path of a .nc file that xsweep "
+            "wrote (ps.cache_path says where a space's cache is)."
+        )
     return NetCDFStore(path, None, outputs=outputs)
+
+
+def _what_file(path: str) -> str | None:
+    """What ``path`` is when it is plainly not a NetCDF file (None: it may be one)."""
+    if os.path.isdir(path):
+        return "a folder"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        return f"a file that cannot be read ({exc.strerror})"
+    if head.startswith((b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")):
+        return None
+    if not head:
+        return "an empty file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a binary file that is not NetCDF"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"a text file (it starts with {first!r})" if first else "a text file"
