@@ -60,6 +60,7 @@ class SweepReport:
     cached: int = 0
     computed: int = 0
     failed: int = 0
+    stopped: bool = False  # stopped on request (a background sweep's stop()) before the end
 
 
 def describe_cell(dims: Sequence[str], values: Sequence[Any]) -> str:
@@ -352,6 +353,7 @@ def run_sweep(
     chunksize: int | None = None,
     progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[SweepReport, xr.Dataset]:
     """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
 
@@ -366,6 +368,7 @@ def run_sweep(
             errors,
             progress,
             restructure=_may_restructure(name, table, plan, output_dims, force_recompute),
+            stop=stop,
         )
         if pool is None:
             report = run_serial(fn, name, store, table, plan, options)
@@ -388,6 +391,9 @@ class SweepOptions:
     progress: Progress | None = None
     #: The first cell sets the output structure again (a whole-grid recompute).
     restructure: bool = False
+    #: Set by another thread to stop the sweep: no new cell starts; cells in flight finish.
+    #: Checked with the progress reports (every 0.2 s), never per cell.
+    stop: threading.Event | None = None
 
 
 def _begin(store: Store, table: FunctionTable, name: str, plan: CellPlan, options: SweepOptions):
@@ -428,17 +434,25 @@ def run_serial(
     flat, todo, report, sink = _begin(store, table, name, plan, options)
     if sink is None:
         return report
-    progress, errors = options.progress, options.errors
+    progress, errors, stop = options.progress, options.errors, options.stop
     dims = plan.dims
     positional = plan.positional
     perf_counter = time.perf_counter
     record = sink.record
     extract = sink.extract
     computed = 0
-    next_report = perf_counter() + 0.2 if progress is not None else float("inf")
+    reporting = progress is not None or stop is not None
+    next_report = perf_counter() + 0.2 if reporting else float("inf")
     try:
         for index, args in _cells(plan, table.shape, flat, todo):
             t0 = perf_counter()
+            if t0 >= next_report:  # every 0.2 s, not per cell
+                if progress is not None:
+                    progress.update(computed, sink.failed)
+                next_report = t0 + 0.2
+                if stop is not None and stop.is_set():
+                    report.stopped = True
+                    break
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
             except Exception as exc:
@@ -466,9 +480,6 @@ def run_serial(
                 continue
             record(index, values, t1 - t0)
             computed += 1
-            if t1 >= next_report:
-                progress.update(computed, sink.failed)
-                next_report = t1 + 0.2
     finally:
         report.computed = computed
         report.failed = sink.failed
@@ -580,7 +591,7 @@ def run_parallel(
     flat, todo, report, sink = _begin(store, table, name, plan, options)
     if sink is None:
         return report
-    progress, errors = options.progress, options.errors
+    progress, errors, stop = options.progress, options.errors, options.stop
     remaining = int(np.count_nonzero(todo))
     if isinstance(executor, ThreadPoolExecutor):
         blob, key = fn, name  # threads share memory: nothing to send
@@ -607,6 +618,9 @@ def run_parallel(
     try:
         while True:
             while len(pending) < 2 * workers:
+                if stop is not None and stop.is_set():
+                    report.stopped = True  # cells in flight finish; no new one starts
+                    break
                 batch = next_batch()
                 if not batch:
                     break

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from . import jobs
 from .errors import (
     ParameterError,
     StoreLockedError,
@@ -133,6 +134,7 @@ class ParameterSpace:
         self._names: dict[Any, str] = {}
         self._reads: dict[Any, tuple[bool, tuple[str, ...]]] = {}
         self._views: dict[str, Any] = {}
+        self._jobs: list[jobs.SweepJob] = []
 
     # -- the grid -----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Parameter:
@@ -728,6 +730,9 @@ class ParameterSpace:
         pool, owned = resolve_executor(executor, workers)
         call, saved = self._callable(fn, binding)
         bar = Progress(binding.name) if progress_wanted(progress) else None
+        counts = getattr(jobs.hooks, "counts", None)  # a background sweep's live counts
+        if counts is not None:
+            counts.bar, bar = bar, counts
         try:
             report, ds = run_sweep(
                 call,
@@ -746,6 +751,7 @@ class ParameterSpace:
                 progress=bar,
                 chunksize=chunksize,
                 on_interrupt=(lambda: stop_pool(pool)) if owned else None,
+                stop=getattr(jobs.hooks, "stop", None),
             )
         finally:
             for param, index in saved.items():
@@ -764,6 +770,82 @@ class ParameterSpace:
                 stacklevel=2,
             )
         return self._space_view(decode_times(ds), store, plan, params)
+
+    def sweep_async(self, fn: Callable[..., Any], **options: Any) -> jobs.SweepJob:
+        """Start :meth:`sweep` in the background and return a :class:`~xsweep.jobs.SweepJob`.
+
+        The notebook stays usable while it runs: look at cached cells with
+        :meth:`run_process` or :meth:`explore`, watch ``job.counts``, stop it with
+        ``job.stop()`` (or :meth:`stop_sweep`); ``job.result()`` waits for the Dataset and
+        raises what the sweep raised. Cells run in a thread of this process, or on the
+        ``executor`` / ``workers`` given, as with :meth:`sweep`.
+
+        Parameters
+        ----------
+        fn : callable
+            As for :meth:`sweep`.
+        **options
+            Any option of :meth:`sweep` (``workers=``, ``executor=``, ``progress=``, ...).
+
+        Returns
+        -------
+        SweepJob
+            ``done()``, ``result(timeout=None)``, ``stop()``, ``counts``.
+
+        Notes
+        -----
+        One sweep at a time writes a cache file: another sweep of the same space's cache
+        while one runs raises :class:`~xsweep.StoreLockedError` saying so. Functions with
+        ``set_values=True`` move the parameters' values while they run.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=range(4))])
+        >>> def square(a):
+        ...     return a * a
+        >>> job = ps.sweep_async(square, progress=False)
+        >>> job.result(timeout=60)["square"].values.tolist()
+        [0, 1, 4, 9]
+        """
+        allowed = set(inspect.signature(self.sweep).parameters) - {"fn"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise SweepError(
+                f"sweep_async got {unknown}, which sweep does not take; its options are "
+                f"{sorted(allowed)}."
+            )
+        running = [job for job in self._jobs if not job.done()]
+        self._jobs = running
+        if running and self._store is not None:
+            raise StoreLockedError(
+                f"A background sweep into {self._store.path} is running ({running[0]!r}). "
+                "Wait for it with job.result(), or stop it with job.stop() or "
+                "ps.stop_sweep(), then try again."
+            )
+        name = options.get("name") or getattr(fn, "__name__", "sweep")
+        job = jobs.SweepJob(name, lambda: self.sweep(fn, **options))
+        self._jobs.append(job)
+        return job
+
+    def stop_sweep(self, wait: bool = True) -> None:
+        """Stop this space's background sweeps (see :meth:`sweep_async`).
+
+        Cells in flight finish and are recorded; with the cache on, the next sweep
+        resumes with the missing cells.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.stop_sweep()  # nothing running: nothing to do
+        """
+        for job in self._jobs:
+            job.stop(wait=False)
+        if wait:
+            for job in self._jobs:
+                job.stop(wait=True)
+        self._jobs = [job for job in self._jobs if not job.done()]
 
     def _callable(self, fn: Callable[..., Any], binding: _Binding):
         """What the execution layer calls per cell, and the values to restore afterwards."""

@@ -36,7 +36,7 @@ from typing import Any
 
 import xarray as xr
 
-from ..errors import StoreError, StoreReadOnlyError
+from ..errors import StoreError, StoreLockedError, StoreReadOnlyError
 from .base import Recorder
 from .codec import _Codec, control_record
 from .files import (
@@ -116,6 +116,7 @@ class NetCDFStore(MemoryStore):
         self._writer: JournalWriter | None = None
         self._in_session = False
         self._threads = threading.RLock()
+        self._sweeping_thread: int | None = None  # the thread whose sweep holds the session
         self._layout_dirty = False
         self._file_generation: str | None = None  # the published snapshot's id; None: no file
         self._signature: tuple | None = None  # the file's identity when we last read it
@@ -201,12 +202,29 @@ class NetCDFStore(MemoryStore):
         """
         if not self._outputs:
             raise StoreError(f"{self.path} was opened for a summary only; it cannot be written.")
-        with self._threads:  # a notebook view's thread and the main thread take turns
+        # A notebook view's thread and the main thread take turns for short writes; a sweep
+        # that another thread runs (a background sweep) is an error at once, not a wait.
+        if not self._threads.acquire(blocking=False):
+            if self._sweeping_thread not in (None, threading.get_ident()):
+                raise StoreLockedError(
+                    f"A sweep into {self.path} is running in another thread of this process "
+                    "(a background sweep). Wait for it with job.result(), or stop it with "
+                    "job.stop() or ps.stop_sweep(), then try again."
+                )
+            self._threads.acquire()
+        try:
             if self._in_session:  # nested (run_process inside a sweep): already writing
                 yield
                 return
-            with self._session(publish):
-                yield
+            if publish:
+                self._sweeping_thread = threading.get_ident()
+            try:
+                with self._session(publish):
+                    yield
+            finally:
+                self._sweeping_thread = None
+        finally:
+            self._threads.release()
 
     @contextlib.contextmanager
     def _session(self, publish: bool) -> Iterator[None]:
@@ -424,6 +442,8 @@ class NetCDFStore(MemoryStore):
 
         If another writer replaced the file since, the whole store is reloaded from it.
         """
+        if not any(t.lent for t in self.tables.values()):
+            return  # the common case, without waiting for a session another thread holds
         with self._threads:
             self._reclaim()
 

@@ -1,0 +1,138 @@
+"""Background sweeps: ``ps.sweep_async(fn)`` returns a :class:`SweepJob` at once.
+
+The sweep runs in a thread of this process (the cells themselves run there, or on the
+executor it was given), so a notebook's kernel stays free: explore cached cells, plot what is
+done so far, stop the sweep. A stopped sweep lets the cells in flight finish, records them,
+and publishes the file as any interrupted sweep does: the next sweep resumes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import xarray as xr
+
+#: What the sweep running in this thread reports to and is stopped by (set by a job's thread).
+hooks = threading.local()
+
+
+class _Counts:
+    """The progress hook of a job: keeps the latest counts, and feeds a bar if there is one."""
+
+    def __init__(self, bar: Any = None) -> None:
+        self.bar = bar
+        self.total = self.cached = self.computed = self.failed = 0
+        self.started = False
+
+    def start(self, total: int, cached: int) -> None:
+        self.total, self.cached, self.started = total, cached, True
+        if self.bar is not None:
+            self.bar.start(total, cached)
+
+    def update(self, computed: int, failed: int) -> None:
+        self.computed, self.failed = computed, failed
+        if self.bar is not None:
+            self.bar.update(computed, failed)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class SweepJob:
+    """A sweep running in the background; made by :meth:`ParameterSpace.sweep_async`.
+
+    Examples
+    --------
+    >>> import xsweep as xs
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    >>> job = ps.sweep_async(lambda a: a * 10, name="tenfold")
+    >>> job.result(timeout=60)["tenfold"].values.tolist()
+    [10, 20, 30]
+    >>> job.done(), job.counts["computed"]
+    (True, 3)
+    """
+
+    def __init__(self, name: str, run: Callable[[], xr.Dataset]) -> None:
+        self.name = name
+        self._stop = threading.Event()
+        self._counts = _Counts()
+        self._result: xr.Dataset | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._main, args=(run,), name=f"xsweep-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def _main(self, run: Callable[[], xr.Dataset]) -> None:
+        hooks.stop, hooks.counts = self._stop, self._counts
+        try:
+            self._result = run()
+        except BaseException as exc:  # given to whoever asks for the result
+            self._error = exc
+        finally:
+            hooks.stop = hooks.counts = None
+
+    def done(self) -> bool:
+        """Whether the sweep has ended (finished, stopped or failed)."""
+        return not self._thread.is_alive()
+
+    def result(self, timeout: float | None = None) -> xr.Dataset:
+        """The sweep's Dataset, waiting for it; raises what the sweep raised.
+
+        After :meth:`stop`, the Dataset holds the cells computed before it (the others
+        read as not computed). Raises ``TimeoutError`` if ``timeout`` seconds pass first.
+        """
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(
+                f"The sweep of {self.name} is still running after {timeout} s; "
+                "job.counts says how far it is, job.stop() stops it."
+            )
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop the sweep: no new cell starts, cells in flight finish and are recorded.
+
+        With the cache on, the file is published as after any interruption, and the next
+        ``ps.sweep(fn)`` computes only what is missing. ``wait=False`` returns at once.
+        """
+        self._stop.set()
+        if wait:
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    @property
+    def counts(self) -> dict[str, int | None]:
+        """Live counts of the sweep's cells: ``cached``, ``computed``, ``failed``, ``left``.
+
+        Updated about five times a second while it runs, exact once it has ended; ``left``
+        is None until the sweep has found which cells are cached.
+        """
+        c = self._counts
+        left = max(c.total - c.cached - c.computed - c.failed, 0) if c.started else None
+        return {"cached": c.cached, "computed": c.computed, "failed": c.failed, "left": left}
+
+    def __repr__(self) -> str:
+        state = (
+            "running"
+            if not self.done()
+            else "failed"
+            if self._error is not None
+            else "stopped"
+            if self.stopped
+            else "done"
+        )
+        c = self.counts
+        return (
+            f"<SweepJob {self.name}: {state}, {c['computed']} computed, {c['failed']} failed, "
+            f"{c['cached']} cached, {c['left']} left>"
+        )
