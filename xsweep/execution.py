@@ -51,6 +51,7 @@ class CellPlan:
     selected: Sequence[np.ndarray]  # per dim, the indices to sweep (one index for held dims)
     positional: bool  # call fn(*values) instead of fn(**dict(zip(dims, values)))
     part: tuple[int, int] | None = None  # (k, n): only the k-th of n equal slices
+    order: str = "grid"  # "grid": C order; "spread": coarse sub-grids first (see spread_order)
 
 
 @dataclass
@@ -136,7 +137,53 @@ def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
     if plan.part is not None:
         k, n = plan.part
         flat = np.array_split(flat, n)[k]
+    if plan.order == "spread" and flat.size > 1:
+        flat = flat[spread_order(flat, shape)]
     return flat
+
+
+def bisection_ranks(n: int) -> np.ndarray:
+    """Each of ``n`` positions' rank in a coarse-to-fine order: the ends, the middle, the
+    quarters, ... so that the first k positions spread evenly over all n.
+
+    Examples
+    --------
+    >>> from xsweep.execution import bisection_ranks
+    >>> order = bisection_ranks(9).argsort()
+    >>> order.tolist()
+    [0, 8, 4, 2, 6, 1, 3, 5, 7]
+    """
+    order = [0] if n else []
+    if n > 1:
+        order.append(n - 1)
+    intervals = [(0, n - 1)]
+    while intervals:
+        nxt = []
+        for lo, hi in intervals:
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                order.append(mid)
+                nxt += [(lo, mid), (mid, hi)]
+        intervals = nxt
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n)
+    return ranks
+
+
+def spread_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The order that visits ``flat``'s cells coarse sub-grids first (``order="spread"``).
+
+    A cell's level is the highest bisection rank of its positions along each dim among the
+    selected positions; cells are visited by level, so that the first k**d cells are the
+    sub-grid of each dim's first k positions, and a half-done sweep is already a coarse
+    picture of the whole space.
+    """
+    index = np.unravel_index(flat, shape)
+    level = np.zeros(flat.size, dtype=np.int64)
+    for positions in index:
+        used, local = np.unique(positions, return_inverse=True)
+        level = np.maximum(level, bisection_ranks(used.size)[local])
+    return np.argsort(level, kind="stable")
 
 
 def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool):

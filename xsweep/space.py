@@ -549,6 +549,7 @@ class ParameterSpace:
         params: Sequence[str] | None,
         cells: dict[str, Sequence[Any]] | None = None,
         part: tuple[int, int] | None = None,
+        order: str = "grid",
     ) -> CellPlan:
         """Which cells to compute, in the store's indices."""
         dims = binding.dims
@@ -588,7 +589,7 @@ class ParameterSpace:
                 )
         selected = [store.grid.positions[d][chosen[d]] for d in dims]
         values = [store.grid[d].values for d in dims]
-        return CellPlan(dims, values, selected, binding.positional, part)
+        return CellPlan(dims, values, selected, binding.positional, part, order)
 
     # -- sweeping -------------------------------------------------------------------------------
     def sweep(
@@ -611,6 +612,7 @@ class ParameterSpace:
         name: str | None = None,
         set_values: bool = False,
         depends_on: Sequence[str] | None = None,
+        order: str = "grid",
     ) -> xr.Dataset:
         """Run ``fn`` over every cell of the grid and return the results as a Dataset.
 
@@ -673,6 +675,11 @@ class ParameterSpace:
         depends_on : list of str, optional
             Parameters ``fn`` reads without taking them (TINC's ``dependencies``): they become
             dims of its results and are set per cell as with ``set_values``.
+        order : {"grid", "spread"}, default "grid"
+            The order cells are computed in: ``"grid"`` row by row; ``"spread"`` coarse
+            sub-grids first (each parameter's ends, then its middle, then the quarters...),
+            so that a sweep stopped half-way is already a low-resolution picture of the
+            whole space.
 
         Returns
         -------
@@ -718,6 +725,8 @@ class ParameterSpace:
         )
         if on_change not in ("raise", "keep"):
             raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
+        if order not in ("grid", "spread"):
+            raise SweepError(f"order={order!r:.60} is not one of ['grid', 'spread'].")
         if not isinstance(set_values, (bool, np.bool_)):
             raise SweepError(f"set_values must be True or False, not {set_values!r:.60}.")
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
@@ -726,7 +735,7 @@ class ParameterSpace:
         store = self._store if self._store is not None else MemoryStore(self._grid())
         if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
             self._last[binding.key] = store
-        plan = self._plan(binding, store, params, cells, part)
+        plan = self._plan(binding, store, params, cells, part, order)
         pool, owned = resolve_executor(executor, workers)
         call, saved = self._callable(fn, binding)
         bar = Progress(binding.name) if progress_wanted(progress) else None
