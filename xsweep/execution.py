@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ._version import __version__
 from .errors import CellError, OutputError, SweepError
 from .outputs import grow_spec, infer_spec
 from .pools import executor_workers
@@ -422,6 +423,11 @@ def run_sweep(
         else:
             report = run_parallel(
                 fn, name, store, table, plan, pool, options, chunksize, on_interrupt
+            )
+        if report.computed or report.failed:
+            store.add_history(
+                f"xsweep {__version__} swept {name}: {report.computed} cells computed, "
+                f"{report.failed} failed" + (" (stopped)" if report.stopped else "")
             )
     # The caller owns what a sweep returns: a store never changes it afterwards.
     return report, store.result(table)

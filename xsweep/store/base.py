@@ -171,6 +171,9 @@ class Store(abc.ABC):
     def failures(self, key: str | None = None) -> list[dict[str, Any]]:
         """One row per failed cell (``function``, parameter values, ``error``)."""
 
+    def add_history(self, line: str) -> None:  # noqa: B027 - optional: a no-op in memory
+        """Note what was done in the file's provenance (CF ``history``); nothing in memory."""
+
     # -- housekeeping -------------------------------------------------------------------------
     @abc.abstractmethod
     def clear(self, key: str | None = None) -> None:

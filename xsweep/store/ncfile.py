@@ -19,7 +19,7 @@ from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
 from .codec import _STAGE_ID
 from .grid import Grid
-from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, variable_prefix
+from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, default_long_name, variable_prefix
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -33,6 +33,7 @@ class FileContents(NamedTuple):
     created: str  # when the first snapshot of the file was written
     grid: Grid
     tables: dict[str, FunctionTable]
+    history: list[str]  # the CF history attribute's lines, newest first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ def _write_file(
     created: str,
     generation: str,
     stage: _StagePlan | None = None,
+    history: list[str] | None = None,
 ):
     """Write ``tables`` over ``grid`` as a complete file at ``path``.
 
@@ -210,6 +212,7 @@ def _write_file(
                 "xsweep_parameters": json.dumps(list(grid)),
                 "created": created,
                 "updated": now,
+                "history": "\n".join(history or [f"{created}: created by xsweep {__version__}"]),
                 **_provenance(),
             }
         )
@@ -246,9 +249,11 @@ def _write_table(
                     nc.createDimension(dim, n)
             for cname, cvar in var.coords.items():
                 if cname not in written:
-                    _create(nc, cname, cvar.dims, cvar.values, cvar.attrs, later, coord=True)
+                    cattrs = {"long_name": default_long_name(cname, table.name), **cvar.attrs}
+                    _create(nc, cname, cvar.dims, cvar.values, cattrs, later, coord=True)
                     written.add(cname)
             attrs = dict(var.attrs)
+            attrs.setdefault("long_name", default_long_name(var.name, table.name))
             attrs["xsweep_function"] = table.key
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
@@ -441,7 +446,8 @@ def _read_layout(path: str, nc, attrs: dict[str, Any], outputs: bool = True) -> 
             raise _Damaged(f"two functions store results under the name {table.name!r}")
         table.key = table.name
         tables[table.name] = table
-    return FileContents(generation, str(attrs.get("created")), grid, tables)
+    history = [line for line in str(attrs.get("history", "")).splitlines() if line.strip()]
+    return FileContents(generation, str(attrs.get("created")), grid, tables, history)
 
 
 def _values(var) -> np.ndarray:
@@ -513,9 +519,15 @@ def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> F
                 wanted += var.getncattr("coordinates").split()
             for c in wanted:
                 cv = variables[c]
-                coords[c] = xr.Variable(cv.dimensions, _values(cv), _attrs(cv))
+                cattrs = _attrs(cv)
+                if cattrs.get("long_name") == default_long_name(c, name):
+                    del cattrs["long_name"]  # the file's, not the function's
+                coords[c] = xr.Variable(cv.dimensions, _values(cv), cattrs)
             dtype = _value_dtype(var) if data is None else data.dtype
             dtype = np.dtype(object) if dtype.kind in "OU" else dtype
+            var_attrs = _attrs(var)
+            if var_attrs.get("long_name") == default_long_name(out, name):
+                del var_attrs["long_name"]  # the file's, not the function's: as it returned
             specs.append(
                 VariableSpec(
                     out,
@@ -524,7 +536,7 @@ def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> F
                     extra,
                     scalar=(kind != "array" and not extra),
                     coords=coords,
-                    attrs=_attrs(var),
+                    attrs=var_attrs,
                 )
             )
             buffers.append(data)

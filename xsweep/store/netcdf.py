@@ -36,6 +36,7 @@ from typing import Any
 
 import xarray as xr
 
+from .._version import __version__
 from ..errors import StoreError, StoreLockedError, StoreReadOnlyError
 from .base import Recorder
 from .codec import _Codec, control_record
@@ -123,6 +124,7 @@ class NetCDFStore(MemoryStore):
         self._journal_loaded = 0  # the journal's size when we last read it
         self._journal_intact = 0  # end of the journal's last intact record
         self._created: str | None = None
+        self._history: list[str] = []  # the file's CF history lines, newest first
         self._slot_of: dict[str, int] = {}  # function key -> its slot in journal records
         self._published_at = time.monotonic()
         self._publish_seconds = 0.0
@@ -155,6 +157,7 @@ class NetCDFStore(MemoryStore):
         self.tables = {}
         self._file_generation = None
         self._created = None
+        self._history = []
         self._layout_dirty = False
         signature = self._file_signature()
         if signature is None:
@@ -167,6 +170,7 @@ class NetCDFStore(MemoryStore):
         contents = _read_file(self.path, self._outputs)
         self._signature = signature
         self._file_generation, self._created = contents.generation, contents.created
+        self._history = contents.history
         self.tables = contents.tables
         self._slot_of = {key: i for i, key in enumerate(self.tables)}
         # Journal records index cells in the file's grid: replay before the grid grows.
@@ -531,6 +535,15 @@ class NetCDFStore(MemoryStore):
                 self._layout_dirty = True
             return dropped
 
+    def add_history(self, line: str) -> None:
+        """Note ``line`` in the file's ``history`` attribute (newest first, the last 100)."""
+        if self._created is None:
+            self._created = _now()
+        if not self._history:
+            self._history = [f"{self._created}: created by xsweep {__version__}"]
+        self._history = [f"{_now()}: {line}", *self._history][:100]
+        self._layout_changed()
+
     def adopt(self, table: FunctionTable) -> None:
         """Take ``table`` (read from another file, over this grid) as a function's results."""
         self._check_new_name(table.key, table.name)
@@ -606,7 +619,9 @@ class NetCDFStore(MemoryStore):
         if self._created is None:
             self._created = _now()
         try:
-            _write_file(tmp, self.grid, self.tables, self._created, generation)
+            _write_file(
+                tmp, self.grid, self.tables, self._created, generation, history=self._history
+            )
         except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
             _unlink(tmp)
             raise self._publish_error(exc) from exc

@@ -145,3 +145,19 @@ def variable_prefix(fn_name: str) -> str:
     """
     name = re.sub(r"\W+", "_", fn_name).strip("_")
     return name or "output"
+
+
+def default_long_name(output: str, function: str) -> str:
+    """The ``long_name`` a file gives an output that has none (CF recommends one).
+
+    Examples
+    --------
+    >>> from xsweep.store.schema import default_long_name
+    >>> default_long_name("stress", "beam"), default_long_name("beam", "beam")
+    ('stress, returned by beam', 'the value returned by beam')
+    """
+    return (
+        f"the value returned by {function}"
+        if output == function
+        else (f"{output}, returned by {function}")
+    )

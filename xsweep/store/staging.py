@@ -84,7 +84,15 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
     path = f"{store.path}.xsweep-stage-{generation}"
     plan = _StagePlan(table)
     try:
-        nc = _write_file(path, store.grid, store.tables, store._created or _now(), generation, plan)
+        nc = _write_file(
+            path,
+            store.grid,
+            store.tables,
+            store._created or _now(),
+            generation,
+            plan,
+            history=store._history,
+        )
     except Exception as exc:  # a full disk, say: the cells then go to the journal whole
         _unlink(path)
         raise _StageUnavailable(str(exc)) from exc
