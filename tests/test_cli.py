@@ -98,3 +98,34 @@ def test_errors_raise_note_counts_the_cells_kept():
     with pytest.raises(ValueError) as info:
         ps.sweep(fails_at_second, errors="raise")
     assert "the 1 cell computed before it is kept" in info.value.__notes__[0]
+
+
+def tripled(a):
+    return 3 * a
+
+
+def test_info_counts_cells_only_in_the_journal_and_publish_makes_the_file_current(tmp_path):
+    import xarray as xr
+
+    path = tmp_path / "r.nc"
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    ps.enable_cache(str(path))
+    ps.sweep(tripled, cells={"a": [1]}, progress=False)
+    assert ps.run_process(tripled, a=2) == 6 and ps.run_process(tripled, a=3) == 9
+    info = xsweep("info", str(path))
+    assert "2 computed cells are so far only in the journal" in info.stdout
+    assert f"xsweep publish {path}" in info.stdout  # the way out it names works:
+    with xr.open_dataset(path) as shared:
+        assert int((shared["tripled_status"] == 1).sum()) == 1  # a colleague sees one cell
+    out = xsweep("publish", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "now holds the 2 cells that only the journal held" in out.stdout
+    with xr.open_dataset(path) as shared:
+        assert shared["tripled"].values.tolist() == [3, 6, 9]
+    assert "only in the journal" not in xsweep("info", str(path)).stdout
+    assert "was current" in xsweep("publish", str(path)).stdout
+    # The space goes on with the published file.
+    assert ps.run_process(tripled, a=3) == 9
+    ps.run_process(tripled, a=1, force_recompute=True)
+    ps.publish()
+    assert "only in the journal" not in xsweep("info", str(path)).stdout

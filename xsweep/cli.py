@@ -1,4 +1,4 @@
-"""The ``xsweep`` command line: ``demo``, ``info``, ``failures`` and ``merge``.
+"""The ``xsweep`` command line: ``demo``, ``info``, ``failures``, ``publish`` and ``merge``.
 
 Errors on bad files are one line on standard error and exit code 1, never a traceback.
 """
@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import XsweepError
+from .errors import StoreLockedError, XsweepError
 
 
 def beam_deflection(length: float, load: float, material: str) -> dict[str, float]:
@@ -122,6 +122,7 @@ def describe(path: str) -> dict[str, Any]:
                 "total_seconds": f.total_seconds,
                 "mean_seconds": f.mean_seconds,
                 "fingerprint": f.fingerprint,
+                "journal_only": f.journal_only,
             }
         )
     provenance = {
@@ -156,6 +157,11 @@ def _print_info(info: dict[str, Any]) -> None:
             f"{f['failed']} failed, {f['missing']} missing of {f['cells']} cells"
         )
         print(f"    time: {f['total_seconds']:.3g} s in all, {mean} per cell")
+        if f["journal_only"]:
+            print(
+                f"    {f['journal_only']} computed cells are so far only in the journal, not in "
+                f"the file a colleague would copy: xsweep publish {info['path']}"
+            )
     print("provenance:")
     for k, v in info["provenance"].items():
         print(f"  {k}: {v}")
@@ -181,6 +187,41 @@ def failures(path: str) -> list[dict[str, Any]]:
     from .store import open_store
 
     return open_store(path, outputs=False).failures()
+
+
+def publish(path: str) -> str:
+    """Make a results file current: write into it the cells only its journal holds.
+
+    A sweep publishes its file at the end and at least every ``snapshot_interval`` seconds;
+    ``run_process`` results reach it when the space's cache is disabled. Publishing on
+    demand is for sharing a file now. Returns what was done, in words.
+
+    Examples
+    --------
+    >>> import os, tempfile, xsweep as xs
+    >>> from xsweep.cli import publish
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+    >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "r.nc"))
+    >>> ps.run_process(lambda a: a * 3, a=2)  # journaled, not yet in the file
+    6
+    >>> publish(ps.cache_path).endswith("1 cell that only the journal held.")
+    True
+    """
+    from .store import open_store
+
+    store = open_store(path)
+    waiting = sum(f.journal_only for f in store.functions())
+    try:
+        store.publish()
+    except StoreLockedError as exc:
+        raise StoreLockedError(
+            f"{exc} A running sweep publishes the file itself at least every "
+            "snapshot_interval seconds (60 by default) and at its end."
+        ) from None
+    if not waiting:
+        return f"{store.path} was current: nothing only the journal held."
+    cells = "1 cell" if waiting == 1 else f"{waiting} cells"
+    return f"published {store.path}: it now holds the {cells} that only the journal held."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_fail = sub.add_parser("failures", help="the failed cells and their messages")
     p_fail.add_argument("file")
     p_fail.add_argument("--json", action="store_true", help="print JSON")
+    p_pub = sub.add_parser(
+        "publish", help="write the cells only the journal holds into the file, to share it"
+    )
+    p_pub.add_argument("file")
     p_merge = sub.add_parser("merge", help="combine results files of parts of a grid")
     p_merge.add_argument("files", nargs="+")
     p_merge.add_argument("-o", "--output", required=True, help="the merged file (must not exist)")
@@ -247,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{k}={v!r}" for k, v in row.items() if k not in ("function", "error")
                     )
                     print(f"{row['function']}({cell}): {row['error']}")
+        elif args.command == "publish":
+            print(publish(args.file))
         elif args.command == "merge":
             from .store import merge_stores
 

@@ -380,6 +380,31 @@ class ParameterSpace:
             )
         self._store.clear(None if fn is None else self._binding(fn).key)
 
+    def publish(self) -> None:
+        """Write into the cache file the cells only its journal holds, to share it now.
+
+        A sweep publishes the file at its end and at least every ``snapshot_interval``
+        seconds; ``run_process`` results are journaled and reach the file when the cache is
+        disabled (or the journal grows). ``xsweep publish FILE`` does the same from a shell.
+
+        Examples
+        --------
+        >>> import os, tempfile, xarray as xr, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "r.nc"))
+        >>> def triple(a):
+        ...     return 3 * a
+        >>> ps.run_process(triple, a=2)
+        6
+        >>> ps.publish()
+        >>> with xr.open_dataset(ps.cache_path) as shared:
+        ...     int(shared["triple"].sel(a=2))
+        6
+        """
+        if self._store is None:
+            raise SweepError("No cache is enabled: ps.enable_cache(path) first.")
+        self._store.publish()
+
     def compact_cache(self) -> dict[str, int]:
         """Delete from the cache file the parameter values this space no longer has.
 

@@ -72,6 +72,8 @@ class FunctionSummary(NamedTuple):
     total_seconds: float
     mean_seconds: float | None
     fingerprint: str | None
+    #: Computed cells only the journal holds so far, not the file a colleague would copy.
+    journal_only: int = 0
 
 
 class Store(abc.ABC):
@@ -170,6 +172,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def failures(self, key: str | None = None) -> list[dict[str, Any]]:
         """One row per failed cell (``function``, parameter values, ``error``)."""
+
+    def publish(self) -> None:  # noqa: B027 - optional: nothing to publish in memory
+        """Write what only side files hold into the shared file, now."""
 
     def add_history(self, line: str) -> None:  # noqa: B027 - optional: a no-op in memory
         """Note what was done in the file's provenance (CF ``history``); nothing in memory."""

@@ -41,6 +41,7 @@ class MemoryStore(Store):
     persistent = False
     path: str | None = None
     _outputs = True  # False: a summary store, without output values (see open_store)
+    _journal_only: dict[str, int] = {}  # replaced, never mutated: journal-only cells per key
 
     def __init__(self, grid: Grid | Coords) -> None:
         self.grid = grid if isinstance(grid, Grid) else Grid(grid)
@@ -220,6 +221,7 @@ class MemoryStore(Store):
                     total_seconds=float(seconds.sum(dtype=np.float64)),
                     mean_seconds=float(seconds.mean(dtype=np.float64)) if seconds.size else None,
                     fingerprint=table.fingerprint,
+                    journal_only=self._journal_only.get(table.key, 0),
                 )
             )
         return out

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from .._version import __version__
@@ -55,7 +56,7 @@ from .locking import WriterLock
 from .memory import MemoryStore
 from .ncfile import _now, _read_file, _read_outputs, _write_file
 from .replay import replay_journal
-from .schema import Coords
+from .schema import DONE, Coords
 from .staging import _create_stage, _finish_stage, _Stage, _StageUnavailable, _wants_stage
 from .table import FunctionTable
 
@@ -165,6 +166,7 @@ class NetCDFStore(MemoryStore):
             self._journal_loaded = self._journal_size()
             self._journal_intact = 0  # an orphan journal: removed when a session starts
             self._stage_in_journal = None
+            self._journal_only = {}
             self.grid = self.space_grid.copy()
             return
         contents = _read_file(self.path, self._outputs)
@@ -174,9 +176,14 @@ class NetCDFStore(MemoryStore):
         self.tables = contents.tables
         self._slot_of = {key: i for i, key in enumerate(self.tables)}
         # Journal records index cells in the file's grid: replay before the grid grows.
+        in_file = {key: np.isin(t.status, DONE) for key, t in self.tables.items()}
         replayed = replay_journal(
             self.path, self.journal_path, self._file_generation, list(self.tables.values())
         )
+        self._journal_only = {
+            key: int(np.count_nonzero(np.isin(t.status, DONE) & ~in_file[key]))
+            for key, t in self.tables.items()
+        }
         self._journal_loaded, self._journal_intact = replayed.size, replayed.intact
         self._stage_in_journal = replayed.stage_path
         self._grow_grid(contents.grid)
@@ -535,6 +542,11 @@ class NetCDFStore(MemoryStore):
                 self._layout_dirty = True
             return dropped
 
+    def publish(self) -> None:
+        """Write into the file what only the journal holds, now (a write session)."""
+        with self.writing():
+            self._check_writable()
+
     def add_history(self, line: str) -> None:
         """Note ``line`` in the file's ``history`` attribute (newest first, the last 100)."""
         if self._created is None:
@@ -600,6 +612,7 @@ class NetCDFStore(MemoryStore):
                 _unlink(tmp)  # a staged file stays: the journal's records need its cells
             raise self._publish_error(exc) from exc
         self._file_generation = generation
+        self._journal_only = {}
         self._unsynced = lazy
         self._signature = self._file_signature()
         self._slot_of = {key: i for i, key in enumerate(self.tables)}
