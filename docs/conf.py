@@ -66,6 +66,10 @@ nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True  # ... with its traceback in the log
 nb_execution_in_temp = True  # run in a temporary folder: nothing lands in docs/
 nb_merge_streams = True
+# Notebooks run on docs/_ext/quiet_kernel.py (an IPython kernel without ipykernel's warning
+# about unencrypted loopback TCP, which alarmed readers of the build log); setup() installs
+# its kernel spec for the build.
+nb_kernel_rgx_aliases = {".*": "xsweep-docs"}
 
 # -- API reference (autodoc) ----------------------------------------------------------------------
 autodoc_default_options = {"members": True, "member-order": "bysource"}
@@ -104,3 +108,29 @@ def setup(app):
     # xsweep being documented), whatever PATH the build was started with.
     bindir = os.path.dirname(sys.executable)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    _install_quiet_kernel()
+
+
+def _install_quiet_kernel():
+    """The kernel spec ``xsweep-docs`` (see nb_kernel_rgx_aliases), in a temporary folder."""
+    import atexit
+    import json
+    import shutil
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="xsweep-docs-kernel-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    spec = os.path.join(root, "kernels", "xsweep-docs")
+    os.makedirs(spec)
+    launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext", "quiet_kernel.py")
+    with open(os.path.join(spec, "kernel.json"), "w") as f:
+        json.dump(
+            {
+                "argv": [sys.executable, launcher, "-f", "{connection_file}"],
+                "display_name": "Python 3 (xsweep docs)",
+                "language": "python",
+                "metadata": {"debugger": False},
+            },
+            f,
+        )
+    os.environ["JUPYTER_PATH"] = root + os.pathsep + os.environ.get("JUPYTER_PATH", "")
