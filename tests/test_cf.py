@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -116,3 +117,21 @@ def test_a_long_name_of_the_users_own_is_kept_and_the_default_never_reaches_pyth
     assert again.run_process(plain, a=2).attrs == {}
     assert again.run_process(plain, a=2).coords["u"].attrs == {}
     assert again.run_process(temperature, a=1).attrs == {"long_name": "air temperature"}
+
+
+def test_a_sweep_of_big_images_notes_itself_in_the_history_too(tmp_path):
+    """Big cells go straight into a staged copy of the next file, made before the sweep's
+    history line exists: the line must still reach the file."""
+    path = tmp_path / "images.nc"
+    ps = xs.ParameterSpace([xs.Parameter("i", values=range(4))])
+    ps.enable_cache(str(path))
+
+    def picture(i):
+        return np.full((300, 300, 3), i, np.uint8)  # 270 kB: a big cell
+
+    ps.sweep(picture, progress=False)
+    ps.disable_cache()
+    with xr.open_dataset(path) as ds:
+        assert "swept picture: 4 cells computed" in ds.attrs["history"].splitlines()[0]
+        assert int(ds["picture"].isel(i=3, picture_dim_0=0, picture_dim_1=0, picture_dim_2=0)) == 3
+    assert not [p for p in os.listdir(tmp_path) if "xsweep" in p]  # the staged file became it

@@ -215,14 +215,16 @@ def _cells(
     plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
 ) -> Iterator[tuple[int, tuple]]:
     """``(flat index, argument values)`` of the cells to compute, in order."""
-    for start in range(0, flat.size, CELL_BATCH):
+
+    def batch(start: int) -> Iterator[tuple[int, tuple]]:
         part = flat[start : start + CELL_BATCH][todo[start : start + CELL_BATCH]]
-        if not part.size:
-            continue
         index = np.unravel_index(part, shape)
         columns = [values[i].tolist() for values, i in zip(plan.values, index)]
         args = zip(*columns) if columns else itertools.repeat((), part.size)
-        yield from zip(part.tolist(), args)
+        return zip(part.tolist(), args)
+
+    # chain.from_iterable: per cell, C code only (a generator here costs ~25 ns per cell).
+    return itertools.chain.from_iterable(map(batch, range(0, flat.size, CELL_BATCH)))
 
 
 class _Sink:

@@ -554,7 +554,8 @@ class NetCDFStore(MemoryStore):
         if not self._history:
             self._history = [f"{self._created}: created by xsweep {__version__}"]
         self._history = [f"{_now()}: {line}", *self._history][:100]
-        self._layout_changed()
+        # Not a change of layout (that would keep a sweep's staged file from becoming the
+        # file): the line reaches the file with the publish of the cells it describes.
 
     def adopt(self, table: FunctionTable) -> None:
         """Take ``table`` (read from another file, over this grid) as a function's results."""
@@ -625,7 +626,7 @@ class NetCDFStore(MemoryStore):
         """Step 1 of a publish: ``(path, generation)`` of a complete file next to ours."""
         if stage is not None:
             current = not self._layout_dirty and self.tables.get(stage.table.key) is stage.table
-            if _finish_stage(stage, current):
+            if _finish_stage(stage, current, self._history):
                 return stage.path, stage.generation
         generation = uuid.uuid4().hex
         tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"

@@ -216,7 +216,7 @@ def _wants_stage(table: FunctionTable, expect: int) -> bool:
     return expect >= DENSE_FRACTION * table.size
 
 
-def _finish_stage(stage: _Stage, current: bool) -> bool:
+def _finish_stage(stage: _Stage, current: bool, history: list[str]) -> bool:
     """Complete the staged file as the next snapshot; False when it cannot be.
 
     It cannot be when it is not ``current`` (a new layout arrived since it was staged), when
@@ -230,14 +230,14 @@ def _finish_stage(stage: _Stage, current: bool) -> bool:
         stage.close()
         return False
     try:
-        return _finalize_stage(stage)
+        return _finalize_stage(stage, history)
     except Exception:  # a full disk, say: writing a new file says what went wrong
         return False
     finally:
         stage.close()
 
 
-def _finalize_stage(stage: _Stage) -> bool:
+def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
     """Write the small variables into the staged file and close it; False if it can't be.
 
     The big outputs' cells that are not computed get the fill the store holds for them
@@ -264,6 +264,8 @@ def _finalize_stage(stage: _Stage) -> bool:
     if messages:
         nc.variables[table.names.messages][0 : len(messages)] = np.array(messages, dtype=object)
     nc.setncattr("updated", _now())
+    if history:  # the line of the sweep that filled it came after it was staged
+        nc.setncattr("history", "\n".join(history))
     nc.close()
     stage.nc = None
     stage.close()
