@@ -16,6 +16,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # the local extension below, xsweep_docs.py
 
+import widget_js  # noqa: E402  (docs/_ext/widget_js.py)
+
 import xsweep  # noqa: E402
 
 # -- project ------------------------------------------------------------------------------------
@@ -70,6 +72,9 @@ nb_merge_streams = True
 # about unencrypted loopback TCP, which alarmed readers of the build log); setup() installs
 # its kernel spec for the build.
 nb_kernel_rgx_aliases = {".*": "xsweep-docs"}
+# Widgets load the widget manager shipped with the site (docs/_ext/widget_js.py), not a CDN:
+# the built pages work offline, opened from disk.
+nb_ipywidgets_js = widget_js.IPYWIDGETS_JS
 
 # -- API reference (autodoc) ----------------------------------------------------------------------
 autodoc_default_options = {"members": True, "member-order": "bysource"}
@@ -109,6 +114,8 @@ def setup(app):
     bindir = os.path.dirname(sys.executable)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     _install_quiet_kernel()
+    here = os.path.dirname(os.path.abspath(__file__))
+    widget_js.install(os.path.join(here, "_static"), os.path.join(here, "_build", "npm"))
 
 
 def _install_quiet_kernel():
