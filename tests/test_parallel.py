@@ -1,6 +1,5 @@
 """Parallel sweeps on real executors: threads, processes, a dask LocalCluster."""
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +8,7 @@ import textwrap
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,25 +16,11 @@ import xarray as xr
 
 import xsweep as xs
 
-#: Seconds after which a test that waits for something calls it a hang. A guard against tests
-#: that never end, not a speed requirement: no assertion depends on how long anything took.
-HANG = 120.0
+HELPERS = Path(__file__).resolve().parent / "helpers"
+if str(HELPERS) not in sys.path:
+    sys.path.insert(0, str(HELPERS))
 
-
-@contextlib.contextmanager
-def hang_guard(what: str, seconds: float = HANG):
-    """Fail with ``what`` if the block has not ended after ``seconds`` (SIGALRM; main thread)."""
-
-    def expired(signum, frame):
-        pytest.fail(f"{what}: still waiting after {seconds:.0f} s, so it hangs", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+from guards import HANG, hang_guard  # noqa: E402
 
 
 def make_space(n=6):

@@ -10,7 +10,6 @@ call reports the previous call's cell. A reported cell must survive anything.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -35,30 +34,12 @@ if str(HELPERS) not in sys.path:
     sys.path.insert(0, str(HELPERS))
 
 import sweep_child  # noqa: E402
+from guards import hang_guard  # noqa: E402
 from sweep_child import expected, flat_index, make_space, product  # noqa: E402
 
 #: Every variable a cache file holds for ``product``.
 NAMES = ("product", "product_status", "product_seconds", "product_error", "product_messages")
 TIMEOUT = 60.0
-#: Seconds after which an in-process step that waits is called a hang: a guard against a test
-#: that never ends, not a speed requirement (no assertion depends on how long anything took).
-HANG = 120.0
-
-
-@contextlib.contextmanager
-def hang_guard(what: str, seconds: float = HANG):
-    """Fail with ``what`` if the block has not ended after ``seconds`` (SIGALRM; main thread)."""
-
-    def expired(signum, frame):
-        pytest.fail(f"{what}: still waiting after {seconds:.0f} s, so it hangs", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
