@@ -1,30 +1,17 @@
-"""Running a function over cells: serially or on an executor, with one writer.
+"""Running a function over the cells of a sweep, with one writer: the sink and the serial loop.
 
-Serial: the loop runs once per cell, millions of times in a big sweep, so it is written flat:
-a precomputed iterator of (flat index, argument values), a direct call, and the store's
-``record`` callable, which writes into numpy buffers (and the journal, with a cache).
-
-Parallel: any ``concurrent.futures.Executor`` (threads, processes, loky, dask, MPI) computes
-batches of cells; the function travels to the workers once, pickled with cloudpickle so that
-closures and notebook functions work. Results come back to this process, which alone writes
-the store: HDF5 files must never be written concurrently.
+The serial loop runs once per cell, millions of times in a big sweep, so it is written flat:
+a precomputed iterator of (flat index, argument values) (:mod:`xsweep.cells`), a direct call,
+and the store's ``record`` callable, which writes into numpy buffers (and the journal, with a
+cache). Every computed cell reaches the store through :class:`_Sink`, whoever computed it:
+this loop, an executor (:mod:`xsweep.parallel`) or ``run_process`` (:func:`write_cell`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import pickle
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    Future,
-    ThreadPoolExecutor,
-    wait,
-)
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,27 +19,12 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .errors import CellError, OutputError, SweepError
+from .cells import CellPlan, _cells, _expected, _todo, describe_cell
+from .errors import OutputError, SweepError
 from .outputs import grow_spec, infer_spec
-from .pools import executor_workers
 from .progress import Progress
-from .store import DONE, FAILED, FunctionTable, Store
+from .store import FunctionTable, Store
 from .text import clean_message, describe_exception
-
-
-@dataclass
-class CellPlan:
-    """Which cells of a function's table to compute, and how to call the function.
-
-    Indices are the store's (its grid may hold more values than the space).
-    """
-
-    dims: tuple[str, ...]
-    values: Sequence[np.ndarray]  # per dim, the store's grid values
-    selected: Sequence[np.ndarray]  # per dim, the indices to sweep (one index for held dims)
-    positional: bool  # call fn(*values) instead of fn(**dict(zip(dims, values)))
-    part: tuple[int, int] | None = None  # (k, n): only the k-th of n equal slices
-    order: str = "grid"  # "grid": C order; "spread": coarse sub-grids first (see spread_order)
 
 
 @dataclass
@@ -63,11 +35,6 @@ class SweepReport:
     computed: int = 0
     failed: int = 0
     stopped: bool = False  # stopped on request (a background sweep's stop()) before the end
-
-
-def describe_cell(dims: Sequence[str], values: Sequence[Any]) -> str:
-    """``"length=2, width=3"`` for error messages."""
-    return ", ".join(f"{d}={v!r}" for d, v in zip(dims, values))
 
 
 class ValueSetter:
@@ -124,107 +91,6 @@ class ValueSetter:
             for param, value in zip(self.params, args):
                 param._set_index(param.index(value), fire=False, notify=False)
             return self.fn(**{self.takes[i]: args[k] for i, k in enumerate(self.picks)})
-
-
-def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
-    """Flat C-order indices of the selected cells, in the order the loop visits them.
-
-    One int64 per cell: the index grids are broadcast, never materialised per dim.
-    """
-    if not plan.dims:
-        flat = np.zeros(1, dtype=np.int64)
-    else:
-        flat = np.ravel_multi_index(np.ix_(*plan.selected), shape).ravel()
-    if plan.part is not None:
-        k, n = plan.part
-        flat = np.array_split(flat, n)[k]
-    if plan.order == "spread" and flat.size > 1:
-        flat = flat[spread_order(flat, shape)]
-    return flat
-
-
-def bisection_ranks(n: int) -> np.ndarray:
-    """Each of ``n`` positions' rank in a coarse-to-fine order: the ends, the middle, the
-    quarters, ... so that the first k positions spread evenly over all n.
-
-    Examples
-    --------
-    >>> from xsweep.execution import bisection_ranks
-    >>> order = bisection_ranks(9).argsort()
-    >>> order.tolist()
-    [0, 8, 4, 2, 6, 1, 3, 5, 7]
-    """
-    order = [0] if n else []
-    if n > 1:
-        order.append(n - 1)
-    intervals = [(0, n - 1)]
-    while intervals:
-        nxt = []
-        for lo, hi in intervals:
-            if hi - lo > 1:
-                mid = (lo + hi) // 2
-                order.append(mid)
-                nxt += [(lo, mid), (mid, hi)]
-        intervals = nxt
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[order] = np.arange(n)
-    return ranks
-
-
-def spread_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The order that visits ``flat``'s cells coarse sub-grids first (``order="spread"``).
-
-    A cell's level is the highest bisection rank of its positions along each dim among the
-    selected positions; cells are visited by level, so that the first k**d cells are the
-    sub-grid of each dim's first k positions, and a half-done sweep is already a coarse
-    picture of the whole space.
-    """
-    index = np.unravel_index(flat, shape)
-    level = np.zeros(flat.size, dtype=np.int64)
-    for positions in index:
-        used, local = np.unique(positions, return_inverse=True)
-        level = np.maximum(level, bisection_ranks(used.size)[local])
-    return np.argsort(level, kind="stable")
-
-
-def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool):
-    """The selected flat indices, which of them to compute, and how many are cached."""
-    flat = selected_flat(plan, table.shape)
-    if force_recompute:
-        return flat, np.ones(flat.size, dtype=bool), 0
-    status = table.status[flat]
-    todo = ~np.isin(status, DONE)
-    if not retry_failed:
-        todo &= status != FAILED
-    return flat, todo, int(flat.size - np.count_nonzero(todo))
-
-
-def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
-    """How many of the table's cells are computed after the sweep, if every cell succeeds."""
-    computed = np.isin(table.status, DONE)
-    redone = np.count_nonzero(computed[flat[todo]])
-    return int(np.count_nonzero(computed) - redone + np.count_nonzero(todo))
-
-
-#: Cells whose arguments are made into Python objects at a time: the loop's memory stays
-#: bounded (a whole grid of Python ints would cost ~100 bytes per cell).
-CELL_BATCH = 1 << 16
-
-
-def _cells(
-    plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
-) -> Iterator[tuple[int, tuple]]:
-    """``(flat index, argument values)`` of the cells to compute, in order."""
-
-    def batch(start: int) -> Iterator[tuple[int, tuple]]:
-        part = flat[start : start + CELL_BATCH][todo[start : start + CELL_BATCH]]
-        index = np.unravel_index(part, shape)
-        columns = [values[i].tolist() for values, i in zip(plan.values, index)]
-        args = zip(*columns) if columns else itertools.repeat((), part.size)
-        return zip(part.tolist(), args)
-
-    # chain.from_iterable: per cell, C code only (a generator here costs ~25 ns per cell).
-    return itertools.chain.from_iterable(map(batch, range(0, flat.size, CELL_BATCH)))
 
 
 class _Sink:
@@ -423,6 +289,8 @@ def run_sweep(
         if pool is None:
             report = run_serial(fn, name, store, table, plan, options)
         else:
+            from .parallel import run_parallel  # it builds on this module
+
             report = run_parallel(
                 fn, name, store, table, plan, pool, options, chunksize, on_interrupt
             )
@@ -541,229 +409,6 @@ def run_serial(
         if progress is not None:
             progress.update(computed, sink.failed)
     return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Parallel
-# ---------------------------------------------------------------------------------------------
-_FUNCTIONS: dict[str, Callable[..., Any]] = {}
-
-
-def _load_function(key: str, blob: bytes) -> Callable[..., Any]:
-    fn = _FUNCTIONS.get(key)
-    if fn is None:
-        fn = _FUNCTIONS[key] = _pickler().loads(blob)
-    return fn
-
-
-def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch: list):
-    """Compute a batch of cells in a worker; returns ``[(index, ok, value, seconds), ...]``.
-
-    ``fn`` is the function, or its pickled bytes (loaded once per worker process).
-    ``value`` is the function's result, or for a failure ``(message, exception or None)``.
-    Module-level so that every executor can import it by name in its workers.
-    """
-    if isinstance(fn, bytes):
-        fn = _load_function(key, fn)
-    if isinstance(batch, bytes):
-        batch = pickle.loads(batch)
-    out = []
-    perf_counter = time.perf_counter
-    for index, args in batch:
-        t0 = perf_counter()
-        try:
-            result = fn(*args) if positional else fn(**dict(zip(dims, args)))
-        except Exception as exc:
-            out.append(
-                (
-                    index,
-                    False,
-                    (describe_exception(exc), _portable(exc)),
-                    perf_counter() - t0,
-                )
-            )
-        else:
-            out.append((index, True, result, perf_counter() - t0))
-    return out
-
-
-def _portable(exc: Exception) -> Exception | None:
-    """The exception itself if it survives pickling (to re-raise it in the driver)."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return None
-    return exc
-
-
-def _pickler():
-    try:
-        import cloudpickle
-    except ImportError:  # plain pickle handles module-level functions
-        return pickle
-    return cloudpickle
-
-
-def ship(fn: Callable[..., Any]) -> bytes:
-    """Serialize ``fn`` for the workers, or raise ``SweepError`` saying why it cannot go."""
-    pickler = _pickler()
-    try:
-        return pickler.dumps(fn)
-    except Exception as exc:
-        hint = (
-            "Install cloudpickle (pip install 'xsweep[dask]') so that closures, lambdas and "
-            "notebook functions can be sent. "
-            if pickler is pickle
-            else ""
-        )
-        raise SweepError(
-            f"Cannot send {getattr(fn, '__qualname__', fn)!r} to the workers: "
-            f"{type(exc).__name__}: {exc}. {hint}A function run in other processes must not "
-            "hold things that only live in this one (open files, locks, database connections, "
-            "GUI objects): create them inside the function, or sweep with threads "
-            "(executor=ThreadPoolExecutor()) or serially (no executor)."
-        ) from None
-
-
-def run_parallel(
-    fn: Callable[..., Any],
-    name: str,
-    store: Store,
-    table: FunctionTable,
-    plan: CellPlan,
-    executor: Executor,
-    options: SweepOptions,
-    chunksize: int | None = None,
-    on_interrupt: Callable[[], None] | None = None,
-) -> SweepReport:
-    """Compute the plan's missing cells on ``executor``; this process alone writes the store.
-
-    Batches: with ``chunksize=None`` the first tasks hold one cell each; once cell times are
-    known, batches grow so that a task lasts about 0.2 s (cheap cells stop drowning in
-    per-task overhead) while every worker keeps work (expensive cells stay one per task).
-    At most two tasks per worker are queued, so Ctrl-C stops within one task's time.
-    """
-    flat, todo, report, sink = _begin(store, table, name, plan, options)
-    if sink is None:
-        return report
-    progress, errors, stop = options.progress, options.errors, options.stop
-    remaining = int(np.count_nonzero(todo))
-    if isinstance(executor, ThreadPoolExecutor):
-        blob, key = fn, name  # threads share memory: nothing to send
-    else:
-        blob = ship(fn)
-        key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
-    workers = executor_workers(executor)
-    cells = _cells(plan, table.shape, flat, todo)
-    args_of: dict[int, tuple] = {}
-    pending: dict[Future, list] = {}
-    busy_seconds = 0.0
-    done_cells = 0
-
-    def next_batch() -> list:
-        if chunksize is not None:
-            size = chunksize
-        elif done_cells == 0:
-            size = 1
-        else:
-            mean = busy_seconds / done_cells
-            size = int(min(max(0.2 / max(mean, 1e-9), 1), max(remaining // (2 * workers), 1)))
-        return list(itertools.islice(cells, size))
-
-    try:
-        while True:
-            while len(pending) < 2 * workers:
-                if stop is not None and stop.is_set():
-                    report.stopped = True  # cells in flight finish; no new one starts
-                    break
-                batch = next_batch()
-                if not batch:
-                    break
-                remaining -= len(batch)
-                for index, args in batch:
-                    args_of[index] = args
-                # Other processes get the batch as one opaque bytes object: cheap to send
-                # and for dask to key, unlike a long list of tuples.
-                payload = batch if blob is fn else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
-                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, payload)
-                pending[fut] = batch
-            if not pending:
-                break
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                batch = pending.pop(fut)
-                try:
-                    results = fut.result()
-                except Exception as exc:  # the worker died or the task could not run
-                    failed = _worker_failed(sink, batch, pending, exc)
-                    raise SweepError(
-                        f"A worker failed while computing cells of {name} ({type(exc).__name__}: "
-                        f"{exc}). The {failed} cells that were in flight are recorded as failed "
-                        "(the culprit is among them) and everything finished before is kept; "
-                        "sweep again to retry them (with a fresh executor if this one is "
-                        "broken)."
-                    ) from exc
-                for index, ok, value, seconds in results:
-                    args = args_of.pop(index)
-                    busy_seconds += seconds
-                    done_cells += 1
-                    if ok:
-                        sink.ok(index, args, value, seconds)
-                        continue
-                    message, original = value
-                    sink.fail(index, args, message, seconds)
-                    if errors == "raise":
-                        exc = (
-                            original
-                            if original is not None
-                            else CellError(message, dict(zip(plan.dims, args)))
-                        )
-                        _add_note(exc, sink.raise_note(args))
-                        raise exc
-                if progress is not None:
-                    progress.update(sink.computed, sink.failed)
-    finally:
-        for fut in pending:
-            fut.cancel()
-        if pending and on_interrupt is not None:
-            on_interrupt()
-        report.computed = sink.computed
-        report.failed = sink.failed
-        if progress is not None:
-            progress.update(sink.computed, sink.failed)
-    return report
-
-
-def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: Exception) -> int:
-    """Record what a failed task leaves behind; return how many cells were marked failed.
-
-    When a worker process dies, every task in flight on the pool fails at once and which
-    cell killed it is unknown: all of them are recorded failed. Tasks that did finish are kept.
-    """
-    message = f"WorkerError: {describe_exception(exc)}"
-    lost = list(batch)
-    finished, _ = wait(list(pending), timeout=5)
-    for fut in finished:
-        other = pending.pop(fut)
-        try:
-            results = fut.result()
-        except Exception:
-            lost += other
-            continue
-        args_of = dict(other)
-        for index, ok, value, seconds in results:
-            args = args_of[index]
-            if ok:
-                sink.ok(index, args, value, seconds)
-            else:
-                sink.fail(index, args, value[0], seconds)
-    for fut, other in pending.items():  # still running on a healthy executor: given up
-        fut.cancel()
-        lost += other
-    pending.clear()
-    for index, args in lost:
-        sink.fail(index, args, message, float("nan"))
-    return len(lost)
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from . import jobs
+from .cells import CellPlan, describe_cell
 from .errors import (
     ParameterError,
     StoreLockedError,
@@ -24,13 +25,7 @@ from .errors import (
     SweepError,
     SweepFailuresWarning,
 )
-from .execution import (
-    CellPlan,
-    ValueSetter,
-    describe_cell,
-    run_sweep,
-    write_cell,
-)
+from .execution import ValueSetter, run_sweep, write_cell
 from .fingerprint import fingerprint
 from .outputs.encodings import decode_times
 from .parameters import Parameter

@@ -1,0 +1,251 @@
+"""Computing cells on an executor: threads, processes, loky, dask, MPI.
+
+Batches of cells go to any ``concurrent.futures.Executor`` (or a dask client); the function
+travels to the workers once, pickled with cloudpickle so that closures and notebook functions
+work. Results come back to this process, which alone writes the store through the sweep's
+sink (:mod:`xsweep.execution`): HDF5 files must never be written concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import pickle
+import time
+from collections.abc import Callable
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
+from typing import Any
+
+import numpy as np
+
+from .cells import CellPlan, _cells
+from .errors import CellError, SweepError
+from .execution import SweepOptions, SweepReport, _add_note, _begin, _Sink
+from .pools import executor_workers
+from .store import FunctionTable, Store
+from .text import describe_exception
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def _load_function(key: str, blob: bytes) -> Callable[..., Any]:
+    fn = _FUNCTIONS.get(key)
+    if fn is None:
+        fn = _FUNCTIONS[key] = _pickler().loads(blob)
+    return fn
+
+
+def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch: list):
+    """Compute a batch of cells in a worker; returns ``[(index, ok, value, seconds), ...]``.
+
+    ``fn`` is the function, or its pickled bytes (loaded once per worker process).
+    ``value`` is the function's result, or for a failure ``(message, exception or None)``.
+    Module-level so that every executor can import it by name in its workers.
+    """
+    if isinstance(fn, bytes):
+        fn = _load_function(key, fn)
+    if isinstance(batch, bytes):
+        batch = pickle.loads(batch)
+    out = []
+    perf_counter = time.perf_counter
+    for index, args in batch:
+        t0 = perf_counter()
+        try:
+            result = fn(*args) if positional else fn(**dict(zip(dims, args)))
+        except Exception as exc:
+            out.append(
+                (
+                    index,
+                    False,
+                    (describe_exception(exc), _portable(exc)),
+                    perf_counter() - t0,
+                )
+            )
+        else:
+            out.append((index, True, result, perf_counter() - t0))
+    return out
+
+
+def _portable(exc: Exception) -> Exception | None:
+    """The exception itself if it survives pickling (to re-raise it in the driver)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return None
+    return exc
+
+
+def _pickler():
+    try:
+        import cloudpickle
+    except ImportError:  # plain pickle handles module-level functions
+        return pickle
+    return cloudpickle
+
+
+def ship(fn: Callable[..., Any]) -> bytes:
+    """Serialize ``fn`` for the workers, or raise ``SweepError`` saying why it cannot go."""
+    pickler = _pickler()
+    try:
+        return pickler.dumps(fn)
+    except Exception as exc:
+        hint = (
+            "Install cloudpickle (pip install 'xsweep[dask]') so that closures, lambdas and "
+            "notebook functions can be sent. "
+            if pickler is pickle
+            else ""
+        )
+        raise SweepError(
+            f"Cannot send {getattr(fn, '__qualname__', fn)!r} to the workers: "
+            f"{type(exc).__name__}: {exc}. {hint}A function run in other processes must not "
+            "hold things that only live in this one (open files, locks, database connections, "
+            "GUI objects): create them inside the function, or sweep with threads "
+            "(executor=ThreadPoolExecutor()) or serially (no executor)."
+        ) from None
+
+
+def run_parallel(
+    fn: Callable[..., Any],
+    name: str,
+    store: Store,
+    table: FunctionTable,
+    plan: CellPlan,
+    executor: Executor,
+    options: SweepOptions,
+    chunksize: int | None = None,
+    on_interrupt: Callable[[], None] | None = None,
+) -> SweepReport:
+    """Compute the plan's missing cells on ``executor``; this process alone writes the store.
+
+    Batches: with ``chunksize=None`` the first tasks hold one cell each; once cell times are
+    known, batches grow so that a task lasts about 0.2 s (cheap cells stop drowning in
+    per-task overhead) while every worker keeps work (expensive cells stay one per task).
+    At most two tasks per worker are queued, so Ctrl-C stops within one task's time.
+    """
+    flat, todo, report, sink = _begin(store, table, name, plan, options)
+    if sink is None:
+        return report
+    progress, errors, stop = options.progress, options.errors, options.stop
+    remaining = int(np.count_nonzero(todo))
+    if isinstance(executor, ThreadPoolExecutor):
+        blob, key = fn, name  # threads share memory: nothing to send
+    else:
+        blob = ship(fn)
+        key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
+    workers = executor_workers(executor)
+    cells = _cells(plan, table.shape, flat, todo)
+    args_of: dict[int, tuple] = {}
+    pending: dict[Future, list] = {}
+    busy_seconds = 0.0
+    done_cells = 0
+
+    def next_batch() -> list:
+        if chunksize is not None:
+            size = chunksize
+        elif done_cells == 0:
+            size = 1
+        else:
+            mean = busy_seconds / done_cells
+            size = int(min(max(0.2 / max(mean, 1e-9), 1), max(remaining // (2 * workers), 1)))
+        return list(itertools.islice(cells, size))
+
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                if stop is not None and stop.is_set():
+                    report.stopped = True  # cells in flight finish; no new one starts
+                    break
+                batch = next_batch()
+                if not batch:
+                    break
+                remaining -= len(batch)
+                for index, args in batch:
+                    args_of[index] = args
+                # Other processes get the batch as one opaque bytes object: cheap to send
+                # and for dask to key, unlike a long list of tuples.
+                payload = batch if blob is fn else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, payload)
+                pending[fut] = batch
+            if not pending:
+                break
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                batch = pending.pop(fut)
+                try:
+                    results = fut.result()
+                except Exception as exc:  # the worker died or the task could not run
+                    failed = _worker_failed(sink, batch, pending, exc)
+                    raise SweepError(
+                        f"A worker failed while computing cells of {name} ({type(exc).__name__}: "
+                        f"{exc}). The {failed} cells that were in flight are recorded as failed "
+                        "(the culprit is among them) and everything finished before is kept; "
+                        "sweep again to retry them (with a fresh executor if this one is "
+                        "broken)."
+                    ) from exc
+                for index, ok, value, seconds in results:
+                    args = args_of.pop(index)
+                    busy_seconds += seconds
+                    done_cells += 1
+                    if ok:
+                        sink.ok(index, args, value, seconds)
+                        continue
+                    message, original = value
+                    sink.fail(index, args, message, seconds)
+                    if errors == "raise":
+                        exc = (
+                            original
+                            if original is not None
+                            else CellError(message, dict(zip(plan.dims, args)))
+                        )
+                        _add_note(exc, sink.raise_note(args))
+                        raise exc
+                if progress is not None:
+                    progress.update(sink.computed, sink.failed)
+    finally:
+        for fut in pending:
+            fut.cancel()
+        if pending and on_interrupt is not None:
+            on_interrupt()
+        report.computed = sink.computed
+        report.failed = sink.failed
+        if progress is not None:
+            progress.update(sink.computed, sink.failed)
+    return report
+
+
+def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: Exception) -> int:
+    """Record what a failed task leaves behind; return how many cells were marked failed.
+
+    When a worker process dies, every task in flight on the pool fails at once and which
+    cell killed it is unknown: all of them are recorded failed. Tasks that did finish are kept.
+    """
+    message = f"WorkerError: {describe_exception(exc)}"
+    lost = list(batch)
+    finished, _ = wait(list(pending), timeout=5)
+    for fut in finished:
+        other = pending.pop(fut)
+        try:
+            results = fut.result()
+        except Exception:
+            lost += other
+            continue
+        args_of = dict(other)
+        for index, ok, value, seconds in results:
+            args = args_of[index]
+            if ok:
+                sink.ok(index, args, value, seconds)
+            else:
+                sink.fail(index, args, value[0], seconds)
+    for fut, other in pending.items():  # still running on a healthy executor: given up
+        fut.cancel()
+        lost += other
+    pending.clear()
+    for index, args in lost:
+        sink.fail(index, args, message, float("nan"))
+    return len(lost)
