@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import inspect
 import os
 import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
 from . import jobs
+from .binding import Binding, Bindings
 from .cells import CellPlan, describe_cell
 from .errors import (
     ParameterError,
@@ -26,58 +24,15 @@ from .errors import (
     SweepFailuresWarning,
 )
 from .execution import ValueSetter, run_sweep, write_cell
-from .fingerprint import fingerprint
 from .outputs.encodings import decode_times
 from .parameters import Parameter
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
-from .store import NOT_STORED, Grid, MemoryStore, NetCDFStore, Store, variable_prefix
-from .text import name_problem
+from .store import NOT_STORED, Grid, MemoryStore, NetCDFStore, Store
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
 DEFAULT_CACHE_NAME = "xsweep_results.nc"
 _ERRORS = ("record", "raise")
-
-
-@dataclass(frozen=True)
-class _Binding:
-    """How a function maps onto the space: which parameters it takes and how to call it.
-
-    ``dims`` are the cells' axes; ``takes`` the ones passed as arguments (all of ``dims``
-    unless ``sets_values``, when each cell also sets every dim's parameter ``.value``).
-    """
-
-    key: str
-    name: str
-    dims: tuple[str, ...]
-    positional: bool
-    fingerprint: str
-    takes: tuple[str, ...] = ()
-    sets_values: bool = False
-
-
-def function_key(fn: Callable[..., Any]) -> str:
-    """The name a function's results are stored under: its ``__name__``, made NetCDF-safe.
-
-    The same code keeps its results when it moves between modules (a notebook's function
-    pasted into ``mymodel.py``); two different functions with one name are told apart by
-    their code fingerprint, and ``ps.sweep(fn, name=...)`` gives one its own name.
-
-    Examples
-    --------
-    >>> from xsweep.space import function_key
-    >>> def area(length, width):
-    ...     return length * width
-    >>> function_key(area)
-    'area'
-    >>> import functools
-    >>> function_key(functools.partial(area, width=2))
-    'area'
-    """
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    return variable_prefix(str(name))
 
 
 class ParameterSpace:
@@ -123,11 +78,7 @@ class ParameterSpace:
         self._store: NetCDFStore | None = None
         self._finalizer: weakref.finalize | None = None
         self._last: dict[str, Store] = {}
-        self._bindings: dict[Any, _Binding] = {}
-        self._versions: dict[Any, str] = {}
-        #: Per function (weak key): name=, and the parameters it reads (set_values, depends_on).
-        self._names: dict[Any, str] = {}
-        self._reads: dict[Any, tuple[bool, tuple[str, ...]]] = {}
+        self._functions = Bindings(params)  # how each swept function maps onto the space
         self._views: dict[str, Any] = {}
         self._jobs: list[jobs.SweepJob] = []
 
@@ -457,114 +408,17 @@ class ParameterSpace:
         )
 
     # -- binding functions ----------------------------------------------------------------------
-    def _binding(self, fn: Callable[..., Any]) -> _Binding:
-        """How ``fn`` maps onto the space, with its fingerprint as of now.
+    def _binding(self, fn: Callable[..., Any]) -> Binding:
+        """How ``fn`` maps onto the space, with its fingerprint as of now."""
+        return self._functions.of(fn)
 
-        The signature is read once per function; the fingerprint is taken again on every
-        call (tens of microseconds), since the globals and helpers it covers may have
-        changed since the last sweep in this same space.
-        """
-        try:
-            binding = self._bindings[fn]
-        except (KeyError, TypeError):
-            binding = self._bind(fn)
-        label = self._versions.get(_weak_key(fn))
-        now = label or fingerprint(fn)
-        return (
-            binding if now == binding.fingerprint else dataclasses.replace(binding, fingerprint=now)
-        )
-
-    def _bind(self, fn: Callable[..., Any]) -> _Binding:
-        if not callable(fn):
-            raise SweepError(f"Expected a function to sweep, got {type(fn).__name__} {fn!r}.")
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError) as exc:
-            raise SweepError(f"Cannot read the arguments of {fn!r} ({exc}).") from None
-        takes: set[str] = set()
-        takes_all = False
-        order: list[str] = []
-        for arg in sig.parameters.values():
-            if arg.kind is arg.VAR_KEYWORD:
-                takes_all = True
-            elif arg.kind is arg.VAR_POSITIONAL:
-                continue
-            elif arg.name in self._params:
-                if arg.kind is arg.POSITIONAL_ONLY:
-                    raise SweepError(
-                        f"{fn.__qualname__}: argument {arg.name!r} is positional-only; xsweep "
-                        "passes parameters by name. Remove the '/' from its signature."
-                    )
-                takes.add(arg.name)
-                order.append(arg.name)
-            elif arg.default is arg.empty:
-                raise SweepError(
-                    f"{getattr(fn, '__qualname__', fn)!r} takes an argument {arg.name!r} that is "
-                    f"not a parameter of the space and has no default. The space's parameters "
-                    f"are {list(self._params)}; rename the argument or give it a default."
-                )
-        takes_dims = tuple(n for n in self._params if takes_all or n in takes)
-        sets_values, reads = self._reads.get(_weak_key(fn), (False, ()))
-        if not takes_dims and not reads:
-            sets_values = True  # TINC's save_graph(): reads every parameter's .value
-            reads = tuple(self._params)
-        dims = tuple(n for n in self._params if n in takes_dims or n in reads)
-        sets_values = sets_values or bool(reads)
-        plain = [a.name for a in sig.parameters.values() if a.kind is a.POSITIONAL_OR_KEYWORD]
-        positional = sets_values or (not takes_all and plain[: len(dims)] == list(dims))
-        name = self._names.get(_weak_key(fn)) or function_key(fn)
-        binding = _Binding(
-            name,
-            name,
-            dims,
-            positional,
-            self._versions.get(_weak_key(fn)) or fingerprint(fn),
-            takes_dims,
-            sets_values,
-        )
-        try:
-            self._bindings[fn] = binding
-        except TypeError:
-            pass
-        return binding
-
-    def _remember(self, fn, *, name=None, set_values=False, depends_on=None, version=None) -> None:
+    def _remember(self, fn, **options: Any) -> None:
         """Record per-function options of a sweep; later calls (run_process) use them too."""
-        key = _weak_key(fn)
-        if name is not None:
-            problem = name_problem(name) if isinstance(name, str) else "is not a str"
-            if problem or name != variable_prefix(name):
-                raise SweepError(
-                    f"name={name!r:.80} cannot name a function's results: use letters, digits "
-                    "and underscores, not starting with '_' (e.g. name='beam_model')."
-                )
-            self._names[key] = name
-        if version is not None:
-            self._versions[key] = f"version:{version}"
-        if depends_on is not None:
-            if isinstance(depends_on, str):
-                depends_on = [depends_on]
-            if not isinstance(depends_on, (list, tuple)) or not all(
-                isinstance(d, str) for d in depends_on
-            ):
-                raise SweepError(
-                    f"depends_on must be a list of parameter names, e.g. depends_on=['length'], "
-                    f"not {depends_on!r:.60}."
-                )
-            unknown = [d for d in depends_on if d not in self._params]
-            if unknown:
-                raise SweepError(
-                    f"depends_on names {unknown}, which are not parameters of the space; the "
-                    f"space has {list(self._params)}."
-                )
-        if set_values or depends_on is not None:
-            self._reads[key] = (bool(set_values), tuple(depends_on or ()))
-        if name is not None or version is not None or set_values or depends_on is not None:
-            self._bindings.pop(fn, None)
+        self._functions.remember(fn, **options)
 
     def _plan(
         self,
-        binding: _Binding,
+        binding: Binding,
         store: Store,
         params: Sequence[str] | None,
         cells: dict[str, Sequence[Any]] | None = None,
@@ -876,7 +730,7 @@ class ParameterSpace:
                 job.stop(wait=True)
         self._jobs = [job for job in self._jobs if not job.done()]
 
-    def _callable(self, fn: Callable[..., Any], binding: _Binding):
+    def _callable(self, fn: Callable[..., Any], binding: Binding):
         """What the execution layer calls per cell, and the values to restore afterwards."""
         if not binding.sets_values:
             return fn, {}
@@ -1081,7 +935,7 @@ class ParameterSpace:
         """
         return self._binding(fn).dims
 
-    def _call_at(self, fn, binding: _Binding, indices: dict[str, int]) -> Any:
+    def _call_at(self, fn, binding: Binding, indices: dict[str, int]) -> Any:
         """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
         args = [
             self._params[d].values[indices.get(d, self._params[d]._index)].item()
@@ -1123,11 +977,11 @@ class ParameterSpace:
             )
         return result
 
-    def _cell_indices(self, binding: _Binding, indices: dict[str, int]) -> dict[str, int]:
+    def _cell_indices(self, binding: Binding, indices: dict[str, int]) -> dict[str, int]:
         """The space's index of each of ``fn``'s parameters: ``indices``, else the current."""
         return {d: indices.get(d, self._params[d]._index) for d in binding.dims}
 
-    def _cached_cell(self, store: Store, binding: _Binding, indices: dict[str, int]) -> Any:
+    def _cached_cell(self, store: Store, binding: Binding, indices: dict[str, int]) -> Any:
         return store.lookup(
             binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
         )
@@ -1178,15 +1032,6 @@ def _check_sweep_options(**options: Any) -> None:
             f"cells must be a dict of parameter values, e.g. cells={{'length': [1, 2]}}, not "
             f"{cells!r:.60}."
         )
-
-
-def _weak_key(fn: Callable[..., Any]) -> Any:
-    """A dict key for ``fn`` (functions are hashable; unhashable callables by id)."""
-    try:
-        hash(fn)
-    except TypeError:
-        return id(fn)
-    return fn
 
 
 def _check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
