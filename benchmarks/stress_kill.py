@@ -38,14 +38,31 @@ flight: the driver hands a cell's result to the store before it submits a furthe
 keeps at most ``2 * workers`` cells submitted, so once cell ``m`` has started every cell below
 ``m`` but ``2 * workers - 1`` must be in the store (else the missing ones beyond those are LOST).
 
-Run:  python benchmarks/stress_kill.py [--trials 50] [--quick] [--side 200] [--seed N] [--images]
+With ``--streamed`` each cell also returns a 65 kB uint8 image (128 x 170 x 3), on a 20 x 20 grid
+by default, and the cache is opened with ``memory_budget=200_000`` (in the child and in the
+parent's resume): the grid's images need ~130 x the budget, so the sweep streams them to the
+file (issue 14) and returns them lazily. The kills are chosen as with ``--images``, and checks
+1. and 2. cover the images, read from the resume's lazy Dataset while the cache is on; the
+summary also says how the resumes' Datasets held the images (dask, lazy or memory) and whether
+they could still be read after ``disable_cache`` (noted, not judged). If xsweep has no
+``memory_budget`` yet, the mode reports NOT RUN (and fails) instead of starting.
+
+With none of ``--images``, ``--pool`` and ``--streamed``, a run does the default set: the
+scalar trials (``--trials``), then ``--streamed-trials`` streamed ones (default 20, 4 with
+``--quick``; 0 skips them); it exits 1 if either fails.
+
+Run:  python benchmarks/stress_kill.py [--trials 50] [--streamed-trials 20] [--quick]
+                                       [--side 200] [--seed N]
+      python benchmarks/stress_kill.py --images [--trials 50]
       python benchmarks/stress_kill.py --pool [--trials 10]
+      python benchmarks/stress_kill.py --streamed [--trials 20] [--side 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import inspect
 import json
 import os
 import random
@@ -81,11 +98,12 @@ ORPHAN_LIMIT = 5.0
 ORPHAN_WATCH = 15.0
 
 
-def expected_grid(na, nb, images=False):
+def expected_grid(na, nb, images=False, streamed=False):
     a = np.arange(na)[:, None]
     b = np.arange(nb)[None, :]
-    if not images:
+    if not (images or streamed):
         return a * b + 1, a / 7 + b * 0.001, None
+    _stress_child.set_columns(nb, images=images, streamed=streamed)
     imgs = np.stack([[_stress_child.expected_image(i, j) for j in range(nb)] for i in range(na)])
     return a * b + 1, a / 7 + b * 0.001, imgs
 
@@ -93,7 +111,7 @@ def expected_grid(na, nb, images=False):
 class Child:
     """A started child, waiting for ``go`` once it has printed ``ready``."""
 
-    def __init__(self, folder, na, nb, images=False, pool=False):
+    def __init__(self, folder, na, nb, images=False, pool=False, streamed=False):
         os.makedirs(folder)
         self.folder = folder
         self.path = os.path.join(folder, "cache.nc")
@@ -101,7 +119,8 @@ class Child:
         self.pool = pool
         self.proc = subprocess.Popen(
             [sys.executable, CHILD, self.path, self.log, str(na), str(nb)]
-            + (["images"] if images else []) + (["pool"] if pool else []),
+            + (["streamed"] if streamed else ["images"] if images else [])
+            + (["pool"] if pool else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=pool,  # its own process group: its workers are found by it
         )
@@ -235,11 +254,13 @@ def read_log(path):
     return np.frombuffer(data, dtype="<u4").astype(np.int64).tolist()
 
 
-def check_plain(path, started, expected, problems, handed=None):
+def check_plain(path, started, expected, problems, handed=None, variables=None):
     """The file as a colleague without xsweep reads it. Returns the cells it marks computed.
 
     ``handed``: how many cells were surely handed to the store (serial: all started but one).
+    ``variables``: those the file must hold (:data:`VARIABLES` by default).
     """
+    variables = VARIABLES if variables is None else variables
     if handed is None:
         handed = len(started) - 1
     if not os.path.exists(path):
@@ -252,7 +273,7 @@ def check_plain(path, started, expected, problems, handed=None):
     except Exception as exc:  # any failure to open is corruption
         problems.append(f"xarray.open_dataset failed: {type(exc).__name__}: {exc}")
         return set()
-    missing = [v for v in VARIABLES if v not in ds.variables]
+    missing = [v for v in variables if v not in ds.variables]
     if missing:
         if handed >= 1 or "cell_status" in ds.variables:
             problems.append(f"file lacks variables {missing}")
@@ -278,23 +299,52 @@ def check_plain(path, started, expected, problems, handed=None):
     return set(np.flatnonzero(done).tolist())
 
 
-def check_xsweep(path, na, nb, started, expected, problems):
-    """Open with xsweep, resume, and check. Returns (lost cells, cells found in the store)."""
+def storage_of(var):
+    """How a returned Dataset holds a variable: ``dask``, ``lazy`` (file-backed) or ``memory``."""
+    if var.chunks is not None:
+        return "dask"
+    return "memory" if getattr(var.variable, "_in_memory", True) else "lazy"
+
+
+def check_xsweep(path, na, nb, started, expected, problems, streamed=False, notes=None):
+    """Open with xsweep, resume, and check. Returns (lost cells, cells found in the store).
+
+    ``streamed``: open the cache with the child's small ``memory_budget``, so that the resume
+    streams too; the returned Dataset is then read (``.values``) before ``disable_cache``, and
+    ``notes`` (a dict of counts) records how it held the images and whether it could still be
+    read after ``disable_cache``.
+    """
     total = na * nb
-    _stress_child.set_columns(nb, images=expected[2] is not None)
+    _stress_child.set_columns(nb, images=expected[2] is not None, streamed=streamed)
     called_log = _stress_child.CALLED
     called_log.clear()
     ps = xs.ParameterSpace(
         [xs.Parameter("a", values=range(na)), xs.Parameter("b", values=range(nb))]
     )
+    prod, x, imgs = expected
     try:
-        ps.enable_cache(path)
+        ps.enable_cache(path, **_stress_child.cache_options(streamed))
         ds = ps.sweep(_stress_child.cell, errors="raise")
+        # Read the Dataset while the cache is on: a streamed one is backed by the file.
+        status_ok = bool((ds["cell_status"].values == 1).all())
+        values_ok = np.array_equal(ds["prod"].values, prod) and np.array_equal(ds["x"].values, x)
+        images_ok = imgs is None or np.array_equal(ds["img"].values, imgs)
+        if notes is not None and imgs is not None:
+            key = f"returned img: {storage_of(ds['img'])}"
+            notes[key] = notes.get(key, 0) + 1
     except Exception as exc:
         problems.append(f"xsweep could not open or resume: {type(exc).__name__}: {exc}")
         return 0, set()
     finally:
         ps.disable_cache()
+    if streamed and notes is not None:
+        try:  # the same Dataset once the cache is off (not a check of the store)
+            after = np.array_equal(ds["img"].isel(a=-1, b=-1).values, imgs[-1, -1])
+            key = "returned img exact after disable_cache" if after else (
+                "returned img WRONG after disable_cache")
+        except Exception as exc:
+            key = f"returned img unreadable after disable_cache ({type(exc).__name__})"
+        notes[key] = notes.get(key, 0) + 1
     called = set(called_log)
     if len(called) != len(called_log):
         problems.append("the resume called the function twice for a cell")
@@ -304,12 +354,11 @@ def check_xsweep(path, na, nb, started, expected, problems):
     phantom = stored - set(started)
     if phantom:
         problems.append(f"{len(phantom)} cells in the store that the child never started")
-    prod, x, imgs = expected
-    if not (ds["cell_status"].values == 1).all():
+    if not status_ok:
         problems.append("after the resume, not every cell is computed")
-    if not (np.array_equal(ds["prod"].values, prod) and np.array_equal(ds["x"].values, x)):
+    if not values_ok:
         problems.append("after the resume, the Dataset holds wrong values")
-    if imgs is not None and not np.array_equal(ds["img"].values, imgs):
+    if not images_ok:
         problems.append("after the resume, the Dataset holds wrong images")
     with xr.open_dataset(path) as fds:
         if not (
@@ -325,45 +374,43 @@ def check_xsweep(path, na, nb, started, expected, problems):
     return lost, stored
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=None, help="kills (default 50, 4 quick)")
-    parser.add_argument("--quick", action="store_true", help="fast smoke run (< 15 s)")
-    parser.add_argument("--side", type=int, default=None,
-                        help="grid is side x side cells (default 200, 100 with --quick)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
-    parser.add_argument("--keep", action="store_true", help="keep the trial folders")
-    parser.add_argument("--verbose", "-v", action="store_true", help="one line per trial")
-    parser.add_argument(
-        "--images", action="store_true", help="cells also return an image (12 x 12 grid)"
-    )
-    parser.add_argument(
-        "--pool", action="store_true",
-        help="sweep on workers=2 (60 x 60 grid); kill the driver alone or its whole group",
-    )
-    args = parser.parse_args(argv)
-    if args.pool and args.images:
-        parser.error("--pool and --images do not combine")
-    trials = args.trials or (4 if args.quick else 50)
-    side = args.side or (12 if args.images else 60 if args.pool else 100 if args.quick else 200)
+def streaming_missing():
+    """Why the streamed mode cannot run on this xsweep, or None if it can."""
+    if "memory_budget" not in inspect.signature(xs.ParameterSpace.enable_cache).parameters:
+        return ("xsweep has no streaming yet: enable_cache() takes no memory_budget (issue 14 "
+                "not landed)")
+    return None
+
+
+def run_mode(sweep_kind, trials, side, seed, args):
+    """``trials`` SIGKILL trials of one kind of sweep (scalar, images, pool or streamed) on a
+    ``side`` x ``side`` grid; prints its summary. Returns True if it passed."""
     na = nb = side
-    images = args.images
-    pool = args.pool
+    streamed = sweep_kind == "streamed"
+    images = sweep_kind == "images" or streamed  # image cells: checks, phases and modes alike
+    pool = sweep_kind == "pool"
+    if streamed and (why := streaming_missing()):
+        print(f"SUMMARY stress_kill streamed: NOT RUN: {why}: FAIL")
+        return False
     #: Cells the pool may hold submitted but not handed over when a further one starts.
     in_flight = 2 * _stress_child.POOL_WORKERS - 1 if pool else 0
     modes_used = MODES[:3] + (("end",) if images else MODES[3:])
-    if images:
-        VARIABLES.append("img")
+    variables = VARIABLES + (["img"] if images else [])
     total = na * nb
-    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    base = tempfile.mkdtemp(prefix="xsweep-stress-kill-")
-    expected = expected_grid(na, nb, images)
+    base = tempfile.mkdtemp(prefix=f"xsweep-stress-kill-{sweep_kind}-")
+    expected = expected_grid(na, nb, images and not streamed, streamed)
     t_start = time.perf_counter()
+    image_bytes = int(np.prod(_stress_child.STREAM_SHAPE))
+    cells_are = {
+        "images": " with images",
+        "streamed": (f" with {image_bytes:,}-byte images streamed (memory_budget "
+                     f"{_stress_child.STREAM_BUDGET:,} bytes; the images "
+                     f"{total * image_bytes / _stress_child.STREAM_BUDGET:.0f}x the budget)"),
+        "pool": f" on a pool of {_stress_child.POOL_WORKERS} workers",
+    }.get(sweep_kind, "")
     print(f"xsweep {xs.__version__}: {trials} SIGKILL trials, {na}x{nb} = {total} cells"
-          f"{' with images' if images else ''}"
-          f"{f' on a pool of {_stress_child.POOL_WORKERS} workers' if pool else ''}, "
-          f"seed {seed}, folder {base}")
+          f"{cells_are}, seed {seed}, folder {base}")
     calibration_runs = 1 if args.quick else 2
 
     counts = {"corrupt": 0, "lost": 0, "trials": 0}
@@ -380,7 +427,8 @@ def main(argv=None):
     sweep_s = first_pub_s = last_pub_s = last_s = 0.0
     first_pubs: list[float] = []
     last_pubs: list[float] = []
-    child = current = Child(os.path.join(base, "run-0"), na, nb, images, pool)
+    notes: dict[str, int] = {}  # streamed: how the resumes' Datasets held the images
+    child = current = Child(os.path.join(base, "run-0"), na, nb, images, pool, streamed)
     try:
         for run in range(calibration_runs + trials):
             trial = run - calibration_runs
@@ -395,7 +443,9 @@ def main(argv=None):
             # Start the next child now: it imports while this one sweeps and is checked. The
             # calibration runs see the same competition for the CPU as the trials.
             if run + 1 < calibration_runs + trials:
-                child = Child(os.path.join(base, f"run-{run + 1}"), na, nb, images, pool)
+                child = Child(
+                    os.path.join(base, f"run-{run + 1}"), na, nb, images, pool, streamed
+                )
             if mode is not None:
                 modes[mode] += 1
                 if mode == "time":  # a random moment of the sweep, by the clock
@@ -436,8 +486,11 @@ def main(argv=None):
             temp_left = bool(glob.glob(glob.escape(current.path) + ".xsweep-tmp-*"))
             problems: list[str] = []
             handed = max(0, max(started) - in_flight) if pool and started else None
-            in_file = check_plain(current.path, started, expected, problems, handed)
-            lost, stored = check_xsweep(current.path, na, nb, started, expected, problems)
+            in_file = check_plain(current.path, started, expected, problems, handed, variables)
+            lost, stored = check_xsweep(
+                current.path, na, nb, started, expected, problems, streamed,
+                None if calibrating else notes,
+            )
             if pool:
                 lost = pool_lost(started, stored, in_flight)
             if calibrating:
@@ -530,11 +583,72 @@ def main(argv=None):
         print(f"SUMMARY stress_kill pool: {len(every)} trials, max {max(every, default=0):.2f} s "
               f"a worker outlived its driver (limit {ORPHAN_LIMIT:.0f} s), {orphans} trials over "
               "the limit")
+    if notes:
+        print("the resumes' returned Datasets: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(notes.items())))
     in_publish = sum(v for k, v in phases.items() if k.startswith("in "))
-    print(f"SUMMARY stress_kill: {counts['trials']} trials, {counts['corrupt']} corrupt stores, "
-          f"{counts['lost']} lost cells, {in_publish} killed inside a publish (temp file left), "
-          f"{elapsed:.0f} s: {'PASS' if ok else 'FAIL'}")
-    return 0 if ok else 1
+    label = " streamed" if streamed else ""
+    print(f"SUMMARY stress_kill{label}: {counts['trials']} trials, {counts['corrupt']} corrupt "
+          f"stores, {counts['lost']} lost cells, {in_publish} killed inside a publish (temp file "
+          f"left), {elapsed:.0f} s: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=None,
+                        help="kills of the scalar sweep, or of the one mode chosen (default 50, "
+                             "4 quick; 20 for --streamed alone)")
+    parser.add_argument("--streamed-trials", type=int, default=None,
+                        help="kills of the streamed sweep after the scalar ones, in the default "
+                             "run (default 20, 4 quick; 0 skips it)")
+    parser.add_argument("--quick", action="store_true", help="fast smoke run (< 30 s)")
+    parser.add_argument("--side", type=int, default=None,
+                        help="grid is side x side cells (default 200, 100 with --quick; 12 with "
+                             "--images, 60 with --pool, 20 with --streamed); the default run's "
+                             "streamed trials always use 20")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
+    parser.add_argument("--keep", action="store_true", help="keep the trial folders")
+    parser.add_argument("--verbose", "-v", action="store_true", help="one line per trial")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
+        "--images", action="store_true",
+        help="only: cells also return an image (12 x 12 grid)",
+    )
+    only.add_argument(
+        "--pool", action="store_true",
+        help="only: sweep on workers=2 (60 x 60 grid); kill the driver alone or its whole group",
+    )
+    only.add_argument(
+        "--streamed", action="store_true",
+        help=f"only: cells also return a {np.prod(_stress_child.STREAM_SHAPE):,}-byte image, "
+             f"cache memory_budget={_stress_child.STREAM_BUDGET:,} (20 x 20 grid): streamed",
+    )
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    kinds = {"images": args.images, "pool": args.pool, "streamed": args.streamed}
+    chosen = [k for k, on in kinds.items() if on]
+    side_of = {"images": 12, "pool": 60, "streamed": 20,
+               "scalar": 100 if args.quick else 200}
+    if chosen:  # one mode alone, as asked
+        kind = chosen[0]
+        trials = args.trials or (4 if args.quick else 20 if kind == "streamed" else 50)
+        runs = [(kind, trials, args.side or side_of[kind])]
+    else:  # the default set: scalar, then streamed
+        streamed_trials = args.streamed_trials
+        if streamed_trials is None:
+            streamed_trials = 4 if args.quick else 20
+        runs = [("scalar", args.trials or (4 if args.quick else 50),
+                 args.side or side_of["scalar"])]
+        if streamed_trials > 0:
+            runs.append(("streamed", streamed_trials, side_of["streamed"]))
+    results = []
+    for kind, trials, side in runs:
+        results.append(run_mode(kind, trials, side, seed, args))
+    if len(runs) > 1:
+        print("SUMMARY stress_kill all: " + ", ".join(
+            f"{kind} {'PASS' if ok else 'FAIL'}" for (kind, _, _), ok in zip(runs, results)))
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

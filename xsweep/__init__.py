@@ -13,6 +13,7 @@ from .errors import (
     FunctionChangedError,
     OutputError,
     ParameterError,
+    ResultsTooLargeError,
     StoreError,
     StoreLockedError,
     StoreMismatchError,
@@ -48,6 +49,7 @@ def explore(ds, var=None):
 __all__ = [
     "DamagedSideFileWarning",
     "FunctionChangedError",
+    "ResultsTooLargeError",
     "OutputError",
     "Parameter",
     "ParameterError",

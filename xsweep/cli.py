@@ -215,8 +215,9 @@ def publish(path: str) -> str:
         store.publish()
     except StoreLockedError as exc:
         raise StoreLockedError(
-            f"{exc} A running sweep publishes the file itself at least every "
-            "snapshot_interval seconds (60 by default) and at its end."
+            f"{exc} A running sweep publishes the file itself at its end, and, unless its "
+            "results are streamed to disk (beyond its memory budget), at least every "
+            "snapshot_interval seconds (60 by default)."
         ) from None
     if not waiting:
         return f"{store.path} was current: nothing only the journal held."

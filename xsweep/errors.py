@@ -43,6 +43,10 @@ class StoreError(XsweepError, OSError):
     """The cache file cannot be used (not ours, unreadable, or for another grid)."""
 
 
+class ResultsTooLargeError(StoreError, MemoryError):
+    """The results of an in-memory sweep cannot fit in memory: enable a cache."""
+
+
 class StoreMismatchError(StoreError):
     """The cache file holds results for a different grid or function layout."""
 

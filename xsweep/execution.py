@@ -270,6 +270,7 @@ def run_sweep(
     progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
+    lazy: bool | None = None,
 ) -> tuple[SweepReport, xr.Dataset]:
     """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
 
@@ -300,7 +301,7 @@ def run_sweep(
                 f"{report.failed} failed" + (" (stopped)" if report.stopped else "")
             )
     # The caller owns what a sweep returns: a store never changes it afterwards.
-    return report, store.result(table)
+    return report, store.result(table, lazy=lazy)
 
 
 @dataclass

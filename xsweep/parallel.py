@@ -153,7 +153,16 @@ def run_parallel(
         else:
             mean = busy_seconds / done_cells
             size = int(min(max(0.2 / max(mean, 1e-9), 1), max(remaining // (2 * workers), 1)))
-        return list(itertools.islice(cells, size))
+        return list(itertools.islice(cells, min(size, in_flight_cap())))
+
+    def in_flight_cap() -> int:
+        # Backpressure: the results of the tasks in flight (2 per worker) stay within half
+        # the store's memory budget, however fast workers are and however big the cells.
+        budget = getattr(store, "memory_budget", None)
+        if budget is None or table.spec is None:
+            return 1 << 62
+        cell = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in table.spec.variables)
+        return max(budget // max(4 * workers * cell, 1), 1)
 
     try:
         while True:

@@ -29,6 +29,7 @@ from .parameters import Parameter
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
 from .store import NOT_STORED, Grid, MemoryStore, NetCDFStore, Store
+from .store.budget import parse_budget
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
 DEFAULT_CACHE_NAME = "xsweep_results.nc"
@@ -191,6 +192,7 @@ class ParameterSpace:
         fsync_interval: float | None = 1.0,
         computed_at: dict[str, Any] | None = None,
         snapshot_interval: float = 60.0,
+        memory_budget: int | str | None = None,
     ) -> None:
         """Keep results in a NetCDF file, filled cell by cell and resumed after interruptions.
 
@@ -276,12 +278,17 @@ class ParameterSpace:
                 self._params[name].index(value)
             except ParameterError as exc:
                 raise SweepError(f"computed_at[{name!r}]: {exc}") from None
+        try:
+            budget = parse_budget(memory_budget)
+        except ValueError as exc:
+            raise SweepError(str(exc)) from None
         store = NetCDFStore(
             path,
             self._grid(),
             fsync_interval=fsync_interval,
             computed_at=computed_at,
             snapshot_interval=snapshot_interval,
+            memory_budget=budget,
         )
         self.disable_cache()
         self._store = store
@@ -487,6 +494,7 @@ class ParameterSpace:
         set_values: bool = False,
         depends_on: Sequence[str] | None = None,
         order: str = "grid",
+        lazy: bool | None = None,
     ) -> xr.Dataset:
         """Run ``fn`` over every cell of the grid and return the results as a Dataset.
 
@@ -554,6 +562,12 @@ class ParameterSpace:
             sub-grids first (each parameter's ends, then its middle, then the quarters...),
             so that a sweep stopped half-way is already a low-resolution picture of the
             whole space.
+        lazy : bool, optional
+            Whether the array outputs in the returned Dataset are read from the cache file
+            only when indexed (dask arrays chunked by whole cells when dask is installed,
+            else xarray's lazily indexed arrays; ``.load()`` reads them). By default they
+            are when the function's results are beyond the cache's ``memory_budget``
+            (they never were all in memory); ``False`` loads them, ``True`` needs a cache.
 
         Returns
         -------
@@ -603,6 +617,13 @@ class ParameterSpace:
             raise SweepError(f"order={order!r:.60} is not one of ['grid', 'spread'].")
         if not isinstance(set_values, (bool, np.bool_)):
             raise SweepError(f"set_values must be True or False, not {set_values!r:.60}.")
+        if lazy not in (None, True, False):
+            raise SweepError(f"lazy must be True, False or None, not {lazy!r:.60}.")
+        if lazy and self._store is None:
+            raise SweepError(
+                "lazy=True reads results from a cache file, and this space has none: call "
+                "ps.enable_cache('results.nc') first, or leave lazy at its default."
+            )
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn)
         out_dims = _check_output_dims(output_dims)
@@ -635,6 +656,7 @@ class ParameterSpace:
                 chunksize=chunksize,
                 on_interrupt=(lambda: stop_pool(pool)) if owned else None,
                 stop=getattr(jobs.hooks, "stop", None),
+                lazy=lazy,
             )
         finally:
             for param, index in saved.items():

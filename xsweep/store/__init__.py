@@ -18,7 +18,12 @@ users share). A module per idea:
 * ``files``: file-system helpers (fsync, discard, what a failed write means);
 * ``ncfile``: writing and reading whole NetCDF files (the only module that imports netCDF4);
 * ``staging``: big cells written straight into the next snapshot;
-* ``netcdf``: :class:`NetCDFStore`, its write sessions, recorder and publishing;
+* ``netcdf``: :class:`NetCDFStore`: loading, write sessions, the store's verbs;
+* ``recording``: the per-cell write path (a journal record, then the table);
+* ``publishing``: replacing the file with a complete new snapshot;
+* ``ondisk``: outputs kept on disk when they exceed the memory budget (``budget``);
+* ``lazy``: results read from the file when indexed;
+* ``opening``: opening a results file without a space;
 * ``merge``: combining results files.
 
 ``docs/architecture.md`` tells how they fit; :mod:`xsweep.store.netcdf` how the NetCDF
@@ -30,7 +35,8 @@ from .grid import Axis, Grid
 from .memory import MemoryStore
 from .merge import merge_stores
 from .ncfile import file_attrs
-from .netcdf import NetCDFStore, open_store
+from .netcdf import NetCDFStore
+from .opening import open_store
 from .schema import (
     COMPUTED,
     DONE,

@@ -162,8 +162,12 @@ class Store(abc.ABC):
         """Whether :meth:`lookup` would answer from the store (it never raises)."""
 
     @abc.abstractmethod
-    def result(self, table: FunctionTable) -> xr.Dataset:
-        """``table``'s results as a Dataset the caller owns (after the session)."""
+    def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
+        """``table``'s results as a Dataset the caller owns (after the session).
+
+        ``lazy``: outputs read from the store's file when indexed (None: when they are
+        kept on disk, beyond the memory budget).
+        """
 
     @abc.abstractmethod
     def functions(self) -> list[FunctionSummary]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from ..text import clean_message, text_problem
 from .journal import (
     sum64,
 )
+from .ondisk import RawSource, is_on_disk
 from .schema import COMPUTED, FAILED
 from .table import FunctionTable
 
@@ -71,6 +73,11 @@ _RECORD_ERRORS = (
 )
 
 
+#: Bytes of staged cells after which their writeback to disk is started (see _start_writeback).
+WRITEBACK_BYTES = 64 << 20
+_FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
+
+
 class _Codec:
     """Encodes one function's cells as journal payloads and applies decoded ones.
 
@@ -90,6 +97,7 @@ class _Codec:
         self.slot = slot
         self.stage_fd = stage_fd
         self.places = places or {}
+        self._unflushed = 0  # bytes of staged cells written since writeback was started
         spec = table.spec
         self.variables = spec.variables if spec else ()
         chars = []
@@ -102,10 +110,31 @@ class _Codec:
         # All-numeric-scalar outputs (the common case) pack in a single struct call.
         self.flat = struct.Struct("<HQBf" + "".join(chars)) if chars is not None else None
 
+    def _start_writeback(self) -> None:
+        # Staged cells are written once and read rarely: have the kernel start writing them
+        # to disk now (as it does in the background for a plain sequential write), rather
+        # than all at the next fdatasync, and let go of the pages already written, so that
+        # a long sweep neither stalls on its periodic flush nor fills the page cache.
+        self._unflushed = 0
+        if _FADVISE:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self.stage_fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
     def staged(self, stage_fd: int, places: dict[int, tuple[int, int]]) -> None:
-        """Read the big outputs of STAGED records from this staged file (replay)."""
+        """Read the big outputs of STAGED records from this staged file (replay).
+
+        Outputs kept on disk do not read the cells into memory: they point at the staged
+        file (its checksum is still checked, a cell at a time).
+        """
         self.stage_fd = stage_fd
         self.places = places
+        for i, buf in enumerate(self.table.buffers):
+            if is_on_disk(buf):
+                if i in places:
+                    var = self.variables[i]
+                    buf.live = buf.add(RawSource(stage_fd, places[i][0], var.dtype, var.shape))
+                else:
+                    buf.live = None
 
     def encode(self, index: int, values: tuple, seconds: float) -> bytes | list:
         """The payload: one bytes object, or a list of buffers (arrays are not copied)."""
@@ -125,6 +154,9 @@ class _Codec:
                 view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")
                 _pwrite_all(self.stage_fd, view, base + index * nbytes)
                 parts.append(_U64.pack(sum64([view])))
+                self._unflushed += nbytes
+                if self._unflushed >= WRITEBACK_BYTES:
+                    self._start_writeback()
             else:
                 parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
         return parts

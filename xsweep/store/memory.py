@@ -17,6 +17,7 @@ from ..errors import (
 from ..outputs import OutputSpec
 from ..text import name_problem, text_problem
 from .base import NOT_STORED, FunctionSummary, Recorder, Store
+from .budget import check_fits
 from .grid import Grid, _short
 from .schema import DONE, NO_VALUE, Coords, failed_rows, status_counts
 from .table import FunctionTable, _same_structure
@@ -150,8 +151,14 @@ class MemoryStore(Store):
         self._check_spec(table, spec)
         if table.spec is not None:
             table.clear()
-        table.set_spec(spec)
+        table.set_spec(spec, stream=self._streams(table, spec))
         self._layout_changed()
+
+    def _streams(self, table: FunctionTable, spec: OutputSpec) -> bool:
+        """Whether ``table``'s array outputs stay on disk; in memory they must fit."""
+        need = table.size * sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in spec.variables)
+        check_fits(table.name, need, table.size)
+        return False
 
     def grow_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         """Give ``table`` a structure whose ragged outputs grew; its cells keep their values."""
@@ -238,11 +245,17 @@ class MemoryStore(Store):
             )
         return rows
 
-    def result(self, table: FunctionTable) -> xr.Dataset:
+    def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
         """``table``'s results as a Dataset the caller owns (call after the write session).
 
         An in-memory store is never written again, so its buffers are shared, not copied.
+        ``lazy=True`` needs a file to read from: a ``StoreError`` says to enable a cache.
         """
+        if lazy:
+            raise StoreError(
+                "lazy=True reads results from a cache file, and this space has none: call "
+                "ps.enable_cache('results.nc') first, or sweep with lazy=None (the default)."
+            )
         return table.to_dataset(self.grid, copy=False)
 
     def reclaim(self) -> None:

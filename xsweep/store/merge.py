@@ -12,7 +12,9 @@ from ..errors import (
     StoreMismatchError,
 )
 from .grid import Grid, _union
-from .netcdf import NetCDFStore, open_store
+from .netcdf import NetCDFStore
+from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
+from .opening import open_store
 from .schema import DONE, FAILED, NOT_COMPUTED
 from .table import FunctionTable
 
@@ -124,12 +126,16 @@ def _merge_table(
     both = np.flatnonzero(np.isin(into.status, DONE) & np.isin(src.status, DONE))
     if both.size and src.spec is not None:
         differ = np.zeros(both.size, dtype=bool)
-        for a, b in zip(into.buffers, src.buffers):
-            x, y = a[both], b[both]
-            same = x == y
-            if x.dtype.kind == "f":
-                same |= np.isnan(x) & np.isnan(y)
-            differ |= ~same.reshape(both.size, -1).all(axis=1)
+        for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
+            # A block of cells at a time: outputs kept on disk are read, never all at once.
+            per = max(COPY_BYTES // max(cell_nbytes(var), 1), 1)
+            for start in range(0, both.size, per):
+                part = both[start : start + per]
+                x, y = a[part], b[part]
+                same = x == y
+                if x.dtype.kind == "f":
+                    same |= np.isnan(x) & np.isnan(y)
+                differ[start : start + per] |= ~same.reshape(part.size, -1).all(axis=1)
         differ |= into.status[both] != src.status[both]
         if differ.any() and on_conflict == "raise":
             cell = np.unravel_index(both[differ][0], into.shape)
@@ -147,7 +153,14 @@ def _merge_table(
     take |= (src.status == FAILED) & np.isin(into.status, failed_before)
     index = np.flatnonzero(take)
     for a, b in zip(into.buffers, src.buffers):
-        a[index] = b[index]
+        if is_on_disk(a) and is_on_disk(b):
+            a.take_from(index, b)  # the cells stay in their file until the merged one
+        elif is_on_disk(a) or is_on_disk(b):
+            for start in range(0, index.size, 256):
+                for flat in index[start : start + 256].tolist():
+                    a[flat] = b[flat]
+        else:
+            a[index] = b[index]
     into.status[index] = src.status[index]
     into.seconds[index] = src.seconds[index]
     for i in index.tolist():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -17,8 +16,11 @@ from ..errors import (
 )
 from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
+from .bigcells import _create_cells, _create_staged, _create_streamed, _is_big, _put
+from .budget import physical_memory
 from .codec import _STAGE_ID
 from .grid import Grid
+from .ondisk import NcSource, OnDisk, is_on_disk, streams
 from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, default_long_name, variable_prefix
 from .table import FunctionTable
 
@@ -55,99 +57,6 @@ def _provenance() -> dict[str, str]:
         "netcdf_library_version": netCDF4.__netcdf4libversion__,
         "hdf5_version": netCDF4.__hdf5libversion__,
     }
-
-
-#: Output cells at least this big get a layout of their own (see :func:`_create_cells`).
-BIG_CELL_BYTES = 256 * 1024
-
-
-#: From this fraction of computed cells on, a variable of big cells is stored contiguously.
-DENSE_FRACTION = 0.9
-
-
-def _create_cells(
-    nc,
-    name: str,
-    dims: tuple[str, ...],
-    data: np.ndarray,
-    cell_ndim: int,
-    computed: np.ndarray,
-    attrs: dict[str, Any],
-    later: list,
-) -> None:
-    """Create a variable of big cells (images, fields); queue the writes of computed cells.
-
-    Mostly computed (``DENSE_FRACTION``): one contiguous variable written in a single call,
-    which HDF5 turns into one plain write, as fast as a raw ``write`` (chunked writes of the
-    same bytes measured 3-4x slower). Sparsely computed: one chunk per cell and only the
-    computed cells written, so a barely started sweep of images costs disk space for what is
-    computed only.
-    """
-    grid_shape = data.shape[: data.ndim - cell_ndim]
-    ncells = int(np.prod(grid_shape, dtype=np.int64))
-    if computed.size >= DENSE_FRACTION * ncells:
-        var = _define_big(nc, name, data.dtype, dims, attrs, contiguous=True)
-        later.append((_put, var, data))
-        return
-    chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
-    var = _define_big(nc, name, data.dtype, dims, attrs, chunksizes=chunks)
-    cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
-    for flat in computed.tolist():
-        later.append((_put, var, cells[flat], np.unravel_index(flat, grid_shape)))
-
-
-def _define_big(nc, name: str, dtype: np.dtype, dims, attrs: dict[str, Any], **layout):
-    """Define a variable of big cells with the given layout (contiguous, or chunk sizes).
-
-    Floats get a NaN ``_FillValue``. Others keep the format's default fill and no
-    ``_FillValue`` attribute, so that xarray keeps their dtype and every value; the status
-    says which cells are computed. A contiguous variable is written whole, so HDF5 is told
-    not to fill it first (that would write every byte twice).
-    """
-    contiguous = layout.get("contiguous", False)
-    if contiguous:
-        nc.set_fill_off()
-    if dtype.kind == "f":
-        var = nc.createVariable(name, dtype, dims, fill_value=dtype.type(np.nan), **layout)
-    else:
-        var = nc.createVariable(name, "i1" if dtype.kind == "b" else dtype, dims, **layout)
-        if dtype.kind == "b":
-            attrs = {**attrs, "dtype": "bool"}
-    if contiguous:
-        nc.set_fill_on()
-    for k, v in attrs.items():
-        var.setncattr(k, list(v) if isinstance(v, tuple) else v)
-    return var
-
-
-def _is_big(var: VariableSpec) -> bool:
-    return var.dtype != object and var.dtype.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES
-
-
-def _create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
-    """A staged table's big output: contiguous, no fill; a marker in its first cell."""
-    v = _define_big(nc, var.name, var.dtype, table.dims + var.dims, attrs, contiguous=True)
-    dtype = "i1" if var.dtype.kind == "b" else var.dtype
-    # The marker fills the head of the first cell (see _cell_head): HDF5 allocates the whole
-    # variable on this first write and writes these few bytes only.
-    suffix, head = _cell_head(var)
-    marker = np.resize(np.frombuffer(os.urandom(32), dtype=np.uint8), head)
-    block = marker.view(dtype).reshape([var.shape[i] for i, s in enumerate(suffix) if s != 0])
-    stage.markers[marker.tobytes()] = var.name
-    later.append((v.__setitem__, (0,) * len(table.dims) + suffix, block))
-
-
-def _cell_head(var: VariableSpec) -> tuple[tuple, int]:
-    """The first block of a cell made of whole trailing rows, of at least 32 bytes.
-
-    Returns its index within the cell (zeros, then full slices) and its size in bytes.
-    """
-    ndim = len(var.shape)
-    for k in range(1, ndim + 1):
-        head = int(np.prod(var.shape[ndim - k :])) * var.dtype.itemsize
-        if head >= 32 or k == ndim:
-            return (0,) * (ndim - k) + (slice(None),) * k, head
-    return (), var.dtype.itemsize
 
 
 def _create(
@@ -258,10 +167,12 @@ def _write_table(
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
                 attrs["coordinates"] = " ".join(extra)
-            data = buf.reshape(table.shape + var.shape)
-            if stage is not None and _is_big(var):
+            if stage is not None and (_is_big(var) or is_on_disk(buf)):
                 _create_staged(nc, var, table, attrs, later, stage)
+            elif is_on_disk(buf):
+                _create_streamed(nc, var, buf, table, attrs, later)
             elif _is_big(var):
+                data = buf.reshape(table.shape + var.shape)
                 computed = np.flatnonzero(table.status == COMPUTED)
                 _create_cells(
                     nc,
@@ -274,6 +185,7 @@ def _write_table(
                     later,
                 )
             else:
+                data = buf.reshape(table.shape + var.shape)
                 _create(nc, var.name, table.dims + var.dims, data, attrs, later)
     shape = table.shape
     _create(
@@ -295,27 +207,12 @@ def _write_table(
     )
 
 
-def _put(var, data: np.ndarray, index: Any = ...) -> None:
-    """Write ``data`` to ``var`` (whole, or at ``index``) in the file's types.
-
-    Strings go as NC_STRING objects, bools as int8 (the ``dtype: bool`` attribute says so).
-    """
-    data = np.asarray(data)
-    if data.dtype.kind in "OU":
-        data = data.astype(object)
-    elif data.dtype.kind == "b":
-        data = data.astype(np.int8)
-    if data.ndim == 0 and index is ...:
-        var.assignValue(data.item())
-    elif data.size:
-        var[index] = data
-
-
-def _read_file(path: str, outputs: bool = True) -> FileContents:
+def _read_file(path: str, outputs: bool = True, budget: int | None = None) -> FileContents:
     """Read and check a results file (raises ``StoreError`` saying what is wrong).
 
     ``outputs=False`` reads everything but the output variables (whose tables then hold no
-    buffers): a summary of a file of any size.
+    buffers): a summary of a file of any size. A function whose array outputs need more than
+    ``budget`` bytes keeps them in the file (``OnDisk``), read when asked for.
     """
     import netCDF4
 
@@ -342,7 +239,7 @@ def _read_file(path: str, outputs: bool = True) -> FileContents:
                 f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
             )
         try:
-            return _read_layout(path, nc, attrs, outputs)
+            return _read_layout(path, nc, attrs, outputs, budget)
         except _Damaged as exc:
             raise StoreError(
                 f"The cache file {path} is damaged or was edited: {exc}. Nothing was changed. "
@@ -390,13 +287,12 @@ def _text_attr(var, name: str) -> str:
 
 def _memory_limit() -> int:
     """Bytes of results a store may hold in memory: half of this machine's memory."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
+    return physical_memory() // 2
 
 
-def _read_layout(path: str, nc, attrs: dict[str, Any], outputs: bool = True) -> FileContents:
+def _read_layout(
+    path: str, nc, attrs: dict[str, Any], outputs: bool = True, budget: int | None = None
+) -> FileContents:
     """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
     generation = str(attrs.get("xsweep_generation", ""))
     if not _STAGE_ID.fullmatch(generation):
@@ -415,6 +311,7 @@ def _read_layout(path: str, nc, attrs: dict[str, Any], outputs: bool = True) -> 
     keys = _names_attr(nc, "xsweep_functions")
     # A file claims its grid; check what loading it costs before allocating anything.
     need = 0
+    stream: dict[str, bool] = {}
     for key in keys:
         if key not in status_vars:
             raise _Damaged(f"function {key!r} has no status variable")
@@ -424,23 +321,36 @@ def _read_layout(path: str, nc, attrs: dict[str, Any], outputs: bool = True) -> 
         cells = int(np.prod(grid.shape(status_var.dimensions), dtype=float))
         need += cells * 9  # status, seconds, error code
         if "xsweep_outputs" in status_var.ncattrs():
+            sizes = []  # (bytes over the grid, streamable)
             for out in _names_attr(status_var, "xsweep_outputs"):
                 if out not in variables:
                     raise _Damaged(f"output variable {out!r} of {key!r} is missing")
                 var = variables[out]
                 itemsize = var.dtype.itemsize if isinstance(var.dtype, np.dtype) else 16
-                need += int(np.prod(var.shape, dtype=float)) * itemsize * outputs
+                cell = int(np.prod(var.shape[len(status_var.dimensions) :], dtype=float))
+                nbytes = int(np.prod(var.shape, dtype=float)) * itemsize
+                sizes.append(
+                    (
+                        nbytes,
+                        var.dtype is not str
+                        and var.ndim > len(status_var.dimensions)
+                        and cell * itemsize >= 1024,
+                    )
+                )
+            arrays = sum(n for n, streamable in sizes if streamable)
+            stream[key] = budget is not None and arrays > budget
+            need += sum(n for n, streamable in sizes if not (stream[key] and streamable)) * outputs
     if need > _memory_limit():
         raise StoreError(
             f"The cache file {path} holds (or claims to hold) results that need "
-            f"{need / 2**30:.1f} GiB of memory, more than half of this machine's memory, and "
-            "this version of xsweep keeps a cache's results in memory. Nothing was changed. "
+            f"{need / 2**30:.1f} GiB of memory, more than half of this machine's memory, for "
+            "its status and scalar outputs, which xsweep keeps in memory. Nothing was changed. "
             "Read it lazily with xarray.open_dataset(path) (xsweep info summarises it); if it "
             "should not be this big, it is damaged."
         )
     tables = {}
     for key in keys:
-        table = _read_table(nc, key, status_vars[key], grid, outputs)
+        table = _read_table(nc, key, status_vars[key], grid, outputs, stream.get(key, False))
         # Results live under the function's name; files of 0.1 keyed them "module:qualname".
         if table.name in tables:
             raise _Damaged(f"two functions store results under the name {table.name!r}")
@@ -472,7 +382,9 @@ def _attrs(var) -> dict[str, Any]:
     return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
 
 
-def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> FunctionTable:
+def _read_table(
+    nc, key: str, status_var, grid: Grid, outputs: bool = True, stream: bool = False
+) -> FunctionTable:
     variables = nc.variables
     dims = tuple(status_var.dimensions)
     name = _text_attr(status_var, "xsweep_name")
@@ -512,7 +424,13 @@ def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> F
                 raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
             extra = tuple(var.dimensions[len(dims) :])
             cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
-            data = _values(var) if outputs else None
+            on_disk = (
+                stream
+                and var.dtype is not str
+                and bool(extra)
+                and np.dtype(var.dtype).itemsize * int(np.prod(cell_shape)) >= 1024
+            )
+            data = _values(var) if outputs and not on_disk else None
             coords = {}
             wanted = [d for d in extra if d in variables]
             if "coordinates" in var.ncattrs():
@@ -528,17 +446,22 @@ def _read_table(nc, key: str, status_var, grid: Grid, outputs: bool = True) -> F
             var_attrs = _attrs(var)
             if var_attrs.get("long_name") == default_long_name(out, name):
                 del var_attrs["long_name"]  # the file's, not the function's: as it returned
-            specs.append(
-                VariableSpec(
-                    out,
-                    dtype,
-                    cell_shape,
-                    extra,
-                    scalar=(kind != "array" and not extra),
-                    coords=coords,
-                    attrs=var_attrs,
-                )
+            spec = VariableSpec(
+                out,
+                dtype,
+                cell_shape,
+                extra,
+                scalar=(kind != "array" and not extra),
+                coords=coords,
+                attrs=var_attrs,
             )
+            specs.append(spec)
+            if on_disk and outputs and streams(spec):
+                data = OnDisk(spec, table.size)
+                source = NcSource(nc.filepath(), out, table.shape, cell_shape, dtype)
+                data.point(np.flatnonzero(table.status == COMPUTED), data.add(source))
+            elif on_disk and outputs:
+                data = _values(var)
             buffers.append(data)
         table.spec = OutputSpec(kind, tuple(specs))
         if outputs:
@@ -564,6 +487,9 @@ def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
     not_computed = table.status != COMPUTED
     buffers = []
     for var, data in zip(table.spec.variables, arrays):
+        if is_on_disk(data):
+            buffers.append(data)
+            continue
         buf = np.ascontiguousarray(data.astype(var.dtype, copy=False))
         buf = buf.reshape((table.size, *var.shape))
         if not_computed.any():
@@ -580,3 +506,34 @@ def file_attrs(path: str) -> dict[str, Any]:
 
     with netCDF4.Dataset(path) as nc:
         return {k: nc.getncattr(k) for k in nc.ncattrs()}
+
+
+def open_for_reading(path: str):
+    """``path`` open through netCDF4, raw values (no masking or scaling)."""
+    import netCDF4
+
+    nc = netCDF4.Dataset(path, "r")
+    nc.set_auto_maskandscale(False)
+    return nc
+
+
+def open_generation(path: str, mode: str = "r", generation: str = ""):
+    """``path`` open through netCDF4 if it is still the snapshot ``generation``.
+
+    The opener of lazy results (:mod:`xsweep.store.lazy`): xarray may close a file and open
+    it again by its path later; by then a later publish may have replaced it, and reading
+    the new file's bytes through the old Dataset's indexes could be silently wrong.
+    """
+    import netCDF4
+
+    nc = netCDF4.Dataset(path, mode)
+    found = str(nc.__dict__.get("xsweep_generation", ""))
+    if found != generation:
+        nc.close()
+        raise StoreError(
+            f"{path} was replaced by a later publish (another sweep or run_process write) "
+            "since this lazy Dataset was returned, and its cells may have moved. Nothing "
+            "was read. Sweep again (cached cells are not recomputed) or open it anew with "
+            "xarray.open_dataset(path); .load() a Dataset to keep a copy that never changes."
+        )
+    return nc

@@ -30,7 +30,6 @@ import contextlib
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,24 +39,32 @@ import xarray as xr
 from .._version import __version__
 from ..errors import StoreError, StoreLockedError, StoreReadOnlyError
 from .base import Recorder
-from .codec import _Codec, control_record
+from .budget import default_budget
+from .codec import control_record
 from .files import (
     _clean_temp_files,
-    _discard,
     _fsync_dir,
     _fsync_file,
     _unlink,
     _wait_discards,
-    _write_cause,
 )
 from .grid import Grid
 from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
+from .lazy import lazy_dataset
 from .locking import WriterLock
 from .memory import MemoryStore
-from .ncfile import _now, _read_file, _read_outputs, _write_file
+from .ncfile import _now, _read_file, _read_outputs
+from .ondisk import streams
+from .publishing import publish, publish_error
+from .recording import make_recorder
 from .replay import replay_journal
 from .schema import DONE, Coords
-from .staging import _create_stage, _finish_stage, _Stage, _StageUnavailable, _wants_stage
+from .staging import (
+    _create_stage,
+    _Stage,
+    _StageUnavailable,
+    stream_into,
+)
 from .table import FunctionTable
 
 
@@ -83,6 +90,11 @@ class NetCDFStore(MemoryStore):
     snapshot_interval : float
         During a sweep, publish the file at least this often (seconds), so that readers see
         progress; never more often than 20 times the time a publish takes.
+    outputs : bool
+        False: read only the bookkeeping (a summary of a file of any size; never written).
+    memory_budget : int, optional
+        Bytes: a function whose array outputs over its grid need more stays on disk
+        (streamed, read lazily); default :func:`~xsweep.store.budget.default_budget`.
 
     Examples
     --------
@@ -105,8 +117,11 @@ class NetCDFStore(MemoryStore):
         computed_at: dict[str, Any] | None = None,
         snapshot_interval: float = 60.0,
         outputs: bool = True,
+        memory_budget: int | None = None,
     ):
         super().__init__(grid or {})
+        #: Bytes of a function's array outputs kept in memory; beyond, they stay on disk.
+        self.memory_budget = default_budget() if memory_budget is None else memory_budget
         self.snapshot_interval = snapshot_interval
         #: The space's own grid; the store's (``grid``) is its union with the file's.
         self.space_grid = self.grid.copy()
@@ -155,6 +170,8 @@ class NetCDFStore(MemoryStore):
             return 0
 
     def _load(self) -> None:
+        for table in self.tables.values():
+            table.close()
         self.tables = {}
         self._file_generation = None
         self._created = None
@@ -169,7 +186,7 @@ class NetCDFStore(MemoryStore):
             self._journal_only = {}
             self.grid = self.space_grid.copy()
             return
-        contents = _read_file(self.path, self._outputs)
+        contents = _read_file(self.path, self._outputs, self.memory_budget)
         self._signature = signature
         self._file_generation, self._created = contents.generation, contents.created
         self._history = contents.history
@@ -318,6 +335,11 @@ class NetCDFStore(MemoryStore):
         self._journal_loaded = self._journal_size()
         self._journal_intact = self._journal_loaded  # we appended whole records only
 
+    def _streams(self, table: FunctionTable, spec) -> bool:
+        """Stream ``table``'s array outputs when they need more than the memory budget."""
+        arrays = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in spec.variables if streams(v))
+        return table.size * arrays > self.memory_budget
+
     def _journal_outgrown(self) -> bool:
         size = self._writer.size if self._writer else 0
         return size > self._journal_limit()
@@ -330,9 +352,11 @@ class NetCDFStore(MemoryStore):
         is sparse for big cells) keeps that from happening over and over as the file grows.
         """
         data = sum(
-            buf.nbytes + table.status.nbytes + table.seconds.nbytes
+            table.memory_bytes()
+            + table.status.nbytes
+            + table.seconds.nbytes
+            + (min(self.memory_budget, table.size * 1024) if table.streamed else 0)
             for table in self.tables.values()
-            for buf in table.buffers
         )
         return max(data, 64 << 20)
 
@@ -354,89 +378,32 @@ class NetCDFStore(MemoryStore):
         publish, the next record starts a new journal (and perhaps a staged file).
         """
         self._check_writable()  # before any cell is computed, not after
-        store = self
-        # What the hot path uses, set again by start() after every publish (a new journal).
-        codec: _Codec | None = None
-        writer: JournalWriter | None = None
-        encode: Any = None  # codec.encode, or the struct of all-scalar cells (fast path)
-        put = table.putter()
-        journal_of = -1  # the publish count they were made for
+        return make_recorder(self, table, expect)
 
-        def start() -> None:
-            nonlocal codec, writer, encode, put, journal_of
-            try:
-                store._open_journal()
-                stage = store._stage
-                if stage is None and store._session_publish and _wants_stage(table, expect):
-                    stage = store._begin_stage(table)
-                elif stage is not None and stage.table is not table:
-                    stage.finalizable = False  # another function's cells are not in it
-            except StoreError:
-                raise
-            except OSError as exc:
-                raise store._journal_error(exc) from exc
-            slot = store._slot_of[table.key]
-            if stage is not None and stage.table is table:
-                codec = _Codec(table, slot, stage.fd, stage.places)
-            else:
-                codec = _Codec(table, slot)
-            encode = codec.encode
-            writer = store._writer
-            put = table.putter()
-            journal_of = store._publishes
-            store._publish_at = store._journal_limit()
-            writer.on_sync = store._maybe_publish_soon
-
-        def append(payload: bytes | list) -> None:
-            try:
-                writer.append(payload)
-            except StoreError:
-                raise
-            except OSError as exc:
-                raise store._journal_error(exc) from exc
-
-        def record(index: int, values: tuple, seconds: float) -> None:
-            if journal_of != store._publishes:
-                start()
-            try:
-                writer.append(encode(index, values, seconds))
-            except StoreError:
-                raise
-            except OSError as exc:
-                raise store._journal_error(exc) from exc
-            put(index, values, seconds)
-            if writer.size > store._publish_at:
-                store._rotate()
-
-        def record_failure(index: int, message: str, seconds: float) -> None:
-            if journal_of != store._publishes:
-                start()
-            append(codec.encode_failure(index, message, seconds))
-            table.put_failure(index, message, seconds)
-
-        def record_none(index: int, seconds: float) -> None:
-            if journal_of != store._publishes:
-                start()
-            append(codec.encode_none(index, seconds))
-            table.put_none(index, seconds)
-
-        return Recorder(record, record_failure, record_none)
-
-    def result(self, table: FunctionTable) -> xr.Dataset:
+    def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
         """The caller's own copy of ``table``'s results.
 
-        When the file holds exactly what memory holds (just published, nothing journaled
-        since: the end of every sweep), the caller takes over the buffers instead of a copy,
-        and the store reads them back from the file if it needs them again. A sweep of
-        images then returns without a second pass over its results, and peak memory stays
-        at one copy of them.
+        ``lazy`` (default: when the outputs are kept on disk) makes the outputs read from
+        the published file when indexed (dask arrays, chunked by whole cells, when dask is
+        installed); the file is published first if the journal holds cells it lacks.
+
+        Otherwise, when the file holds exactly what memory holds (just published, nothing
+        journaled since: the end of every sweep), the caller takes over the buffers instead
+        of a copy, and the store reads them back from the file if it needs them again. A
+        sweep of images then returns without a second pass over its results, and peak
+        memory stays at one copy of them.
         """
         with self._threads:
+            if lazy is None:
+                lazy = table.streamed
+            if lazy:
+                return self._lazy_result(table)
             if (
                 self.tables.get(table.key) is table
                 and table.spec is not None
                 and sum(buf.nbytes for buf in table.buffers) >= LEND_BYTES
                 and not table.lent
+                and not table.streamed
                 and not self._layout_dirty
                 and self._writer is None
                 and self._journal_size() <= HEADER_LEN
@@ -446,7 +413,32 @@ class NetCDFStore(MemoryStore):
                 return table.lend(self.grid)
             self._reclaim()
             table = self.tables.get(table.key, table)
-            return table.to_dataset(self.grid, copy=True)
+            return table.to_dataset(self.grid, copy=True).load()
+
+    def _lazy_result(self, table: FunctionTable) -> xr.Dataset:
+        """``table``'s results with its array outputs read lazily from the published file.
+
+        When the file cannot be made current (a read-only folder while another writer's
+        journal holds cells), the outputs read through the store instead: lazily too, and
+        never stale.
+        """
+        if not self._in_session and not self._file_is_current():
+            with contextlib.suppress(StoreError):
+                self.publish()
+        table = self.tables.get(table.key, table)
+        if not self._file_is_current():
+            return table.to_dataset(self.grid, copy=True)  # reads through the store
+        return lazy_dataset(self.path, self._file_generation, table, self.grid, self.memory_budget)
+
+    def _file_is_current(self) -> bool:
+        """Whether the published file holds everything the store holds."""
+        return (
+            self._file_generation is not None
+            and not self._layout_dirty
+            and (self._writer is None or self._writer.size <= HEADER_LEN)
+            and self._journal_size() <= HEADER_LEN
+            and self._file_signature() == self._signature
+        )
 
     def reclaim(self) -> None:
         """Give lent tables buffers of their own again, read back from the file.
@@ -488,15 +480,8 @@ class NetCDFStore(MemoryStore):
             raise
         self._stage = stage
         self._stage_in_journal = stage.path
+        stream_into(stage)
         return stage
-
-    def _journal_error(self, exc: OSError) -> StoreError:
-        return StoreError(
-            f"Could not record a finished cell in {self.journal_path}: "
-            f"{_write_cause(exc, self.path)}. Every cell recorded before it is safe (in "
-            f"{self.path} and the journal); the cell being recorded is not. Fix the cause and "
-            "sweep again: it resumes with the missing cells."
-        )
 
     def _rotate(self) -> None:
         """Publish mid-session (journal outgrew the file, or time is up); new journal."""
@@ -507,6 +492,12 @@ class NetCDFStore(MemoryStore):
     def _maybe_publish_soon(self, now: float) -> None:
         # Readers of the file see progress at least every snapshot_interval seconds, while
         # publishing never takes more than 1/20 of the sweep's time on big files.
+        if self._stage is not None and self._stage.table.streamed:
+            # Not for a streamed sweep: a publish would copy every cell computed so far
+            # into a new staged file. Its cells are safe in the staged file and the
+            # journal (xsweep readers see them); the file is published when it ends, or
+            # on demand (ps.publish(), xsweep publish).
+            return
         due = self._published_at + max(self.snapshot_interval, 20 * self._publish_seconds)
         if now >= due:
             self._publish_at = 0  # the next record publishes
@@ -583,92 +574,11 @@ class NetCDFStore(MemoryStore):
 
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self) -> None:
-        """Replace the file with a complete new snapshot of everything in memory.
-
-        1. Write the snapshot next to the file: the sweep's staged file completed (its big
-           cells are in place already), else a new file written whole.
-        2. Make it durable and rename it over the file: readers only ever see whole files.
-        3. Discard the journal: its records are in the new file. A new journal, for the new
-           generation, takes the next records.
-        """
-        started = time.monotonic()
-        self._publishes += 1  # recorders open the new journal at their next cell
-        stage, self._stage = self._stage, None
-        tmp, generation = self._write_snapshot(stage)
-        # A brand-new file that holds no results yet (the layout a sweep's first cell
-        # brings) is not worth waiting for the disk: it is made durable before the first
-        # journal flush that could depend on it (see _make_durable), and a power cut before
-        # then loses nothing that was computed.
-        lazy = self._file_generation is None and not any(
-            table.status.any() for table in self.tables.values()
-        )
-        try:
-            if not lazy:
-                _fsync_file(tmp)
-            os.replace(tmp, self.path)
-            if not lazy:
-                _fsync_dir(os.path.dirname(self.path))
-        except OSError as exc:
-            if stage is None or tmp != stage.path:
-                _unlink(tmp)  # a staged file stays: the journal's records need its cells
-            raise self._publish_error(exc) from exc
-        self._file_generation = generation
-        self._journal_only = {}
-        self._unsynced = lazy
-        self._signature = self._file_signature()
-        self._slot_of = {key: i for i, key in enumerate(self.tables)}
-        self._layout_dirty = False
-        self._published_at = time.monotonic()
-        self._publish_seconds = self._published_at - started
-        self._start_journal(generation)
-
-    def _write_snapshot(self, stage: _Stage | None) -> tuple[str, str]:
-        """Step 1 of a publish: ``(path, generation)`` of a complete file next to ours."""
-        if stage is not None:
-            current = not self._layout_dirty and self.tables.get(stage.table.key) is stage.table
-            if _finish_stage(stage, current, self._history):
-                return stage.path, stage.generation
-        generation = uuid.uuid4().hex
-        tmp = f"{self.path}.xsweep-tmp-{os.getpid()}"
-        if self._created is None:
-            self._created = _now()
-        try:
-            _write_file(
-                tmp, self.grid, self.tables, self._created, generation, history=self._history
-            )
-        except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
-            _unlink(tmp)
-            raise self._publish_error(exc) from exc
-        except BaseException:
-            _unlink(tmp)
-            raise
-        return tmp, generation
-
-    def _start_journal(self, generation: str) -> None:
-        """Step 3 of a publish: the old journal is inside the new file; open a new one."""
-        if self._writer is not None:
-            self._writer.close()
-        _discard(self.journal_path, f"{self.path}.xsweep-tmp-{os.getpid()}-{generation}.journal")
-        if self._stage_in_journal is not None:
-            _unlink(self._stage_in_journal)  # gone already if it became the file
-            self._stage_in_journal = None
-        if self._writer is not None:
-            self._writer = JournalWriter(self.journal_path, generation, self.fsync_interval)
-            self._writer.before_sync = self._make_durable
+        """Replace the file with a complete new snapshot (see :mod:`xsweep.store.publishing`)."""
+        publish(self)
 
     def _publish_error(self, exc: Exception) -> StoreError:
-        if self._file_generation is None and self._journal_size() <= HEADER_LEN:
-            safe = "Nothing had been computed yet, so nothing is lost"
-        else:
-            stage = f" and {self._stage_in_journal}" if self._stage_in_journal is not None else ""
-            safe = (
-                f"Every cell computed so far is safe in the previous {self.path} and "
-                f"{self.journal_path}{stage}"
-            )
-        return StoreError(
-            f"Could not write the cache file {self.path}: {_write_cause(exc, self.path)}. "
-            f"{safe}; fix the cause and sweep again to publish them."
-        )
+        return publish_error(self, exc)
 
     def _make_durable(self) -> None:
         """Before the journal is flushed: flush what its records depend on."""
@@ -686,53 +596,3 @@ class NetCDFStore(MemoryStore):
 
 #: Results at least this big are handed to the caller rather than copied (``result``).
 LEND_BYTES = 1 << 20
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading and merging whole files
-# ---------------------------------------------------------------------------------------------
-def open_store(path: str, outputs: bool = True) -> NetCDFStore:
-    """Open an existing results file over its own grid (no space needed), for reading.
-
-    With ``outputs=False`` the output variables are not read (a summary: statuses, timings,
-    failures), so that a file of any size opens. Raises ``StoreError`` if the file does not
-    exist or is not an xsweep results file.
-
-    Examples
-    --------
-    >>> from xsweep.store import open_store
-    >>> open_store("no-such-file.nc")
-    Traceback (most recent call last):
-    ...
-    xsweep.errors.StoreError: There is no file no-such-file.nc. Check the path.
-    """
-    if not os.path.exists(path):
-        raise StoreError(f"There is no file {path}. Check the path.")
-    kind = _what_file(path)
-    if kind is not None:
-        raise StoreError(
-            f"{path} is {kind}, not a results file: give the path of a .nc file that xsweep "
-            "wrote (ps.cache_path says where a space's cache is)."
-        )
-    return NetCDFStore(path, None, outputs=outputs)
-
-
-def _what_file(path: str) -> str | None:
-    """What ``path`` is when it is plainly not a NetCDF file (None: it may be one)."""
-    if os.path.isdir(path):
-        return "a folder"
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError as exc:
-        return f"a file that cannot be read ({exc.strerror})"
-    if head.startswith((b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")):
-        return None
-    if not head:
-        return "an empty file"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "a binary file that is not NetCDF"
-    first = text.strip().splitlines()[0][:40] if text.strip() else ""
-    return f"a text file (it starts with {first!r})" if first else "a text file"

@@ -10,9 +10,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DamagedSideFileWarning, warn_user
+from .bigcells import _is_big
 from .codec import _HEAD, _RECORD_ERRORS, _SLOT, _STAGE_ID, CONTROL_SLOT, _Codec, _Malformed
 from .journal import HEADER_LEN, is_foreign, map_journal, open_side_file, read_records
-from .ncfile import _is_big
+from .ondisk import streams
 from .table import FunctionTable
 
 
@@ -69,6 +70,8 @@ def replay_journal(
                 skipped.append(f"at byte {end - len(payload)}: {exc}")
             intact = end
     finally:
+        for decoder in decoders:
+            decoder.staged(-1, {})  # on-disk outputs stop taking cells as staged
         for fd in opened:
             os.close(fd)
         if isinstance(data, mmap.mmap):
@@ -88,7 +91,7 @@ def _open_stage(path: str, payload: bytes, decoders: list[_Codec]) -> tuple[str 
 
     The fd is None when the file is gone. Raises ``_Malformed`` unless the record names
     ``<file>.xsweep-stage-<hex id>`` in the store's own folder and places that fit the
-    function's big outputs.
+    function's big (or streamed) outputs.
     """
     info = json.loads(payload[_HEAD.size :].decode("utf-8"))
     if not isinstance(info, dict):
@@ -112,7 +115,7 @@ def _open_stage(path: str, payload: bytes, decoders: list[_Codec]) -> tuple[str 
         var = table.spec.variables[i] if 0 <= i < len(table.spec.variables) else None
         if (
             var is None
-            or not _is_big(var)
+            or not (_is_big(var) or streams(var))
             or not isinstance(place, list)
             or len(place) != 2
             or not all(type(x) is int for x in place)

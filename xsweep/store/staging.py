@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..outputs import VariableSpec
+from .bigcells import DENSE_FRACTION, _cell_head, _is_big
 from .codec import _pwrite_all
 from .files import _unlink
-from .ncfile import DENSE_FRACTION, _cell_head, _is_big, _now, _put, _write_file
-from .schema import COMPUTED, DONE
+from .ncfile import _now, _put, _write_file
+from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
+from .schema import COMPUTED, DONE, FAILED, NO_VALUE
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: these modules import this one
@@ -112,6 +114,9 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
             base, nbytes = found[var.name], buf.itemsize * int(np.prod(var.shape))
             row = _check_place(nc, fd, var, table, base, nbytes)
             places[i] = (base, nbytes)
+            if is_on_disk(buf):
+                _copy_into_stage(fd, buf, table, base, nbytes)
+                continue
             # The cells computed so far (a resumed sweep); then what the markers and the
             # probe overwrote gets the store's content back.
             _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
@@ -137,6 +142,33 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
         _unlink(path)
         raise
     return _Stage(path, generation, nc, fd, table, places)
+
+
+def _copy_into_stage(fd: int, buf, table: FunctionTable, base: int, nbytes: int) -> None:
+    """Copy an on-disk output's computed cells into the staged file, a block at a time.
+
+    The first and last cells are written whatever their status: the marker and the probe
+    were written over their heads.
+    """
+    cells = np.union1d(np.flatnonzero(table.status == COMPUTED), [0, table.size - 1])
+    for part in blocks(cells, COPY_BYTES // max(nbytes, 1)):
+        values = buf.read(part)
+        raw = values.reshape(part.size, -1).view(np.uint8).reshape(part.size, nbytes)
+        pos = 0
+        for first, stop in runs(part):
+            n = stop - first
+            _pwrite_all(fd, memoryview(raw[pos : pos + n]).cast("B"), base + first * nbytes)
+            pos += n
+
+
+def stream_into(stage: _Stage) -> None:
+    """Point the stage table's on-disk outputs at the staged file, which now holds them."""
+    table = stage.table
+    computed = np.flatnonzero(table.status == COMPUTED)
+    for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
+        if is_on_disk(buf) and i in stage.places:
+            buf.rebase(RawSource(stage.fd, stage.places[i][0], var.dtype, var.shape), computed)
+            buf.live = 0
 
 
 def _check_place(
@@ -208,9 +240,11 @@ def _wants_stage(table: FunctionTable, expect: int) -> bool:
     """Stage a sweep's big cells when the file it ends with will be mostly computed.
 
     A staged file lays big outputs out contiguously (see :func:`_create_stage`); a barely
-    computed grid stays with the sparse layout of :func:`~xsweep.store.ncfile._create_cells`.
+    computed grid stays with the sparse layout of :func:`~xsweep.store.bigcells._create_cells`.
     """
     spec = table.spec
+    if table.streamed:
+        return True  # its outputs never are in memory: they go to their place or nowhere
     if spec is None or not any(_is_big(var) for var in spec.variables):
         return False
     return expect >= DENSE_FRACTION * table.size
@@ -226,7 +260,14 @@ def _finish_stage(stage: _Stage, current: bool, history: list[str]) -> bool:
     """
     table = stage.table
     done = np.count_nonzero(np.isin(table.status, DONE))
-    if not (current and stage.finalizable and done >= DENSE_FRACTION * table.size):
+    # Streamed outputs: filling the cells not computed costs less than copying the
+    # computed ones into a new file as long as they are fewer.
+    dense = (
+        done >= DENSE_FRACTION * table.size
+        or _holes_read_as_fill(table)
+        or (table.streamed and 2 * done >= table.size)
+    )
+    if not (current and stage.finalizable and dense):
         stage.close()
         return False
     try:
@@ -235,6 +276,16 @@ def _finish_stage(stage: _Stage, current: bool, history: list[str]) -> bool:
         return False
     finally:
         stage.close()
+
+
+def _holes_read_as_fill(table: FunctionTable) -> bool:
+    """Whether every staged output is on disk with a zero fill (ints): cells never written
+    are holes that read as the fill, so a sparsely computed staged file needs no filling."""
+    return table.streamed and all(
+        not np.any(np.asarray(var.fill))
+        for var, buf in zip(table.spec.variables, table.buffers)
+        if is_on_disk(buf)
+    )
 
 
 def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
@@ -252,7 +303,15 @@ def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
         return False  # an unlimited dim cannot shrink: write a new file instead
     not_computed = np.flatnonzero(table.status != COMPUTED)
     for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
-        if i in stage.places:
+        if i in stage.places and is_on_disk(buf):
+            # Cells never written read as a zero fill (holes); failed ones may hold bytes.
+            cells = (
+                not_computed
+                if np.any(np.asarray(var.fill))
+                else np.flatnonzero(np.isin(table.status, (FAILED, NO_VALUE)))
+            )
+            write_fill_runs(stage.fd, var, cells, stage.places[i][0])
+        elif i in stage.places:
             base, nbytes = stage.places[i]
             _write_runs(stage.fd, buf, not_computed, base, nbytes)
         else:

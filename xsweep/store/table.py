@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..outputs import OutputSpec, VariableSpec
 from .grid import Grid
+from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 from .schema import (
     COMPUTED,
     FAILED,
@@ -60,10 +61,30 @@ class FunctionTable:
         outs = self.spec.names if self.spec else ()
         return (*outs, self.names.status, self.names.seconds, self.names.error, self.names.messages)
 
-    def set_spec(self, spec: OutputSpec) -> None:
+    def set_spec(self, spec: OutputSpec, stream: bool = False) -> None:
+        """Fix the output structure; ``stream``: array outputs stay on disk (``OnDisk``)."""
+        self.close()
         self.spec = spec
-        self.buffers = tuple(_filled((self.size, *v.shape), v) for v in spec.variables)
+        self.buffers = tuple(
+            OnDisk(v, self.size) if stream and streams(v) else _filled((self.size, *v.shape), v)
+            for v in spec.variables
+        )
         self._view = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether some outputs are kept on disk rather than in memory."""
+        return any(is_on_disk(buf) for buf in self.buffers)
+
+    def memory_bytes(self) -> int:
+        """Bytes of results this table holds in memory."""
+        return sum(0 if is_on_disk(b) else b.nbytes for b in self.buffers)
+
+    def close(self) -> None:
+        """Let go of the files the on-disk outputs read from."""
+        for buf in self.buffers:
+            if is_on_disk(buf):
+                buf.close()
 
     def regrow(self, spec: OutputSpec) -> None:
         """Take a structure whose ragged outputs grew (see :func:`xsweep.outputs.grow_spec`).
@@ -76,6 +97,9 @@ class FunctionTable:
         done = self.status == COMPUTED  # cells without a value keep the fill
         buffers = []
         for var in spec.variables:
+            if var.name in old and is_on_disk(old[var.name][1]):
+                buffers.append(old[var.name][1].regrown(var))  # reads pad the old cells
+                continue
             buf = _filled((self.size, *var.shape), var)
             if var.name in old:
                 was, data = old[var.name]
@@ -177,7 +201,7 @@ class FunctionTable:
         self.seconds = move(self.seconds, np.nan)
         if self.spec is not None:
             self.buffers = tuple(
-                move(buf, var.fill, var.shape)
+                _remapped(buf, move, size) if is_on_disk(buf) else move(buf, var.fill, var.shape)
                 for var, buf in zip(self.spec.variables, self.buffers)
             )
         if codes_old:
@@ -210,7 +234,10 @@ class FunctionTable:
         self.seconds = cut(self.seconds)
         if self.spec is not None:
             self.buffers = tuple(
-                cut(buf, var.shape) for var, buf in zip(self.spec.variables, self.buffers)
+                _remapped(buf, lambda flat, fill: cut(flat), size)
+                if is_on_disk(buf)
+                else cut(buf, var.shape)
+                for var, buf in zip(self.spec.variables, self.buffers)
             )
         moved = cut(marker)
         self.errors = {int(i): old_errors[m][1] for i, m in enumerate(moved) if m >= 0}
@@ -266,6 +293,10 @@ class FunctionTable:
         if self.spec is None:
             return out
         for var, buf in zip(self.spec.variables, self.buffers):
+            if is_on_disk(buf):  # read when indexed; the store hands callers the file's
+                data = lazy_cells(buf, self.shape)
+                out[var.name] = xr.Variable(self.dims + var.dims, data, dict(var.attrs))
+                continue
             arr = buf.reshape(self.shape + var.shape)
             if var.dtype == object:
                 arr = arr.astype(str)
@@ -328,6 +359,11 @@ def _same_structure(a: OutputSpec, b: OutputSpec) -> bool:
         return [(v.name, v.dtype, v.shape, v.dims, v.scalar) for v in spec.variables]
 
     return a.kind == b.kind and shape(a) == shape(b)
+
+
+def _remapped(buf: OnDisk, move, size: int) -> OnDisk:
+    buf.remap(move, size)
+    return buf
 
 
 def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:

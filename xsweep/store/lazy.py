@@ -1,0 +1,62 @@
+"""Lazy results: a function's outputs read from the published file only when indexed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import xarray as xr
+from xarray.backends import CachingFileManager, NetCDF4DataStore
+
+from .grid import Grid
+from .ncfile import open_generation
+from .table import FunctionTable
+
+
+def lazy_dataset(
+    path: str, generation: str, table: FunctionTable, grid: Grid, budget: int
+) -> xr.Dataset:
+    """``table``'s results (statuses in memory) with its array outputs read from ``path``.
+
+    Dask arrays chunked by whole cells when dask is installed, else xarray's lazily indexed
+    arrays. The Dataset holds the file it opened: a file that replaces it later (the next
+    publish) does not change what it reads. Should xarray close it (its cache of open files
+    is full) and open the path again, the file must still be snapshot ``generation``, else
+    reading raises a ``StoreError`` that says what to do (see ``ncfile.open_generation``).
+    It pickles (dask clusters): the workers open the file by path, with the same check.
+    """
+    ds = table.to_dataset(grid, copy=True)
+    arrays = [v for v in (table.spec.variables if table.spec else ()) if not v.scalar]
+    arrays = [v for v in arrays if v.dtype != object]
+    if not arrays:
+        return ds
+    chunks = cell_chunks(table, budget) if _has_dask() else None
+    manager = CachingFileManager(open_generation, path, mode="r", kwargs={"generation": generation})
+    on_file = xr.open_dataset(
+        NetCDF4DataStore(manager), chunks=chunks, cache=False, decode_times=False
+    )
+    for var in arrays:
+        ds[var.name] = on_file[var.name].variable.copy(deep=False)
+        ds[var.name].attrs = dict(var.attrs)
+        ds[var.name].encoding = {}
+    ds.set_close(on_file.close)
+    return ds
+
+
+def _has_dask() -> bool:
+    return importlib.util.find_spec("dask") is not None
+
+
+def cell_chunks(table: FunctionTable, budget: int) -> dict[str, int]:
+    """Dask chunks of whole cells, about 64 MiB (a sixteenth of the budget if less) each."""
+    cell = max((v.dtype.itemsize * int(np.prod(v.shape)) for v in table.spec.variables), default=1)
+    room = max(min(64 << 20, budget // 16) // max(cell, 1), 1)
+    chunks: dict[str, int] = {}
+    for dim, n in reversed(list(zip(table.dims, table.shape))):
+        take = max(min(n, room), 1)
+        chunks[dim] = take
+        room = max(room // max(n, 1), 1) if take == n else 1
+    for var in table.spec.variables:
+        for dim in var.dims:
+            chunks[dim] = -1
+    return chunks

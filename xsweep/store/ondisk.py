@@ -1,0 +1,433 @@
+"""Outputs kept on disk: a streamed output's cells stay in files, never all in memory.
+
+A function whose array outputs over its whole grid need more than the store's memory budget
+(see :mod:`xsweep.store.budget`) is *streamed*: its array outputs' buffers are
+:class:`OnDisk` objects instead of numpy arrays. An ``OnDisk`` says, per cell, in which
+*source* the cell's bytes are and at which cell there:
+
+* :class:`RawSource`: a contiguous variable at a known place in a file (a sweep's staged file:
+  the codec ``pwrite``-s each finished cell there; it stays the same inode once published);
+* :class:`NcSource`: a variable of a published results file, read through netCDF4;
+* :class:`MemSource`: a few cells in memory (``run_process`` write-backs and journal records
+  that hold a cell whole), published with the next snapshot.
+
+Sources are opened files, not paths: a file replaced by a later publish keeps the old inode
+readable, so every cell an ``OnDisk`` points at stays what it was. Cells that point nowhere
+read as the output's fill. Moving cells (a grid that grows, ``compact``) moves the two small
+per-cell index arrays, never the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..errors import StoreError
+from ..outputs import VariableSpec
+
+#: Bytes of cells read or written at a time when cells are copied between files (working
+#: memory on top of the budget; copies run at disk speed from a few MiB on).
+COPY_BYTES = 8 << 20
+
+#: Array outputs with cells at least this big are streamed (smaller ones stay in memory).
+STREAM_CELL_BYTES = 1024
+
+
+def cell_nbytes(var: VariableSpec) -> int:
+    return var.dtype.itemsize * int(np.prod(var.shape, dtype=np.int64))
+
+
+def streams(var: VariableSpec) -> bool:
+    """Whether ``var`` is kept on disk in a streamed table (arrays of sizeable cells)."""
+    return var.dtype != object and not var.scalar and cell_nbytes(var) >= STREAM_CELL_BYTES
+
+
+def runs(cells: np.ndarray) -> Iterator[tuple[int, int]]:
+    """``(first, stop)`` of each run of consecutive values in sorted ``cells``."""
+    if cells.size == 0:
+        return
+    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    stops = np.concatenate((breaks, [cells.size]))
+    for a, b in zip(starts.tolist(), stops.tolist()):
+        yield int(cells[a]), int(cells[b - 1]) + 1
+
+
+def blocks(cells: np.ndarray, per_block: int) -> Iterator[np.ndarray]:
+    """``cells`` in consecutive pieces of at most ``per_block``."""
+    per_block = max(int(per_block), 1)
+    for i in range(0, cells.size, per_block):
+        yield cells[i : i + per_block]
+
+
+def slabs(shape: tuple[int, ...], start: int, stop: int) -> Iterator[tuple[tuple, int, int]]:
+    """Split flat cells ``[start, stop)`` of a C-order grid into hyper-slabs.
+
+    Yields ``(index, first, stop)``: ``index`` is a basic index into the grid (integers,
+    then one slice) covering flat cells ``[first, stop)``.
+    """
+    if not shape:
+        if start < stop:
+            yield (), 0, 1
+        return
+    row = shape[-1]
+    at = start
+    while at < stop:
+        end = min(stop, (at // row + 1) * row) if row else stop
+        head = np.unravel_index(at, shape)
+        index = tuple(int(i) for i in head[:-1]) + (slice(int(head[-1]), int(head[-1]) + end - at),)
+        yield index, at, end
+        at = end
+
+
+class _Source:
+    cell_shape: tuple[int, ...]
+
+    def read(self, at: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class RawSource(_Source):
+    """Cells of a contiguous variable at ``base`` in a file (its own descriptor)."""
+
+    def __init__(self, fd: int, base: int, dtype: np.dtype, cell_shape: tuple[int, ...]):
+        self.fd = os.dup(fd)
+        self.base = base
+        self.dtype = np.dtype("i1") if dtype.kind == "b" else dtype
+        self.cell_shape = cell_shape
+        self.nbytes = self.dtype.itemsize * int(np.prod(cell_shape, dtype=np.int64))
+
+    def read(self, at: np.ndarray) -> np.ndarray:
+        out = np.empty((at.size, *self.cell_shape), dtype=self.dtype)
+        flat = out.reshape(at.size, -1).view(np.uint8).reshape(at.size, self.nbytes)
+        order = np.argsort(at, kind="stable")
+        sorted_at = at[order]
+        pos = 0
+        for first, stop in runs(sorted_at):
+            n = stop - first
+            want = n * self.nbytes
+            data = b""
+            while len(data) < want:  # pread may return less than asked (signals)
+                more = os.pread(
+                    self.fd, want - len(data), self.base + first * self.nbytes + len(data)
+                )
+                if not more:
+                    raise OSError(
+                        f"a results file ends before cell {first + len(data) // self.nbytes}"
+                    )
+                data += more
+            rows = order[pos : pos + n]
+            flat[rows] = np.frombuffer(data, dtype=np.uint8).reshape(n, self.nbytes)
+            pos += n
+        return out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class NcSource(_Source):
+    """Cells of a variable of a NetCDF file, read through netCDF4 (opened once, kept)."""
+
+    def __init__(self, path: str, name: str, grid_shape: tuple[int, ...], cell_shape, dtype):
+        self.path = path
+        self.name = name
+        self.grid_shape = grid_shape
+        self.cell_shape = tuple(cell_shape)
+        self.dtype = dtype
+        self._nc = None
+
+    def open(self) -> None:
+        """Open the file now: later reads see this inode even if the path is replaced."""
+        self._variable()
+
+    def _variable(self):
+        if self._nc is None:
+            from .ncfile import open_for_reading  # the one module that imports netCDF4
+
+            self._nc = open_for_reading(self.path)
+        return self._nc.variables[self.name]
+
+    def read(self, at: np.ndarray) -> np.ndarray:
+        var = self._variable()
+        out = np.empty((at.size, *self.cell_shape), dtype=self.dtype)
+        order = np.argsort(at, kind="stable")
+        sorted_at = at[order]
+        pos = 0
+        for first, stop in runs(sorted_at):
+            for index, a, b in slabs(self.grid_shape, first, stop):
+                data = np.asarray(var[index]).reshape((b - a, *self.cell_shape))
+                out[order[pos : pos + b - a]] = data
+                pos += b - a
+        return out
+
+    def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                self._nc.close()
+            self._nc = None
+
+
+class MemSource(_Source):
+    """A few cells held in memory until the next snapshot holds them."""
+
+    def __init__(self, cell_shape: tuple[int, ...], dtype: np.dtype):
+        self.cell_shape = cell_shape
+        self.dtype = dtype
+        self.cells: dict[int, np.ndarray] = {}
+
+    def read(self, at: np.ndarray) -> np.ndarray:
+        out = np.empty((at.size, *self.cell_shape), dtype=self.dtype)
+        for row, i in enumerate(at.tolist()):
+            out[row] = self.cells[i]
+        return out
+
+
+class OnDisk:
+    """A streamed output's buffer: which source holds each cell (see the module docstring).
+
+    It answers the few array verbs a table uses (``shape``, ``dtype``, ``nbytes``, reading
+    ``buf[i]`` or ``buf[cells]``, ``buf[i] = value``); whole-grid operations go through
+    :meth:`read` in blocks.
+    """
+
+    def __init__(self, var: VariableSpec, ncells: int):
+        self.var = var
+        self.dtype = var.dtype
+        self.cell_shape = tuple(var.shape)
+        self.ncells = ncells
+        self.sources: list[_Source | None] = []
+        self.where = np.full(ncells, -1, dtype=np.int16)  # source number, -1: the fill
+        self.at = np.zeros(ncells, dtype=np.int64)  # the cell's index in its source
+        #: The staged file of the write session, whose places the codec writes: a value
+        #: put while it is set is already there (see ``__setitem__``).
+        self.live: int | None = None
+        self._memory: int | None = None  # the MemSource's number, once there is one
+
+    # -- what a table asks of a buffer ----------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.ncells, *self.cell_shape)
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.ncells * cell_nbytes(self.var)
+
+    @property
+    def cell_bytes(self) -> int:
+        return cell_nbytes(self.var)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.read(np.array([int(key)]))[0]
+        cells = np.arange(self.ncells)[key]
+        return self.read(np.atleast_1d(cells))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if not isinstance(index, (int, np.integer)):
+            if np.ndim(value) == 0:  # the fill, for many cells
+                self.where[index] = -1
+                return
+            raise TypeError("cells of an output kept on disk are written one at a time")
+        if np.ndim(value) == 0:  # the fill: not computed, failed or no value
+            self.where[index] = -1
+        elif self.live is not None:
+            self.where[index] = self.live
+            self.at[index] = index
+        else:
+            self.memory().cells[int(index)] = np.array(value, dtype=self.dtype, copy=True)
+            self.where[index] = self._memory
+            self.at[index] = index
+
+    def memory(self) -> MemSource:
+        if self._memory is None:
+            self._memory = self.add(MemSource(self.cell_shape, self.dtype))
+        return self.sources[self._memory]
+
+    # -- sources --------------------------------------------------------------------------
+    def add(self, source: _Source) -> int:
+        self.sources.append(source)
+        return len(self.sources) - 1
+
+    def point(self, cells: np.ndarray, source: int) -> None:
+        """The ``cells`` are at the same index in ``source`` (a file over this grid)."""
+        self.where[cells] = source
+        self.at[cells] = cells
+
+    def rebase(self, source: _Source, cells: np.ndarray) -> None:
+        """Everything lives in ``source`` now (a new file): drop the old sources."""
+        old = self.sources
+        self.sources = [source]
+        self._memory = None
+        self.live = None
+        self.where[:] = -1
+        self.at[:] = 0
+        self.point(cells, 0)
+        for src in old:
+            if src is not None and src is not source:
+                src.close()
+
+    def close(self) -> None:
+        for src in self.sources:
+            if src is not None:
+                src.close()
+        self.sources = []
+        self._memory = None
+        self.live = None
+        self.where[:] = -1
+
+    def pending(self) -> int:
+        """How many cells are held in memory (not yet in any file)."""
+        return 0 if self._memory is None else len(self.sources[self._memory].cells)
+
+    # -- reading --------------------------------------------------------------------------
+    def read(self, cells: np.ndarray) -> np.ndarray:
+        """The values of ``cells`` (flat indices), ``(n, *cell_shape)``; the fill where none."""
+        cells = np.asarray(cells, dtype=np.int64)
+        _check_room(self, cells.size)
+        out = np.empty((cells.size, *self.cell_shape), dtype=self.dtype)
+        where = self.where[cells]
+        if (where < 0).any():
+            out[where < 0] = self.var.fill
+        for k in np.unique(where[where >= 0]).tolist():
+            rows = np.flatnonzero(where == k)
+            source = self.sources[k]
+            data = source.read(self.at[cells[rows]])
+            if data.dtype != self.dtype:
+                data = data.astype(self.dtype)
+            if tuple(source.cell_shape) != self.cell_shape:  # cells from before a regrow
+                pad = np.full((rows.size, *self.cell_shape), self.var.fill, dtype=self.dtype)
+                pad[(slice(None), *(slice(0, n) for n in source.cell_shape))] = data
+                data = pad
+            out[rows] = data
+        return out
+
+    def iter_blocks(self, cells: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(cells, values)`` in blocks of at most ``COPY_BYTES`` (one cell at least)."""
+        for part in blocks(cells, COPY_BYTES // max(self.cell_bytes, 1)):
+            yield part, self.read(part)
+
+    # -- moving cells (the table moves its other flat arrays the same way) -------------------
+    def remap(self, move, ncells: int) -> None:
+        """Apply ``move(flat_array, fill)`` (a regrid or a cut) to the per-cell indices."""
+        self.where = move(self.where, -1)
+        self.at = move(self.at, 0)
+        self.ncells = ncells
+
+    def regrown(self, var: VariableSpec) -> OnDisk:
+        """The same cells under a structure whose cells grew (reads pad them)."""
+        self.var = var
+        self.cell_shape = tuple(var.shape)
+        return self
+
+    def take_from(self, cells: np.ndarray, other: OnDisk) -> None:
+        """Make ``cells`` read what ``other`` holds at the same cells (a merge)."""
+        numbers: dict[int, int] = {}
+        for k in np.unique(other.where[cells]).tolist():
+            if k >= 0:
+                numbers[k] = self.add(other.sources[k])
+        for k, mine in numbers.items():
+            rows = cells[other.where[cells] == k]
+            self.where[rows] = mine
+            self.at[rows] = other.at[rows]
+        none = cells[other.where[cells] < 0]
+        self.where[none] = -1
+
+
+def _check_room(buf: OnDisk, count: int) -> None:
+    """Refuse to read cells that would not fit in memory (a file may claim any size)."""
+    from .budget import available_memory, size_text
+
+    need = count * buf.cell_bytes
+    if need > (64 << 20) and need > available_memory():
+        raise StoreError(
+            f"Reading {count:,} cell(s) of {buf.var.name} needs {size_text(need)} "
+            f"({need / 1e9:.1f} GB) of memory, more than is available; nothing was read. "
+            "Read only the part you need, lazily: xarray.open_dataset(path)"
+            f"[{buf.var.name!r}].isel(...), or the Dataset a sweep returns (lazy=True)."
+        )
+
+
+def is_on_disk(buf: Any) -> bool:
+    return isinstance(buf, OnDisk)
+
+
+def write_fill_runs(fd: int, var: VariableSpec, cells: np.ndarray, base: int) -> None:
+    """``pwrite`` the output's fill over ``cells`` of a contiguous variable at ``base``."""
+    from .codec import _pwrite_all
+
+    if cells.size == 0:
+        return
+    nbytes = cell_nbytes(var)
+    per = min(max(COPY_BYTES // max(nbytes, 1), 1), cells.size)
+    dtype = np.dtype("i1") if var.dtype.kind == "b" else var.dtype
+    block = np.full((per, *var.shape), var.fill, dtype=dtype)
+    raw = memoryview(block.reshape(-1).view(np.uint8))
+    for first, stop in runs(cells):
+        at = first
+        while at < stop:
+            n = min(per, stop - at)
+            _pwrite_all(fd, raw[: n * nbytes], base + at * nbytes)
+            at += n
+
+
+def lazy_cells(buf: OnDisk, grid_shape: tuple[int, ...]):
+    """An xarray-lazy array over ``buf``'s cells laid out on the grid (reads on indexing)."""
+    from xarray.core import indexing
+
+    return indexing.LazilyIndexedArray(_LazyCells(buf, grid_shape))
+
+
+def _lazy_base():
+    from xarray.backends import BackendArray
+
+    return BackendArray
+
+
+class _LazyCells(_lazy_base()):  # type: ignore[misc]
+    def __init__(self, buf: OnDisk, grid_shape: tuple[int, ...]):
+        self.buf = buf
+        self.grid_shape = tuple(grid_shape)
+        self.shape = self.grid_shape + buf.cell_shape
+        self.dtype = buf.dtype
+
+    def __getitem__(self, key):
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._outer
+        )
+
+    def _outer(self, key: tuple) -> np.ndarray:
+        ngrid = len(self.grid_shape)
+        picks, squeeze = [], []
+        for axis, (k, n) in enumerate(zip(key[:ngrid], self.grid_shape)):
+            if isinstance(k, (int, np.integer)):
+                picks.append(np.array([int(k) % n if n else 0]))
+                squeeze.append(axis)
+            else:
+                picks.append(np.arange(n)[k])
+        lens = tuple(len(p) for p in picks)
+        if picks:
+            flat = np.ravel_multi_index(np.ix_(*picks), self.grid_shape).reshape(-1)
+        else:
+            flat = np.zeros(1, dtype=np.int64)
+        data = self.buf.read(flat).reshape(lens + self.buf.cell_shape)
+        data = data[(slice(None),) * ngrid + tuple(key[ngrid:])]
+        return data.squeeze(axis=tuple(squeeze)) if squeeze else data
