@@ -25,7 +25,10 @@ def test_scalar_sweep_is_dataset_over_parameters(space):
     assert float(ds["area"].sel(a=3, b=1.5)) == 4.5
     assert ds["a"].attrs["units"] == "m"
     assert (ds["area_status"] == 1).all()
-    assert (ds["area_seconds"] >= 0).all()
+    # The data variables are the outputs; the status rides along as a coordinate.
+    assert list(ds.data_vars) == ["area"] and "area_status" in ds.coords
+    assert (ds.xsweep.status == 1).all() and not ds.sizes.keys() - {"a", "b"}
+    assert (space.seconds(area) >= 0).all()
     # Values passed are plain Python scalars, like the parameter's .value.
     assert all(type(a) is int and type(b) is float for a, b in calls)
 
@@ -208,7 +211,10 @@ def test_failures_are_recorded_and_listed(space):
     assert failures["a"].tolist() == [2, 2]
     assert failures["error"].tolist() == ["ZeroDivisionError: no"] * 2
     codes = ds["inverse_error"].sel(a=2).values
-    assert ds["inverse_messages"].values[codes - 1].tolist() == ["ZeroDivisionError: no"] * 2
+    messages = ds["inverse_error"].attrs["xsweep_messages"]
+    assert [messages[c - 1] for c in codes] == ["ZeroDivisionError: no"] * 2
+    assert ds.xsweep.failures()["error"].tolist() == ["ZeroDivisionError: no"] * 2
+    assert list(ds.data_vars) == ["inverse"]
 
 
 def test_errors_raise_stops_with_the_original_exception(space):

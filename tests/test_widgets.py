@@ -153,7 +153,7 @@ def test_accessor_status_and_failures(tmp_path):
     with pytest.warns(xs.SweepFailuresWarning):
         ps.sweep(inv)
     with xr.open_dataset(tmp_path / "r.nc") as ds:
-        status = ds.xsweep.status()
+        status = ds.xsweep.counts()
         failures = ds.xsweep.failures()
     assert status.loc["inv"].tolist() == [0, 2, 1, 0]
     assert failures.to_dict("records") == [

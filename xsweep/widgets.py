@@ -378,8 +378,8 @@ class DatasetExplorer(_View):
 def _param_dims(ds: xr.Dataset) -> list[str]:
     """Dims of the status variables (xsweep files), else dims that have a coordinate."""
     dims: list[str] = []
-    for name in ds.data_vars:
-        if "flag_meanings" in ds[name].attrs:
+    for name in ds.variables:  # coordinates of a swept Dataset, variables of a file
+        if "flag_meanings" in ds[name].attrs and ds[name].dims:
             dims += [d for d in ds[name].dims if d not in dims]
     if not dims:
         dims = [d for d in ds.dims if d in ds.coords and ds[d].size > 1]

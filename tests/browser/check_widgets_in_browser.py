@@ -111,7 +111,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_notebook(folder: Path) -> Path:
+def write_notebook(folder: Path, code: str = NOTEBOOK_CODE) -> Path:
     notebook = {
         "cells": [
             {
@@ -120,7 +120,7 @@ def write_notebook(folder: Path) -> Path:
                 "id": "explore",
                 "metadata": {},
                 "outputs": [],
-                "source": NOTEBOOK_CODE.splitlines(keepends=True),
+                "source": code.splitlines(keepends=True),
             }
         ],
         "metadata": {
@@ -325,8 +325,21 @@ def run_check(driver, url: str, screenshot: Path, deadline: float) -> str:
     return f"src changed, colour {first_pixel[:3]} -> {new_pixel[:3]}, status {status!r}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(
+    argv: list[str] | None = None,
+    *,
+    code: str = NOTEBOOK_CODE,
+    check=None,
+    what: str = "explore view",
+    description: str | None = None,
+) -> int:
+    """Serve a notebook of ``code`` with Voila, open it in Chromium and run ``check`` on it.
+
+    ``check(driver, url, screenshot, deadline)`` returns a one-line detail or raises
+    ``CheckFailed``; by default :func:`run_check` (the explore view).
+    """
+    check = check or run_check
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument(
         "--screenshot",
         type=Path,
@@ -363,13 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(max(1, int(args.timeout)))
     try:
         check_prerequisites(args.chromium, args.chromedriver)
-        notebook = write_notebook(folder)
+        notebook = write_notebook(folder, code)
         port = args.port or free_port()
         url = f"http://127.0.0.1:{port}/"
         server, log_path = start_server(notebook, port, folder)
         wait_for_server(server, port, min(deadline, time.monotonic() + 60))
         driver = start_browser(args.chromium, args.chromedriver, folder)
-        detail = run_check(driver, url, screenshot, deadline)
+        detail = check(driver, url, screenshot, deadline)
         ok = True
     except (CheckFailed, OverallTimeout) as exc:
         detail = str(exc)
@@ -400,10 +413,10 @@ def main(argv: list[str] | None = None) -> int:
 
     took = time.monotonic() - start
     if ok:
-        print(f"PASSED explore view in Chromium: {detail}")
+        print(f"PASSED {what} in Chromium: {detail}")
         print(f"1 passed, 0 failed in {took:.1f}s")
         return 0
-    print(f"FAILED explore view in Chromium: {detail}")
+    print(f"FAILED {what} in Chromium: {detail}")
     print(f"0 passed, 1 failed in {took:.1f}s")
     return 1
 

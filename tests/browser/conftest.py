@@ -5,4 +5,9 @@ import ``check_widgets_in_browser.py`` (it needs Chromium, Selenium and Voila) a
 folder's README as a doctest file. Run the check directly instead; see README.md here.
 """
 
-collect_ignore = ["check_widgets_in_browser.py", "check_docs_offline.py", "README.md"]
+collect_ignore = [
+    "check_widgets_in_browser.py",
+    "check_grid_view_in_browser.py",
+    "check_docs_offline.py",
+    "README.md",
+]

@@ -30,7 +30,7 @@ users share). A module per idea:
 store keeps every computed cell through any interruption.
 """
 
-from .base import NOT_STORED, FunctionSummary, Recorder, Store
+from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .grid import Axis, Grid
 from .memory import MemoryStore
 from .merge import merge_stores
@@ -70,6 +70,7 @@ __all__ = [
     "STATUS_COLUMNS",
     "Axis",
     "Coords",
+    "Peek",
     "FunctionSummary",
     "FunctionTable",
     "Grid",

@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import xarray as xr
 
 from ..outputs import OutputSpec
@@ -74,6 +75,16 @@ class FunctionSummary(NamedTuple):
     fingerprint: str | None
     #: Computed cells only the journal holds so far, not the file a colleague would copy.
     journal_only: int = 0
+
+
+class Peek(NamedTuple):
+    """A live look at one function's cells over the store's grid (see ``Store.peek``)."""
+
+    status: np.ndarray  # status codes over the function's dims (schema.FLAG_VALUES)
+    values: np.ndarray | None  # one numeric scalar output as floats, if asked for and held
+    errors: dict[int, str]  # flat cell index (store grid) -> failure message
+    outputs: tuple[str, ...]  # the numeric scalar outputs that ``values`` may show
+    seconds: np.ndarray  # seconds each cell took (NaN: not computed)
 
 
 class Store(abc.ABC):
@@ -176,6 +187,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def failures(self, key: str | None = None) -> list[dict[str, Any]]:
         """One row per failed cell (``function``, parameter values, ``error``)."""
+
+    @abc.abstractmethod
+    def peek(
+        self, key: str, dims: tuple[str, ...], fingerprint: str | None, output: str | None = None
+    ) -> Peek | None:
+        """A copy of ``key``'s statuses (and of one scalar ``output``) for live views.
+
+        Takes no lock, so that a view reads while a sweep writes (a snapshot that may be a
+        cell behind); None when the store holds no cells of this version of the function.
+        """
 
     def publish(self) -> None:  # noqa: B027 - optional: nothing to publish in memory
         """Write what only side files hold into the shared file, now."""

@@ -16,9 +16,10 @@ from ..errors import (
 )
 from ..outputs import OutputSpec
 from ..text import name_problem, text_problem
-from .base import NOT_STORED, FunctionSummary, Recorder, Store
+from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .budget import check_fits
 from .grid import Grid, _short
+from .ondisk import is_on_disk
 from .schema import DONE, NO_VALUE, Coords, failed_rows, status_counts
 from .table import FunctionTable, _same_structure
 
@@ -244,6 +245,27 @@ class MemoryStore(Store):
                 first={"function": table.name},
             )
         return rows
+
+    def peek(self, key, dims, fingerprint, output=None) -> Peek | None:
+        table = self.tables.get(key)
+        if table is None or table.dims != tuple(dims):
+            return None
+        if table.fingerprint not in (None, fingerprint):
+            return None  # cells of another version of the code count as not computed
+        try:  # no lock: a sweep may be writing (or regridding) this table meanwhile
+            status = table.status.reshape(table.shape).copy()
+            numeric = {}
+            if table.spec is not None:
+                for var, buf in zip(table.spec.variables, table.buffers):
+                    if var.scalar and var.dtype.kind in "biuf" and not is_on_disk(buf):
+                        numeric[var.name] = buf
+            values = None
+            if output in numeric:
+                values = numeric[output].reshape(table.shape).astype(float)
+            seconds = table.seconds.reshape(table.shape).copy()
+            return Peek(status, values, dict(table.errors), tuple(numeric), seconds)
+        except (ValueError, RuntimeError):  # changed shape under us: the next look is fine
+            return None
 
     def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
         """``table``'s results as a Dataset the caller owns (call after the write session).

@@ -117,7 +117,9 @@ def status_variables(ds: Any) -> dict[str, str]:
     would; files of 0.1 lack the last meaning (``computed_no_value``), same codes otherwise.
     """
     out = {}
-    for name, var in ds.data_vars.items():
+    # A swept Dataset holds them as coordinates, a file (xr.open_dataset) as data variables.
+    variables = ds.variables if hasattr(ds, "data_vars") else ds
+    for name, var in variables.items():
         meanings = str(var.attrs.get("flag_meanings", ""))
         if meanings and FLAG_MEANINGS.startswith(meanings) and str(name).endswith("_status"):
             out[str(var.attrs.get("xsweep_name", str(name)[: -len("_status")]))] = str(name)

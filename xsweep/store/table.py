@@ -275,11 +275,18 @@ class FunctionTable:
         return ds
 
     def to_dataset(self, grid: Grid, copy: bool = True) -> xr.Dataset:
-        """A Dataset of everything this function holds (detached from the buffers if ``copy``)."""
-        data_vars = self._output_vars(copy=copy)
-        codes, messages = self.error_codes()
-        data_vars.update(self._bookkeeping_vars(codes, messages))
-        return xr.Dataset(data_vars, self._coords(grid))
+        """A Dataset of everything this function holds (detached from the buffers if ``copy``).
+
+        Its data variables are the outputs. What each cell is rides along as coordinates
+        over the parameter dims (they follow ``.sel()``; ``ds.xsweep.status`` reads them):
+        ``<name>_status`` and, when cells failed, ``<name>_error``, whose attribute
+        ``xsweep_messages`` lists the distinct messages. Timings are not in it (they would
+        make the results of two runs differ); the file keeps everything as variables (see
+        docs/file_format.md).
+        """
+        coords = self._coords(grid)
+        coords.update(self._bookkeeping_coords())
+        return xr.Dataset(self._output_vars(copy=copy), coords)
 
     def _coords(self, grid: Grid) -> dict[str, xr.Variable]:
         out = grid.variables(self.dims)
@@ -306,21 +313,22 @@ class FunctionTable:
             out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
         return out
 
-    def _bookkeeping_vars(self, codes: np.ndarray, messages: list[str]) -> dict[str, xr.Variable]:
-        return {
+    def _bookkeeping_coords(self) -> dict[str, xr.Variable]:
+        out = {
             self.names.status: xr.Variable(
                 self.dims, self.status.reshape(self.shape).copy(), self.status_attrs()
             ),
-            self.names.seconds: xr.Variable(
-                self.dims, self.seconds.reshape(self.shape).copy(), self.seconds_attrs()
-            ),
-            self.names.error: xr.Variable(self.dims, codes.reshape(self.shape), self.error_attrs()),
-            self.names.messages: xr.Variable(
-                self.names.message_dim,
-                np.array(messages, dtype=str if messages else "<U1"),
-                {"long_name": f"distinct error messages of {self.key}"},
-            ),
         }
+        codes, messages = self.error_codes()
+        if messages:
+            attrs = {
+                "long_name": f"error raised by each failed cell of {self.key}",
+                "description": "0 where the cell did not fail; k > 0 means message k of the "
+                "attribute xsweep_messages (1-based)",
+                "xsweep_messages": messages,
+            }
+            out[self.names.error] = xr.Variable(self.dims, codes.reshape(self.shape), attrs)
+        return out
 
     def status_attrs(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {
