@@ -8,12 +8,15 @@ interrupted sweep stopped.
 
 from . import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from ._version import __version__
+from .command import command
 from .errors import (
+    CommandError,
     DamagedSideFileWarning,
     FunctionChangedError,
     OutputError,
     ParameterError,
     ResultsTooLargeError,
+    SkipCell,
     StoreError,
     StoreLockedError,
     StoreMismatchError,
@@ -27,6 +30,7 @@ from .parameters import Parameter
 from .plotting import figure_to_array, montage
 from .space import ParameterSpace
 from .store import merge_stores
+from .tree import open_tree
 
 
 def explore(ds, var=None):
@@ -47,9 +51,11 @@ def explore(ds, var=None):
 
 
 __all__ = [
+    "CommandError",
     "DamagedSideFileWarning",
     "FunctionChangedError",
     "ResultsTooLargeError",
+    "SkipCell",
     "OutputError",
     "Parameter",
     "ParameterError",
@@ -62,9 +68,11 @@ __all__ = [
     "SweepFailuresWarning",
     "XsweepError",
     "__version__",
+    "command",
     "explore",
     "figure_to_array",
     "merge_stores",
     "montage",
+    "open_tree",
     "version",
 ]

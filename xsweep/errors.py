@@ -39,6 +39,19 @@ class CellError(XsweepError):
         self.cell = cell
 
 
+class CommandError(XsweepError, RuntimeError):
+    """A program run for a cell failed: a non-zero exit, a timeout, or an output missing or
+    unreadable (see :func:`xsweep.command`); the cell is recorded as failed with this message."""
+
+
+class SkipCell(Exception):  # noqa: N818 - a signal, not an error: the cell stays as it is
+    """Raise it in a swept function to leave the cell not computed: nothing is recorded.
+
+    For combinations that make no sense, or (:func:`xsweep.open_tree`) runs that are not
+    there. A later sweep asks for the cell again.
+    """
+
+
 class StoreError(XsweepError, OSError):
     """The cache file cannot be used (not ours, unreadable, or for another grid)."""
 

@@ -20,7 +20,7 @@ import xarray as xr
 
 from ._version import __version__
 from .cells import CellPlan, _cells, _expected, _todo, describe_cell
-from .errors import OutputError, SweepError
+from .errors import OutputError, SkipCell, SweepError
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
 from .store import FunctionTable, Store
@@ -379,6 +379,8 @@ def run_serial(
                     break
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
+            except SkipCell:
+                continue  # left not computed, on purpose
             except Exception as exc:
                 sink.fail(index, args, describe_exception(exc), perf_counter() - t0)
                 sink.computed = computed

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .cells import CellPlan, _cells
-from .errors import CellError, SweepError
+from .errors import CellError, SkipCell, SweepError
 from .execution import SweepOptions, SweepReport, _add_note, _begin, _Sink
 from .pools import executor_workers
 from .store import FunctionTable, Store
@@ -58,6 +58,9 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
         t0 = perf_counter()
         try:
             result = fn(*args) if positional else fn(**dict(zip(dims, args)))
+        except SkipCell:
+            out.append((index, None, None, perf_counter() - t0))  # left not computed
+            continue
         except Exception as exc:
             out.append(
                 (
@@ -203,6 +206,8 @@ def run_parallel(
                     done_cells += 1
                     if ok:
                         sink.ok(index, args, value, seconds)
+                        continue
+                    if ok is None:  # the function raised SkipCell
                         continue
                     message, original = value
                     sink.fail(index, args, message, seconds)

@@ -1,0 +1,243 @@
+"""Reading a folder tree of earlier runs as one Dataset (TINC's ``DataPool`` and
+``parameter_space_tools``).
+
+:func:`open_tree` takes a path template such as ``"runs/length={length}/width={width}/out.json"``,
+finds every file that matches it, reads each parameter's values off the paths (numbers where
+they look like numbers), and returns a Dataset over those parameters, cells without a file
+left not computed. With ``cache=`` it writes an xsweep results file too, so that a folder of
+old runs becomes one file to share.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import string
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import SkipCell, SweepFailuresWarning, XsweepError, warn_user
+from .readers import Reader, reader_for
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def open_tree(
+    pattern: str | os.PathLike[str],
+    *,
+    outputs: Mapping[str, str | tuple[str, Reader]] | None = None,
+    reader: Reader | None = None,
+    name: str | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> xr.Dataset:
+    """The runs laid out in a folder tree, as one Dataset over the parameters in the paths.
+
+    Parameters
+    ----------
+    pattern : str
+        A path template whose ``{name}`` fields are parameters, e.g.
+        ``"runs/length={length}/width={width}/out.json"`` (one output, named after the file:
+        ``out``); with ``outputs``, the template of each run's folder.
+    outputs : dict, optional
+        Output name -> file in the run's folder, or ``(file, reader)``.
+    reader : callable, optional
+        Reads the pattern's file (``reader(path) -> value``); by default by its extension
+        (see :mod:`xsweep.readers`).
+    name : str, optional
+        The name results are stored under (default: the output's, or ``"tree"``).
+    cache : str, optional
+        Also write them to this xsweep results file (made or extended).
+
+    Returns
+    -------
+    xarray.Dataset
+        Parameters as dims (their values sorted), the outputs as variables; cells without
+        a file are not computed (NaN in float outputs). A file that cannot be read is a
+        failed cell with the reason (``ds.xsweep.failures()``).
+
+    Examples
+    --------
+    >>> import json, os, tempfile, xsweep as xs
+    >>> runs = tempfile.mkdtemp()
+    >>> for length in (1, 2):
+    ...     for width in (0.5, 1.5):
+    ...         if (length, width) == (2, 1.5):
+    ...             continue                          # this run never happened
+    ...         folder = os.path.join(runs, f"length={length}", f"width={width}")
+    ...         os.makedirs(folder)
+    ...         with open(os.path.join(folder, "out.json"), "w") as f:
+    ...             json.dump(length * width, f)
+    >>> ds = xs.open_tree(os.path.join(runs, "length={length}", "width={width}", "out.json"))
+    >>> ds["out"].values.tolist()
+    [[0.5, 1.5], [1.0, nan]]
+    >>> ds["length"].values.tolist(), ds["width"].values.tolist()
+    ([1, 2], [0.5, 1.5])
+    >>> ds.xsweep.status.values.tolist()
+    [[1, 1], [1, 0]]
+    """
+    from .parameters import Parameter
+    from .space import ParameterSpace
+
+    pattern = os.fspath(pattern)
+    if outputs is None:
+        key = name or os.path.splitext(os.path.basename(pattern))[0] or "tree"
+        files = {key: ("", reader or reader_for(pattern))}
+        folder_pattern = pattern
+    else:
+        if reader is not None:
+            raise XsweepError("Give readers per output in outputs=, not reader=, with outputs=.")
+        files = {}
+        for key, spec in outputs.items():
+            path, read = (spec, None) if not isinstance(spec, tuple) else spec
+            files[str(key)] = (str(path), read or reader_for(str(path)))
+        folder_pattern = pattern
+    fields, regex, wildcard = _compile(folder_pattern)
+    found: dict[tuple, str] = {}
+    for path in sorted(glob.glob(wildcard)):
+        match = regex.fullmatch(path)
+        if match is None or (outputs is not None and not os.path.isdir(path)):
+            continue
+        cell = _cell(match, fields)
+        if cell is None:
+            continue
+        values = tuple(_parse(cell[f]) for f in fields)
+        if values in found:
+            raise XsweepError(
+                f"Two runs have the same parameter values {dict(zip(fields, values))}: "
+                f"{found[values]} and {path}. Move one away."
+            )
+        found[values] = path
+    if not found:
+        raise XsweepError(
+            f"No file matches {pattern!r} (looked for {wildcard!r}). Check the template: its "
+            "{name} fields stand for the parameter values in the paths."
+        )
+    axes = [_axis(f, [v[i] for v in found]) for i, f in enumerate(fields)]
+    space = ParameterSpace([Parameter(f, values=a) for f, a in zip(fields, axes)])
+    reads = _Reads(found, files, fields, outputs is None)
+    key = name or (next(iter(files)) if outputs is None else "tree")
+    if cache is not None:
+        space.enable_cache(cache)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SweepFailuresWarning)
+            ds = space.sweep(reads, name=key, progress=False)
+    finally:
+        if cache is not None:
+            space.disable_cache()
+    for w in caught:
+        if not issubclass(w.category, SweepFailuresWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    failed = int((ds.xsweep.status == 2).sum())
+    if failed:
+        runs = "1 run" if failed == 1 else f"{failed} runs"
+        warn_user(
+            f"{runs} could not be read and count as failed cells; ds.xsweep.failures() "
+            "lists them with the reason.",
+            SweepFailuresWarning,
+        )
+    return ds
+
+
+class _Reads:
+    """The function swept over the tree: reads a cell's files, skips cells without one."""
+
+    def __init__(self, found: dict[tuple, str], files, fields: list[str], single: bool):
+        self.found = {tuple(_key(v) for v in values): path for values, path in found.items()}
+        self.files = files
+        self.fields = fields
+        self.single = single
+        import inspect
+
+        self.__signature__ = inspect.Signature(
+            [inspect.Parameter(f, inspect.Parameter.POSITIONAL_OR_KEYWORD) for f in fields]
+        )
+        self.__name__ = self.__qualname__ = "tree"
+        h = hashlib.sha256(json.dumps(sorted(files)).encode())
+        from .fingerprint import fingerprint
+
+        for key, (path, read) in sorted(files.items()):
+            h.update(f"{key}\0{path}\0{fingerprint(read)}".encode())
+        #: The runs are the data, not the code: the version is the layout and the readers.
+        self.__xsweep_version__ = "tree:" + h.hexdigest()[:16]
+
+    def __call__(self, *args: Any) -> Any:
+        path = self.found.get(tuple(_key(v) for v in args))
+        if path is None:
+            raise SkipCell  # no run there: not computed
+        if self.single:
+            ((key, (_, read)),) = self.files.items()
+            return {key: read(path)}
+        out = {}
+        for key, (relative, read) in self.files.items():
+            file = os.path.join(path, relative)
+            if not os.path.isfile(file):
+                raise XsweepError(f"{file} is missing (output {key!r} of the run in {path}).")
+            out[key] = read(file)
+        return out
+
+
+def _compile(pattern: str) -> tuple[list[str], re.Pattern, str]:
+    """The template's fields, a regex that matches its paths, and a glob that finds them."""
+    fields: list[str] = []
+    regex, wildcard = "", ""
+    for literal, field, spec, conversion in string.Formatter().parse(pattern):
+        regex += re.escape(literal)
+        wildcard += glob.escape(literal)
+        if field is None:
+            continue
+        if not field.isidentifier() or spec or conversion:
+            raise XsweepError(
+                f"The pattern {pattern!r} uses {{{field}}}: fields are plain parameter names."
+            )
+        if field in fields:
+            regex += f"(?P={field})"
+        else:
+            fields.append(field)
+            regex += f"(?P<{field}>[^/]+)"
+        wildcard += "*"
+    if not fields:
+        raise XsweepError(
+            f"The pattern {pattern!r} names no parameter: write the varying parts of the "
+            "paths as {name}, e.g. 'runs/length={length}/out.json'."
+        )
+    return fields, re.compile(regex), wildcard
+
+
+def _cell(match: re.Match, fields: list[str]) -> dict[str, str] | None:
+    return {f: match.group(f) for f in fields}
+
+
+def _parse(text: str) -> Any:
+    """Numbers where they look like numbers (ints stay ints), else the text."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return text
+
+
+def _axis(name: str, values: list[Any]) -> list[Any]:
+    """A parameter's values: sorted, of one type (text if any value is text)."""
+    if any(isinstance(v, str) for v in values):
+        return sorted({str(v) for v in values})
+    if any(isinstance(v, float) for v in values):
+        return sorted({float(v) for v in values})
+    return sorted(set(values))
+
+
+def _key(value: Any) -> Any:
+    """A value as a lookup key (the space passes numpy scalars as Python ones)."""
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return str(value)
