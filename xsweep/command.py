@@ -153,7 +153,7 @@ class Command:
             [inspect.Parameter(f, inspect.Parameter.POSITIONAL_OR_KEYWORD) for f in self.fields]
         )
         self.__name__ = self.__qualname__ = name or _program_name(self.args)
-        self._hashes: dict[tuple, str] = {}
+        self._hashes: dict[str, tuple[tuple, str]] = {}  # path -> (stat stamp, hash)
 
     def __repr__(self) -> str:
         outs = ", ".join(self.outputs) or "the exit status"
@@ -188,14 +188,15 @@ class Command:
             return ""  # not a file (an option, a program found on PATH)
         if not os.path.isfile(path):
             return ""
-        key = (path, st.st_mtime_ns, st.st_size, st.st_ino)
-        if key not in self._hashes:
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        known = self._hashes.get(path)
+        if known is None or known[0] != stamp:  # hashed once per version of the file
             h = hashlib.sha256()
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-            self._hashes = {key: h.hexdigest()}
-        return self._hashes[key]
+            self._hashes[path] = known = (stamp, h.hexdigest())
+        return known[1]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import XsweepError
-from .widgets import _ipywidgets, _label, render
+from .widgets import _ipywidgets, _label, place, render
 
 if TYPE_CHECKING:  # pragma: no cover
     from .space import ParameterSpace
@@ -279,12 +279,7 @@ class GridView:
                 kind, data = render(value)
             except Exception as exc:  # shown, not raised: a view must survive a bad cell
                 kind, data = "html", f"<pre>{html.escape(repr(exc))}</pre>"
-            if kind == "png":
-                self.cell_image.value = data
-                self.cell_area.children = [self.cell_image]
-            else:
-                self.cell_text.value = data
-                self.cell_area.children = [self.cell_text]
+            place(kind, data, self.cell_image, self.cell_text, self.cell_area)
             text = _plain(value)
             self.message = f"{where}: {STATUS_NAMES[code]}" + (f": {text}" if text else "")
         elif code == 2:

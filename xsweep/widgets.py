@@ -194,6 +194,16 @@ def render(value: Any) -> tuple[str, Any]:
     return "html", f"<pre>{html.escape(_text(value))}</pre>"
 
 
+def place(kind: str, data: Any, image, text, area) -> None:
+    """Show what :func:`render` gave in ``area``: the ``image`` widget or the ``text`` one."""
+    if kind == "png":
+        image.value = data
+        area.children = [image]
+    else:
+        text.value = data
+        area.children = [text]
+
+
 def _text(value: Any) -> str:
     if isinstance(value, xr.DataArray):
         value = value.values
@@ -276,12 +286,7 @@ class _View:
             kind, data = render(value)
         except Exception as exc:  # shown, not raised: a view must survive a bad cell
             kind, data, source = "html", f"<pre>{html.escape(repr(exc))}</pre>", "error"
-        if kind == "png":
-            self.image.value = data
-            self.area.children = [self.image]
-        else:
-            self.text.value = data
-            self.area.children = [self.text]
+        place(kind, data, self.image, self.text, self.area)
         cell = ", ".join(f"{k}={_label(v)}" for k, v in wanted.items())
         took = time.perf_counter() - start
         self.message = f"{cell}: {source} ({took * 1000:.0f} ms)"
