@@ -466,3 +466,107 @@ def test_a_dask_cluster_runs_the_program(sim, tmp_path):
             ds = ps.sweep(make(outputs={"area": "area.json"}), executor=client)
     assert ds["area"].sel(width=[1, 2]).values.tolist() == [[1.0, 2.0], [2.5, 5.0]]
     assert ds.xsweep.status.sel(width=3).values.tolist() == [2, 2]
+
+
+def test_a_workdir_must_give_each_cell_its_own_folder(sim, tmp_path):
+    with pytest.raises(xs.XsweepError, match=r"does not name \['width'\].*width=\{width\}"):
+        xs.command([sys.executable, "sim.py", "{length}", "{width}"], workdir="w/{length}")
+    default = xs.command(
+        [sys.executable, "sim.py", "{length}", "{width}"], outputs={"area": "area.json"}
+    )
+    assert default.workdir == os.path.join("runs", "length={length}", "width={width}")
+    ps = space()
+    ps["length"].value, ps["width"].value = 2.5, 2
+    assert ps.run_process(default)["area"].item() == 5.0
+    assert (tmp_path / "runs" / "length=2.5" / "width=2" / "area.json").exists()
+
+
+SIM_HELPER = textwrap.dedent(
+    """
+    import sys
+    import xsweep as xs
+    sim = xs.command([sys.executable, "sim.py", "{length}", "{width}"],
+                     outputs={"area": "area.json"})
+
+    def guarded(length, width):
+        if width == 3:
+            raise xs.SkipCell
+        return sim(length=length, width=width)
+    """
+)
+
+
+def test_a_function_calling_a_command_follows_its_script(sim, tmp_path, monkeypatch):
+    (tmp_path / "user_helpers.py").write_text(SIM_HELPER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_helpers
+
+    from xsweep.fingerprint import fingerprint
+
+    first = fingerprint(user_helpers.guarded)
+    sim.write_text(SIM.replace("length * width", "length + width"))
+    assert fingerprint(user_helpers.guarded) != first  # the script's edit reaches it
+    ps = space()
+    ds = ps.sweep(user_helpers.guarded)
+    assert ds.xsweep.status.sel(width=3).values.tolist() == [0, 0]  # skipped: not computed
+    assert ds["area"].sel(length=2.5, width=2).item() == 4.5
+
+
+def test_a_version_declared_by_hand_on_a_command(sim):
+    fn = xs.version("calibration 2")(make(outputs={"area": "area.json"}))
+    from xsweep.fingerprint import fingerprint
+
+    assert fingerprint(fn) == "version:calibration 2"
+    sim.write_text(SIM + "\n# an edit\n")
+    assert fingerprint(fn) == "version:calibration 2"
+
+
+def test_json_objects_become_a_variable_per_key(sim, tmp_path):
+    script = tmp_path / "obj.py"
+    script.write_text(
+        "import json, sys\nn = int(sys.argv[1])\n"
+        "json.dump({'stress': 2.0 * n, 'mass': n, 'trace': [n, n + 1]}, open('o.json', 'w'))\n"
+    )
+    fn = xs.command([sys.executable, str(script), "{n}"], outputs={"r": "o.json"})
+    ds = xs.ParameterSpace([xs.Parameter("n", values=[1, 2])]).sweep(fn)
+    assert sorted(ds.data_vars) == ["r_mass", "r_stress", "r_trace"]
+    assert ds["r_stress"].values.tolist() == [2.0, 4.0]
+    assert ds["r_trace"].sel(n=2).values.tolist() == [2, 3]
+
+
+def test_open_tree_reads_tables_and_netcdf_and_rereads_into_its_cache(tmp_path):
+    for n in (1, 2):
+        folder = tmp_path / "t" / f"n={n}"
+        folder.mkdir(parents=True)
+        (folder / "p.csv").write_text(f"t,v\n0,{n}\n1,{2 * n}\n")
+        xr.DataArray(np.arange(3.0) * n, dims="k", name="s").to_netcdf(folder / "s.nc")
+        (folder / "o.json").write_text(json.dumps(n))
+    ds = xs.open_tree(str(tmp_path / "t" / "n={n}"), outputs={"p": "p.csv", "s": "s.nc"})
+    assert ds["p_v"].sel(n=2).values.tolist() == [2.0, 4.0]
+    assert ds["s"].sel(n=2).values.tolist() == [0.0, 2.0, 4.0]
+    pattern = str(tmp_path / "t" / "n={n}" / "o.json")
+    cache = tmp_path / "tree.nc"
+    assert xs.open_tree(pattern, cache=cache)["o"].values.tolist() == [1, 2]
+    (tmp_path / "t" / "n=1" / "o.json").write_text("100")
+    (tmp_path / "t" / "n=2" / "o.json").unlink()
+    again = xs.open_tree(pattern, cache=cache)
+    assert again["o"].values.tolist() == [100]  # read anew: the changed file, the gone one
+    with xr.open_dataset(cache) as shared:  # n=2 stays in the file, not computed now
+        assert shared["o"].sel(n=1).item() == 100
+        assert shared["o_status"].values.tolist() == [1, 0]
+
+
+def test_open_tree_keeps_text_values_as_written(tmp_path):
+    for mode in ("1", "abc", "007"):
+        folder = tmp_path / f"mode={mode}"
+        folder.mkdir()
+        (folder / "o.json").write_text(json.dumps(len(mode)))
+    ds = xs.open_tree(str(tmp_path / "mode={mode}" / "o.json"))
+    assert ds["mode"].values.tolist() == ["007", "1", "abc"]  # text: as written
+    assert ds["o"].values.tolist() == [3, 1, 3]
+    assert ds.xsweep.status.values.tolist() == [1, 1, 1]
+    (tmp_path / "mode=abc" / "o.json").unlink()
+    (tmp_path / "mode=7").mkdir()
+    (tmp_path / "mode=7" / "o.json").write_text("1")
+    with pytest.raises(xs.XsweepError, match="Two runs have the same parameter values"):
+        xs.open_tree(str(tmp_path / "mode={mode}" / "o.json"))  # 007 and 7: both 7

@@ -497,3 +497,26 @@ def test_partial_and_decorated_functions_follow_the_wrapped_code(mod):
     mod.K = 3
     after = fingerprint(part), fingerprint(wrapped)
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_attribute_names_are_not_globals(tmp_path):
+    """``np.full`` names ``full`` as an attribute: a notebook variable ``full`` (the loaded
+    results, say) must not make cached results count as another version's."""
+    import types
+
+    import numpy as np
+
+    from xsweep.fingerprint import fingerprint
+
+    module = types.ModuleType("user_notebook")
+    module.__file__ = str(tmp_path / "user_notebook.py")
+    exec(
+        "import numpy as np\nK = 2\n"
+        "def img(a, b):\n    return np.full((2, 2), a * K + b)\n",
+        module.__dict__,
+    )
+    before = fingerprint(module.img)
+    module.full = np.zeros(3)  # what `full = ds["img"].values` does in a notebook
+    assert fingerprint(module.img) == before
+    module.K = 3  # a real global read still counts
+    assert fingerprint(module.img) != before

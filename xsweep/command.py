@@ -51,7 +51,7 @@ _SETPRIV = shutil.which("setpriv")
 def command(
     args: Sequence[str | os.PathLike[str]],
     *,
-    workdir: str | os.PathLike[str] = ".",
+    workdir: str | os.PathLike[str] | None = None,
     outputs: Mapping[str, str | tuple[str, Reader]] | None = None,
     timeout: float | None = None,
     name: str | None = None,
@@ -66,8 +66,9 @@ def command(
         The command line, one argument per item; ``{name}`` is replaced by the cell's value
         of parameter ``name`` (format specs work: ``{rate:.3f}``) and ``{workdir}`` by the
         cell's working folder. Never a single shell string.
-    workdir : str, default "."
-        The cell's working folder, a template too, e.g. ``"runs/length={length}"``;
+    workdir : str, optional
+        The cell's working folder, a template naming every parameter of the command, e.g.
+        ``"runs/length={length}/width={width}"`` (by default ``runs/<name>=<value>/...``);
         relative to the current folder when ``command`` is called. Made if missing.
     outputs : dict, optional
         Output name -> file (in the working folder, a template too), or ``(file, reader)``
@@ -118,7 +119,7 @@ class Command:
     """A program run per cell: see :func:`command`, which makes one."""
 
     def __init__(
-        self, args, *, workdir=".", outputs=None, timeout=None, name=None, env=None, dims=None
+        self, args, *, workdir=None, outputs=None, timeout=None, name=None, env=None, dims=None
     ):
         if isinstance(args, (str, bytes)) or not isinstance(args, Sequence) or not args:
             raise XsweepError(
@@ -129,7 +130,7 @@ class Command:
         self.root = os.getcwd()
         # Files named relative to here (python sim.py) are found from the cell's folder too.
         self.args = [_anchored(_text(a, "an argument"), self.root) for a in args]
-        self.workdir = _text(workdir, "workdir")
+        self.workdir = _text(workdir, "workdir") if workdir is not None else ""
         self.timeout = _check_timeout(timeout)
         self.env = dict(env) if env is not None else None
         self.outputs: dict[str, tuple[str, Reader]] = {}
@@ -149,11 +150,23 @@ class Command:
                 f"dims names {unknown}, not outputs; the outputs: {list(self.outputs)}."
             )
         self.fields = _fields([*self.args, self.workdir, *(p for p, _ in self.outputs.values())])
+        if workdir is None:  # a folder per cell: runs/a=1/b=2
+            self.workdir = os.path.join("runs", *(f"{f}={{{f}}}" for f in self.fields))
+        shared = [f for f in self.fields if f not in _fields([self.workdir])]
+        if shared:
+            example = os.path.join(self.workdir, *(f"{f}={{{f}}}" for f in shared))
+            raise XsweepError(
+                f"workdir={self.workdir!r} does not name {shared}: cells that differ only in "
+                "them would run in one folder and read each other's files. Name every "
+                f"parameter of the command in it, e.g. workdir={example!r}, or leave workdir "
+                "out (runs/<name>=<value>/...)."
+            )
         self.__signature__ = inspect.Signature(
             [inspect.Parameter(f, inspect.Parameter.POSITIONAL_OR_KEYWORD) for f in self.fields]
         )
         self.__name__ = self.__qualname__ = name or _program_name(self.args)
         self._hashes: dict[str, tuple[tuple, str]] = {}  # path -> (stat stamp, hash)
+        self._version: str | None = None  # a version declared by hand
 
     def __repr__(self) -> str:
         outs = ", ".join(self.outputs) or "the exit status"
@@ -165,7 +178,12 @@ class Command:
     # -- the fingerprint --------------------------------------------------------------------
     @property
     def __xsweep_version__(self) -> str:
-        """What keys cached results: templates, outputs, readers' code, named files' content."""
+        """What keys cached results: templates, outputs, readers' code, named files' content.
+
+        ``@xs.version("2")`` (or ``cmd.__xsweep_version__ = "2"``) declares it by hand.
+        """
+        if self._version is not None:
+            return self._version
         from .fingerprint import fingerprint
 
         h = hashlib.sha256()
@@ -178,6 +196,10 @@ class Command:
             if not _fields([arg]):
                 h.update(b"\0file\0" + self._file_hash(arg).encode())
         return "command:" + h.hexdigest()[:16]
+
+    @__xsweep_version__.setter
+    def __xsweep_version__(self, label: str) -> None:
+        self._version = label
 
     def _file_hash(self, arg: str) -> str:
         """The content hash of the file ``arg`` names (relative to the folder of creation)."""
@@ -310,12 +332,12 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
     --------
     >>> import numpy as np
     >>> from xsweep.command import as_dataset
-    >>> ds = as_dataset({"energy": 1.5, "trace": np.arange(3), "meta": {"ok": True}},
-    ...                 {"trace": ("t",)})
+    >>> ds = as_dataset({"energy": 1.5, "trace": np.arange(3), "meta": {"ok": True, "n": 2},
+    ...                  "tree": {"a": {"b": 1}}}, {"trace": ("t",)})
     >>> {name: v.dims for name, v in ds.data_vars.items()}
-    {'energy': (), 'trace': ('t',), 'meta': ()}
-    >>> ds["meta"].item()
-    '{"ok": true}'
+    {'energy': (), 'trace': ('t',), 'meta_ok': (), 'meta_n': (), 'tree': ()}
+    >>> ds["tree"].item()
+    '{"a": {"b": 1}}'
     """
     import pandas as pd
     import xarray as xr
@@ -337,6 +359,12 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
                 variables[f"{key}_{column}"] = xr.DataArray(
                     table[column].to_numpy(), dims=(dims.get(key, (f"{key}_row",))[0],)
                 )
+        elif isinstance(value, dict) and value and all(_is_flat(v) for v in value.values()):
+            for name, item in value.items():  # a JSON object of numbers: a variable per key
+                array = np.asarray(item)
+                variables[f"{key}_{name}"] = xr.DataArray(
+                    array, dims=tuple(f"{key}_{name}_dim_{i}" for i in range(array.ndim))
+                )
         elif isinstance(value, (dict, list, tuple)) and not _is_numeric_list(value):
             variables[key] = xr.DataArray(json.dumps(value))
         else:
@@ -355,6 +383,14 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
             f"The outputs {list(values)} do not fit in one Dataset: {exc}. Name their dims "
             "apart with dims={...}."
         ) from None
+
+
+def _is_flat(value: Any) -> bool:
+    """A number, a string, or a list of numbers: what a JSON object's key becomes a
+    variable of."""
+    if isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, list) and _is_numeric_list(value)
 
 
 def _is_numeric_list(value: Any) -> bool:

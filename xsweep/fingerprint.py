@@ -250,10 +250,10 @@ class _Follower:
         if id(func) in self.seen:
             return
         self.seen.add(id(func))
-        names = _global_names(func.__code__)
+        loaded, names = _global_names(func.__code__)
         namespace = func.__globals__
-        for name in names:
-            if name in namespace:  # else a builtin, a local or an attribute name
+        for name in loaded:
+            if name in namespace:  # else a builtin
                 self.value(name, namespace[name], names)
         for cell in func.__closure__ or ():
             try:
@@ -269,7 +269,12 @@ class _Follower:
         key = name.encode("utf-8", "surrogatepass")
         try:
             plain = _plain(value)
-            if plain is not None:
+            label = getattr(type(value), "__xsweep_version__", None) and getattr(
+                value, "__xsweep_version__", None
+            )
+            if isinstance(label, str):  # an object that keys itself (xs.command's programs)
+                self.feed(b"\0l" + key + b"=" + label.encode("utf-8", "surrogatepass"))
+            elif plain is not None:
                 self.feed(b"\0v" + key + b"=" + plain)
             elif isinstance(value, types.ModuleType):
                 if _is_user_module(value):
@@ -359,19 +364,32 @@ class _Follower:
         # functions): not followed, like the package's functions.
 
 
-def _global_names(code: types.CodeType) -> tuple[str, ...]:
-    """The names ``code`` and its nested code objects may read as globals, sorted; names it
-    assigns with ``global`` are its own state (a call counter), not inputs, and are left out."""
+_LOADS = frozenset(dis.opmap[op] for op in ("LOAD_GLOBAL", "LOAD_NAME") if op in dis.opmap)
+
+
+@functools.lru_cache(maxsize=4096)  # code objects are immutable: look once
+def _global_names(code: types.CodeType) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(globals, names)``: the names ``code`` (and its nested code objects) reads as
+    globals, and every name it uses (attribute names too, for ``mymod.K``), both sorted.
+
+    Only real global loads count as globals: ``np.full`` names ``full`` as an attribute, and a
+    notebook variable called ``full`` must not change the fingerprint. Names it assigns with
+    ``global`` are its own state (a call counter), not inputs, and are left out.
+    """
+    loaded: set[str] = set()
     names: set[str] = set()
     stored: set[str] = set()
     todo = [code]
     while todo:
         c = todo.pop()
         names.update(c.co_names)
-        if _STORES and not _STORES.isdisjoint(c.co_code[::2]):
-            stored.update(i.argval for i in dis.get_instructions(c) if i.opcode in _STORES)
+        for i in dis.get_instructions(c):
+            if i.opcode in _LOADS:
+                loaded.add(i.argval)
+            elif i.opcode in _STORES:
+                stored.add(i.argval)
         todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return tuple(sorted(names - stored))
+    return tuple(sorted(loaded - stored)), tuple(sorted(names - stored))
 
 
 def _functions_of(member: Any) -> list[types.FunctionType]:

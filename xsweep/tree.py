@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .command import as_dataset
 from .errors import SkipCell, SweepFailuresWarning, XsweepError, warn_user
 from .readers import Reader, reader_for
 
@@ -54,7 +55,8 @@ def open_tree(
     name : str, optional
         The name results are stored under (default: the output's, or ``"tree"``).
     cache : str, optional
-        Also write them to this xsweep results file (made or extended).
+        Also write them to this xsweep results file (made, or extended: the tree's earlier
+        results in it are replaced by a fresh read of every run).
 
     Returns
     -------
@@ -100,32 +102,37 @@ def open_tree(
             files[str(key)] = (str(path), read or reader_for(str(path)))
         folder_pattern = pattern
     fields, regex, wildcard = _compile(folder_pattern)
-    found: dict[tuple, str] = {}
+    raw: dict[tuple[str, ...], str] = {}
     for path in sorted(glob.glob(wildcard)):
         match = regex.fullmatch(path)
         if match is None or (outputs is not None and not os.path.isdir(path)):
             continue
-        cell = _cell(match, fields)
-        if cell is None:
-            continue
-        values = tuple(_parse(cell[f]) for f in fields)
+        raw[tuple(match.group(f) for f in fields)] = path
+    if not raw:
+        raise XsweepError(
+            f"No file matches {pattern!r} (looked for {wildcard!r}). Check the template: its "
+            "{name} fields stand for the parameter values in the paths."
+        )
+    # A parameter is numeric when every value of it in the paths reads as a number.
+    numeric = [all(_parse(v[i]) is not None for v in raw) for i in range(len(fields))]
+    found: dict[tuple, str] = {}
+    for texts, path in raw.items():
+        values = tuple(_parse(t) if n else t for t, n in zip(texts, numeric))
         if values in found:
             raise XsweepError(
                 f"Two runs have the same parameter values {dict(zip(fields, values))}: "
                 f"{found[values]} and {path}. Move one away."
             )
         found[values] = path
-    if not found:
-        raise XsweepError(
-            f"No file matches {pattern!r} (looked for {wildcard!r}). Check the template: its "
-            "{name} fields stand for the parameter values in the paths."
-        )
-    axes = [_axis(f, [v[i] for v in found]) for i, f in enumerate(fields)]
+    axes = [_axis([v[i] for v in found]) for i in range(len(fields))]
     space = ParameterSpace([Parameter(f, values=a) for f, a in zip(fields, axes)])
     reads = _Reads(found, files, fields, outputs is None)
     key = name or (next(iter(files)) if outputs is None else "tree")
     if cache is not None:
         space.enable_cache(cache)
+        # The runs are read anew each time: a file may have changed or gone since.
+        space._remember(reads, name=key)
+        space.clear_cache(reads)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SweepFailuresWarning)
@@ -175,14 +182,14 @@ class _Reads:
             raise SkipCell  # no run there: not computed
         if self.single:
             ((key, (_, read)),) = self.files.items()
-            return {key: read(path)}
+            return as_dataset({key: read(path)}, {})
         out = {}
         for key, (relative, read) in self.files.items():
             file = os.path.join(path, relative)
             if not os.path.isfile(file):
                 raise XsweepError(f"{file} is missing (output {key!r} of the run in {path}).")
             out[key] = read(file)
-        return out
+        return as_dataset(out, {})
 
 
 def _compile(pattern: str) -> tuple[list[str], re.Pattern, str]:
@@ -212,21 +219,17 @@ def _compile(pattern: str) -> tuple[list[str], re.Pattern, str]:
     return fields, re.compile(regex), wildcard
 
 
-def _cell(match: re.Match, fields: list[str]) -> dict[str, str] | None:
-    return {f: match.group(f) for f in fields}
-
-
-def _parse(text: str) -> Any:
-    """Numbers where they look like numbers (ints stay ints), else the text."""
+def _parse(text: str) -> int | float | None:
+    """The number ``text`` reads as (ints stay ints), else None."""
     if _INT.fullmatch(text):
         return int(text)
     if _FLOAT.fullmatch(text):
         return float(text)
-    return text
+    return None
 
 
-def _axis(name: str, values: list[Any]) -> list[Any]:
-    """A parameter's values: sorted, of one type (text if any value is text)."""
+def _axis(values: list[Any]) -> list[Any]:
+    """A parameter's values, sorted: text, or numbers (floats if any is)."""
     if any(isinstance(v, str) for v in values):
         return sorted({str(v) for v in values})
     if any(isinstance(v, float) for v in values):

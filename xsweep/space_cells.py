@@ -1,0 +1,203 @@
+"""One cell of a space: run_process(), cell(), is_computed() and computing a single cell."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .binding import Binding
+from .cells import describe_cell
+from .errors import (
+    StoreLockedError,
+    StoreReadOnlyError,
+    SweepError,
+)
+from .execution import write_cell
+from .store import NOT_STORED, Store
+
+
+class Cell(NamedTuple):
+    """One cell of a function: its value, and whether it came from the cache."""
+
+    value: Any
+    cached: bool
+
+
+class CellMethods:
+    """Single cells of :class:`~xsweep.space.ParameterSpace` (a mixin of it)."""
+
+    # -- one cell -------------------------------------------------------------------------------
+    def run_process(
+        self,
+        fn: Callable[..., Any],
+        *,
+        force_recompute: bool = False,
+        set_values: bool = False,
+        **overrides: Any,
+    ) -> Any:
+        """Return ``fn`` at the parameters' current values, from the cache when it is there.
+
+        Parameters
+        ----------
+        fn : callable
+            As for :meth:`sweep`.
+        force_recompute : bool, default False
+            Call ``fn`` even when the cell is cached, and store the new result.
+        set_values : bool, default False
+            ``fn`` reads parameters' ``.value`` instead of taking them as arguments (as
+            with ``sweep(fn, set_values=True)``); a function that takes no parameter at all
+            is always run this way, over the whole space.
+        **overrides
+            Parameter values to set first, e.g. ``length=3`` (checked against the grid).
+
+        Returns
+        -------
+        What ``fn`` returns (an ndarray stays an ndarray, a DataArray a DataArray), read from
+        the cache with ``.sel()`` when the cell is computed there.
+
+        Notes
+        -----
+        A cached cell is returned without calling ``fn`` and without firing parameter
+        callbacks (``overrides`` then set the values silently). Otherwise the overrides are
+        set as ``p.value = ...`` does, firing callbacks, ``fn`` is called, and with a cache
+        the result is written back.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> length = xs.Parameter("length", values=[1, 2, 3])
+        >>> ps = xs.ParameterSpace([length])
+        >>> def double(length):
+        ...     return 2 * length
+        >>> length.value = 3
+        >>> ps.run_process(double)
+        6
+        >>> ps.run_process(double, length=2)
+        4
+        >>> length.value
+        2
+        """
+        if set_values:
+            self._remember(fn, set_values=True)
+        binding = self._binding(fn)
+        indices = {}
+        for name, value in overrides.items():
+            if name not in self._params:
+                raise SweepError(
+                    f"run_process got {name}={value!r}, but {name!r} is not a parameter; the "
+                    f"space has {list(self._params)}."
+                )
+            indices[name] = self._params[name].index(value)
+        store = self._store
+        if store is not None and not force_recompute:
+            cached = self._cached_cell(store, binding, indices)
+            if cached is not NOT_STORED:
+                for name, i in indices.items():
+                    self._params[name]._set_index(i, fire=False)
+                return cached
+        for name, i in indices.items():
+            self._params[name]._set_index(i, fire=True)
+        if store is None:
+            return fn(**{d: self._params[d].value for d in binding.takes})
+        return self._compute_cell(fn, store, binding, indices, force_recompute)
+
+    def cell(self, fn: Callable[..., Any], **values: Any) -> Cell:
+        """``fn``'s cell at ``values`` (default: current values), and whether it was cached.
+
+        Like :meth:`run_process`, but it leaves the parameters' values alone and fires no
+        callback: views that compute in the background must never move the controls.
+
+        Returns
+        -------
+        Cell
+            ``(value, cached)``: what ``fn`` returns there, and True when it came from the
+            cache without calling ``fn``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> a = xs.Parameter("a", values=[1, 2, 3])
+        >>> ps = xs.ParameterSpace([a])
+        >>> ps.cell(lambda a: 10 * a, a=3), a.value
+        (Cell(value=30, cached=False), 1)
+        """
+        binding = self._binding(fn)
+        for name in values:
+            if name not in self._params:
+                raise SweepError(
+                    f"cell got {name}={values[name]!r:.60}, but {name!r} is not a parameter; "
+                    f"the space has {list(self._params)}."
+                )
+        indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
+        store = self._store
+        if store is None:
+            return Cell(self._call_at(fn, binding, indices), False)
+        cached = self._cached_cell(store, binding, indices)
+        if cached is not NOT_STORED:
+            return Cell(cached, True)
+        return Cell(self._compute_cell(fn, store, binding, indices, False), False)
+
+    def parameters_of(self, fn: Callable[..., Any]) -> tuple[str, ...]:
+        """The parameters ``fn``'s results are stored over, in dim order.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1]), xs.Parameter("b", values=[2])])
+        >>> ps.parameters_of(lambda b: b)
+        ('b',)
+        """
+        return self._binding(fn).dims
+
+    def _call_at(self, fn, binding: Binding, indices: dict[str, int]) -> Any:
+        """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
+        args = [
+            self._params[d].values[indices.get(d, self._params[d]._index)].item()
+            for d in binding.dims
+        ]
+        if binding.sets_values:
+            call, saved = self._callable(fn, binding)
+            try:
+                return call(*args)
+            finally:
+                for param, index in saved.items():
+                    param._set_index(index, fire=False, notify=False)
+        return fn(**dict(zip(binding.dims, args)))
+
+    def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
+        cell = self._cell_indices(binding, indices)
+        args = tuple(self._params[d].values[cell[d]].item() for d in binding.dims)
+        t0 = time.perf_counter()
+        result = self._call_at(fn, binding, indices)
+        seconds = time.perf_counter() - t0
+        try:
+            write_cell(
+                store,
+                binding.key,
+                binding.name,
+                binding.dims,
+                binding.fingerprint,
+                cell,
+                args,
+                result,
+                seconds,
+                force_recompute,
+            )
+        except (StoreLockedError, StoreReadOnlyError) as exc:
+            warnings.warn(
+                f"The result of {binding.name}({describe_cell(binding.dims, args)}) was "
+                f"computed but not cached: {exc}",
+                stacklevel=3,
+            )
+        return result
+
+    def _cell_indices(self, binding: Binding, indices: dict[str, int]) -> dict[str, int]:
+        """The space's index of each of ``fn``'s parameters: ``indices``, else the current."""
+        return {d: indices.get(d, self._params[d]._index) for d in binding.dims}
+
+    def _cached_cell(self, store: Store, binding: Binding, indices: dict[str, int]) -> Any:
+        return store.lookup(
+            binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
+        )

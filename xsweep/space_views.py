@@ -1,0 +1,259 @@
+"""Looking at a space's results: status(), seconds(), failures(), explore(), grid_view()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from .binding import Binding
+from .store import FLAG_MEANINGS, FLAG_VALUES
+
+
+class _Seen(NamedTuple):
+    """A live look at a function's cells over the space's values (``ParameterSpace._peek``)."""
+
+    status: np.ndarray
+    values: np.ndarray | None
+    message_of: Callable[[dict[str, int]], str]
+    outputs: tuple[str, ...]
+    seconds: np.ndarray
+
+
+class ViewMethods:
+    """What :class:`~xsweep.space.ParameterSpace` shows of its results (a mixin of it)."""
+
+    def failures(self, fn: Callable[..., Any]):
+        """The failed cells of ``fn`` with their error messages, as a pandas DataFrame.
+
+        Reads the cache when it is on, else the last sweep of ``fn`` in this space.
+
+        Examples
+        --------
+        >>> import warnings, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[0, 1, 2])])
+        >>> def inverse(a):
+        ...     return 1 / a
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     ds = ps.sweep(inverse)
+        >>> ps.failures(inverse)
+           a                                  error
+        0  0  ZeroDivisionError: division by zero
+        """
+        import pandas as pd
+
+        binding = self._binding(fn)
+        store = self._store if self._store is not None else self._last.get(binding.key)
+        rows = store.failures(binding.key) if store is not None else []
+        dims = next((f.dims for f in store.functions() if f.key == binding.key), binding.dims)
+        return pd.DataFrame(
+            [{k: v for k, v in row.items() if k != "function"} for row in rows],
+            columns=[*dims, "error"],
+        )
+
+    def widgets(self):
+        """A box of notebook controls, one per parameter, synced with their ``.value``.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2]),
+        ...                         xs.Parameter("m", values=["x", "y"])])
+        >>> [type(c).__name__ for c in ps.widgets().children]
+        ['SelectionSlider', 'ToggleButtons']
+        """
+        from .widgets import space_widgets
+
+        return space_widgets(self)
+
+    def explore(self, fn: Callable[..., Any], *, background: bool = True):
+        """Controls for ``fn``'s parameters and a live view of ``ps.run_process(fn)``.
+
+        Images show as images, Matplotlib figures as figures, 1-D and 2-D arrays as plots,
+        scalars and dicts as text. Cached cells show at once without calling ``fn``; other
+        cells are computed (and cached when the cache is on). With ``background=True`` the
+        view computes in a thread and skips stale slider positions.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+        >>> view = ps.explore(lambda a: {"square": a * a}, background=False)
+        >>> view.controls["a"].value = 3
+        >>> "9" in view.text.value
+        True
+        """
+        from .widgets import SpaceExplorer
+
+        # Re-running a notebook cell replaces its view rather than leaving the old one live.
+        key = self._binding(fn).key
+        old = self._views.pop(key, None)
+        if old is not None:
+            old.close()
+        view = self._views[key] = SpaceExplorer(self, fn, background=background)
+        return view
+
+    def status(self, fn: Callable[..., Any]) -> xr.DataArray:
+        """Each cell's status for ``fn`` over the space's values, read without waiting.
+
+        Codes: 0 not computed, 1 computed, 2 failed, 3 computed without a value (the
+        function returned None); a cell of another version of ``fn``'s code reads 0. Reads
+        no output, takes no lock: safe and cheap while a sweep (in the background, or in
+        another thread) fills the grid. The cache when it is on, else ``fn``'s last sweep.
+
+        Examples
+        --------
+        >>> import warnings, xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4])])
+        >>> def inverse(a):
+        ...     return 1 / (a - 2)
+        >>> ps.status(inverse).values.tolist()
+        [0, 0, 0, 0]
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     _ = ps.sweep(inverse, cells={"a": [1, 2, 3]})
+        >>> ps.status(inverse).values.tolist()
+        [1, 2, 1, 0]
+        """
+        binding = self._binding(fn)
+        return xr.DataArray(
+            self._peek(binding, None).status,
+            dims=binding.dims,
+            coords={d: self._params[d].values for d in binding.dims},
+            name=f"{binding.name}_status",
+            attrs={"flag_values": list(FLAG_VALUES), "flag_meanings": FLAG_MEANINGS},
+        )
+
+    def seconds(self, fn: Callable[..., Any]) -> xr.DataArray:
+        """How long each of ``fn``'s cells took, in seconds (NaN: not computed).
+
+        Timings are not in the Datasets sweeps return (they would make two runs' results
+        differ); they are here, and in the cache file as ``<name>_seconds``. Read without
+        waiting for a running sweep, like :meth:`status`.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> def square(a):
+        ...     return a * a
+        >>> _ = ps.sweep(square, cells={"a": [2]})
+        >>> seconds = ps.seconds(square)
+        >>> bool(seconds.isnull().sel(a=1)), bool(seconds.sel(a=2) >= 0)
+        (True, True)
+        """
+        binding = self._binding(fn)
+        seen = self._peek(binding, None)
+        return xr.DataArray(
+            seen.seconds,
+            dims=binding.dims,
+            coords={d: self._params[d].values for d in binding.dims},
+            name=f"{binding.name}_seconds",
+            attrs={"long_name": f"time taken to compute each cell of {binding.key}", "units": "s"},
+        )
+
+    def _peek(self, binding: Binding, output: str | None) -> _Seen:
+        """Statuses (and one scalar output) over the space's own values, live."""
+        shape = tuple(len(self._params[d].values) for d in binding.dims)
+        nothing = _Seen(
+            np.zeros(shape, np.int8), None, lambda indices: "", (), np.full(shape, np.nan)
+        )
+        store = self._store if self._store is not None else self._last.get(binding.key)
+        found = None
+        if store is not None:
+            found = store.peek(binding.key, binding.dims, binding.fingerprint, output)
+        if found is None:
+            return nothing
+        try:
+            where = np.ix_(*[store.grid.positions[d] for d in binding.dims])
+            values = found.values[where] if found.values is not None else None
+            status, seconds = found.status[where], found.seconds[where]
+        except (IndexError, KeyError, ValueError):  # the grid changed under us
+            return nothing._replace(outputs=found.outputs)
+
+        def message_of(indices: dict[str, int]) -> str:
+            return found.errors.get(store.grid.flat_index(binding.dims, indices), "")
+
+        return _Seen(status, values, message_of, found.outputs, seconds)
+
+    def grid_view(
+        self,
+        fn: Callable[..., Any],
+        *,
+        x: str | None = None,
+        y: str | None = None,
+        facet: str | None = None,
+        show: str = "status",
+        interval: float | None = 0.5,
+    ):
+        """A live map of ``fn``'s whole grid: every cell's status (or a scalar output).
+
+        Cells are coloured by status (not computed, computed, failed, no value) or, with
+        ``show="name"``, by that numeric scalar output. The map follows a sweep as it fills
+        the grid (``sweep_async`` or ``sweep`` in another thread; it reads without waiting
+        for it). Sliders under it choose a cell: its output (an image, a plot, a value) or
+        its failure message shows below. Needs ipywidgets.
+
+        Parameters
+        ----------
+        fn : callable
+            As for :meth:`sweep`.
+        x, y, facet : str, optional
+            The parameters across, down and in side-by-side panels; by default ``fn``'s last,
+            second-to-last and third-to-last. Its other parameters are held at their current
+            values (controls above the map move them).
+        show : str, default "status"
+            ``"status"``, or the name of a numeric scalar output to colour by (viridis).
+        interval : float or None, default 0.5
+            Seconds between looks at the results; None: only when :meth:`GridView.update`
+            is called.
+
+        Returns
+        -------
+        xsweep.gridview.GridView
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2]),
+        ...                         xs.Parameter("b", values=[1, 2, 3])])
+        >>> view = ps.grid_view(lambda a, b: a * b, interval=None)
+        >>> view.x, view.y
+        ('b', 'a')
+        >>> view.close()
+        """
+        from .gridview import GridView
+
+        # Re-running a notebook cell replaces its view (once the new one is made).
+        key = ("grid", self._binding(fn).key)
+        view = GridView(self, fn, x=x, y=y, facet=facet, show=show, interval=interval)
+        old = self._views.pop(key, None)
+        if old is not None:
+            old.close()
+        self._views[key] = view
+        return view
+
+    def is_computed(self, fn: Callable[..., Any], **values: Any) -> bool:
+        """Whether the cache holds ``fn``'s cell at these values (default: current values).
+
+        True exactly when ``run_process`` would answer from the cache: a cell of another
+        version of ``fn``'s code (its fingerprint changed) does not count.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+        >>> ps.is_computed(lambda a: a)  # no cache enabled
+        False
+        """
+        store = self._store
+        if store is None:
+            return False
+        binding = self._binding(fn)
+        indices = {name: self[name].index(v) for name, v in values.items()}
+        return store.contains(
+            binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
+        )
