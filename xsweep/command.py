@@ -34,7 +34,7 @@ import shutil
 import signal
 import string
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -511,5 +511,3 @@ def _program_name(args: list[str]) -> str:
             return os.path.splitext(os.path.basename(arg))[0]
     return os.path.splitext(os.path.basename(args[0]))[0] or "command"
 
-
-Function = Callable[..., Any]

@@ -155,10 +155,9 @@ def _merge_table(
     for a, b in zip(into.buffers, src.buffers):
         if is_on_disk(a) and is_on_disk(b):
             a.take_from(index, b)  # the cells stay in their file until the merged one
-        elif is_on_disk(a) or is_on_disk(b):
-            for start in range(0, index.size, 256):
-                for flat in index[start : start + 256].tolist():
-                    a[flat] = b[flat]
+        elif is_on_disk(a) or is_on_disk(b):  # one cell at a time: memory stays bounded
+            for flat in index.tolist():
+                a[flat] = b[flat]
         else:
             a[index] = b[index]
     into.status[index] = src.status[index]

@@ -292,10 +292,6 @@ class OnDisk:
         self.live = None
         self.where[:] = -1
 
-    def pending(self) -> int:
-        """How many cells are held in memory (not yet in any file)."""
-        return 0 if self._memory is None else len(self.sources[self._memory].cells)
-
     # -- reading --------------------------------------------------------------------------
     def read(self, cells: np.ndarray) -> np.ndarray:
         """The values of ``cells`` (flat indices), ``(n, *cell_shape)``; the fill where none."""
@@ -317,11 +313,6 @@ class OnDisk:
                 data = pad
             out[rows] = data
         return out
-
-    def iter_blocks(self, cells: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(cells, values)`` in blocks of at most ``COPY_BYTES`` (one cell at least)."""
-        for part in blocks(cells, COPY_BYTES // max(self.cell_bytes, 1)):
-            yield part, self.read(part)
 
     # -- moving cells (the table moves its other flat arrays the same way) -------------------
     def remap(self, move, ncells: int) -> None:

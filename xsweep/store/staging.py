@@ -195,10 +195,8 @@ def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: 
     if cells.size == 0:
         return
     flat = buf.reshape(buf.shape[0], -1).view(np.uint8).reshape(buf.shape[0], nbytes)
-    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
-    for run in np.split(cells, breaks):
-        first, last = int(run[0]), int(run[-1])
-        _pwrite_all(fd, memoryview(flat[first : last + 1]).cast("B"), base + first * nbytes)
+    for first, stop in runs(cells):
+        _pwrite_all(fd, memoryview(flat[first:stop]).cast("B"), base + first * nbytes)
 
 
 def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
