@@ -331,9 +331,11 @@ def _interrupted_note(store: Store, table: FunctionTable, name: str) -> str:
     retried = f" and retries the {failed} failed" if failed else ""
     return (
         f"xsweep: the sweep of {name} was interrupted. {done} of its {table.size} cells are "
-        f"computed and safe in {store.path}" + (f" ({failed} failed)" if failed else "")
+        f"computed and safe in {store.path}"
+        + (f" ({failed} failed)" if failed else "")
         + f"; the next ps.sweep({name}) resumes: it computes the {missing} missing cells"
-        + retried + ", not the finished ones."
+        + retried
+        + ", not the finished ones."
     )
 
 

@@ -143,9 +143,7 @@ class SweepJob:
         """
         c = self._counts
         left = max(c.total - c.cached - c.computed - c.failed, 0) if c.started else None
-        return _CountsNow(
-            cached=c.cached, computed=c.computed, failed=c.failed, left=left
-        )
+        return _CountsNow(cached=c.cached, computed=c.computed, failed=c.failed, left=left)
 
     def __repr__(self) -> str:
         state = (
