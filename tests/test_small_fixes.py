@@ -81,6 +81,9 @@ def test_reading_a_parameter_outside_the_dims_is_refused_before_any_cell(space, 
     with pytest.raises(xs.SweepError) as excinfo:
         space.cell(g2, length=2)
     _refused(excinfo)
+    with pytest.raises(xs.SweepError) as excinfo:  # at once, not from job.result()
+        space.sweep_async(g2, set_values=set_values, progress=False)
+    _refused(excinfo)
     with pytest.raises(xs.SweepError) as excinfo:  # through a helper of the user's code
         space.sweep(through_helper, progress=False)
     assert "'width'" in str(excinfo.value)

@@ -490,6 +490,9 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 "Wait for it with job.result(), or stop it with job.stop() or "
                 "ps.stop_sweep(), then try again."
             )
+        remembered = ("name", "set_values", "depends_on", "version")
+        self._remember(fn, **{k: options[k] for k in remembered if k in options})
+        self._binding(fn, computing=True)  # refused here, not later from job.result()
         name = options.get("name") or getattr(fn, "__name__", "sweep")
         job = jobs.SweepJob(name, lambda: self.sweep(fn, **options))
         self._jobs.append(job)
