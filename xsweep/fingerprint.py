@@ -117,10 +117,10 @@ def fingerprint(fn: Callable[..., Any]) -> str:
 class Reads(NamedTuple):
     """What :func:`inspect_function` found: the fingerprint, and the objects the code reads.
 
-    ``objects`` are the other objects (not plain values, functions, classes or modules) the
-    function and the helpers it calls read as globals or from their closures, as ``(name,
-    object)`` pairs; ``attributes`` every name that code uses (attribute names too), so a
-    caller can tell ``w.value`` from ``w.values``.
+    ``objects`` are the objects (other than plain values, functions, classes and modules)
+    the function and the helpers it calls read as globals, and what their closures hold, as
+    ``(name, object)`` pairs; ``attributes`` every name that code uses (attribute names
+    too), so a caller can tell ``w.value`` from ``w.values``.
     """
 
     fingerprint: str
@@ -301,8 +301,8 @@ class _Follower:
                 contents = cell.cell_contents
                 if callable(contents) and not isinstance(contents, type):
                     self.callable(contents)  # a decorator's wrapped function, say
-                elif _plain(contents) is None and not isinstance(contents, type):
-                    self.objects.append((free, contents))  # hashed by type by _feed
+                else:  # _feed hashed it; the caller may look for objects it knows
+                    self.objects.append((free, contents))
             except Exception:  # an empty cell, an object that refuses inspection
                 continue
 

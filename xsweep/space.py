@@ -318,7 +318,10 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             over the whole space. Remembered by the space for this function.
         depends_on : list of str, optional
             Parameters ``fn`` reads without taking them (TINC's ``dependencies``): they become
-            dims of its results and are set per cell as with ``set_values``.
+            dims of its results and are set per cell as with ``set_values``. A function that
+            reads the ``.value`` of a parameter that is not one of its dims (itself, or in a
+            helper of your code) is refused before any cell runs, with or without
+            ``set_values``: its cells would hold a value the cache cannot tell apart.
         order : {"grid", "spread"}, default "grid"
             The order cells are computed in: ``"grid"`` row by row; ``"spread"`` coarse
             sub-grids first (each parameter's ends, then its middle, then the quarters...),
