@@ -180,7 +180,7 @@ CHILD = textwrap.dedent(
 def test_ctrl_c_says_how_many_cells_are_safe_and_that_the_next_sweep_resumes(tmp_path):
     script, path, log = tmp_path / "child.py", tmp_path / "r.nc", tmp_path / "log"
     script.write_text(CHILD)
-    env = dict(os.environ, CELL_SECONDS="0.1", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, CELL_SECONDS="0.3", PYTHONWARNINGS="ignore")
 
     def run(env):
         return subprocess.Popen(
