@@ -24,8 +24,7 @@ from .cells import CellPlan, _cells, _expected, _todo, describe_cell
 from .errors import OutputError, SkipCell, SweepError
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
-from .store import FunctionTable, Store
-from .store.schema import status_counts
+from .store import FunctionTable, Store, status_counts
 from .text import clean_message, describe_exception
 
 
