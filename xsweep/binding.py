@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SweepError
-from .fingerprint import fingerprint
+from .fingerprint import fingerprint, inspect_function
 from .store import variable_prefix
 from .text import name_problem
 
@@ -76,27 +76,69 @@ class Bindings:
 
     def __init__(self, params: dict[str, Any]) -> None:
         self._params = params
+        self._by_id = {id(p): name for name, p in params.items()}
         self._cache: dict[Any, Binding] = {}
         self._versions: dict[Any, str] = {}
         #: Per function (weak key): name=, and the parameters it reads (set_values, depends_on).
         self._names: dict[Any, str] = {}
         self._reads: dict[Any, tuple[bool, tuple[str, ...]]] = {}
 
-    def of(self, fn: Callable[..., Any]) -> Binding:
+    def of(self, fn: Callable[..., Any], computing: bool = False) -> Binding:
         """How ``fn`` maps onto the parameters, with its fingerprint as of now.
 
         The signature is read once per function; the fingerprint is taken again on every
         call (tens of microseconds), since the globals and helpers it covers may have
-        changed since the last sweep in this same space.
+        changed since the last sweep in this same space. ``computing``: ``fn`` is about to
+        be called, so refuse it if it reads a parameter it is not swept over (the same walk
+        of its code gives both).
         """
         try:
             binding = self._cache[fn]
         except (KeyError, TypeError):
             binding = self._bind(fn)
         label = self._versions.get(_weak_key(fn))
-        now = label or fingerprint(fn)
+        if computing:
+            found = inspect_function(fn)
+            self._refuse_stray_reads(binding, found.objects, found.attributes)
+            own = getattr(fn, "__xsweep_version__", None)
+            now = label or (f"version:{own}" if own is not None else found.fingerprint)
+        else:
+            now = label or fingerprint(fn)
         return (
             binding if now == binding.fingerprint else dataclasses.replace(binding, fingerprint=now)
+        )
+
+    def _refuse_stray_reads(self, binding: Binding, objects, attributes) -> None:
+        """Refuse a function that reads ``p.value`` of a parameter that is not one of its dims.
+
+        Its cells would hold whatever value that parameter had when they ran, stored as if
+        they did not depend on it: a stale value the cache would serve forever. Refused
+        rather than swept over silently: reading the parameter is not proof that the result
+        depends on it, and a dim the user did not ask for multiplies the cells.
+        """
+        if "value" not in attributes:  # reads .values, .name, .units...: no cell value
+            return
+        stray: dict[str, str] = {}
+        for how, obj in objects:
+            param = self._by_id.get(id(obj))
+            if param is not None and param not in binding.dims:
+                stray.setdefault(param, how)
+        if not stray:
+            return
+        names = list(stray)
+        reads = ", ".join(
+            f"{p!r} (as {how}.value)" if how != p else repr(p) for p, how in stray.items()
+        )
+        one = len(names) == 1
+        them, they = ("it", "it becomes a dim") if one else ("them", "they become dims")
+        raise SweepError(
+            f"{binding.name} reads the parameter{'' if one else 's'} {reads}, but its results "
+            f"are stored over {list(binding.dims)} only: each cell would hold whatever value "
+            f"{them} had when it ran, and the cache could not tell those apart. Declare "
+            f"{them}, and {they} of its results, set per cell: ps.sweep({binding.name}, "
+            f"depends_on={names!r}) (run_process takes depends_on= too; the space remembers "
+            f"it for run_process, cell and explore), or make {them} "
+            f"{'an argument' if one else 'arguments'} of {binding.name}."
         )
 
     def _bind(self, fn: Callable[..., Any]) -> Binding:

@@ -9,6 +9,7 @@ this loop, an executor (:mod:`xsweep.parallel`) or ``run_process`` (:func:`write
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from .cells import CellPlan, _cells, _expected, _todo, describe_cell
 from .errors import OutputError, SkipCell, SweepError
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
-from .store import FunctionTable, Store
+from .store import FunctionTable, Store, status_counts
 from .text import clean_message, describe_exception
 
 
@@ -276,32 +277,65 @@ def run_sweep(
 
     ``fn`` runs serially in this process when ``pool`` is None, else on the pool.
     """
-    with store.writing():
-        table = store.table(key, name, dims, fingerprint, on_change)
-        options = SweepOptions(
-            output_dims,
-            force_recompute,
-            retry_failed,
-            errors,
-            progress,
-            restructure=_may_restructure(name, table, plan, output_dims, force_recompute),
-            stop=stop,
-        )
-        if pool is None:
-            report = run_serial(fn, name, store, table, plan, options)
-        else:
-            from .parallel import run_parallel  # it builds on this module
+    table = None
+    try:
+        with store.writing():
+            table = store.table(key, name, dims, fingerprint, on_change)
+            options = SweepOptions(
+                output_dims,
+                force_recompute,
+                retry_failed,
+                errors,
+                progress,
+                restructure=_may_restructure(name, table, plan, output_dims, force_recompute),
+                stop=stop,
+            )
+            if pool is None:
+                report = run_serial(fn, name, store, table, plan, options)
+            else:
+                from .parallel import run_parallel  # it builds on this module
 
-            report = run_parallel(
-                fn, name, store, table, plan, pool, options, chunksize, on_interrupt
-            )
-        if report.computed or report.failed:
-            store.add_history(
-                f"xsweep {__version__} swept {name}: {report.computed} cells computed, "
-                f"{report.failed} failed" + (" (stopped)" if report.stopped else "")
-            )
+                report = run_parallel(
+                    fn, name, store, table, plan, pool, options, chunksize, on_interrupt
+                )
+            if report.computed or report.failed:
+                store.add_history(
+                    f"xsweep {__version__} swept {name}: {report.computed} cells computed, "
+                    f"{report.failed} failed" + (" (stopped)" if report.stopped else "")
+                )
+    except KeyboardInterrupt as exc:
+        if table is not None:  # counted once the session has ended: the file is published
+            note = _interrupted_note(store, table, name)
+            if hasattr(exc, "add_note"):  # shown under the traceback
+                exc.add_note(note)
+            else:  # Python 3.10
+                print(note, file=sys.stderr)
+        raise
     # The caller owns what a sweep returns: a store never changes it afterwards.
     return report, store.result(table, lazy=lazy)
+
+
+def _interrupted_note(store: Store, table: FunctionTable, name: str) -> str:
+    """What a Ctrl-C'd sweep kept, and what the next sweep does, as a note on the exception."""
+    counts = status_counts(table.status)
+    done, failed = counts["computed"], counts["failed"]
+    missing = table.size - done - failed
+    if not store.persistent:
+        return (
+            f"xsweep: the sweep of {name} was interrupted after {done + failed} of its "
+            f"{table.size} cells; without a cache they are not kept. ps.enable_cache("
+            "'results.nc') before sweeping keeps every finished cell, and the next sweep "
+            "then resumes."
+        )
+    retried = f" and retries the {failed} failed" if failed else ""
+    return (
+        f"xsweep: the sweep of {name} was interrupted. {done} of its {table.size} cells are "
+        f"computed and safe in {store.path}"
+        + (f" ({failed} failed)" if failed else "")
+        + f"; the next ps.sweep({name}) resumes: it computes the {missing} missing cells"
+        + retried
+        + ", not the finished ones."
+    )
 
 
 @dataclass

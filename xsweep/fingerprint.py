@@ -26,7 +26,7 @@ import sys
 import sysconfig
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -111,6 +111,42 @@ def fingerprint(fn: Callable[..., Any]) -> str:
     label = getattr(fn, "__xsweep_version__", None)
     if label is not None:
         return f"version:{label}"
+    return inspect_function(fn).fingerprint
+
+
+class Reads(NamedTuple):
+    """What :func:`inspect_function` found: the fingerprint, and the objects the code reads.
+
+    ``objects`` are the objects (other than plain values, functions, classes and modules)
+    the function and the helpers it calls read as globals, and what their closures hold, as
+    ``(name, object)`` pairs; ``attributes`` every name that code uses (attribute names
+    too), so a caller can tell ``w.value`` from ``w.values``.
+    """
+
+    fingerprint: str
+    objects: tuple[tuple[str, Any], ...]
+    attributes: frozenset[str]
+
+
+def inspect_function(fn: Callable[..., Any]) -> Reads:
+    """``fn``'s code fingerprint (ignoring a :func:`version` label) and what it reads.
+
+    One walk of the function and the helpers it calls in the user's code gives both, so
+    that a sweep can refuse a function that reads a parameter it is not swept over (its
+    cells would hold whatever value the parameter had) at no extra cost.
+
+    Examples
+    --------
+    >>> from xsweep.fingerprint import inspect_function
+    >>> class Knob:
+    ...     value = 3
+    >>> knob = Knob()
+    >>> def f(a):
+    ...     return a * knob.value
+    >>> found = inspect_function(f)
+    >>> [name for name, obj in found.objects], "value" in found.attributes
+    (['knob'], True)
+    """
     h = hashlib.sha256()
     _feed(h, fn, set())
     # What the function reads from the user's code goes into a second section, appended
@@ -122,7 +158,9 @@ def fingerprint(fn: Callable[..., Any]) -> str:
         follower.feed(b"\0!" + type(fn).__qualname__.encode())
     if follower.fed:
         h.update(b"\0reads\0" + follower.h.digest())
-    return "code:" + h.hexdigest()[:16]
+    return Reads(
+        "code:" + h.hexdigest()[:16], tuple(follower.objects), frozenset(follower.attributes)
+    )
 
 
 def _feed(h, obj: Any, seen: set[int]) -> None:
@@ -220,6 +258,8 @@ class _Follower:
         self.fed = False
         self.seen: set[int] = set()
         self.roots: set[int] = set()  # the swept function itself, its wrapped functions
+        self.objects: list[tuple[str, Any]] = []  # other objects read (not hashed by value)
+        self.attributes: set[str] = set()
 
     def feed(self, data: bytes) -> None:
         self.h.update(data)
@@ -251,15 +291,18 @@ class _Follower:
             return
         self.seen.add(id(func))
         loaded, names = _global_names(func.__code__)
+        self.attributes.update(names)
         namespace = func.__globals__
         for name in loaded:
             if name in namespace:  # else a builtin
                 self.value(name, namespace[name], names)
-        for cell in func.__closure__ or ():
+        for free, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
             try:
                 contents = cell.cell_contents
                 if callable(contents) and not isinstance(contents, type):
                     self.callable(contents)  # a decorator's wrapped function, say
+                else:  # _feed hashed it; the caller may look for objects it knows
+                    self.objects.append((free, contents))
             except Exception:  # an empty cell, an object that refuses inspection
                 continue
 
@@ -350,6 +393,7 @@ class _Follower:
         wrapper of a user function (``functools.cache``) follows the function, an instance
         of a user class its class's code; installed callables count for nothing."""
         cls = type(value)
+        self.objects.append((key.decode("utf-8", "surrogatepass"), value))
         # Only callables are asked for __wrapped__: other objects' __getattr__ may do work.
         wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
         if isinstance(wrapped, types.FunctionType) and _is_user_function(wrapped):

@@ -41,8 +41,29 @@ class _Counts:
             self.bar.close()
 
 
+class _Answer(int):
+    """A bool that can also be called: ``job.stopped()``, and ``job.stopped`` as before."""
+
+    def __call__(self) -> bool:
+        return bool(self)
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
+class _CountsNow(dict):
+    """The counts, also callable: ``job.counts()``, and ``job.counts[...]`` as before."""
+
+    def __call__(self) -> dict[str, int | None]:
+        return dict(self)
+
+
 class SweepJob:
     """A sweep running in the background; made by :meth:`ParameterSpace.sweep_async`.
+
+    Its state is asked with methods, as of a ``concurrent.futures.Future``: ``done()``,
+    ``stopped()``, ``counts()``, ``result()``. (``job.stopped`` and ``job.counts[...]``
+    without the call, as earlier releases spelled them, still work.)
 
     Examples
     --------
@@ -51,8 +72,8 @@ class SweepJob:
     >>> job = ps.sweep_async(lambda a: a * 10, name="tenfold")
     >>> job.result(timeout=60)["tenfold"].values.tolist()
     [10, 20, 30]
-    >>> job.done(), job.counts["computed"]
-    (True, 3)
+    >>> job.done(), job.stopped(), job.counts()["computed"]
+    (True, False, 3)
     """
 
     def __init__(self, name: str, run: Callable[[], xr.Dataset]) -> None:
@@ -89,7 +110,7 @@ class SweepJob:
         if self._thread.is_alive():
             raise TimeoutError(
                 f"The sweep of {self.name} is still running after {timeout} s; "
-                "job.counts says how far it is, job.stop() stops it."
+                "job.counts() says how far it is, job.stop() stops it."
             )
         if self._error is not None:
             raise self._error
@@ -105,21 +126,24 @@ class SweepJob:
         if wait:
             self._thread.join(timeout)
 
+    # stopped() and counts() are methods, like done(); as properties whose values can be
+    # called, the attribute spelling of earlier releases (job.stopped, job.counts[...]) works.
     @property
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        return self._stop.is_set()
+    def stopped(self) -> _Answer:
+        """``job.stopped()``: whether :meth:`stop` was called."""
+        return _Answer(self._stop.is_set())
 
     @property
-    def counts(self) -> dict[str, int | None]:
-        """Live counts of the sweep's cells: ``cached``, ``computed``, ``failed``, ``left``.
+    def counts(self) -> _CountsNow:
+        """``job.counts()``: live counts of the sweep's cells, ``cached``, ``computed``,
+        ``failed`` and ``left``.
 
         Updated about five times a second while it runs, exact once it has ended; ``left``
         is None until the sweep has found which cells are cached.
         """
         c = self._counts
         left = max(c.total - c.cached - c.computed - c.failed, 0) if c.started else None
-        return {"cached": c.cached, "computed": c.computed, "failed": c.failed, "left": left}
+        return _CountsNow(cached=c.cached, computed=c.computed, failed=c.failed, left=left)
 
     def __repr__(self) -> str:
         state = (
@@ -128,10 +152,10 @@ class SweepJob:
             else "failed"
             if self._error is not None
             else "stopped"
-            if self.stopped
+            if self.stopped()
             else "done"
         )
-        c = self.counts
+        c = self.counts()
         return (
             f"<SweepJob {self.name}: {state}, {c['computed']} computed, {c['failed']} failed, "
             f"{c['cached']} cached, {c['left']} left>"

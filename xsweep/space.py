@@ -176,9 +176,10 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
 
     # -- the cache ------------------------------------------------------------------------------
     # -- binding functions ----------------------------------------------------------------------
-    def _binding(self, fn: Callable[..., Any]) -> Binding:
-        """How ``fn`` maps onto the space, with its fingerprint as of now."""
-        return self._functions.of(fn)
+    def _binding(self, fn: Callable[..., Any], computing: bool = False) -> Binding:
+        """How ``fn`` maps onto the space, with its fingerprint as of now; ``computing``:
+        refuse a function that reads a parameter it is not swept over, before any cell."""
+        return self._functions.of(fn, computing)
 
     def _remember(self, fn, **options: Any) -> None:
         """Record per-function options of a sweep; later calls (run_process) use them too."""
@@ -317,7 +318,10 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             over the whole space. Remembered by the space for this function.
         depends_on : list of str, optional
             Parameters ``fn`` reads without taking them (TINC's ``dependencies``): they become
-            dims of its results and are set per cell as with ``set_values``.
+            dims of its results and are set per cell as with ``set_values``. A function that
+            reads the ``.value`` of a parameter that is not one of its dims (itself, or in a
+            helper of your code) is refused before any cell runs, with or without
+            ``set_values``: its cells would hold a value the cache cannot tell apart.
         order : {"grid", "spread"}, default "grid"
             The order cells are computed in: ``"grid"`` row by row; ``"spread"`` coarse
             sub-grids first (each parameter's ends, then its middle, then the quarters...),
@@ -386,7 +390,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 "ps.enable_cache('results.nc') first, or leave lazy at its default."
             )
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
-        binding = self._binding(fn)
+        binding = self._binding(fn, computing=True)
         out_dims = _check_output_dims(output_dims)
         store = self._store if self._store is not None else MemoryStore(self._grid())
         if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
@@ -441,7 +445,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         """Start :meth:`sweep` in the background and return a :class:`~xsweep.jobs.SweepJob`.
 
         The notebook stays usable while it runs: look at cached cells with
-        :meth:`run_process` or :meth:`explore`, watch ``job.counts``, stop it with
+        :meth:`run_process` or :meth:`explore`, watch ``job.counts()``, stop it with
         ``job.stop()`` (or :meth:`stop_sweep`); ``job.result()`` waits for the Dataset and
         raises what the sweep raised. Cells run in a thread of this process, or on the
         ``executor`` / ``workers`` given, as with :meth:`sweep`.
@@ -456,7 +460,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         Returns
         -------
         SweepJob
-            ``done()``, ``result(timeout=None)``, ``stop()``, ``counts``.
+            ``done()``, ``result(timeout=None)``, ``stop()``, ``stopped()``, ``counts()``.
 
         Notes
         -----
@@ -489,6 +493,9 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 "Wait for it with job.result(), or stop it with job.stop() or "
                 "ps.stop_sweep(), then try again."
             )
+        remembered = ("name", "set_values", "depends_on", "version")
+        self._remember(fn, **{k: options[k] for k in remembered if k in options})
+        self._binding(fn, computing=True)  # refused here, not later from job.result()
         name = options.get("name") or getattr(fn, "__name__", "sweep")
         job = jobs.SweepJob(name, lambda: self.sweep(fn, **options))
         self._jobs.append(job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .binding import Binding
@@ -32,9 +32,10 @@ class CellMethods:
     def run_process(
         self,
         fn: Callable[..., Any],
-        *,
+        *values: Mapping[str, Any],
         force_recompute: bool = False,
         set_values: bool = False,
+        depends_on: Sequence[str] | None = None,
         **overrides: Any,
     ) -> Any:
         """Return ``fn`` at the parameters' current values, from the cache when it is there.
@@ -45,10 +46,16 @@ class CellMethods:
             As for :meth:`sweep`.
         force_recompute : bool, default False
             Call ``fn`` even when the cell is cached, and store the new result.
+        *values : dict, optional
+            One dict of parameter values to set first, as TINC takes them:
+            ``ps.run_process(fn, {"length": 3})`` is ``ps.run_process(fn, length=3)``.
         set_values : bool, default False
             ``fn`` reads parameters' ``.value`` instead of taking them as arguments (as
             with ``sweep(fn, set_values=True)``); a function that takes no parameter at all
             is always run this way, over the whole space.
+        depends_on : list of str, optional
+            Parameters ``fn`` reads without taking them, as for :meth:`sweep`: they are
+            dims of its results.
         **overrides
             Parameter values to set first, e.g. ``length=3`` (checked against the grid).
 
@@ -78,10 +85,13 @@ class CellMethods:
         4
         >>> length.value
         2
+        >>> ps.run_process(double, {"length": 1})
+        2
         """
-        if set_values:
-            self._remember(fn, set_values=True)
-        binding = self._binding(fn)
+        overrides = _merged(values, overrides)
+        if set_values or depends_on is not None:
+            self._remember(fn, set_values=set_values, depends_on=depends_on)
+        binding = self._binding(fn, computing=True)
         indices = {}
         for name, value in overrides.items():
             if name not in self._params:
@@ -123,7 +133,7 @@ class CellMethods:
         >>> ps.cell(lambda a: 10 * a, a=3), a.value
         (Cell(value=30, cached=False), 1)
         """
-        binding = self._binding(fn)
+        binding = self._binding(fn, computing=True)
         for name in values:
             if name not in self._params:
                 raise SweepError(
@@ -201,3 +211,32 @@ class CellMethods:
         return store.lookup(
             binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
         )
+
+
+def _merged(values: tuple, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``run_process``'s parameter values: one dict given after the function (TINC's
+    ``run_process(fn, {"length": 3})``) and the keywords, which must agree."""
+    if not values:
+        return overrides
+    given = values[0]
+    if len(values) > 1 or not isinstance(given, Mapping):
+        shown = ", ".join(f"{v!r:.40}" for v in values)
+        raise SweepError(
+            f"ps.run_process(fn, {shown}): after the function, ps.run_process takes one dict "
+            "of parameter values, e.g. ps.run_process(fn, {'length': 3}), or keywords, "
+            "ps.run_process(fn, length=3); options by keyword too (force_recompute=True)."
+        )
+    merged = dict(overrides)
+    for name, value in given.items():
+        if not isinstance(name, str):
+            raise SweepError(
+                f"ps.run_process got the dict {given!r:.80}, whose keys must be parameter "
+                f"names (str), not {name!r:.40}."
+            )
+        if name in merged and merged[name] != value:
+            raise SweepError(
+                f"ps.run_process got {name}={merged[name]!r:.40} as a keyword and "
+                f"{value!r:.40} in the dict: give each parameter once."
+            )
+        merged[name] = value
+    return merged

@@ -89,7 +89,7 @@ class ViewMethods:
         from .widgets import SpaceExplorer
 
         # Re-running a notebook cell replaces its view rather than leaving the old one live.
-        key = self._binding(fn).key
+        key = self._binding(fn, computing=True).key
         old = self._views.pop(key, None)
         if old is not None:
             old.close()

@@ -109,14 +109,12 @@ def open_tree(
             continue
         raw[tuple(match.group(f) for f in fields)] = path
     if not raw:
-        raise XsweepError(
-            f"No file matches {pattern!r} (looked for {wildcard!r}). Check the template: its "
-            "{name} fields stand for the parameter values in the paths."
-        )
-    # A parameter is numeric when every value of it in the paths reads as a number.
-    numeric = [all(_parse(v[i]) is not None for v in raw) for i in range(len(fields))]
+        _no_match(pattern, folder_pattern, wildcard, outputs is not None)
+    numeric = _numeric(raw, fields, folder_pattern)
     found: dict[tuple, str] = {}
     for texts, path in raw.items():
+        if any(n and _parse(t) is None for t, n in zip(texts, numeric)):
+            continue  # a stray folder, named in _numeric's warning
         values = tuple(_parse(t) if n else t for t, n in zip(texts, numeric))
         if values in found:
             raise XsweepError(
@@ -182,18 +180,92 @@ class _Reads:
             raise SkipCell  # no run there: not computed
         if self.single:
             ((key, (_, read)),) = self.files.items()
-            return as_dataset({key: read(path)}, {})
+            return as_dataset({key: _read(read, path, key)}, {})
         out = {}
         for key, (relative, read) in self.files.items():
             file = os.path.join(path, relative)
             if not os.path.isfile(file):
                 raise XsweepError(f"{file} is missing (output {key!r} of the run in {path}).")
-            out[key] = read(file)
+            out[key] = _read(read, file, key)
         return as_dataset(out, {})
 
 
-def _compile(pattern: str) -> tuple[list[str], re.Pattern, str]:
-    """The template's fields, a regex that matches its paths, and a glob that finds them."""
+def _read(read: Reader, path: str, key: str) -> Any:
+    """``read(path)``; a failure names the file (a JSON error alone says only a line)."""
+    try:
+        return read(path)
+    except (SkipCell, XsweepError):
+        raise
+    except Exception as exc:
+        raise XsweepError(
+            f"Could not read {path} (output {key!r}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _numeric(raw: dict[tuple[str, ...], str], fields: list[str], pattern: str) -> list[bool]:
+    """Which parameters are numbers: those whose values in the paths all read as numbers,
+    or all but a minority of stray folders (``temp=abc`` among ``temp=10``, ``temp=20``),
+    which are left out with a warning naming them, rather than turning every value into
+    text (where ``.sel(temp=10)`` finds nothing)."""
+    numeric = []
+    for i, field in enumerate(fields):
+        texts = {v[i] for v in raw}
+        stray = sorted(t for t in texts if _parse(t) is None)
+        numeric.append(len(stray) < len(texts) - len(stray))
+        if numeric[-1] and stray:
+            # Paths have as many components as the template: values hold no separator.
+            depth = next(k for k, c in enumerate(pattern.split(os.sep)) if f"{{{field}}}" in c)
+            folders = sorted(
+                {os.sep.join(p.split(os.sep)[: depth + 1]) for v, p in raw.items() if v[i] in stray}
+            )
+            more = f" and {len(folders) - 5} more" if len(folders) > 5 else ""
+            shown = ", ".join(folders[:5]) + more
+            it = "it" if len(folders) == 1 else "them"
+            warn_user(
+                f"open_tree: {field} reads as a number in {len(texts) - len(stray)} "
+                f"folders but not in {shown}: {'it is' if it == 'it' else 'they are'} "
+                f"left out, and {field} stays numeric (ds.sel({field}=...) takes numbers). "
+                f"To read {it}, rename {it} to numbers, or move {it} out of the tree.",
+                UserWarning,
+            )
+    return numeric
+
+
+def _no_match(pattern: str, folder_pattern: str, wildcard: str, folders: bool) -> None:
+    """Raise the error for a template no path matches, saying why when it can tell."""
+    names = _names(folder_pattern)
+    twice = sorted({f for f in names if names.count(f) > 1})
+    if twice:
+        loose = _compile(folder_pattern, loose=True)[1]
+        near = [p for p in sorted(glob.glob(wildcard)) if loose.fullmatch(p)]
+        if near:
+            which = ", ".join("{" + f + "}" for f in twice)
+            fit = (
+                f"the 1 path that fits it otherwise differs there ({near[0]})"
+                if len(near) == 1
+                else f"the {len(near)} paths that fit it otherwise differ there (e.g. {near[0]})"
+            )
+            raise XsweepError(
+                f"The template {pattern!r} names {which} more than once, so every place must "
+                f"hold the same value; {fit}. Give each place a name of its own, e.g. "
+                f"{{{twice[0]}}} and {{{twice[0]}_2}}: each becomes a dim."
+            )
+    what = "folder" if folders else "file"
+    raise XsweepError(
+        f"No {what} matches {pattern!r} (looked for {wildcard!r}). Check the template: its "
+        "{name} fields stand for the parameter values in the paths."
+    )
+
+
+def _names(pattern: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+
+
+def _compile(pattern: str, loose: bool = False) -> tuple[list[str], re.Pattern, str]:
+    """The template's fields, a regex that matches its paths, and a glob that finds them.
+
+    A field named twice must hold the same value in both places; ``loose``: any value.
+    """
     fields: list[str] = []
     regex, wildcard = "", ""
     for literal, field, spec, conversion in string.Formatter().parse(pattern):
@@ -206,7 +278,7 @@ def _compile(pattern: str) -> tuple[list[str], re.Pattern, str]:
                 f"The pattern {pattern!r} uses {{{field}}}: fields are plain parameter names."
             )
         if field in fields:
-            regex += f"(?P={field})"
+            regex += "[^/]+" if loose else f"(?P={field})"
         else:
             fields.append(field)
             regex += f"(?P<{field}>[^/]+)"
