@@ -36,6 +36,7 @@ from .encodings import (
     _json_text,
     _time_attrs,
 )
+from .images import image_dims
 from .spec import OutputSpec, VariableSpec
 
 
@@ -90,6 +91,10 @@ def _array_spec(
             f"output {name!r} has dtype {dtype}, which xsweep cannot store. "
             f"Allowed dtype kinds: {_KIND_NAMES}. Convert it, e.g. np.asarray(x, dtype=float)."
         )
+    if dims is None and name not in output_dims:
+        named = image_dims(value)
+        if named is not None:
+            dims, coords = named[0], {**named[1], **(coords or {})}
     dims = _dims(name, value.shape, output_dims, dims)
     return VariableSpec(name, dtype, value.shape, dims, coords=coords or {}, attrs=attrs or {})
 
