@@ -27,8 +27,8 @@ class ImageArray(np.ndarray):
     >>> import numpy as np
     >>> from xsweep import ImageArray
     >>> im = ImageArray.of(np.zeros((2, 4, 3), np.uint8))
-    >>> im.shape, type(im / 255).__name__
-    ((2, 4, 3), 'ndarray')
+    >>> im.shape, im.dims, type(im / 255).__name__
+    ((2, 4, 3), ('y', 'x', 'rgb'), 'ndarray')
     """
 
     @classmethod
@@ -41,6 +41,16 @@ class ImageArray(np.ndarray):
                 f"{arr.shape}"
             )
         return arr.view(cls)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The dims a sweep gives these pixels: ``("y", "x", "rgb")``."""
+        return IMAGE_DIMS
+
+    @property
+    def values(self) -> np.ndarray:
+        """The pixels as a plain numpy array (as ``DataArray.values`` gave them)."""
+        return self.view(np.ndarray)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # Computed values are not pixels any more: plain arrays (and plain scalars).
