@@ -403,7 +403,12 @@ class MemoryStore(Store):
                     placed[dim] = dim
                     continue
                 scoped = f"{table.name}_{dim}"
-                if scoped in self.grid or scoped in taken or scoped in others or scoped in names:
+                if (
+                    scoped in self.grid
+                    or scoped in taken
+                    or scoped in others
+                    or {scoped} & (own | names)
+                ):
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
                         f"{why} uses that name, and {scoped!r} is taken too. Name the "
