@@ -408,11 +408,12 @@ class MemoryStore(Store):
                     or scoped in taken
                     or scoped in others
                     or {scoped} & (own | names)
+                    or name_problem(scoped)
                 ):
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
-                        f"{why} uses that name, and {scoped!r} is taken too. Name the "
-                        f"output's dims with output_dims={{{var.name!r}: (...)}}."
+                        f"{why} uses that name, and {scoped!r} is taken too (or too long). "
+                        f"Name the output's dims with output_dims={{{var.name!r}: (...)}}."
                     )
                 placed[dim] = scoped
         spec = _with_stored_names(spec, placed)
