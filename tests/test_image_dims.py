@@ -149,3 +149,18 @@ def test_same_dims_with_other_coordinates_are_kept_apart(tmp_path):
     assert ps.run_process(late, a=1)["t"].values.tolist() == [5, 6]
     with xr.open_dataset(tmp_path / "c.nc") as f:
         assert f["t"].values.tolist() == [0, 1] and f["late_t"].values.tolist() == [5, 6]
+
+
+def test_a_dict_of_images_of_several_sizes(tmp_path):
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+    ps.enable_cache(tmp_path / "v.nc")
+
+    def views(a):
+        return {"front": picture((2, 1), a), "side": picture((1, 1), a)}
+
+    ds = ps.sweep(views)
+    assert ds["front"].dims == ("a", "y", "x", "rgb")
+    assert ds["side"].dims == ("a", "y", "side_x", "rgb")  # its width differs from front's
+    back = ps.run_process(views, a=2)
+    np.testing.assert_array_equal(back["side"], picture((1, 1), 2))
+    np.testing.assert_array_equal(back["front"], picture((2, 1), 2))

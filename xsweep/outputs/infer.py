@@ -286,7 +286,8 @@ def infer_spec(
                 if value is None:
                     raise OutputError(f"output {key!r} is None; allowed: {ALLOWED_OUTPUTS}")
                 variables.append(_array_spec(key, value, output_dims))
-            spec = OutputSpec("dict", tuple(variables))
+            implicit = {k for k, v in result.items() if k not in output_dims and _is_image(v)}
+            spec = OutputSpec("dict", _images_apart(variables, implicit))
     elif isinstance(result, xr.DataArray):
         name = _check_var_name(result.name or default_name, "the returned DataArray's name")
         spec = OutputSpec("dataarray", (_from_dataarray(name, result, output_dims),))
@@ -384,6 +385,38 @@ def _from_dataarray(
             var.dims = tuple(rename[d] for d in c.dims)
             coords[rename.get(str(k), str(k)) if c.dims == (k,) else str(k)] = var
     return _array_spec(name, np.asarray(da.values), {}, dims=dims, coords=coords, attrs=attrs)
+
+
+def _is_image(value: Any) -> bool:
+    pil = _pil()
+    return image_dims(value) is not None or (pil is not None and isinstance(value, pil.Image))
+
+
+def _images_apart(variables: list[VariableSpec], implicit: set[str]) -> tuple[VariableSpec, ...]:
+    """A dict's images of several sizes: a later image's dims that an earlier output has with
+    another length get its key's name (``side_y``), as no dim has two lengths."""
+    sizes: dict[str, int] = {}
+    out = []
+    for var in variables:
+        rename = {
+            d: f"{var.name}_{d}"
+            for d, n in zip(var.dims, var.shape)
+            if var.name in implicit and sizes.get(d, n) != n
+        }
+        if rename:
+            coords = {}
+            for k, c in var.coords.items():
+                c = c.copy(deep=False)
+                c.dims = tuple(rename.get(d, d) for d in c.dims)
+                coords[rename.get(k, k)] = c
+            dims = tuple(rename.get(d, d) for d in var.dims)
+            var = VariableSpec(
+                var.name, var.dtype, var.shape, dims, var.scalar, coords=coords, attrs=var.attrs
+            )
+        for d, n in zip(var.dims, var.shape):
+            sizes.setdefault(d, n)
+        out.append(var)
+    return tuple(out)
 
 
 def _check_dim_lengths(spec: OutputSpec) -> None:
