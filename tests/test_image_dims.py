@@ -164,3 +164,21 @@ def test_a_dict_of_images_of_several_sizes(tmp_path):
     back = ps.run_process(views, a=2)
     np.testing.assert_array_equal(back["side"], picture((1, 1), 2))
     np.testing.assert_array_equal(back["front"], picture((2, 1), 2))
+
+
+def test_an_output_that_grows_into_another_functions_dim(tmp_path):
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    ps.enable_cache(tmp_path / "g.nc")
+    ps.sweep(lambda a: np.zeros(3), name="f", output_dims={"f": ("t",)})
+
+    def g(a):  # length 3 at first, as f's t; then longer
+        return np.arange(3.0 if a == 1 else 5.0)
+
+    ds = ps.sweep(g, output_dims={"g": ("t",)})
+    assert ds["g"].dims == ("a", "t") and ds.sizes["t"] == 5
+    np.testing.assert_array_equal(ps.run_process(g, a=1), [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(ps.run_process(g, a=2), np.arange(5.0))
+    ps.disable_cache()
+    with xr.open_dataset(tmp_path / "g.nc") as f:
+        assert f["f"].dims == ("a", "t") and f.sizes["t"] == 3
+        assert f["g"].dims == ("a", "g_t") and f.sizes["g_t"] == 5

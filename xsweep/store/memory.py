@@ -363,7 +363,7 @@ class MemoryStore(Store):
         function's name in front (``save_graph_x``): several functions of different image
         sizes share a file, and a parameter may be called ``x``. The output keeps its own
         dim names (the ``xsweep_dims`` attribute). ``keep``: a structure ``spec`` grew from,
-        whose dims keep the names they have.
+        whose dims keep the names they have while nothing else uses them.
         """
         taken = self._taken_names(table.key)
         own = {
@@ -375,7 +375,8 @@ class MemoryStore(Store):
         }
         others = self._dim_layout(exclude=table.key)
         names = set(spec.names)
-        placed = dict(_stored_names(keep)) if keep is not None else {}
+        before = _stored_names(keep) if keep is not None else {}
+        placed: dict[str, str] = {}
         for var in spec.variables:
             owner = taken.get(var.name) or ("its own status variables" if var.name in own else None)
             if owner is not None:
@@ -400,7 +401,7 @@ class MemoryStore(Store):
                 elif dim in others and not _same_dim(others[dim], n, coord):
                     why = f"an output dim of {others[dim][2]} of length {others[dim][0]}"
                 else:
-                    placed[dim] = dim
+                    placed[dim] = before.get(dim, dim)  # a grown output keeps its names
                     continue
                 scoped = f"{table.name}_{dim}"
                 if (
