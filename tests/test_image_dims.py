@@ -1,6 +1,12 @@
 """Output dims in a shared file: images of several sizes, parameters named x and y,
 ``output_dims`` for every output kind."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import matplotlib
 import numpy as np
 import pytest
@@ -182,3 +188,70 @@ def test_an_output_that_grows_into_another_functions_dim(tmp_path):
     with xr.open_dataset(tmp_path / "g.nc") as f:
         assert f["f"].dims == ("a", "t") and f.sizes["t"] == 3
         assert f["g"].dims == ("a", "g_t") and f.sizes["g_t"] == 5
+
+
+MODULE = """
+import os, time
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import xsweep as xs
+
+def picture(size, a):
+    fig = plt.figure(figsize=size, dpi=10)
+    plt.plot([0, a], [0, 1])
+    return xs.figure_to_array(fig)
+
+def small(a):
+    return picture((2, 1), a)
+
+def wide(a):
+    if a > 3 and os.environ.get("KILL_ME_AT"):
+        open(os.environ["KILL_ME_AT"], "w").close()  # three cells are in: kill me now
+        time.sleep(60)
+    return picture((3, 2), a)
+"""
+CHILD = """
+import sys
+import xsweep as xs
+from images_child import small, wide
+
+ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4, 5])])
+ps.enable_cache(sys.argv[1])
+ps.sweep(small, progress=False)
+ps.sweep(wide, progress=False)
+"""
+
+
+def test_a_killed_sweep_of_the_second_image_size_resumes(tmp_path, monkeypatch):
+    (tmp_path / "images_child.py").write_text(MODULE)
+    script, path, ready = tmp_path / "child.py", tmp_path / "k.nc", tmp_path / "ready"
+    script.write_text(CHILD)
+    paths = [str(tmp_path), *sys.path]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "KILL_ME_AT": str(ready)}
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, "the child ended before it was killed"
+            assert time.monotonic() < deadline, "the child never reached its fourth cell"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from images_child import small, wide
+
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4, 5])])
+    ps.enable_cache(path)
+    assert [ps.is_computed(wide, a=a) for a in range(1, 6)] == [True] * 3 + [False] * 2
+    ds = ps.sweep(wide)  # resumes: the two missing cells
+    assert ds["wide"].dims == ("a", "y", "x", "rgb")
+    for a in range(1, 6):
+        np.testing.assert_array_equal(ds["wide"].sel(a=a), wide(a))
+    np.testing.assert_array_equal(ps.sweep(small)["small"].sel(a=5), small(5))
+    ps.disable_cache()
+    with xr.open_dataset(path) as f:
+        assert f["wide"].dims == ("a", "wide_y", "wide_x", "rgb")
+        assert (f["wide_status"] == 1).all()
