@@ -20,15 +20,16 @@ class ImageArray(np.ndarray):
     working. Only a sweep looks at its type: a function returning one gets the image dims
     ``y, x, rgb`` (and ``rgb`` labelled ``"r", "g", "b"``) instead of ``<name>_dim_0, ...``;
     ``output_dims=`` names them otherwise. Arithmetic gives plain arrays (``im / 255`` is
-    no longer pixels), as does anything that is not 3-dimensional.
+    no longer pixels), as does anything that is not 3-dimensional. A cached cell comes back
+    from ``run_process`` as a plain numpy array of the same pixels.
 
     Examples
     --------
     >>> import numpy as np
     >>> from xsweep import ImageArray
     >>> im = ImageArray.of(np.zeros((2, 4, 3), np.uint8))
-    >>> im.shape, im.dims, type(im / 255).__name__
-    ((2, 4, 3), ('y', 'x', 'rgb'), 'ndarray')
+    >>> im.shape, type(im / 255).__name__
+    ((2, 4, 3), 'ndarray')
     """
 
     @classmethod
@@ -41,16 +42,6 @@ class ImageArray(np.ndarray):
                 f"{arr.shape}"
             )
         return arr.view(cls)
-
-    @property
-    def dims(self) -> tuple[str, ...]:
-        """The dims a sweep gives these pixels: ``("y", "x", "rgb")``."""
-        return IMAGE_DIMS
-
-    @property
-    def values(self) -> np.ndarray:
-        """The pixels as a plain numpy array (as ``DataArray.values`` gave them)."""
-        return self.view(np.ndarray)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # Computed values are not pixels any more: plain arrays (and plain scalars).
