@@ -34,7 +34,25 @@ class ImageArray(np.ndarray):
 
     @classmethod
     def of(cls, pixels: Any) -> ImageArray:
-        """``pixels`` (an ``(y, x, channel)`` array) as an ``ImageArray``, without a copy."""
+        """``pixels`` (an ``(y, x, channel)`` array) as an ``ImageArray``, without a copy.
+
+        Parameters
+        ----------
+        pixels : array_like
+            Three dims: rows, columns, channels (3 for RGB, 4 for RGBA).
+
+        Returns
+        -------
+        ImageArray
+            A view of the same pixels.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xsweep import ImageArray
+        >>> ImageArray.of(np.full((1, 2, 3), 255, np.uint8)).shape
+        (1, 2, 3)
+        """
         arr = np.asarray(pixels)
         if arr.ndim != 3:
             raise ValueError(
