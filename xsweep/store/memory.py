@@ -22,7 +22,7 @@ from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .budget import check_fits
 from .grid import Grid, _short
 from .ondisk import is_on_disk
-from .schema import DONE, NO_VALUE, Coords, failed_rows, status_counts
+from .schema import DONE, NO_VALUE, Coords, failed_rows, function_dim, status_counts
 from .table import FunctionTable, _same_structure
 
 
@@ -403,7 +403,7 @@ class MemoryStore(Store):
                 else:
                     placed[dim] = before.get(dim, dim)  # a grown output keeps its names
                     continue
-                scoped = f"{table.name}_{dim}"
+                scoped = function_dim(table.name, dim)
                 if (
                     scoped in self.grid
                     or scoped in taken
