@@ -255,3 +255,16 @@ def test_a_killed_sweep_of_the_second_image_size_resumes(tmp_path, monkeypatch):
     with xr.open_dataset(path) as f:
         assert f["wide"].dims == ("a", "wide_y", "wide_x", "rgb")
         assert (f["wide_status"] == 1).all()
+
+
+def test_a_dim_named_like_the_functions_own_variable_can_be_renamed_with_output_dims():
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+
+    def k(a):
+        return xr.DataArray(np.ones(2), dims=["k_status"])
+
+    with pytest.raises(xs.StoreMismatchError, match=r"output_dims=\{'k': \(\.\.\.\)\}"):
+        ps.sweep(k)
+    ds = ps.sweep(k, output_dims={"k": ("t",)})  # the way out the message gives
+    assert ds["k"].dims == ("a", "t")
+    assert ps.run_process(k, a=1).dims == ("k_status",)
