@@ -465,7 +465,14 @@ def _same_dim(other: tuple[int, xr.Variable | None, str], n: int, coord: Any) ->
     if coord is None:
         return True
     a, b = other[1], coord
-    return a.dims == b.dims and a.dtype == b.dtype and np.array_equal(a.values, b.values)
+    if a.dims != b.dims or _text_or(a.dtype) != _text_or(b.dtype):
+        return False
+    return bool(np.array_equal(a.values, b.values))
+
+
+def _text_or(dtype: np.dtype) -> str:
+    """A dtype's kind, text of any storage (a file gives str coordinates back as objects)."""
+    return "U" if dtype.kind in "OSU" else dtype.str
 
 
 def _stored_names(spec: OutputSpec) -> dict[str, str]:
