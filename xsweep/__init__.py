@@ -26,6 +26,7 @@ from .errors import (
     XsweepError,
 )
 from .fingerprint import version
+from .outputs.images import ImageArray
 from .parameters import Parameter
 from .plotting import figure_to_array, montage
 from .space import ParameterSpace
@@ -54,6 +55,7 @@ __all__ = [
     "CommandError",
     "DamagedSideFileWarning",
     "FunctionChangedError",
+    "ImageArray",
     "ResultsTooLargeError",
     "SkipCell",
     "OutputError",

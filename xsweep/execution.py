@@ -25,6 +25,7 @@ from .errors import OutputError, SkipCell, SweepError
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
 from .store import FunctionTable, Store, status_counts
+from .store.table import own_dim_names
 from .text import clean_message, describe_exception
 
 
@@ -233,7 +234,7 @@ def _may_restructure(
         return False
     if force_recompute and whole:
         return True
-    stored = {v.name: v.dims for v in spec.variables if v.dims}
+    stored = {v.name: v.named_dims for v in spec.variables if v.dims}
     wanted = {k: d for k, d in out_dims.items() if k in stored and stored[k] != d}
     unknown = sorted(set(out_dims) - set(stored))
     if wanted or unknown:
@@ -312,7 +313,7 @@ def run_sweep(
                 print(note, file=sys.stderr)
         raise
     # The caller owns what a sweep returns: a store never changes it afterwards.
-    return report, store.result(table, lazy=lazy)
+    return report, own_dim_names(store.result(table, lazy=lazy), table)
 
 
 def _interrupted_note(store: Store, table: FunctionTable, name: str) -> str:

@@ -7,15 +7,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .outputs.images import ImageArray
 
-def figure_to_array(fig: Any = None, *, close: bool = True) -> xr.DataArray:
+
+def figure_to_array(fig: Any = None, *, close: bool = True) -> ImageArray:
     """Render a Matplotlib figure to an ``(y, x, rgb)`` uint8 image.
 
     This replaces the ``canvas.tostring_rgb()`` recipe of older tutorials (Matplotlib 3.10
-    removed that method). The image is returned as a ``DataArray`` with dims
-    ``("y", "x", "rgb")`` so that a sweep of a plotting function gets named image dims
-    without ``output_dims``; use ``.values`` for a plain numpy array (for
-    ``PIL.Image.fromarray``).
+    removed that method). The pixels are a numpy array (an :class:`~xsweep.ImageArray`), so
+    ``PIL.Image.fromarray(im)`` and ``plt.imshow(im)`` take it as they are; a sweep of a
+    plotting function stores them over the named dims ``y, x, rgb`` without ``output_dims``.
 
     Parameters
     ----------
@@ -27,20 +28,22 @@ def figure_to_array(fig: Any = None, *, close: bool = True) -> xr.DataArray:
 
     Returns
     -------
-    xarray.DataArray
-        uint8 pixels, dims ``("y", "x", "rgb")``, with ``rgb`` labelled ``"r", "g", "b"``.
+    ImageArray
+        uint8 pixels of shape ``(height, width, 3)``; in a sweep's results, dims
+        ``("y", "x", "rgb")`` with ``rgb`` labelled ``"r", "g", "b"``.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
+    >>> import PIL.Image
     >>> import xsweep as xs
     >>> fig = plt.figure(figsize=(2, 1), dpi=50)
     >>> _ = plt.plot([0, 1], [0, 1])
     >>> im = xs.figure_to_array()
-    >>> im.dims, im.shape, im.dtype
-    (('y', 'x', 'rgb'), (50, 100, 3), dtype('uint8'))
+    >>> im.shape, im.dtype, PIL.Image.fromarray(im).size
+    ((50, 100, 3), dtype('uint8'), (100, 50))
     """
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -54,7 +57,7 @@ def figure_to_array(fig: Any = None, *, close: bool = True) -> xr.DataArray:
     pixels = np.array(np.asarray(canvas.buffer_rgba())[..., :3], dtype=np.uint8, copy=True)
     if close:
         plt.close(fig)
-    return xr.DataArray(pixels, dims=("y", "x", "rgb"), coords={"rgb": ["r", "g", "b"]})
+    return ImageArray.of(pixels)
 
 
 def montage(

@@ -20,7 +20,8 @@ none of this. Plain scalars and arrays have no encoding and keep the per-cell fa
 
 Modules: ``base`` (what may be returned, in words), ``spec`` (``VariableSpec`` and
 ``OutputSpec``: the per-cell checks), ``encodings`` (lists, images, times, complex numbers,
-JSON), ``frames`` (pandas) and ``infer`` (the structure from a first cell, and its growth).
+JSON), ``frames`` (pandas), ``images`` (``ImageArray``, the pixels of ``figure_to_array``)
+and ``infer`` (the structure from a first cell, and its growth).
 """
 
 from .base import ALLOWED_OUTPUTS, CONVERT_HINT

@@ -54,8 +54,14 @@ _NAT = np.iinfo(np.int64).min  # NaT as an int64, in every unit
 #: Attributes the time encoding writes; a returned DataArray may not have them itself.
 _TIME_ATTRS = ("units", "calendar", "missing_value", "dtype")
 _PAIR = np.array(["real", "imag"])
+#: Attribute of an output whose dims the store named after its function (JSON list: the
+#: output's own names, one per dim).
+NAMED_DIMS = "xsweep_dims"
+#: Attribute of a DataArray output whose dims ``output_dims`` renamed (JSON list: the dims
+#: the function returned).
+RETURNED_DIMS = "xsweep_returned_dims"
 #: Variable attributes that describe how xsweep stored the values.
-_OWN_ATTRS = ("xsweep_encoding", "xsweep_pandas")
+_OWN_ATTRS = ("xsweep_encoding", "xsweep_pandas", NAMED_DIMS, RETURNED_DIMS)
 
 
 def _storable_dtype(name: str, dtype: np.dtype) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from .base import (
     _TIME_UNITS,
     ALLOWED_OUTPUTS,
     CONVERT_HINT,
+    RETURNED_DIMS,
     _describe,
     _fits,
     _is_scalar,
@@ -36,6 +38,7 @@ from .encodings import (
     _json_text,
     _time_attrs,
 )
+from .images import image_dims
 from .spec import OutputSpec, VariableSpec
 
 
@@ -90,6 +93,10 @@ def _array_spec(
             f"output {name!r} has dtype {dtype}, which xsweep cannot store. "
             f"Allowed dtype kinds: {_KIND_NAMES}. Convert it, e.g. np.asarray(x, dtype=float)."
         )
+    if dims is None and name not in output_dims:
+        named = image_dims(value)
+        if named is not None:
+            dims, coords = named[0], {**named[1], **(coords or {})}
     dims = _dims(name, value.shape, output_dims, dims)
     return VariableSpec(name, dtype, value.shape, dims, coords=coords or {}, attrs=attrs or {})
 
@@ -279,10 +286,11 @@ def infer_spec(
                 if value is None:
                     raise OutputError(f"output {key!r} is None; allowed: {ALLOWED_OUTPUTS}")
                 variables.append(_array_spec(key, value, output_dims))
-            spec = OutputSpec("dict", tuple(variables))
+            implicit = {k for k, v in result.items() if k not in output_dims and _is_image(v)}
+            spec = OutputSpec("dict", _images_apart(variables, implicit))
     elif isinstance(result, xr.DataArray):
         name = _check_var_name(result.name or default_name, "the returned DataArray's name")
-        spec = OutputSpec("dataarray", (_from_dataarray(name, result),))
+        spec = OutputSpec("dataarray", (_from_dataarray(name, result, output_dims),))
     elif isinstance(result, xr.Dataset):
         if not result.data_vars:
             raise OutputError(
@@ -291,12 +299,20 @@ def infer_spec(
         spec = OutputSpec(
             "dataset",
             tuple(
-                _from_dataarray(_check_var_name(k, "a returned Dataset variable"), result[k])
+                _from_dataarray(
+                    _check_var_name(k, "a returned Dataset variable"), result[k], output_dims
+                )
                 for k in result.data_vars
             ),
         )
     else:
         spec = _other_spec(result, default_name, output_dims)
+    for var in spec.variables:
+        if var.name in output_dims and not var.dims:
+            raise OutputError(
+                f"output_dims names {var.name!r}, which holds one value per cell (no dims "
+                "to name); leave it out of output_dims."
+            )
     unused = set(output_dims) - set(spec.names)
     if unused:
         raise OutputError(
@@ -344,22 +360,63 @@ def _hint(value: Any) -> str:
     return CONVERT_HINT
 
 
-def _from_dataarray(name: str, da: xr.DataArray) -> VariableSpec:
-    coords = {
-        str(k): c.variable.copy(deep=True)
-        for k, c in da.coords.items()
-        if set(c.dims) <= set(da.dims)
-    }
-    return _array_spec(
-        name,
-        np.asarray(da.values),
-        {},
-        dims=tuple(map(str, da.dims)),
-        coords=coords,
-        # xsweep's own attributes (a DataArray read from a results file has them) would say
-        # the values are encoded; what they describe is redone from the values
-        attrs={k: v for k, v in da.attrs.items() if k not in _OWN_ATTRS},
-    )
+def _from_dataarray(
+    name: str, da: xr.DataArray, output_dims: dict[str, tuple[str, ...]]
+) -> VariableSpec:
+    returned = tuple(map(str, da.dims))
+    # xsweep's own attributes (a DataArray read from a results file has them) would say
+    # the values are encoded; what they describe is redone from the values
+    attrs = {k: v for k, v in da.attrs.items() if k not in _OWN_ATTRS}
+    dims = returned
+    if name in output_dims:
+        dims = tuple(output_dims[name])
+        if len(dims) != len(returned):
+            raise OutputError(
+                f"output_dims[{name!r}] = {dims} names {len(dims)} dims but the returned "
+                f"DataArray has {len(returned)}: {returned}."
+            )
+        if dims != returned:
+            attrs[RETURNED_DIMS] = json.dumps(list(returned))
+    rename = dict(zip(returned, dims))
+    coords = {}
+    for k, c in da.coords.items():
+        if set(c.dims) <= set(returned):
+            var = c.variable.copy(deep=True)
+            var.dims = tuple(rename[d] for d in c.dims)
+            coords[rename.get(str(k), str(k)) if c.dims == (k,) else str(k)] = var
+    return _array_spec(name, np.asarray(da.values), {}, dims=dims, coords=coords, attrs=attrs)
+
+
+def _is_image(value: Any) -> bool:
+    pil = _pil()
+    return image_dims(value) is not None or (pil is not None and isinstance(value, pil.Image))
+
+
+def _images_apart(variables: list[VariableSpec], implicit: set[str]) -> tuple[VariableSpec, ...]:
+    """A dict's images of several sizes: a later image's dims that an earlier output has with
+    another length get its key's name (``side_y``), as no dim has two lengths."""
+    sizes: dict[str, int] = {}
+    out = []
+    for var in variables:
+        rename = {
+            d: f"{var.name}_{d}"
+            for d, n in zip(var.dims, var.shape)
+            if var.name in implicit and sizes.get(d, n) != n
+        }
+        if rename:
+            coords = {}
+            for k, c in var.coords.items():
+                c = c.copy(deep=False)
+                c.dims = tuple(rename.get(d, d) for d in c.dims)
+                coords[rename.get(k, k)] = c
+            dims = tuple(rename.get(d, d) for d in var.dims)
+            var = VariableSpec(
+                var.name, var.dtype, var.shape, dims, var.scalar, coords=coords, attrs=var.attrs
+            )
+        for d, n in zip(var.dims, var.shape):
+            sizes.setdefault(d, n)
+        out.append(var)
+    return tuple(out)
 
 
 def _check_dim_lengths(spec: OutputSpec) -> None:
@@ -420,7 +477,8 @@ def grow_spec(
         same_kind = was.dtype == now.dtype or (
             now.dtype.kind in "biuf" and np.can_cast(now.dtype, was.dtype, "safe")
         )
-        if not plain or not same_kind or len(was.shape) != len(now.shape) or was.dims != now.dims:
+        same_dims = was.named_dims == now.named_dims
+        if not plain or not same_kind or len(was.shape) != len(now.shape) or not same_dims:
             return None
         shape = tuple(max(a, b) for a, b in zip(was.shape, now.shape))
         extent = was.extent or f"{was.name}_extent"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +11,18 @@ import xarray as xr
 
 from ..errors import OutputError
 from ..text import text_problem
-from .base import _FAST_TYPES, _describe, _fits
+from .base import _FAST_TYPES, NAMED_DIMS, RETURNED_DIMS, _describe, _fits
 from .encodings import _codec, _ComplexCodec
+
+
+def _dim_list(text: Any, attr: str, n: int) -> tuple[str, ...]:
+    try:
+        names = json.loads(text)
+    except (TypeError, ValueError):
+        names = None
+    if not isinstance(names, list) or len(names) != n or not all(isinstance(d, str) for d in names):
+        raise ValueError(f"the {attr} attribute {text!r:.80} is not a list of {n} dim names")
+    return tuple(names)
 
 
 @dataclass
@@ -53,6 +64,30 @@ class VariableSpec:
             self.value_dims = self._codec.value_dims
             if self._codec.fill is not None:
                 self._fill = self._codec.fill
+        #: The output's own dim names: ``dims`` are those in the results, where the store
+        #: gives a dim the function's name when another part of the file uses it otherwise.
+        self.named_dims = self.dims
+        named = self.attrs.get(NAMED_DIMS)
+        returned = self.attrs.get(RETURNED_DIMS)
+        if named is not None or returned is not None:
+            self._renamed(named, returned)
+
+    def _renamed(self, named: Any, returned: Any) -> None:
+        """Follow the attributes saying how the stored dims were named and returned."""
+        if named is not None:
+            self.named_dims = _dim_list(named, NAMED_DIMS, len(self.dims))
+        to_named = dict(zip(self.dims, self.named_dims))
+        value = tuple(to_named[d] for d in self.value_dims)
+        if returned is not None:
+            # output_dims renamed a returned DataArray's dims: it is given back with its own
+            to_returned = dict(zip(value, _dim_list(returned, RETURNED_DIMS, len(value))))
+            value = tuple(to_returned[d] for d in value)
+        self.value_dims = value
+
+    @property
+    def dims_returned(self) -> dict[str, str]:
+        """Stored dim -> the dim the function returned, where they differ."""
+        return {s: r for s, r in zip(self.dims, self.value_dims) if s != r}
 
     @property
     def fill(self) -> Any:
@@ -309,6 +344,8 @@ class OutputSpec:
         sub.attrs = {}
         if any(v._codec is not None for v in self.variables):
             sub = self._decoded(sub)
+        if any(v.dims_returned or v.dims != v.named_dims for v in self.variables):
+            sub = xr.Dataset({v.name: _as_returned(sub[v.name], v) for v in self.variables})
         if self.kind == "dataarray":
             return sub[self.names[0]]
         return sub
@@ -329,3 +366,11 @@ class OutputSpec:
                 pairs.add(codec.pair)
         coords = {k: c.variable for k, c in sub.coords.items() if not pairs & set(c.dims)}
         return xr.Dataset(data_vars, coords)
+
+
+def _as_returned(da: xr.DataArray, var: VariableSpec) -> xr.DataArray:
+    """A stored output's DataArray with the dims (and their coordinates) it was returned with."""
+    names = {k: r for k, r in var.dims_returned.items() if k in da.dims or k in da.coords}
+    da = da.rename(names) if names else da
+    da.attrs = {k: v for k, v in da.attrs.items() if k not in (NAMED_DIMS, RETURNED_DIMS)}
+    return da

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +15,14 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
-from ..outputs import OutputSpec
+from ..outputs import OutputSpec, VariableSpec
+from ..outputs.base import NAMED_DIMS
 from ..text import name_problem, text_problem
 from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .budget import check_fits
 from .grid import Grid, _short
 from .ondisk import is_on_disk
-from .schema import DONE, NO_VALUE, Coords, failed_rows, status_counts
+from .schema import DONE, NO_VALUE, Coords, failed_rows, function_dim, status_counts
 from .table import FunctionTable, _same_structure
 
 
@@ -149,7 +151,7 @@ class MemoryStore(Store):
         """
         if table.spec is not None and _same_structure(table.spec, spec):
             return
-        self._check_spec(table, spec)
+        spec = self._check_spec(table, spec)
         if table.spec is not None:
             table.clear()
         table.set_spec(spec, stream=self._streams(table, spec))
@@ -163,7 +165,7 @@ class MemoryStore(Store):
 
     def grow_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         """Give ``table`` a structure whose ragged outputs grew; its cells keep their values."""
-        self._check_spec(table, spec)
+        spec = self._check_spec(table, spec, keep=table.spec)
         table.regrow(spec)
         self._layout_changed()
 
@@ -351,7 +353,18 @@ class MemoryStore(Store):
     def _where_short(self) -> str:
         return "the cache file" if self.path else "the results"
 
-    def _check_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
+    def _check_spec(
+        self, table: FunctionTable, spec: OutputSpec, keep: OutputSpec | None = None
+    ) -> OutputSpec:
+        """``spec`` checked against the file's other names, as ``table`` will store it.
+
+        An output dim that a parameter or another function's variable or output dim (of
+        another length or with other coordinates) already names in the file gets the
+        function's name in front (``save_graph_x``): several functions of different image
+        sizes share a file, and a parameter may be called ``x``. The output keeps its own
+        dim names (the ``xsweep_dims`` attribute). ``keep``: a structure ``spec`` grew from,
+        whose dims keep the names they have while nothing else uses them.
+        """
         taken = self._taken_names(table.key)
         own = {
             table.names.status,
@@ -360,8 +373,10 @@ class MemoryStore(Store):
             table.names.messages,
             table.names.message_dim,
         }
-        dim_sizes = self._dim_sizes(exclude=table.key)
+        others = self._dim_layout(exclude=table.key)
         names = set(spec.names)
+        before = _stored_names(keep) if keep is not None else {}
+        placed: dict[str, str] = {}
         for var in spec.variables:
             owner = taken.get(var.name) or ("its own status variables" if var.name in own else None)
             if owner is not None:
@@ -370,28 +385,40 @@ class MemoryStore(Store):
                     f"used by {owner}. Two variables never share a "
                     "name: rename the output (return a dict with another key) or the function."
                 )
-            for dim, n in zip(var.dims, var.shape):
-                if dim in self.grid:
-                    raise StoreMismatchError(
-                        f"Output {var.name!r} of {table.key} has a dim named {dim!r}, which is a "
-                        "parameter. Name the output's dims differently with output_dims=."
-                    )
-                clash = dim in own or dim in names or (dim in taken and dim not in dim_sizes)
-                if clash:
-                    user = taken.get(dim) or (
-                        f"output {dim!r}" if dim in names else f"a status variable of {table.key}"
-                    )
+            for dim, stored, n in zip(var.named_dims, var.dims, var.shape):
+                if dim in own or dim in names:
+                    user = f"output {dim!r}" if dim in names else "a status variable"
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has a dim named {dim!r}, but "
                         f"{user} uses that name. Name the output's dims differently with "
-                        "output_dims=."
+                        f"output_dims={{{var.name!r}: (...)}}."
                     )
-                if dim in dim_sizes and dim_sizes[dim] != n:
+                if dim in placed:
+                    continue
+                coord = var.coords.get(stored)
+                if dim in self.grid or (dim in taken and dim not in others):
+                    why = taken.get(dim, f"parameter {dim!r}")
+                elif dim in others and not _same_dim(others[dim], n, coord):
+                    why = f"an output dim of {others[dim][2]} of length {others[dim][0]}"
+                else:
+                    placed[dim] = before.get(dim, dim)  # a grown output keeps its names
+                    continue
+                scoped = function_dim(table.name, dim)
+                if (
+                    scoped in self.grid
+                    or scoped in taken
+                    or scoped in others
+                    or {scoped} & (own | names)
+                    or name_problem(scoped)
+                ):
                     raise StoreMismatchError(
                         f"Output {var.name!r} of {table.key} has dim {dim!r} of length {n}, but "
-                        f"another function's output has it with length {dim_sizes[dim]}. Name "
-                        "the dims differently with output_dims=."
+                        f"{why} uses that name, and {scoped!r} is taken too (or too long). "
+                        f"Name the output's dims with output_dims={{{var.name!r}: (...)}}."
                     )
+                placed[dim] = scoped
+        spec = _with_stored_names(spec, placed)
+        for var in spec.variables:
             for cname in var.coords:
                 if cname not in var.dims and (cname in taken or cname in own or cname in names):
                     raise StoreMismatchError(
@@ -418,10 +445,60 @@ class MemoryStore(Store):
                         "numbers or lists of numbers as attribute values."
                     )
 
-    def _dim_sizes(self, exclude: str) -> dict[str, int]:
-        sizes = {}
+        return spec
+
+    def _dim_layout(self, exclude: str) -> dict[str, tuple[int, xr.Variable | None, str]]:
+        """Other functions' output dims in the file: length, coordinate and function."""
+        dims: dict[str, tuple[int, xr.Variable | None, str]] = {}
         for table in self.tables.values():
             if table.key != exclude and table.spec is not None:
                 for var in table.spec.variables:
-                    sizes.update(zip(var.dims, var.shape))
-        return sizes
+                    for d, n in zip(var.dims, var.shape):
+                        dims.setdefault(d, (n, var.coords.get(d), table.key))
+        return dims
+
+
+def _same_dim(other: tuple[int, xr.Variable | None, str], n: int, coord: Any) -> bool:
+    """Whether a dim of length ``n`` with coordinate ``coord`` is ``other``'s dim."""
+    if other[0] != n or (other[1] is None) != (coord is None):
+        return False
+    if coord is None:
+        return True
+    a, b = other[1], coord
+    if a.dims != b.dims or _text_or(a.dtype) != _text_or(b.dtype):
+        return False
+    return bool(np.array_equal(a.values, b.values))
+
+
+def _text_or(dtype: np.dtype) -> str:
+    """A dtype's kind, text of any storage (a file gives str coordinates back as objects)."""
+    return "U" if dtype.kind in "OSU" else dtype.str
+
+
+def _stored_names(spec: OutputSpec) -> dict[str, str]:
+    """An output structure's dims: its own name -> the name the store gave it."""
+    return {n: s for var in spec.variables for n, s in zip(var.named_dims, var.dims)}
+
+
+def _with_stored_names(spec: OutputSpec, stored: dict[str, str]) -> OutputSpec:
+    """``spec`` with its dims (and their coordinates) named ``stored[own name]``."""
+    if all(stored.get(n, s) == s for n, s in _stored_names(spec).items()):
+        return spec
+    variables = []
+    for var in spec.variables:
+        rename = {s: stored.get(n, s) for n, s in zip(var.named_dims, var.dims)}
+        coords = {}
+        for k, c in var.coords.items():
+            c = c.copy(deep=False)
+            c.dims = tuple(rename.get(d, d) for d in c.dims)
+            coords[rename.get(k, k) if k in rename else k] = c
+        attrs = {k: v for k, v in var.attrs.items() if k != NAMED_DIMS}
+        dims = tuple(rename[d] for d in var.dims)
+        if dims != var.named_dims:
+            attrs[NAMED_DIMS] = json.dumps(list(var.named_dims))
+        variables.append(
+            VariableSpec(
+                var.name, var.dtype, var.shape, dims, var.scalar, coords=coords, attrs=attrs
+            )
+        )
+    return OutputSpec(spec.kind, tuple(variables))

@@ -552,7 +552,7 @@ class NetCDFStore(MemoryStore):
         """Take ``table`` (read from another file, over this grid) as a function's results."""
         self._check_new_name(table.key, table.name)
         if table.spec is not None:
-            self._check_spec(table, table.spec)
+            table.spec = self._check_spec(table, table.spec)
         self.tables[table.key] = table
         self._layout_changed()
 

@@ -61,6 +61,18 @@ def variable_names(name: str) -> VariableNames:
     )
 
 
+def function_dim(name: str, dim: str) -> str:
+    """The file's name for output dim ``dim`` of function ``name`` when ``dim`` is taken.
+
+    Examples
+    --------
+    >>> from xsweep.store.schema import function_dim
+    >>> function_dim("save_graph3", "x")
+    'save_graph3_x'
+    """
+    return f"{name}_{dim}"
+
+
 def status_counts(status: np.ndarray) -> dict[str, int]:
     """Cells per status; ``computed`` includes those that returned None (``no_value``).
 

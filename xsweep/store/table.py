@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..outputs import OutputSpec, VariableSpec
+from ..outputs.base import NAMED_DIMS
 from .grid import Grid
 from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 from .schema import (
@@ -364,7 +365,7 @@ class FunctionTable:
 
 def _same_structure(a: OutputSpec, b: OutputSpec) -> bool:
     def shape(spec: OutputSpec) -> list:
-        return [(v.name, v.dtype, v.shape, v.dims, v.scalar) for v in spec.variables]
+        return [(v.name, v.dtype, v.shape, v.named_dims, v.scalar) for v in spec.variables]
 
     return a.kind == b.kind and shape(a) == shape(b)
 
@@ -378,3 +379,28 @@ def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:
     if var.fill == 0:
         return np.zeros(shape, dtype=var.dtype)  # lazily zeroed pages: no pass over memory
     return np.full(shape, var.fill, dtype=var.dtype)
+
+
+def own_dim_names(ds: xr.Dataset, table: FunctionTable) -> xr.Dataset:
+    """``table``'s results with each output dim under its own name where nothing else in
+    ``ds`` has it (the file may have given it the function's name; see ``_check_spec``).
+
+    A sweep over a parameter ``x`` of a function returning an image keeps ``<fn>_x`` for
+    the image's dim: two dims of one Dataset never share a name.
+    """
+    spec = table.spec
+    if spec is None or all(v.named_dims == v.dims for v in spec.variables):
+        return ds
+    rename = {}
+    for var in spec.variables:
+        for stored, own in zip(var.dims, var.named_dims):
+            if stored != own and stored in ds.dims and own not in ds.variables:
+                if own not in ds.dims and own not in rename.values():
+                    rename[stored] = own
+    if not rename:
+        return ds
+    ds = ds.rename(rename)
+    for var in spec.variables:
+        if var.name in ds and all(rename.get(s, s) == n for s, n in zip(var.dims, var.named_dims)):
+            ds[var.name].attrs.pop(NAMED_DIMS, None)
+    return ds
