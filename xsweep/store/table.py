@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..outputs import OutputSpec, VariableSpec
 from .grid import Grid
+from .holes import lazy_masked, masked, table_mask
 from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 from .schema import (
     COMPUTED,
@@ -300,13 +301,20 @@ class FunctionTable:
         if self.spec is None:
             return out
         for var, buf in zip(self.spec.variables, self.buffers):
+            # Cells without a value never read as a number: see store/holes.py
+            mask = table_mask(self, var)
             if is_on_disk(buf):  # read when indexed; the store hands callers the file's
                 data = lazy_cells(buf, self.shape)
+                if mask is not None:
+                    shape = self.shape + var.shape
+                    data = lazy_masked(data.array._outer, shape, var.dtype, mask)
                 out[var.name] = xr.Variable(self.dims + var.dims, data, dict(var.attrs))
                 continue
             arr = buf.reshape(self.shape + var.shape)
             if var.dtype == object:
                 arr = arr.astype(str)
+            elif mask is not None:
+                arr = masked(arr, mask)
             elif copy:
                 arr = arr.copy()
             attrs = dict(var.attrs)

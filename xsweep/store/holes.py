@@ -1,0 +1,249 @@
+"""Cells without a value in integer and bool outputs: never read as a number.
+
+A float output holds NaN where no value exists. An integer or bool one has no such value,
+so xsweep follows xarray's own rule (``reindex``, ``where``): where some of its cells have
+no value (not computed, failed, skipped, returned None, or ragged padding), the Dataset a
+sweep returns holds it as float with NaN there; with no holes it keeps its dtype.
+
+In the file, such an output gets a ``_FillValue`` no real value equals (the type's minimum
+for signed ints, its maximum for unsigned ones, else a value below or above every value
+written), written at its holes, so that a plain ``xarray.open_dataset`` masks them. Where
+every value of the type is taken (a uint8 image that uses every byte), none is stolen: the
+raw bytes stay and ``<fn>_status`` (linked by the CF attribute ``ancillary_variables``) is
+the truth. A bool output with holes is stored as int8 with ``_FillValue`` -1 (NetCDF has
+no bool, and xarray would read a masked ``dtype: bool`` variable's holes as True).
+
+Everything here runs when a Dataset is handed out or a file written: once per read or
+publish, from the status array, never per cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..outputs import VariableSpec
+from .schema import COMPUTED
+
+#: The attribute that keeps a bool output's dtype when it is stored as int8 with a fill.
+BOOL_ATTR = "xsweep_dtype"
+#: The attribute that says an output's holes hold raw bytes (no free value to mark them).
+RAW_ATTR = "xsweep_holes"
+
+
+def maskable(var: VariableSpec) -> bool:
+    """Whether ``var``'s holes need masking: an int, unsigned or bool output (not times)."""
+    return var.dtype != object and var.dtype.kind in "biu" and "missing_value" not in var.attrs
+
+
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """The float an int or bool output becomes with holes (xarray's choice when decoding)."""
+    return np.dtype(np.float32 if dtype.itemsize <= 2 else np.float64)
+
+
+def hole_mask(
+    status: np.ndarray,
+    grid_shape: tuple[int, ...],
+    var: VariableSpec,
+    extent: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Where ``var`` has no value, broadcastable to ``grid_shape + var.shape``; None if nowhere.
+
+    ``status`` is the flat status array; ``extent`` the flat ``(cells, ndim)`` extents of a
+    ragged output (its padding is a hole too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.outputs import VariableSpec
+    >>> from xsweep.store.holes import hole_mask
+    >>> var = VariableSpec("f", np.dtype(int), (), (), scalar=True)
+    >>> hole_mask(np.array([1, 2, 1], np.int8), (3,), var).tolist()
+    [False, True, False]
+    >>> hole_mask(np.array([1, 1], np.int8), (2,), var) is None
+    True
+    """
+    cells = status != COMPUTED
+    mask = cells.reshape(grid_shape + (1,) * len(var.shape))
+    holes = bool(cells.any())
+    if extent is not None and var.shape:
+        ext = np.asarray(extent).reshape(grid_shape + (len(var.shape),))
+        pad = np.zeros(grid_shape + var.shape, dtype=bool)
+        for axis, n in enumerate(var.shape):
+            index = np.arange(n).reshape((1,) * len(grid_shape) + tuple(
+                n if a == axis else 1 for a in range(len(var.shape))
+            ))
+            limit = ext[..., axis].reshape(grid_shape + (1,) * len(var.shape))
+            pad |= index >= limit
+        pad &= ~mask
+        if pad.any():
+            return pad | mask
+    return mask if holes else None
+
+
+def masked(data: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``data`` as float with NaN where ``mask`` (``data`` itself if no mask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store.holes import masked
+    >>> masked(np.array([10, 0, 40], np.uint8), np.array([False, True, False]))
+    array([10., nan, 40.], dtype=float32)
+    """
+    if mask is None:
+        return data
+    out = np.asarray(data).astype(float_dtype(np.asarray(data).dtype))
+    out[np.broadcast_to(mask, out.shape)] = np.nan
+    return out
+
+
+def table_mask(table: Any, var: VariableSpec) -> np.ndarray | None:
+    """:func:`hole_mask` of ``var`` in a :class:`~xsweep.store.table.FunctionTable`."""
+    if not maskable(var):
+        return None
+    extent = None
+    if var.extent is not None and var.extent in table.spec.names:
+        extent = table.buffers[table.spec.names.index(var.extent)]
+    return hole_mask(table.status, table.shape, var, extent)
+
+
+def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
+    """A value of ``data``'s int type that no real value (outside ``mask``) equals, or None.
+
+    Tries the type's minimum (signed) or maximum (unsigned) first, then the other end, then
+    one below the smallest or above the largest real value; None when every value of the
+    type is taken between them (the caller keeps the raw values, the status is the truth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store.holes import choose_fill
+    >>> hole = np.array([False, False, True])
+    >>> int(choose_fill(np.array([1, 2, 0], np.int32), hole))
+    -2147483648
+    >>> int(choose_fill(np.array([0, 255, 0], np.uint8), hole))
+    254
+    >>> choose_fill(np.array([0, 255, 0], np.uint8), np.array([False, False, False])) is None
+    True
+    """
+    dtype = data.dtype
+    info = np.iinfo(dtype)
+    real = ~np.broadcast_to(mask, data.shape)
+    lo = np.min(data, where=real, initial=info.max)
+    hi = np.max(data, where=real, initial=info.min)
+    ends = (info.min, info.max) if dtype.kind == "i" else (info.max, info.min)
+    for candidate in ends:
+        if not (lo <= candidate <= hi) or not np.any((data == candidate) & real):
+            return dtype.type(candidate)
+    if hi < info.max:
+        return dtype.type(int(hi) + 1)
+    if lo > info.min:
+        return dtype.type(int(lo) - 1)
+    if dtype.itemsize <= 2:
+        taken = np.zeros(int(info.max) - int(info.min) + 1, dtype=bool)
+        taken[data[real].astype(np.int64) - int(info.min)] = True
+        free = np.flatnonzero(~taken)
+        if free.size:
+            return dtype.type(int(free[-1]) + int(info.min))
+    return None
+
+
+def file_form(
+    data: np.ndarray, mask: np.ndarray | None, status_name: str
+) -> tuple[np.ndarray, Any, dict[str, Any]]:
+    """What a file stores for an int or bool output: values, ``_FillValue`` (or None), attrs.
+
+    With holes: the values with the fill at the holes and the fill, or (no free value)
+    the raw values and an attribute that says ``status_name`` is the truth. Without holes:
+    the values as they are. ``data`` is over the grid and the cell dims.
+    """
+    attrs: dict[str, Any] = {"ancillary_variables": status_name}
+    if mask is None:
+        if data.dtype.kind == "b":
+            attrs["dtype"] = "bool"
+        return data, None, attrs
+    if data.dtype.kind == "b":
+        stored = np.where(mask, np.int8(-1), data.astype(np.int8))
+        attrs[BOOL_ATTR] = "bool"
+        return stored, np.int8(-1), attrs
+    fill = choose_fill(data, mask)
+    if fill is None:
+        attrs[RAW_ATTR] = (
+            f"every value of {data.dtype} is taken, so no _FillValue marks cells without a "
+            f"value: read only cells whose {status_name} is 1 (computed)"
+        )
+        return data, None, attrs
+    return np.where(mask, fill, data), fill, attrs
+
+
+def staged_form(data: np.ndarray, mask: np.ndarray | None, file_var) -> np.ndarray | None:
+    """What to write into a staged file's output ``file_var`` (defined when it was staged):
+    the values with its ``_FillValue`` at the holes, or None when that no longer fits (a
+    real value equals it, or holes appeared where it has none): then a new file is written."""
+    if not np.issubdtype(data.dtype, np.integer) and data.dtype.kind != "b":
+        return data
+    attrs = file_var.ncattrs()
+    if "_FillValue" not in attrs:
+        return data if mask is None else None
+    fill = file_var.getncattr("_FillValue")
+    if data.dtype.kind == "b":
+        data = data.astype(np.int8)
+    if mask is None:
+        return data if not np.any(data == fill) else None
+    if np.any((data == fill) & ~np.broadcast_to(mask, data.shape)):
+        return None
+    return np.where(mask, fill, data)
+
+
+def _outer_take(arr: np.ndarray, key: tuple) -> np.ndarray:
+    """``arr`` indexed by an outer (orthogonal) key of ints, slices and int arrays."""
+    for axis in range(len(key) - 1, -1, -1):
+        k = key[axis]
+        if isinstance(k, slice):
+            arr = arr[(slice(None),) * axis + (k,)]
+        else:
+            arr = np.take(arr, k, axis=axis)
+    return arr
+
+
+def _backend_base():
+    from xarray.backends import BackendArray
+
+    return BackendArray
+
+
+class MaskedCells(_backend_base()):  # type: ignore[misc]
+    """A lazily read int or bool output, as float with NaN at its holes (read on indexing).
+
+    ``read(key)`` reads the raw values for an outer-indexing key; ``mask`` is the output's
+    :func:`hole_mask`, indexed alongside.
+    """
+
+    def __init__(self, read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray):
+        self.read = read
+        self.shape = tuple(shape)
+        self.dtype = float_dtype(dtype)
+        self.mask = mask
+
+    def __getitem__(self, key):
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._outer
+        )
+
+    def _outer(self, key: tuple) -> np.ndarray:
+        data = np.asarray(self.read(key))
+        mask = _outer_take(np.broadcast_to(self.mask, self.shape), key)
+        out = data.astype(self.dtype)
+        out[np.broadcast_to(mask, out.shape)] = np.nan
+        return out
+
+
+def lazy_masked(read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray):
+    """An xarray-lazy array of :class:`MaskedCells`."""
+    from xarray.core import indexing
+
+    return indexing.LazilyIndexedArray(MaskedCells(read, shape, dtype, mask))
