@@ -261,7 +261,9 @@ class FunctionTable:
     def output_view(self, grid: Grid) -> xr.Dataset:
         """A Dataset of the outputs sharing memory with the buffers (for ``.sel`` reads)."""
         if self._view is None:
-            self._view = xr.Dataset(self._output_vars(copy=False), self._coords(grid))
+            self._view = xr.Dataset(
+                self._output_vars(copy=False, mask=False), self._coords(grid)
+            )
         return self._view
 
     def lend(self, grid: Grid) -> xr.Dataset:
@@ -296,25 +298,26 @@ class FunctionTable:
                 out.update(var.coords)
         return out
 
-    def _output_vars(self, copy: bool) -> dict[str, xr.Variable]:
+    def _output_vars(self, copy: bool, mask: bool = True) -> dict[str, xr.Variable]:
+        """The outputs as Variables; with ``mask``, int ones with holes as float with NaN."""
         out = {}
         if self.spec is None:
             return out
         for var, buf in zip(self.spec.variables, self.buffers):
             # Cells without a value never read as a number: see store/holes.py
-            mask = table_mask(self, var)
+            holes = table_mask(self, var) if mask else None
             if is_on_disk(buf):  # read when indexed; the store hands callers the file's
                 data = lazy_cells(buf, self.shape)
-                if mask is not None:
+                if holes is not None:
                     shape = self.shape + var.shape
-                    data = lazy_masked(data.array._outer, shape, var.dtype, mask)
+                    data = lazy_masked(data.array._outer, shape, var.dtype, holes)
                 out[var.name] = xr.Variable(self.dims + var.dims, data, dict(var.attrs))
                 continue
             arr = buf.reshape(self.shape + var.shape)
             if var.dtype == object:
                 arr = arr.astype(str)
-            elif mask is not None:
-                arr = masked(arr, mask)
+            elif holes is not None:
+                arr = masked(arr, holes)
             elif copy:
                 arr = arr.copy()
             attrs = dict(var.attrs)
