@@ -13,8 +13,8 @@ from ..errors import OutputError
 
 #: What a swept function may return, for error messages.
 ALLOWED_OUTPUTS = (
-    "a scalar (int, float, bool, str, complex, or a numpy scalar, datetime64 and timedelta64 "
-    "included), a numpy array, a list or tuple of numbers or strings, a PIL image, a pandas "
+    "a scalar (int, float, bool, str, complex, datetime.datetime, datetime.timedelta, or a "
+    "numpy scalar, datetime64 and timedelta64 included), a numpy array, a list or tuple of numbers or strings, a PIL image, a pandas "
     "Series or DataFrame, an xarray.DataArray or Dataset, a dict of those scalars, arrays, "
     "lists and images (one variable per key), or a JSON-like value (dicts with str keys and "
     "lists, nested, of str, int, float, bool and None)"
@@ -55,7 +55,7 @@ _NAT = np.iinfo(np.int64).min  # NaT as an int64, in every unit
 _TIME_ATTRS = ("units", "calendar", "missing_value", "dtype")
 _PAIR = np.array(["real", "imag"])
 #: Variable attributes that describe how xsweep stored the values.
-_OWN_ATTRS = ("xsweep_encoding", "xsweep_pandas")
+_OWN_ATTRS = ("xsweep_encoding", "xsweep_pandas", "xsweep_dtype", "xsweep_holes")
 
 
 def _storable_dtype(name: str, dtype: np.dtype) -> None:

@@ -56,6 +56,12 @@ def _create_cells(
     if computed.size >= DENSE_FRACTION * ncells:
         var = _define_big(nc, name, data.dtype, dims, attrs, fill, contiguous=True)
         later.append((_put, var, data))
+        if fill is not None and computed.size < ncells:  # the few holes get the fill
+            hole = np.full(data.shape[len(grid_shape) :], fill, dtype=data.dtype)
+            done = np.zeros(ncells, dtype=bool)
+            done[computed] = True
+            for flat in np.flatnonzero(~done).tolist():
+                later.append((_put, var, hole, np.unravel_index(flat, grid_shape)))
         return
     chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
     var = _define_big(nc, name, data.dtype, dims, attrs, fill, chunksizes=chunks)

@@ -26,8 +26,9 @@ import numpy as np
 from ..outputs import VariableSpec
 from .schema import COMPUTED
 
-#: The attribute that keeps a bool output's dtype when it is stored as int8 with a fill.
-BOOL_ATTR = "xsweep_dtype"
+#: The dtype an output was returned in, where holes made it float (in a returned Dataset);
+#: in a file, "bool" on a bool output stored as int8 with a fill.
+DTYPE_ATTR = BOOL_ATTR = "xsweep_dtype"
 #: The attribute that says an output's holes hold raw bytes (no free value to mark them).
 RAW_ATTR = "xsweep_holes"
 
@@ -109,12 +110,18 @@ def table_mask(table: Any, var: VariableSpec) -> np.ndarray | None:
     return hole_mask(table.status, table.shape, var, extent)
 
 
+#: Cells of an output scanned at a time when choosing a fill (bounded memory).
+_SCAN_BYTES = 4 << 20
+
+
 def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     """A value of ``data``'s int type that no real value (outside ``mask``) equals, or None.
 
     Tries the type's minimum (signed) or maximum (unsigned) first, then the other end, then
-    one below the smallest or above the largest real value; None when every value of the
-    type is taken between them (the caller keeps the raw values, the status is the truth).
+    one below the smallest or above the largest real value, then (8 and 16 bits) any value
+    not written; None when every value of the type is taken (the caller keeps the raw
+    values, the status is the truth). One pass over the cells that hold a value, a few MB
+    at a time; a ragged cell's padding counts as written (it may only cost a free value).
 
     Examples
     --------
@@ -125,39 +132,60 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     -2147483648
     >>> int(choose_fill(np.array([0, 255, 0], np.uint8), hole))
     254
-    >>> choose_fill(np.array([0, 255, 0], np.uint8), np.array([False, False, False])) is None
+    >>> choose_fill(np.arange(256, dtype=np.uint8), np.zeros(256, bool)) is None
     True
     """
     dtype = data.dtype
     info = np.iinfo(dtype)
-    real = ~np.broadcast_to(mask, data.shape)
-    lo = np.min(data, where=real, initial=info.max)
-    hi = np.max(data, where=real, initial=info.min)
     ends = (info.min, info.max) if dtype.kind == "i" else (info.max, info.min)
-    for candidate in ends:
-        if not (lo <= candidate <= hi) or not np.any((data == candidate) & real):
-            return dtype.type(candidate)
+    # The mask is over the grid with the cell dims of length 1 (or over every value: the
+    # padding of a ragged output): its "cells" are the rows scanned
+    grid_ndim = data.ndim
+    while grid_ndim and mask.shape[grid_ndim - 1] == 1 and data.shape[grid_ndim - 1] != 1:
+        grid_ndim -= 1
+    ncells = int(np.prod(data.shape[:grid_ndim], dtype=np.int64))
+    cells = data.reshape((ncells, -1))
+    real = ~np.asarray(mask).reshape((ncells, -1)).all(axis=1)
+    rows = np.flatnonzero(real)
+    if rows.size == 0:
+        return dtype.type(ends[0])
+    small = dtype.itemsize <= 2
+    taken = np.zeros(int(info.max) - int(info.min) + 1, dtype=bool) if small else None
+    hit = [False, False]
+    lo, hi = info.max, info.min
+    per = max(_SCAN_BYTES // max(cells.shape[1] * dtype.itemsize, 1), 1)
+    for at in range(0, rows.size, per):
+        block = cells[rows[at : at + per]]
+        lo, hi = min(lo, block.min()), max(hi, block.max())
+        if small:
+            counts = np.bincount((block.ravel().astype(np.int64) - int(info.min)))
+            taken[: counts.size] |= counts > 0
+        else:
+            hit = [h or bool((block == e).any()) for h, e in zip(hit, ends)]
+    if small:
+        hit = [bool(taken[int(e) - int(info.min)]) for e in ends]
+    for end, used in zip(ends, hit):
+        if not used:
+            return dtype.type(end)
     if hi < info.max:
         return dtype.type(int(hi) + 1)
     if lo > info.min:
         return dtype.type(int(lo) - 1)
-    if dtype.itemsize <= 2:
-        taken = np.zeros(int(info.max) - int(info.min) + 1, dtype=bool)
-        taken[data[real].astype(np.int64) - int(info.min)] = True
+    if small and not taken.all():
         free = np.flatnonzero(~taken)
-        if free.size:
-            return dtype.type(int(free[-1]) + int(info.min))
+        return dtype.type(int(free[-1]) + int(info.min))
     return None
 
 
 def file_form(
-    data: np.ndarray, mask: np.ndarray | None, status_name: str
+    data: np.ndarray, mask: np.ndarray | None, status_name: str, fill_holes: bool = True
 ) -> tuple[np.ndarray, Any, dict[str, Any]]:
     """What a file stores for an int or bool output: values, ``_FillValue`` (or None), attrs.
 
-    With holes: the values with the fill at the holes and the fill, or (no free value)
-    the raw values and an attribute that says ``status_name`` is the truth. Without holes:
-    the values as they are. ``data`` is over the grid and the cell dims.
+    With holes: the values with the fill at the holes (unless not ``fill_holes``: the caller
+    writes them) and the fill, or (no free value) the raw values and an attribute that
+    says ``status_name`` is the truth. Without holes: the values as they are. ``data`` is
+    over the grid and the cell dims.
     """
     attrs: dict[str, Any] = {"ancillary_variables": status_name}
     if mask is None:
@@ -175,33 +203,36 @@ def file_form(
             f"value: read only cells whose {status_name} is 1 (computed)"
         )
         return data, None, attrs
-    return np.where(mask, fill, data), fill, attrs
+    return (np.where(mask, fill, data) if fill_holes else data), fill, attrs
 
 
-def staged_form(data: np.ndarray, mask: np.ndarray | None, file_var) -> np.ndarray | None:
-    """What to write into a staged file's output ``file_var`` (defined when it was staged):
-    the values with its ``_FillValue`` at the holes, or None when that no longer fits (a
-    real value equals it, or holes appeared where it has none): then a new file is written."""
-    if not np.issubdtype(data.dtype, np.integer) and data.dtype.kind != "b":
-        return data
-    attrs = file_var.ncattrs()
-    if "_FillValue" not in attrs:
-        return data if mask is None else None
-    fill = file_var.getncattr("_FillValue")
-    if data.dtype.kind == "b":
-        data = data.astype(np.int8)
-    if mask is None:
-        return data if not np.any(data == fill) else None
-    if np.any((data == fill) & ~np.broadcast_to(mask, data.shape)):
-        return None
-    return np.where(mask, fill, data)
+def staged_form(data: np.ndarray, mask: np.ndarray | None, file_var) -> np.ndarray:
+    """What to write into a staged file's int or bool output ``file_var``, defined without a
+    fill when it was staged (a ``_FillValue`` cannot be set once a variable is written):
+    with holes, a free value is marked with the CF attribute ``missing_value`` instead,
+    which readers honour as they do ``_FillValue``."""
+    stored, fill, attrs = file_form(data, mask, str(file_var.getncattr("ancillary_variables")))
+    if fill is not None:
+        if "dtype" in file_var.ncattrs():  # a bool with holes: int8, -1 where no value
+            file_var.delncattr("dtype")
+        attrs["missing_value"] = fill
+    for key, value in attrs.items():
+        if key != "dtype":
+            file_var.setncattr(key, value)
+    return stored
 
 
 def _outer_take(arr: np.ndarray, key: tuple) -> np.ndarray:
-    """``arr`` indexed by an outer (orthogonal) key of ints, slices and int arrays."""
+    """``arr`` indexed by an outer (orthogonal) key of ints, slices and int arrays.
+
+    An axis of length 1 stands for any length (a mask that broadcasts): it stays 1.
+    """
     for axis in range(len(key) - 1, -1, -1):
         k = key[axis]
-        if isinstance(k, slice):
+        if arr.shape[axis] == 1:
+            if isinstance(k, (int, np.integer)):
+                arr = np.take(arr, 0, axis=axis)
+        elif isinstance(k, slice):
             arr = arr[(slice(None),) * axis + (k,)]
         else:
             arr = np.take(arr, k, axis=axis)
@@ -236,7 +267,7 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
 
     def _outer(self, key: tuple) -> np.ndarray:
         data = np.asarray(self.read(key))
-        mask = _outer_take(np.broadcast_to(self.mask, self.shape), key)
+        mask = _outer_take(self.mask, key)
         out = data.astype(self.dtype)
         out[np.broadcast_to(mask, out.shape)] = np.nan
         return out

@@ -9,7 +9,7 @@ import xarray as xr
 from xarray.backends import CachingFileManager, NetCDF4DataStore
 
 from .grid import Grid
-from .holes import lazy_masked, table_mask
+from .holes import DTYPE_ATTR, lazy_masked, table_mask
 from .ncfile import open_generation
 from .table import FunctionTable
 
@@ -47,6 +47,8 @@ def lazy_dataset(
             raw = raw.chunk({d: chunks.get(d, -1) for d in raw.dims})
         ds[var.name] = raw.copy(deep=False)
         ds[var.name].attrs = dict(var.attrs)
+        if mask is not None:
+            ds[var.name].attrs[DTYPE_ATTR] = var.dtype.name
         ds[var.name].encoding = {}
     ds.set_close(on_file.close)
     return ds

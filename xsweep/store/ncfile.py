@@ -185,8 +185,13 @@ def _write_table(
                 continue
             data = buf.reshape(table.shape + var.shape)
             fill = None
-            if maskable(var):
-                data, fill, more = file_form(data, table_mask(table, var), status_name)
+            if maskable(var) and stage is not None:  # see holes.staged_form
+                attrs["ancillary_variables"] = status_name
+            elif maskable(var):
+                # Big cells: the holes are written by _create_cells (HDF5's fill, or a few
+                # cells), not by a copy of every cell; a ragged cell's padding needs one
+                whole = not _is_big(var) or var.extent is not None
+                data, fill, more = file_form(data, table_mask(table, var), status_name, whole)
                 attrs.update(more)
             if _is_big(var):
                 computed = np.flatnonzero(table.status == COMPUTED)
@@ -414,7 +419,12 @@ def _value_dtype(var) -> np.dtype:
 def _attrs(var) -> dict[str, Any]:
     skip = {"_FillValue", "xsweep_function", "coordinates", "dtype", "ancillary_variables"}
     skip.update((BOOL_ATTR, RAW_ATTR))
-    return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
+    out = {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
+    if "missing_value" in out and not str(out.get("xsweep_encoding", "")).startswith(
+        ("datetime64", "timedelta64")
+    ):
+        del out["missing_value"]  # the holes of an int output (holes.staged_form), not its own
+    return out
 
 
 def _read_table(

@@ -317,9 +317,6 @@ def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
             data = buf.reshape(table.shape + var.shape)
             if maskable(var):
                 data = staged_form(data, table_mask(table, var), nc.variables[var.name])
-                if data is None:  # its fill is now a real value: write a new file
-                    stage.close()
-                    return False
             _put(nc.variables[var.name], data)
         if i in stage.places and RAW_ATTR in nc.variables[var.name].ncattrs():
             if table_mask(table, var) is None:  # no holes left: the note no longer applies

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..outputs import OutputSpec, VariableSpec
 from .grid import Grid
-from .holes import lazy_masked, masked, table_mask
+from .holes import DTYPE_ATTR, lazy_masked, masked, table_mask
 from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 from .schema import (
     COMPUTED,
@@ -308,10 +308,12 @@ class FunctionTable:
             holes = table_mask(self, var) if mask else None
             if is_on_disk(buf):  # read when indexed; the store hands callers the file's
                 data = lazy_cells(buf, self.shape)
+                attrs = dict(var.attrs)
                 if holes is not None:
                     shape = self.shape + var.shape
                     data = lazy_masked(data.array._outer, shape, var.dtype, holes)
-                out[var.name] = xr.Variable(self.dims + var.dims, data, dict(var.attrs))
+                    attrs[DTYPE_ATTR] = var.dtype.name
+                out[var.name] = xr.Variable(self.dims + var.dims, data, attrs)
                 continue
             arr = buf.reshape(self.shape + var.shape)
             if var.dtype == object:
@@ -321,6 +323,8 @@ class FunctionTable:
             elif copy:
                 arr = arr.copy()
             attrs = dict(var.attrs)
+            if holes is not None:
+                attrs[DTYPE_ATTR] = var.dtype.name
             out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
         return out
 
