@@ -118,8 +118,8 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     """A value of ``data``'s int type that no real value (outside ``mask``) equals, or None.
 
     Tries the type's minimum (signed) or maximum (unsigned) first, then the other end, then
-    one below the smallest or above the largest real value, then (8 and 16 bits) any value
-    not written; None when every value of the type is taken (the caller keeps the raw
+    one below the smallest or above the largest real value, then any value not written;
+    None when every value of the type is taken (the caller keeps the raw
     values, the status is the truth). One pass over the cells that hold a value, a few MB
     at a time; a ragged cell's padding counts as written (it may only cost a free value).
 
@@ -150,6 +150,8 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     if rows.size == 0:
         return dtype.type(ends[0])
     small = dtype.itemsize <= 2
+    wide = dtype.itemsize == 8
+    exact = 2**53  # 64-bit ints beyond it are not all distinct as float64
     taken = np.zeros(int(info.max) - int(info.min) + 1, dtype=bool) if small else None
     hit = [False, False]
     lo, hi = info.max, info.min
@@ -160,6 +162,9 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
         if small:
             counts = np.bincount((block.ravel().astype(np.int64) - int(info.min)))
             taken[: counts.size] |= counts > 0
+        elif wide:  # readers compare in float64, where values near an end round onto it
+            as_float = block.astype(np.float64)
+            hit = [h or bool((as_float == float(e)).any()) for h, e in zip(hit, ends)]
         else:
             hit = [h or bool((block == e).any()) for h, e in zip(hit, ends)]
     if small:
@@ -167,13 +172,20 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     for end, used in zip(ends, hit):
         if not used:
             return dtype.type(end)
-    if hi < info.max:
+    if hi < info.max and (not wide or abs(int(hi) + 1) < exact):
         return dtype.type(int(hi) + 1)
-    if lo > info.min:
+    if lo > info.min and (not wide or abs(int(lo) - 1) < exact):
         return dtype.type(int(lo) - 1)
     if small and not taken.all():
         free = np.flatnonzero(~taken)
         return dtype.type(int(free[-1]) + int(info.min))
+    if not small:  # both ends are real values (rare): the first gap between them
+        values = np.unique(cells[rows])
+        for i in np.flatnonzero(values[1:] > values[:-1] + 1).tolist():  # no overflow
+            # the free value of this gap nearest 0: exact as a float64 where one is
+            candidate = min(max(0, int(values[i]) + 1), int(values[i + 1]) - 1)
+            if not wide or abs(candidate) < exact:
+                return dtype.type(candidate)
     return None
 
 
