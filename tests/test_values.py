@@ -70,8 +70,10 @@ def every_kind(a):
         raise xs.SkipCell("skipped")
     if a == 4:
         return None
-    out = {f"v_{np.dtype(t).name}": t(np.iinfo(t).min if a == 0 else np.iinfo(t).max)
-           for t in INT_TYPES}
+    out = {
+        f"v_{np.dtype(t).name}": t(np.iinfo(t).min if a == 0 else np.iinfo(t).max)
+        for t in INT_TYPES
+    }
     out["flag"] = a == 1
     out["arr"] = np.array([a, -a, 7], dtype=np.int16)
     return out
@@ -425,9 +427,11 @@ def test_a_datetime_with_a_time_zone_is_refused_with_the_way_out():
         ps.sweep(lambda n: datetime.datetime(2024, 1, n, tzinfo=tz), name="zoned")
     # the way out works
     fixed = ps.sweep(
-        lambda n: datetime.datetime(2024, 1, n, tzinfo=tz)
-        .astimezone(datetime.timezone.utc)
-        .replace(tzinfo=None),
+        lambda n: (
+            datetime.datetime(2024, 1, n, tzinfo=tz)
+            .astimezone(datetime.timezone.utc)
+            .replace(tzinfo=None)
+        ),
         name="zoned",
     )
     assert fixed["zoned"].values[0] == np.datetime64("2023-12-31T22:00")

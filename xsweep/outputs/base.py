@@ -14,10 +14,10 @@ from ..errors import OutputError
 #: What a swept function may return, for error messages.
 ALLOWED_OUTPUTS = (
     "a scalar (int, float, bool, str, complex, datetime.datetime, datetime.timedelta, or a "
-    "numpy scalar, datetime64 and timedelta64 included), a numpy array, a list or tuple of numbers or strings, a PIL image, a pandas "
-    "Series or DataFrame, an xarray.DataArray or Dataset, a dict of those scalars, arrays, "
-    "lists and images (one variable per key), or a JSON-like value (dicts with str keys and "
-    "lists, nested, of str, int, float, bool and None)"
+    "numpy scalar, datetime64 and timedelta64 included), a numpy array, a list or tuple of "
+    "numbers or strings, a PIL image, a pandas Series or DataFrame, an xarray.DataArray or "
+    "Dataset, a dict of those scalars, arrays, lists and images (one variable per key), or a "
+    "JSON-like value (dicts with str keys and lists, nested, of str, int, float, bool and None)"
 )
 #: How to return anything else, for error messages.
 CONVERT_HINT = (

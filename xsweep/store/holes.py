@@ -72,9 +72,9 @@ def hole_mask(
         ext = np.asarray(extent).reshape(grid_shape + (len(var.shape),))
         pad = np.zeros(grid_shape + var.shape, dtype=bool)
         for axis, n in enumerate(var.shape):
-            index = np.arange(n).reshape((1,) * len(grid_shape) + tuple(
-                n if a == axis else 1 for a in range(len(var.shape))
-            ))
+            index = np.arange(n).reshape(
+                (1,) * len(grid_shape) + tuple(n if a == axis else 1 for a in range(len(var.shape)))
+            )
             limit = ext[..., axis].reshape(grid_shape + (1,) * len(var.shape))
             pad |= index >= limit
         pad &= ~mask
@@ -160,7 +160,7 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
         block = cells[rows[at : at + per]]
         lo, hi = min(lo, block.min()), max(hi, block.max())
         if small:
-            counts = np.bincount((block.ravel().astype(np.int64) - int(info.min)))
+            counts = np.bincount(block.ravel().astype(np.int64) - int(info.min))
             taken[: counts.size] |= counts > 0
         elif wide:  # readers compare in float64, where values near an end round onto it
             as_float = block.astype(np.float64)

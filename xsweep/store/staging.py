@@ -14,8 +14,8 @@ from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, _cell_head, _is_big
 from .codec import _pwrite_all
 from .files import _unlink
-from .ncfile import _now, _put, _write_file
 from .holes import RAW_ATTR, maskable, staged_form, table_mask
+from .ncfile import _now, _put, _write_file
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
 from .schema import COMPUTED, DONE, FAILED, NO_VALUE
 from .table import FunctionTable

@@ -261,9 +261,7 @@ class FunctionTable:
     def output_view(self, grid: Grid) -> xr.Dataset:
         """A Dataset of the outputs sharing memory with the buffers (for ``.sel`` reads)."""
         if self._view is None:
-            self._view = xr.Dataset(
-                self._output_vars(copy=False, mask=False), self._coords(grid)
-            )
+            self._view = xr.Dataset(self._output_vars(copy=False, mask=False), self._coords(grid))
         return self._view
 
     def lend(self, grid: Grid) -> xr.Dataset:
