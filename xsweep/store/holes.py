@@ -264,10 +264,11 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
     :func:`hole_mask`, indexed alongside.
     """
 
-    def __init__(self, read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray):
+    def __init__(self, read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray | None):
         self.read = read
         self.shape = tuple(shape)
-        self.dtype = float_dtype(dtype)
+        # No mask: values read in ``dtype`` itself (a view of a masked output without holes)
+        self.dtype = float_dtype(dtype) if mask is not None else np.dtype(dtype)
         self.mask = mask
 
     def __getitem__(self, key):
@@ -279,14 +280,55 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
 
     def _outer(self, key: tuple) -> np.ndarray:
         data = np.asarray(self.read(key))
+        if self.mask is None:
+            return data.astype(self.dtype)
         mask = _outer_take(self.mask, key)
         out = data.astype(self.dtype)
         out[np.broadcast_to(mask, out.shape)] = np.nan
         return out
 
 
-def lazy_masked(read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray):
+def lazy_masked(read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray | None):
     """An xarray-lazy array of :class:`MaskedCells`."""
     from xarray.core import indexing
 
     return indexing.LazilyIndexedArray(MaskedCells(read, shape, dtype, mask))
+
+
+def view_dtypes(ds: Any, status_name: str) -> Any:
+    """``ds`` (a selection of a sweep's Dataset) with the outputs that holes made float back
+    in their own dtype where the selection has none (a ``params=`` sweep of a grid that
+    has other cells not computed keeps its ints)."""
+    import xarray as xr
+
+    if status_name not in ds.coords:
+        return ds
+    status = np.asarray(ds[status_name].values)
+    grid_shape = status.shape
+    changed = {}
+    for name, da in ds.data_vars.items():
+        dtype = da.attrs.get(DTYPE_ATTR)
+        if dtype is None or da.dims[: status.ndim] != ds[status_name].dims:
+            continue
+        cell_shape = da.shape[status.ndim :]
+        var = VariableSpec(str(name), np.dtype(dtype), cell_shape, da.dims[status.ndim :])
+        extent = da.attrs.get("xsweep_extent")
+        extent = ds[extent].values if extent in ds.data_vars else None
+        if extent is not None and np.isnan(extent).any():
+            continue  # an extent of a cell without a value: a hole
+        if hole_mask(status.reshape(-1), grid_shape, var, extent) is not None:
+            continue
+        attrs = {k: v for k, v in da.attrs.items() if k != DTYPE_ATTR}
+        variable = da.variable
+        if variable._in_memory or variable.chunks is not None:
+            data = variable.data.astype(var.dtype)
+        else:  # lazily read: cast when read
+
+            def read(key: tuple, variable=variable) -> np.ndarray:
+                return np.asarray(variable[key].values)
+
+            data = lazy_masked(read, variable.shape, var.dtype, None)
+        changed[name] = xr.Variable(da.dims, data, attrs)
+    for name, variable in changed.items():
+        ds[name] = variable
+    return ds
