@@ -96,7 +96,7 @@ def masked(data: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     if mask is None:
         return data
     out = np.asarray(data).astype(float_dtype(np.asarray(data).dtype))
-    out[np.broadcast_to(mask, out.shape)] = np.nan
+    np.copyto(out, np.nan, where=mask)  # broadcasts: no full-size index array
     return out
 
 
@@ -152,23 +152,16 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     small = dtype.itemsize <= 2
     wide = dtype.itemsize == 8
     exact = 2**53  # 64-bit ints beyond it are not all distinct as float64
-    taken = np.zeros(int(info.max) - int(info.min) + 1, dtype=bool) if small else None
     hit = [False, False]
     lo, hi = info.max, info.min
     per = max(_SCAN_BYTES // max(cells.shape[1] * dtype.itemsize, 1), 1)
     for at in range(0, rows.size, per):
         block = cells[rows[at : at + per]]
         lo, hi = min(lo, block.min()), max(hi, block.max())
-        if small:
-            counts = np.bincount(block.ravel().astype(np.int64) - int(info.min))
-            taken[: counts.size] |= counts > 0
-        elif wide:  # readers compare in float64, where values near an end round onto it
-            as_float = block.astype(np.float64)
-            hit = [h or bool((as_float == float(e)).any()) for h, e in zip(hit, ends)]
-        else:
-            hit = [h or bool((block == e).any()) for h, e in zip(hit, ends)]
-    if small:
-        hit = [bool(taken[int(e) - int(info.min)]) for e in ends]
+        if wide:  # readers compare in float64, where values near an end round onto it
+            block = block.astype(np.float64)
+        targets = [float(e) for e in ends] if wide else ends
+        hit = [h or bool((block == e).any()) for h, e in zip(hit, targets)]
     for end, used in zip(ends, hit):
         if not used:
             return dtype.type(end)
@@ -176,6 +169,14 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
         return dtype.type(int(hi) + 1)
     if lo > info.min and (not wide or abs(int(lo) - 1) < exact):
         return dtype.type(int(lo) - 1)
+    if small:  # a second pass: which of the 256 or 65536 values are taken
+        unsigned = np.dtype(f"u{dtype.itemsize}")
+        flip = 0 if dtype.kind == "u" else 1 << (8 * dtype.itemsize - 1)
+        taken = np.zeros(1 << (8 * dtype.itemsize), dtype=bool)
+        for at in range(0, rows.size, per):
+            block = cells[rows[at : at + per]].view(unsigned).ravel()
+            counts = np.bincount(block ^ unsigned.type(flip) if flip else block)
+            taken[: counts.size] |= counts > 0
     if small and not taken.all():
         free = np.flatnonzero(~taken)
         return dtype.type(int(free[-1]) + int(info.min))
@@ -284,7 +285,7 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
             return data.astype(self.dtype)
         mask = _outer_take(self.mask, key)
         out = data.astype(self.dtype)
-        out[np.broadcast_to(mask, out.shape)] = np.nan
+        np.copyto(out, np.nan, where=mask)
         return out
 
 
