@@ -333,3 +333,39 @@ def view_dtypes(ds: Any, status_name: str) -> Any:
     for name, variable in changed.items():
         ds[name] = variable
     return ds
+
+
+def mark_staged_holes(stage: Any, index: int, var: VariableSpec, table: Any) -> None:
+    """Mark the holes of a staged file's big int output ``index`` once its cells are in:
+    a free value (one read of the computed cells) written over the cells without a value
+    and named by ``missing_value``; none free, the raw bytes stay (``RAW_ATTR`` says so)."""
+    from .ondisk import write_fill_runs
+
+    file_var = stage.nc.variables[var.name]
+    mask = table_mask(table, var)
+    if mask is None:
+        if RAW_ATTR in file_var.ncattrs():
+            file_var.delncattr(RAW_ATTR)
+        return
+    holes = np.flatnonzero(table.status != COMPUTED)
+    if var.extent is not None or holes.size > table.size // 10:
+        # Padding inside computed cells, or so many holes that writing a fill over them
+        # would allocate what a sparse file leaves unwritten: left raw, the status says
+        return
+    base = stage.places[index][0]
+    dtype = np.dtype(np.int8) if var.dtype.kind == "b" else var.dtype
+    cells = np.memmap(
+        stage.path, dtype=dtype, mode="r", offset=base, shape=(table.size, *var.shape)
+    )
+    try:
+        fill = np.int8(-1) if var.dtype.kind == "b" else choose_fill(cells, mask)
+    finally:
+        del cells
+    if fill is None:
+        return
+    write_fill_runs(stage.fd, var, holes, base, fill)
+    if var.dtype.kind == "b":
+        file_var.delncattr("dtype")
+        file_var.setncattr(BOOL_ATTR, "bool")
+    file_var.setncattr("missing_value", fill)
+    file_var.delncattr(RAW_ATTR)

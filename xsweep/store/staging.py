@@ -14,7 +14,7 @@ from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, _cell_head, _is_big
 from .codec import _pwrite_all
 from .files import _unlink
-from .holes import RAW_ATTR, maskable, staged_form, table_mask
+from .holes import RAW_ATTR, mark_staged_holes, maskable, staged_form, table_mask
 from .ncfile import _now, _put, _write_file
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
 from .schema import COMPUTED, DONE, FAILED, NO_VALUE
@@ -319,8 +319,7 @@ def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
                 data = staged_form(data, table_mask(table, var), nc.variables[var.name])
             _put(nc.variables[var.name], data)
         if i in stage.places and RAW_ATTR in nc.variables[var.name].ncattrs():
-            if table_mask(table, var) is None:  # no holes left: the note no longer applies
-                nc.variables[var.name].delncattr(RAW_ATTR)
+            mark_staged_holes(stage, i, var, table)
     shape = table.shape
     _put(nc.variables[table.names.status], table.status.reshape(shape))
     _put(nc.variables[table.names.seconds], table.seconds.reshape(shape))
