@@ -181,8 +181,8 @@ class _TimeCodec(_Codec):
 
     def coerce(self, value: Any) -> Any:
         var = self.var
-        if self.python and isinstance(value, _PYTHON_TIMES):
-            value = python_time(value)
+        if isinstance(value, _PYTHON_TIMES):  # pandas' Timestamp and Timedelta are ones
+            value = value.to_numpy() if hasattr(value, "to_numpy") else python_time(value)
         if isinstance(value, (np.ndarray, self.type)):
             arr = np.asarray(value)
             if arr.dtype != self.dtype:

@@ -299,7 +299,21 @@ def lazy_masked(read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray 
 def view_dtypes(ds: Any, status_name: str) -> Any:
     """``ds`` (a selection of a sweep's Dataset) with the outputs that holes made float back
     in their own dtype where the selection has none (a ``params=`` sweep of a grid that
-    has other cells not computed keeps its ints)."""
+    has other cells not computed keeps its ints).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xsweep.store import view_dtypes
+    >>> ds = xr.Dataset(
+    ...     {"f": ("a", [10.0, np.nan], {"xsweep_dtype": "int64"})},
+    ...     coords={"f_status": ("a", np.array([1, 2], np.int8))},
+    ... )
+    >>> view_dtypes(ds.isel(a=[0]), "f_status")["f"].values
+    array([10])
+    >>> view_dtypes(ds, "f_status")["f"].values
+    array([10., nan])
+    """
     import xarray as xr
 
     if status_name not in ds.coords:
