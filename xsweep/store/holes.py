@@ -35,7 +35,9 @@ RAW_ATTR = "xsweep_holes"
 
 def maskable(var: VariableSpec) -> bool:
     """Whether ``var``'s holes need masking: an int, unsigned or bool output (not times)."""
-    return var.dtype != object and var.dtype.kind in "biu" and "missing_value" not in var.attrs
+    encoding = str(var.attrs.get("xsweep_encoding", ""))
+    times = encoding.startswith(("datetime64", "timedelta64"))  # NaT marks their holes
+    return var.dtype != object and var.dtype.kind in "biu" and not times
 
 
 def float_dtype(dtype: np.dtype) -> np.dtype:
