@@ -435,3 +435,66 @@ def test_a_datetime_with_a_time_zone_is_refused_with_the_way_out():
         name="zoned",
     )
     assert fixed["zoned"].values[0] == np.datetime64("2023-12-31T22:00")
+
+
+# ---------------------------------------------------------------------------------------------
+# After a real SIGKILL: the journal's cells come back, text and holes included
+# ---------------------------------------------------------------------------------------------
+CHILD = """
+import os, signal, sys
+import numpy as np
+import xarray as xr
+import xsweep as xs
+
+TEXTS = ["", "grüße ✓", "abc" * 30, "x"]
+
+
+def labelled(a):
+    if os.environ.get("CALLS"):
+        with open(os.environ["CALLS"], "a") as log:
+            log.write(f"{a}\\n")
+    if a == 5 and os.environ.get("KILL_AT_5"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if a == 2:
+        raise ValueError("no label")
+    return xr.Dataset({"label": xr.DataArray(TEXTS[a % 4]), "count": np.int16(a * 3)})
+
+
+def space(path):
+    ps = xs.ParameterSpace([xs.Parameter("a", values=range(8))])
+    ps.enable_cache(path, fsync_interval=None)
+    return ps
+
+
+if __name__ == "__main__":
+    space(sys.argv[1]).sweep(labelled, progress=False)
+"""
+
+
+def test_text_and_int_holes_survive_a_sigkill_and_resume(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    (tmp_path / "kid.py").write_text(CHILD)
+    path = tmp_path / "k.nc"
+    env = {**__import__("os").environ, "KILL_AT_5": "1"}
+    child = subprocess.run(
+        [sys.executable, str(tmp_path / "kid.py"), str(path)], env=env, capture_output=True
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kid = __import__("kid")
+    ps = kid.space(path)
+    monkeypatch.setenv("CALLS", str(tmp_path / "calls"))
+    ds = quiet(ps.sweep, kid.labelled, progress=False)
+    # cells 0-4 came back from the journal; the failed one is retried
+    assert sorted(map(int, (tmp_path / "calls").read_text().split())) == [2, 5, 6, 7]
+    texts = [kid.TEXTS[a % 4] if a != 2 else "" for a in range(8)]
+    assert ds["label"].values.tolist() == texts
+    counts = ds["count"].values
+    assert counts.dtype == np.float32 and np.isnan(counts[2])
+    assert counts[[0, 1, 3, 4, 5, 6, 7]].tolist() == [0, 3, 9, 12, 15, 18, 21]
+    f = plain(path)
+    assert f["label"].values.tolist() == texts and np.isnan(f["count"].values[2])
+    ps["a"].value = 1
+    assert ps.run_process(kid.labelled)["label"].item() == kid.TEXTS[1]
