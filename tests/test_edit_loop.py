@@ -318,7 +318,8 @@ def test_none_first_then_values_and_an_int_output(ps, tmp_path):
         return None if length == 1 else length * width
 
     ds = ps.sweep(late, progress=False)
-    assert ds["late"].dtype == np.int64
+    # The None cells hold no value: the int output reads NaN there (issue 21), as float
+    assert ds["late"].dtype == np.float64 and np.isnan(ds["late"].sel(length=1)).all()
     assert ds["late"].sel(length=2).values.tolist() == [2, 4, 6]
     assert ds["late_status"].sel(length=1).values.tolist() == [3, 3, 3]
     assert ps.run_process(late, length=1, width=1) is None
@@ -457,7 +458,8 @@ def test_ragged_growth_across_sweeps_and_in_run_process_keeps_earlier_cells(ps, 
             np.testing.assert_array_equal(
                 ps.run_process(grid, length=length, width=width), grid(length, width)
             )
-    assert ds["grid"].dtype == np.int64  # ints stay ints: the extent says what is padding
+    # The padding is no value: NaN, so the ints read as float (issue 21; it read 0 before)
+    assert ds["grid"].dtype == np.float64 and np.isnan(ds["grid"].sel(length=1, width=1)[1]).all()
 
 
 def test_ragged_outputs_in_a_dict_and_on_a_process_pool(ps, tmp_path):

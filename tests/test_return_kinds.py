@@ -499,7 +499,8 @@ REFUSED = {
     "object": _object,
     "generator": lambda a: (i for i in range(a)),
     "bytes": lambda a: b"raw",
-    "python-datetime": lambda a: __import__("datetime").datetime(2024, 1, a),
+    # datetime.datetime and timedelta are stored (issue 21); a date alone is not
+    "python-date": lambda a: __import__("datetime").date(2024, 1, a),
     "set-in-dict": lambda a: {"x": {a}},
 }
 REFUSED_JSON = {

@@ -140,11 +140,14 @@ def montage(
         mode, (width, height), (background,) * channels if channels > 1 else background
     )
     values = np.asarray(da.values)
+    scale = 1.0
+    if values.dtype.kind == "f" and not holds_pixels(da):
+        scale = 255.0 if np.nanmax(values, initial=0) <= 1.0 else 1.0
     for i in range(nrow):
         for j in range(ncol):
             tile = values[(i, j) if row and col else (i,) if row else (j,) if col else ()]
             sheet.paste(
-                Image.fromarray(_to_uint8(tile, background), mode),
+                Image.fromarray(_to_uint8(tile, background, scale), mode),
                 (left + pad + j * (w + pad), top + pad + i * (h + pad)),
             )
     if label:
@@ -162,10 +165,31 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _to_uint8(tile: np.ndarray, background: int) -> np.ndarray:
+def holds_pixels(da: xr.DataArray) -> bool:
+    """Whether a float DataArray holds integer pixel values (0-255, not 0-1).
+
+    An int output with cells without a value comes back as float with NaN there, from a
+    sweep (attribute ``xsweep_dtype``) or from ``xarray.open_dataset`` (``encoding``).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xsweep.plotting import holds_pixels
+    >>> holds_pixels(xr.DataArray([0.0, np.nan, 1.0], attrs={"xsweep_dtype": "uint8"}))
+    True
+    >>> holds_pixels(xr.DataArray([0.0, 0.5, 1.0]))
+    False
+    """
+    dtype = da.attrs.get("xsweep_dtype") or da.encoding.get("dtype")
+    try:
+        return dtype is not None and np.dtype(dtype).kind in "iu"
+    except TypeError:
+        return False
+
+
+def _to_uint8(tile: np.ndarray, background: int, scale: float = 1.0) -> np.ndarray:
     if tile.dtype == np.uint8:
         return tile
     tile = np.asarray(tile, dtype=float)
-    scale = 255.0 if np.nanmax(tile, initial=0) <= 1.0 else 1.0
     out = np.where(np.isnan(tile), background, np.clip(tile * scale, 0, 255))
     return out.round().astype(np.uint8)

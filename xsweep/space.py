@@ -33,7 +33,7 @@ from .progress import Progress, progress_wanted
 from .space_cache import CacheMethods
 from .space_cells import CellMethods
 from .space_views import ViewMethods
-from .store import Grid, MemoryStore, NetCDFStore, Store
+from .store import Grid, MemoryStore, NetCDFStore, Store, status_variables, view_dtypes
 
 _ERRORS = ("record", "raise")
 
@@ -535,7 +535,13 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 index[d] = int(sel[0])
             elif not store.grid.is_space(d):
                 index[d] = store.grid.positions[d]
-        return ds.isel(index) if index else ds
+        if not index:
+            return ds
+        # The store's grid may have holes where this view has none: its own dtypes then
+        view = ds.isel(index)
+        for status in status_variables(view).values():
+            view = view_dtypes(view, status)
+        return view
 
     # -- notebooks (more in space_views) ----------------------------------------------------
 

@@ -62,8 +62,8 @@ def open_tree(
     -------
     xarray.Dataset
         Parameters as dims (their values sorted), the outputs as variables; cells without
-        a file are not computed (NaN in float outputs). A file that cannot be read is a
-        failed cell with the reason (``ds.xsweep.failures()``).
+        a file are not computed (NaN: integer outputs then come back as floats). A file
+        that cannot be read is a failed cell with the reason (``ds.xsweep.failures()``).
 
     Examples
     --------

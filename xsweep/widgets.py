@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import XsweepError
+from .plotting import holds_pixels
 from .store.schema import is_bookkeeping
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,6 +148,9 @@ def _as_image(value: Any) -> np.ndarray | None:
         return None
     if arr.dtype == np.uint8:
         return arr
+    if arr.dtype.kind == "f" and isinstance(value, xr.DataArray) and holds_pixels(value):
+        # a uint8 image of a sweep with holes: 0-255 as float, NaN where no value
+        return np.clip(np.nan_to_num(arr), 0, 255).round().astype(np.uint8)
     if arr.dtype.kind == "f" and np.nanmin(arr) >= 0 and np.nanmax(arr) <= 1:
         return (np.nan_to_num(arr) * 255).round().astype(np.uint8)
     return None

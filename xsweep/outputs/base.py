@@ -13,11 +13,11 @@ from ..errors import OutputError
 
 #: What a swept function may return, for error messages.
 ALLOWED_OUTPUTS = (
-    "a scalar (int, float, bool, str, complex, or a numpy scalar, datetime64 and timedelta64 "
-    "included), a numpy array, a list or tuple of numbers or strings, a PIL image, a pandas "
-    "Series or DataFrame, an xarray.DataArray or Dataset, a dict of those scalars, arrays, "
-    "lists and images (one variable per key), or a JSON-like value (dicts with str keys and "
-    "lists, nested, of str, int, float, bool and None)"
+    "a scalar (int, float, bool, str, complex, datetime.datetime, datetime.timedelta, or a "
+    "numpy scalar, datetime64 and timedelta64 included), a numpy array, a list or tuple of "
+    "numbers or strings, a PIL image, a pandas Series or DataFrame, an xarray.DataArray or "
+    "Dataset, a dict of those scalars, arrays, lists and images (one variable per key), or a "
+    "JSON-like value (dicts with str keys and lists, nested, of str, int, float, bool and None)"
 )
 #: How to return anything else, for error messages.
 CONVERT_HINT = (
@@ -61,7 +61,9 @@ NAMED_DIMS = "xsweep_dims"
 #: the function returned).
 RETURNED_DIMS = "xsweep_returned_dims"
 #: Variable attributes that describe how xsweep stored the values.
-_OWN_ATTRS = ("xsweep_encoding", "xsweep_pandas", NAMED_DIMS, RETURNED_DIMS)
+_OWN_ATTRS = (
+    "xsweep_encoding", "xsweep_pandas", "xsweep_dtype", "xsweep_holes", NAMED_DIMS, RETURNED_DIMS
+)
 
 
 def _storable_dtype(name: str, dtype: np.dtype) -> None:

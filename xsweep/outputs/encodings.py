@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,11 @@ class _TimeCodec(_Codec):
 
     def __init__(self, var: VariableSpec, arg: str) -> None:
         super().__init__(var, arg)
+        # "datetime64[us]:datetime": the function returned Python datetime objects
+        arg, _, python = arg.partition(":")
+        if python not in ("", "datetime", "timedelta"):
+            raise ValueError(f"output {var.name!r} has the unknown time encoding {python!r:.30}")
+        self.python = python
         self.dtype = np.dtype(arg)
         unit, count = np.datetime_data(self.dtype)
         if var.dtype != np.int64 or unit not in _TIME_UNITS or count != 1:
@@ -175,6 +181,8 @@ class _TimeCodec(_Codec):
 
     def coerce(self, value: Any) -> Any:
         var = self.var
+        if isinstance(value, _PYTHON_TIMES):  # pandas' Timestamp and Timedelta are ones
+            value = value.to_numpy() if hasattr(value, "to_numpy") else python_time(value)
         if isinstance(value, (np.ndarray, self.type)):
             arr = np.asarray(value)
             if arr.dtype != self.dtype:
@@ -195,7 +203,36 @@ class _TimeCodec(_Codec):
 
     def decode(self, values: np.ndarray, kind: str) -> Any:
         out = np.array(values, dtype=np.int64).view(self.dtype)
-        return out[()] if self.var.scalar and kind in ("scalar", "dict") else out
+        if self.var.scalar and kind in ("scalar", "dict"):
+            # microseconds: .item() gives the datetime or timedelta returned (None for NaT)
+            return out[()].item() if self.python else out[()]
+        return out
+
+
+_PYTHON_TIMES = (datetime.datetime, datetime.timedelta)
+
+
+def python_time(value: Any) -> Any:
+    """A ``datetime.datetime`` or ``timedelta`` as a numpy time in microseconds (its unit).
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from xsweep.outputs.encodings import python_time
+    >>> python_time(datetime.datetime(2024, 5, 1, 12, 30))
+    np.datetime64('2024-05-01T12:30:00.000000')
+    >>> python_time(datetime.timedelta(seconds=1.5))
+    np.timedelta64(1500000,'us')
+    """
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            raise OutputError(
+                f"got the time {value!r:.80} with a time zone, which a NetCDF file does not "
+                "keep; return it in UTC without one: value.astimezone(datetime.timezone.utc)"
+                ".replace(tzinfo=None)"
+            )
+        return np.datetime64(value, "us")
+    return np.timedelta64(value, "us")
 
 
 def _time_attrs(dtype: np.dtype) -> dict[str, Any]:
@@ -225,6 +262,11 @@ class _ComplexCodec(_Codec):
 
     def __init__(self, var: VariableSpec, arg: str) -> None:
         super().__init__(var, arg)
+        # "datetime64[us]:datetime": the function returned Python datetime objects
+        arg, _, python = arg.partition(":")
+        if python not in ("", "datetime", "timedelta"):
+            raise ValueError(f"output {var.name!r} has the unknown time encoding {python!r:.30}")
+        self.python = python
         self.dtype = np.dtype(arg)
         if var.shape[-1:] != (2,) or var.dtype.itemsize * 2 != self.dtype.itemsize:
             raise ValueError(f"output {var.name!r} cannot hold {arg} as {var.dtype}")

@@ -37,6 +37,7 @@ from .encodings import (
     _is_json_dict,
     _json_text,
     _time_attrs,
+    python_time,
 )
 from .images import image_dims
 from .spec import OutputSpec, VariableSpec
@@ -197,6 +198,15 @@ def _value_spec(
         arr = np.asarray(value)
         _storable_dtype(name, arr.dtype)
         return _encoded_spec(name, arr, output_dims, None, None, None, scalar=True)
+    if isinstance(value, (pd.Timestamp, pd.Timedelta)):  # datetime subclasses, in ns
+        arr = np.asarray(value.to_numpy())
+        return _encoded_spec(name, arr, output_dims, None, None, None, scalar=True)
+    if isinstance(value, (datetime.datetime, datetime.timedelta)):
+        arr = np.asarray(python_time(value))
+        spec = _encoded_spec(name, arr, output_dims, None, None, None, scalar=True)
+        python = "datetime" if arr.dtype.kind == "M" else "timedelta"
+        attrs = {**spec.attrs, "xsweep_encoding": f"{arr.dtype.name}:{python}"}
+        return VariableSpec(name, spec.dtype, (), (), scalar=True, attrs=attrs)
     image = _pil()
     if image is not None and isinstance(value, image.Image):
         return _image_spec(name, value, output_dims)
@@ -456,7 +466,7 @@ def grow_spec(
     >>> grow_spec(spec, np.zeros((5, 2)), "trace") is None
     True
     """
-    if spec.kind not in ("array", "dict") or spec._pandas is not None:
+    if spec.kind not in ("array", "dict", "dataarray", "dataset") or spec._pandas is not None:
         return None
     try:
         new = infer_spec(result, default_name, output_dims)
@@ -483,7 +493,10 @@ def grow_spec(
         shape = tuple(max(a, b) for a, b in zip(was.shape, now.shape))
         extent = was.extent or f"{was.name}_extent"
         attrs = {**was.attrs, "xsweep_extent": extent}
-        variables.append(VariableSpec(was.name, was.dtype, shape, was.dims, coords={}, attrs=attrs))
+        coords = _grown_coords(was, now, shape)
+        variables.append(
+            VariableSpec(was.name, was.dtype, shape, was.dims, coords=coords, attrs=attrs)
+        )
         variables.append(
             VariableSpec(
                 extent,
@@ -498,4 +511,30 @@ def grow_spec(
             )
         )
         grew = True
-    return OutputSpec(spec.kind, tuple(variables)) if grew else None
+    if not grew:
+        return None
+    grown = OutputSpec(spec.kind, tuple(variables))
+    try:
+        _check_dim_lengths(grown)
+    except OutputError:  # a dim shared with an output that did not grow with it
+        return None
+    return grown
+
+
+def _grown_coords(
+    was: VariableSpec, now: VariableSpec, shape: tuple[int, ...]
+) -> dict[str, xr.Variable]:
+    """The coordinates of a DataArray output padded to ``shape``.
+
+    A coordinate along a ragged dim is taken from the cell that spans all of it (the
+    longest), so a shorter cell's coordinate is its start (``t = 0, 1, 2`` of ``0 .. 4``),
+    which is what a time axis or an index is; one that no cell spans whole is dropped.
+    """
+    sizes = dict(zip(was.dims, shape))
+    coords = {}
+    for name in {**was.coords, **now.coords}:
+        for source in (now.coords.get(name), was.coords.get(name)):
+            if source is not None and all(sizes.get(d) == n for d, n in source.sizes.items()):
+                coords[name] = source
+                break
+    return coords

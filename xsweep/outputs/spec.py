@@ -138,6 +138,10 @@ class VariableSpec:
                         f"the text {item!r:.80} {text_problem(item)}; remove or replace that "
                         "character"
                     )
+            if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
+                if not self._castable(arr):
+                    raise OutputError(f"got {_describe(arr)} where earlier cells gave a str")
+                return str(arr.item())
         if arr.dtype != self.dtype:
             if not self._castable(arr):
                 raise OutputError(
@@ -342,12 +346,28 @@ class OutputSpec:
         param_coords = [c for c in cell.coords if c in param_names]
         sub = cell[list(self.names)].drop_vars(param_coords, errors="ignore").copy(deep=True)
         sub.attrs = {}
+        if self._extents:
+            sub = self._unpadded(sub)
         if any(v._codec is not None for v in self.variables):
             sub = self._decoded(sub)
         if any(v.dims_returned or v.dims != v.named_dims for v in self.variables):
             sub = xr.Dataset({v.name: _as_returned(sub[v.name], v) for v in self.variables})
         if self.kind == "dataarray":
             return sub[self.names[0]]
+        return sub
+
+    def _unpadded(self, sub: xr.Dataset) -> xr.Dataset:
+        """A ragged cell cut to its own shape, without the extent variables."""
+        lengths: dict[str, int] = {}
+        for i, j in self._extents.items():
+            var = self.variables[i]
+            extent = np.asarray(sub[self.variables[j].name].values).tolist()
+            lengths.update(zip(var.dims, (int(n) for n in extent)))
+        sub = sub.drop_vars([self.variables[j].name for j in self._extents.values()])
+        sub = sub.isel({d: slice(0, n) for d, n in lengths.items() if d in sub.dims})
+        for i in self._extents:
+            name = self.variables[i].name
+            sub[name].attrs.pop("xsweep_extent", None)
         return sub
 
     def _decoded(self, sub: xr.Dataset) -> xr.Dataset:

@@ -32,6 +32,7 @@ store keeps every computed cell through any interruption.
 
 from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .grid import Axis, Grid
+from .holes import view_dtypes
 from .memory import MemoryStore
 from .merge import merge_stores
 from .ncfile import file_attrs
@@ -87,4 +88,5 @@ __all__ = [
     "status_variables",
     "variable_names",
     "variable_prefix",
+    "view_dtypes",
 ]

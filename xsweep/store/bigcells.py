@@ -41,6 +41,7 @@ def _create_cells(
     computed: np.ndarray,
     attrs: dict[str, Any],
     later: list,
+    fill: Any = None,
 ) -> None:
     """Create a variable of big cells (images, fields); queue the writes of computed cells.
 
@@ -53,32 +54,43 @@ def _create_cells(
     grid_shape = data.shape[: data.ndim - cell_ndim]
     ncells = int(np.prod(grid_shape, dtype=np.int64))
     if computed.size >= DENSE_FRACTION * ncells:
-        var = _define_big(nc, name, data.dtype, dims, attrs, contiguous=True)
+        var = _define_big(nc, name, data.dtype, dims, attrs, fill, contiguous=True)
         later.append((_put, var, data))
+        if fill is not None and computed.size < ncells:  # the few holes get the fill
+            hole = np.full(data.shape[len(grid_shape) :], fill, dtype=data.dtype)
+            done = np.zeros(ncells, dtype=bool)
+            done[computed] = True
+            for flat in np.flatnonzero(~done).tolist():
+                later.append((_put, var, hole, np.unravel_index(flat, grid_shape)))
         return
     chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
-    var = _define_big(nc, name, data.dtype, dims, attrs, chunksizes=chunks)
+    var = _define_big(nc, name, data.dtype, dims, attrs, fill, chunksizes=chunks)
     cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
     for flat in computed.tolist():
         later.append((_put, var, cells[flat], np.unravel_index(flat, grid_shape)))
 
 
-def _define_big(nc, name: str, dtype: np.dtype, dims, attrs: dict[str, Any], **layout):
+def _define_big(
+    nc, name: str, dtype: np.dtype, dims, attrs: dict[str, Any], fill: Any = None, **layout
+):
     """Define a variable of big cells with the given layout (contiguous, or chunk sizes).
 
-    Floats get a NaN ``_FillValue``. Others keep the format's default fill and no
-    ``_FillValue`` attribute, so that xarray keeps their dtype and every value; the status
-    says which cells are computed. A contiguous variable is written whole, so HDF5 is told
-    not to fill it first (that would write every byte twice).
+    Floats get a NaN ``_FillValue``, ints ``fill`` if given (see :mod:`.holes`). Others keep
+    the format's default fill and no ``_FillValue`` attribute, so that xarray keeps their
+    dtype and every value; the status says which cells are computed. A contiguous variable
+    is written whole, so HDF5 is told not to fill it first (that would write every byte
+    twice).
     """
     contiguous = layout.get("contiguous", False)
     if contiguous:
         nc.set_fill_off()
-    if dtype.kind == "f":
+    if fill is not None:
+        var = nc.createVariable(name, np.asarray(fill).dtype, dims, fill_value=fill, **layout)
+    elif dtype.kind == "f":
         var = nc.createVariable(name, dtype, dims, fill_value=dtype.type(np.nan), **layout)
     else:
         var = nc.createVariable(name, "i1" if dtype.kind == "b" else dtype, dims, **layout)
-        if dtype.kind == "b":
+        if dtype.kind == "b" and "xsweep_dtype" not in attrs:
             attrs = {**attrs, "dtype": "bool"}
     if contiguous:
         nc.set_fill_on()

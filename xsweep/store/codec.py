@@ -144,7 +144,7 @@ class _Codec:
         parts: list = [_HEAD.pack(self.slot, index, STAGED if places else COMPUTED, seconds)]
         for i, (var, value) in enumerate(zip(self.variables, values)):
             if var.dtype == object:
-                raw = json.dumps(value if var.scalar else value.tolist()).encode()
+                raw = json.dumps(value if isinstance(value, str) else value.tolist()).encode()
                 parts.append(_U32.pack(len(raw)))
                 parts.append(raw)
             elif var.scalar:
@@ -235,7 +235,7 @@ class _Codec:
 
 def _checked_text(var: VariableSpec, value: Any) -> Any:
     """A string output decoded from a record, checked as a function's return value is."""
-    if var.scalar:
+    if var.scalar or var.shape == ():
         if not isinstance(value, str) or text_problem(value):
             raise _Malformed(f"{value!r:.40} is not a valid text value")
         return value

@@ -9,6 +9,7 @@ import xarray as xr
 from xarray.backends import CachingFileManager, NetCDF4DataStore
 
 from .grid import Grid
+from .holes import DTYPE_ATTR, lazy_masked, table_mask
 from .ncfile import open_generation
 from .table import FunctionTable
 
@@ -32,15 +33,34 @@ def lazy_dataset(
         return ds
     chunks = cell_chunks(table, budget) if _has_dask() else None
     manager = CachingFileManager(open_generation, path, mode="r", kwargs={"generation": generation})
+    # Raw values: the holes of int outputs are masked from the status (store/holes.py)
     on_file = xr.open_dataset(
-        NetCDF4DataStore(manager), chunks=chunks, cache=False, decode_times=False
+        NetCDF4DataStore(manager), cache=False, decode_times=False, mask_and_scale=False
     )
     for var in arrays:
-        ds[var.name] = on_file[var.name].variable.copy(deep=False)
+        raw = on_file[var.name].variable
+        mask = table_mask(table, var)
+        if mask is not None:
+            data = lazy_masked(_reader(raw), raw.shape, var.dtype, mask)
+            raw = xr.Variable(raw.dims, data)
+        if chunks is not None:
+            raw = raw.chunk({d: chunks.get(d, -1) for d in raw.dims})
+        ds[var.name] = raw.copy(deep=False)
         ds[var.name].attrs = dict(var.attrs)
+        if mask is not None:
+            ds[var.name].attrs[DTYPE_ATTR] = var.dtype.name
         ds[var.name].encoding = {}
     ds.set_close(on_file.close)
     return ds
+
+
+def _reader(variable: xr.Variable):
+    """Raw values of a lazily read file variable for an outer-indexing key."""
+
+    def read(key: tuple) -> np.ndarray:
+        return np.asarray(variable[key].values)
+
+    return read
 
 
 def _has_dask() -> bool:

@@ -20,6 +20,7 @@ from .bigcells import _create_cells, _create_staged, _create_streamed, _is_big, 
 from .budget import physical_memory
 from .codec import _STAGE_ID
 from .grid import Grid
+from .holes import BOOL_ATTR, RAW_ATTR, file_form, maskable, table_mask
 from .ondisk import NcSource, OnDisk, is_on_disk, streams
 from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, default_long_name, variable_prefix
 from .table import FunctionTable
@@ -68,15 +69,19 @@ def _create(
     later: list,
     *,
     coord: bool = False,
+    fill: Any = None,
 ) -> None:
-    """Create one variable, keeping its dtype exactly (no fill values on ints); queue its write.
+    """Create one variable, keeping its dtype exactly; queue its write.
 
+    Ints get no fill value unless given one (``fill``, see :mod:`xsweep.store.holes`).
     Coordinates (``coord``) get no fill value at all: CF wants them free of missing values.
     """
     data = np.asarray(data)
     attrs = dict(attrs)
     if data.dtype.kind in "OU":
         var = nc.createVariable(name, str, dims)
+    elif fill is not None:
+        var = nc.createVariable(name, data.dtype, dims, fill_value=fill)
     elif data.dtype.kind == "b":
         var = nc.createVariable(name, "i1", dims, fill_value=False)
         attrs["dtype"] = "bool"  # xarray's convention: it decodes this back to bool
@@ -167,12 +172,28 @@ def _write_table(
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
                 attrs["coordinates"] = " ".join(extra)
+            status_name = table.names.status
             if stage is not None and (_is_big(var) or is_on_disk(buf)):
+                # Its cells arrive later, written in place: no values to choose a fill from
+                attrs.update(_raw_holes(var, status_name))
                 _create_staged(nc, var, table, attrs, later, stage)
-            elif is_on_disk(buf):
+                continue
+            if is_on_disk(buf):
+                if table_mask(table, var) is not None:
+                    attrs.update(_raw_holes(var, status_name))
                 _create_streamed(nc, var, buf, table, attrs, later)
-            elif _is_big(var):
-                data = buf.reshape(table.shape + var.shape)
+                continue
+            data = buf.reshape(table.shape + var.shape)
+            fill = None
+            if maskable(var) and stage is not None:  # see holes.staged_form
+                attrs["ancillary_variables"] = status_name
+            elif maskable(var):
+                # Big cells: the holes are written by _create_cells (HDF5's fill, or a few
+                # cells), not by a copy of every cell; a ragged cell's padding needs one
+                whole = not _is_big(var) or var.extent is not None
+                data, fill, more = file_form(data, table_mask(table, var), status_name, whole)
+                attrs.update(more)
+            if _is_big(var):
                 computed = np.flatnonzero(table.status == COMPUTED)
                 _create_cells(
                     nc,
@@ -183,10 +204,10 @@ def _write_table(
                     computed,
                     attrs,
                     later,
+                    fill,
                 )
             else:
-                data = buf.reshape(table.shape + var.shape)
-                _create(nc, var.name, table.dims + var.dims, data, attrs, later)
+                _create(nc, var.name, table.dims + var.dims, data, attrs, later, fill=fill)
     shape = table.shape
     _create(
         nc, table.names.status, table.dims, table.status.reshape(shape), table.status_attrs(), later
@@ -360,10 +381,27 @@ def _read_layout(
     return FileContents(generation, str(attrs.get("created")), grid, tables, history)
 
 
+def _is_bool(var) -> bool:
+    attrs = var.ncattrs()
+    return ("dtype" in attrs and var.getncattr("dtype") == "bool") or (
+        BOOL_ATTR in attrs and var.getncattr(BOOL_ATTR) == "bool"
+    )
+
+
+def _raw_holes(var: VariableSpec, status_name: str) -> dict[str, Any]:
+    """The attributes of an int output whose holes keep raw values (status is the truth)."""
+    if not maskable(var):
+        return {}
+    note = f"no _FillValue marks cells without a value: read only cells whose {status_name} is 1"
+    if var.extent is not None:
+        note += f", and of each only the shape its {var.extent} gives (the rest is padding)"
+    return {"ancillary_variables": status_name, RAW_ATTR: note}
+
+
 def _values(var) -> np.ndarray:
     data = var[...]
     data = np.asarray(data)
-    if "dtype" in var.ncattrs() and var.getncattr("dtype") == "bool":
+    if _is_bool(var):
         return data.astype(bool)
     if data.dtype == object:
         return data.astype(str)
@@ -372,14 +410,20 @@ def _values(var) -> np.ndarray:
 
 def _value_dtype(var) -> np.dtype:
     """The dtype :func:`_values` gives ``var``'s data, from its metadata alone."""
-    if "dtype" in var.ncattrs() and var.getncattr("dtype") == "bool":
+    if _is_bool(var):
         return np.dtype(bool)
     return np.dtype(object) if var.dtype is str else np.dtype(var.dtype)
 
 
 def _attrs(var) -> dict[str, Any]:
-    skip = {"_FillValue", "xsweep_function", "coordinates", "dtype"}
-    return {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
+    skip = {"_FillValue", "xsweep_function", "coordinates", "dtype", "ancillary_variables"}
+    skip.update((BOOL_ATTR, RAW_ATTR))
+    out = {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
+    if "missing_value" in out and not str(out.get("xsweep_encoding", "")).startswith(
+        ("datetime64", "timedelta64")
+    ):
+        del out["missing_value"]  # the holes of an int output (holes.staged_form), not its own
+    return out
 
 
 def _read_table(

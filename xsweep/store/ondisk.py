@@ -359,8 +359,11 @@ def is_on_disk(buf: Any) -> bool:
     return isinstance(buf, OnDisk)
 
 
-def write_fill_runs(fd: int, var: VariableSpec, cells: np.ndarray, base: int) -> None:
-    """``pwrite`` the output's fill over ``cells`` of a contiguous variable at ``base``."""
+def write_fill_runs(
+    fd: int, var: VariableSpec, cells: np.ndarray, base: int, fill: Any = None
+) -> None:
+    """``pwrite`` the output's fill (or ``fill``) over ``cells`` of a contiguous variable
+    at ``base``."""
     from .codec import _pwrite_all
 
     if cells.size == 0:
@@ -368,7 +371,7 @@ def write_fill_runs(fd: int, var: VariableSpec, cells: np.ndarray, base: int) ->
     nbytes = cell_nbytes(var)
     per = min(max(COPY_BYTES // max(nbytes, 1), 1), cells.size)
     dtype = np.dtype("i1") if var.dtype.kind == "b" else var.dtype
-    block = np.full((per, *var.shape), var.fill, dtype=dtype)
+    block = np.full((per, *var.shape), var.fill if fill is None else fill, dtype=dtype)
     raw = memoryview(block.reshape(-1).view(np.uint8))
     for first, stop in runs(cells):
         at = first

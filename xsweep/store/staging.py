@@ -14,6 +14,7 @@ from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, _cell_head, _is_big
 from .codec import _pwrite_all
 from .files import _unlink
+from .holes import RAW_ATTR, mark_staged_holes, maskable, staged_form, table_mask
 from .ncfile import _now, _put, _write_file
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
 from .schema import COMPUTED, DONE, FAILED, NO_VALUE
@@ -313,7 +314,12 @@ def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
             base, nbytes = stage.places[i]
             _write_runs(stage.fd, buf, not_computed, base, nbytes)
         else:
-            _put(nc.variables[var.name], buf.reshape(table.shape + var.shape))
+            data = buf.reshape(table.shape + var.shape)
+            if maskable(var):
+                data = staged_form(data, table_mask(table, var), nc.variables[var.name])
+            _put(nc.variables[var.name], data)
+        if i in stage.places and RAW_ATTR in nc.variables[var.name].ncattrs():
+            mark_staged_holes(stage, i, var, table)
     shape = table.shape
     _put(nc.variables[table.names.status], table.status.reshape(shape))
     _put(nc.variables[table.names.seconds], table.seconds.reshape(shape))

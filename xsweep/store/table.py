@@ -11,6 +11,7 @@ import xarray as xr
 from ..outputs import OutputSpec, VariableSpec
 from ..outputs.base import NAMED_DIMS
 from .grid import Grid
+from .holes import DTYPE_ATTR, lazy_masked, masked, table_mask
 from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 from .schema import (
     COMPUTED,
@@ -261,7 +262,7 @@ class FunctionTable:
     def output_view(self, grid: Grid) -> xr.Dataset:
         """A Dataset of the outputs sharing memory with the buffers (for ``.sel`` reads)."""
         if self._view is None:
-            self._view = xr.Dataset(self._output_vars(copy=False), self._coords(grid))
+            self._view = xr.Dataset(self._output_vars(copy=False, mask=False), self._coords(grid))
         return self._view
 
     def lend(self, grid: Grid) -> xr.Dataset:
@@ -296,21 +297,33 @@ class FunctionTable:
                 out.update(var.coords)
         return out
 
-    def _output_vars(self, copy: bool) -> dict[str, xr.Variable]:
+    def _output_vars(self, copy: bool, mask: bool = True) -> dict[str, xr.Variable]:
+        """The outputs as Variables; with ``mask``, int ones with holes as float with NaN."""
         out = {}
         if self.spec is None:
             return out
         for var, buf in zip(self.spec.variables, self.buffers):
+            # Cells without a value never read as a number: see store/holes.py
+            holes = table_mask(self, var) if mask else None
             if is_on_disk(buf):  # read when indexed; the store hands callers the file's
                 data = lazy_cells(buf, self.shape)
-                out[var.name] = xr.Variable(self.dims + var.dims, data, dict(var.attrs))
+                attrs = dict(var.attrs)
+                if holes is not None:
+                    shape = self.shape + var.shape
+                    data = lazy_masked(data.array._outer, shape, var.dtype, holes)
+                    attrs[DTYPE_ATTR] = var.dtype.name
+                out[var.name] = xr.Variable(self.dims + var.dims, data, attrs)
                 continue
             arr = buf.reshape(self.shape + var.shape)
             if var.dtype == object:
                 arr = arr.astype(str)
+            elif holes is not None:
+                arr = masked(arr, holes)
             elif copy:
                 arr = arr.copy()
             attrs = dict(var.attrs)
+            if holes is not None:
+                attrs[DTYPE_ATTR] = var.dtype.name
             out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
         return out
 
