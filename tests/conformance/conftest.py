@@ -1,0 +1,114 @@
+"""Shared machinery of the conformance matrix: options, the dask cluster, memoised paths.
+
+``pytest --slow`` (or ``XSWEEP_SLOW=1``) runs the long variant as well.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+
+from . import paths as P
+from .table import BY_ID, PATHS
+
+_RUNNERS = {
+    "sweep": P.no_cache,
+    "cache": P.cache_cold,
+    "netcdf4": P.plain_reader("netcdf4"),
+    "h5netcdf": P.plain_reader("h5netcdf"),
+    "resume": P.killed,
+    "lazy": P.lazy,
+    "stream": P.streamed,
+    "workers": P.pooled,
+    "dask": P.dask,
+    "hit": P.run_process_hit,
+    "miss": P.run_process_miss,
+    "merge": P.merged,
+    "command": P.command,
+    "tree": P.open_tree,
+}
+assert set(_RUNNERS) == set(BY_ID), "every path of table.PATHS needs a runner"
+
+#: (kind, path, state) -> outcome word, filled by the tests, read by the summary
+RESULTS: dict[tuple[str, str, str], str] = {}
+
+
+def pytest_addoption(parser):
+    try:
+        parser.addoption("--slow", action="store_true", help="run the long conformance matrix")
+    except ValueError:  # declared by another conftest
+        pass
+
+
+def slow_wanted(config) -> bool:
+    return bool(config.getoption("--slow", default=False)) or os.environ.get("XSWEEP_SLOW") == "1"
+
+
+@pytest.fixture(scope="session")
+def slow(request) -> bool:
+    return slow_wanted(request.config)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+class Outcomes:
+    """Each path run once for every kind, on first use; ``outcomes(path_id)[kind_name]``."""
+
+    def __init__(self, factory, request):
+        self._factory = factory
+        self._request = request
+        self._done: dict[str, dict] = {}
+        self._folders: dict[str, str] = {}
+
+    def folder(self, path_id: str) -> str:
+        if path_id not in self._folders:
+            self._folders[path_id] = str(self._factory.mktemp(path_id))
+        return self._folders[path_id]
+
+    def __call__(self, path_id: str) -> dict:
+        if path_id not in self._done:
+            from pathlib import Path
+
+            from .kinds import KINDS
+
+            kinds = [k for k in KINDS if k.file is not None or not BY_ID[path_id].from_files]
+            extra = {}
+            if path_id == "dask":
+                extra["client"] = self._request.getfixturevalue("dask_client")
+            self._done[path_id] = _RUNNERS[path_id](
+                kinds, Path(self.folder(path_id)), outcomes=self, **extra
+            )
+        return self._done[path_id]
+
+
+@pytest.fixture(scope="session")
+def outcomes(tmp_path_factory, request) -> Outcomes:
+    return Outcomes(tmp_path_factory, request)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not RESULTS:
+        return
+    from .kinds import KINDS, STATE_NAMES
+
+    counts = Counter(RESULTS.values())
+    size = len(KINDS) * len(PATHS) * len(STATE_NAMES)
+    terminalreporter.section("xsweep conformance matrix")
+    terminalreporter.write_line(
+        f"{len(KINDS)} kinds x {len(PATHS)} paths x {len(STATE_NAMES)} cell states = {size} "
+        f"combinations: {counts['checked']} checked and right, {counts['known bug']} known bugs "
+        f"(strict xfail), {counts['wrong']} wrong, {counts['n/a']} not applicable, "
+        f"{counts['refused']} refused (checked: nothing written)."
+    )
