@@ -103,12 +103,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     from .kinds import KINDS, STATE_NAMES
 
-    counts = Counter(RESULTS.values())
+    matrix = Counter(v for (_, _, state), v in RESULTS.items() if state in STATE_NAMES)
+    refused = Counter(v for (_, _, state), v in RESULTS.items() if state == "refused")
     size = len(KINDS) * len(PATHS) * len(STATE_NAMES)
+    write = terminalreporter.write_line
     terminalreporter.section("xsweep conformance matrix")
-    terminalreporter.write_line(
-        f"{len(KINDS)} kinds x {len(PATHS)} paths x {len(STATE_NAMES)} cell states = {size} "
-        f"combinations: {counts['checked']} checked and right, {counts['known bug']} known bugs "
-        f"(strict xfail), {counts['wrong']} wrong, {counts['n/a']} not applicable, "
-        f"{counts['refused']} refused (checked: nothing written)."
+    write(
+        f"{len(KINDS)} return kinds x {len(PATHS)} paths x {len(STATE_NAMES)} cell states = "
+        f"{size} combinations; this run: {matrix['checked']} checked and right, "
+        f"{matrix['known bug']} known bugs (strict xfail), {matrix['wrong']} wrong, "
+        f"{matrix['n/a']} not applicable."
     )
+    if refused:
+        write(
+            f"refused return values x ways to compute them: {sum(refused.values())} combinations; "
+            f"{refused['refused, nothing written']} refused before anything was written, "
+            f"{refused['known bug']} known bugs (strict xfail), {refused['wrong']} wrong."
+        )

@@ -208,6 +208,12 @@ KINDS: list[Kind] = [
         note="strings",
     ),
     Kind(
+        "dataarray_str0",
+        lambda a: xr.DataArray(_TEXT[a], name="word"),
+        lambda a: {"word": np.array(_TEXT[a], dtype=object)},
+        note="one string, 0-d",
+    ),
+    Kind(
         "dataset",
         _dataset,
         lambda a: {"p": np.array([a + 0.5, 2.0]), "q": np.asarray(a * 2.0)},

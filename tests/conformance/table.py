@@ -85,6 +85,9 @@ for _path in ("command", "tree"):
         KNOWN["dataframe", _path, _state] = _CSV_TEXT
 for _state in STATE_NAMES:
     KNOWN["ragged", "merge", _state] = _MERGE_RAGGED
+    for _path in _FILE_PATHS | {"hit", "miss"}:
+        if _path not in ("sweep", "resume", "command", "tree"):  # resume publishes it right
+            KNOWN["dataarray_str0", _path, _state] = _TEXT
 
 def applies(kind: Kind, path: Path, state: str) -> bool:
     """Whether the matrix checks this combination (else: not applicable, see the table)."""
