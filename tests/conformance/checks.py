@@ -30,8 +30,10 @@ def _is_missing_element(v: Any) -> bool:
     if v is None or (isinstance(v, str) and v == ""):
         return True
     try:
-        return bool(np.isnat(v)) if isinstance(v, (np.datetime64, np.timedelta64)) else (
-            isinstance(v, (float, np.floating)) and math.isnan(v)
+        return (
+            bool(np.isnat(v))
+            if isinstance(v, (np.datetime64, np.timedelta64))
+            else (isinstance(v, (float, np.floating)) and math.isnan(v))
         )
     except TypeError:
         return False
@@ -68,17 +70,17 @@ def assert_value(got: xr.DataArray, want: Any, where: str) -> None:
     want = np.asarray(want)
     if want.dtype.kind in "mM":
         assert values.dtype.kind == want.dtype.kind, f"{where}: dtype {values.dtype}"
-        assert np.array_equal(values.astype("M8[ns]" if want.dtype.kind == "M" else "m8[ns]"),
-                              want.astype(values.dtype).astype(
-                                  "M8[ns]" if want.dtype.kind == "M" else "m8[ns]")), (
-            f"{where}: {values} != {want}")
+        assert np.array_equal(
+            values.astype("M8[ns]" if want.dtype.kind == "M" else "m8[ns]"),
+            want.astype(values.dtype).astype("M8[ns]" if want.dtype.kind == "M" else "m8[ns]"),
+        ), f"{where}: {values} != {want}"
         return
     if want.dtype.kind in "USO":
         assert _as_text(values) == want.ravel().tolist(), f"{where}: {values!r}"
         return
     if values.shape != want.shape and want.ndim == 1 and values.ndim == 1:
         # a ragged output's padded extent: the read may be narrower than our padding
-        assert np.isnan(want[values.shape[0]:]).all(), f"{where}: shape {values.shape}"
+        assert np.isnan(want[values.shape[0] :]).all(), f"{where}: shape {values.shape}"
         want = want[: values.shape[0]]
     assert values.shape == want.shape, f"{where}: shape {values.shape}, want {want.shape}"
     if values.dtype.kind in "iub" and want.dtype.kind == "f":
@@ -122,8 +124,7 @@ def check_read(read: Read, kind: Kind, state: str) -> int:
     return checked
 
 
-_PYTHON = {np.float64: float, np.int64: int, np.uint64: int, np.complex128: complex,
-           np.bool_: bool}
+_PYTHON = {np.float64: float, np.int64: int, np.uint64: int, np.complex128: complex, np.bool_: bool}
 
 
 def same(got: Any, want: Any) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from . import paths as P
-from .table import BY_ID, PATHS
+from .table import BY_ID, PATHS, SLOW
 
 _RUNNERS = {
     "sweep": P.no_cache,
@@ -23,6 +23,7 @@ _RUNNERS = {
     "stream": P.streamed,
     "workers": P.pooled,
     "dask": P.dask,
+    "dask-processes": P.dask,
     "hit": P.run_process_hit,
     "miss": P.run_process_miss,
     "merge": P.merged,
@@ -42,13 +43,23 @@ def pytest_addoption(parser):
         pass
 
 
-def slow_wanted(config) -> bool:
-    return bool(config.getoption("--slow", default=False)) or os.environ.get("XSWEEP_SLOW") == "1"
+def pytest_configure(config):
+    # the test modules read it when they are collected (parameters, hypothesis settings)
+    if config.getoption("--slow", default=False):
+        os.environ["XSWEEP_SLOW"] = "1"
 
 
 @pytest.fixture(scope="session")
-def slow(request) -> bool:
-    return slow_wanted(request.config)
+def dask_processes():
+    """A cluster of 2 worker processes (the long variant)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +98,8 @@ class Outcomes:
             extra = {}
             if path_id == "dask":
                 extra["client"] = self._request.getfixturevalue("dask_client")
+            elif path_id == "dask-processes":
+                extra["client"] = self._request.getfixturevalue("dask_processes")
             self._done[path_id] = _RUNNERS[path_id](
                 kinds, Path(self.folder(path_id)), outcomes=self, **extra
             )
@@ -105,11 +118,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     matrix = Counter(v for (_, _, state), v in RESULTS.items() if state in STATE_NAMES)
     refused = Counter(v for (_, _, state), v in RESULTS.items() if state == "refused")
-    size = len(KINDS) * len(PATHS) * len(STATE_NAMES)
+    paths = [p for p in PATHS if SLOW or not p.slow]
+    size = len(KINDS) * len(paths) * len(STATE_NAMES)
     write = terminalreporter.write_line
     terminalreporter.section("xsweep conformance matrix")
     write(
-        f"{len(KINDS)} return kinds x {len(PATHS)} paths x {len(STATE_NAMES)} cell states = "
+        f"{len(KINDS)} return kinds x {len(paths)} paths x {len(STATE_NAMES)} cell states = "
         f"{size} combinations; this run: {matrix['checked']} checked and right, "
         f"{matrix['known bug']} known bugs (strict xfail), {matrix['wrong']} wrong, "
         f"{matrix['n/a']} not applicable."

@@ -142,8 +142,9 @@ KINDS: list[Kind] = [
     _scalar("float", lambda a: {0: 1.5, 3: -2.25, 4: 0.1}[a], file=("out.json", "json")),
     *[_int_kind(t) for t in ("int8", "int16", "int32", "int64")],
     *[_int_kind(t) for t in ("uint8", "uint16", "uint32", "uint64")],
-    _scalar("int", lambda a: {0: 2**53, 3: -7, 4: 1}[a], note="Python int",
-            file=("out.json", "json")),
+    _scalar(
+        "int", lambda a: {0: 2**53, 3: -7, 4: 1}[a], note="Python int", file=("out.json", "json")
+    ),
     _scalar("bool", lambda a: a == 0, note="True and False"),
     Kind(
         "complex",
@@ -158,8 +159,12 @@ KINDS: list[Kind] = [
         lambda a: None if a == 3 else {"k_none": np.asarray(a + 0.5)},
         note="None in some cells",
     ),
-    Kind("list", lambda a: [a + 0.5, a * 2.5], lambda a: {"k_list": np.array([a + 0.5, a * 2.5])},
-         file=("out.json", "json")),
+    Kind(
+        "list",
+        lambda a: [a + 0.5, a * 2.5],
+        lambda a: {"k_list": np.array([a + 0.5, a * 2.5])},
+        file=("out.json", "json"),
+    ),
     Kind(
         "json",
         _json,
@@ -223,8 +228,10 @@ KINDS: list[Kind] = [
     Kind(
         "dataframe",
         _frame,
-        lambda a: {"count": np.array([a * 1.5, 2.0]),
-                   "label": np.array(["lo", "hé" * (a + 1)], dtype=object)},
+        lambda a: {
+            "count": np.array([a * 1.5, 2.0]),
+            "label": np.array(["lo", "hé" * (a + 1)], dtype=object),
+        },
         note="float and str columns",
         file=("out.csv", "csv"),
     ),

@@ -81,8 +81,14 @@ def plain_reader(engine: str):
             if isinstance(cold[kind.name], Exception):
                 raise cold[kind.name]
             path = Path(outcomes.folder("cache")) / f"{kind.name}.nc"
-            return [Read(f"xr.open_dataset(engine={engine!r})", _plain(path, engine), _cells(),
-                         _status(kind))]
+            return [
+                Read(
+                    f"xr.open_dataset(engine={engine!r})",
+                    _plain(path, engine),
+                    _cells(),
+                    _status(kind),
+                )
+            ]
 
         return _each(kinds, read)
 
@@ -102,8 +108,10 @@ def lazy(kinds, tmp: Path, **_: Any):
         reopened = _sweep(again, kind, lazy=True, retry_failed=False)
         called = {a for _, a in K.CALLS[before:]}
         assert called <= {2}, f"the reopened sweep recomputed cells {called}"
-        return [Read("sweep(lazy=True)", first, _cells(), _status(kind)),
-                Read("reopened, lazy", reopened, _cells(), _status(kind))]
+        return [
+            Read("sweep(lazy=True)", first, _cells(), _status(kind)),
+            Read("reopened, lazy", reopened, _cells(), _status(kind)),
+        ]
 
     return _each(kinds, run)
 
@@ -114,8 +122,10 @@ def streamed(kinds, tmp: Path, **_: Any):
         ps = K.space()
         ps.enable_cache(path, memory_budget=64)
         ds = _sweep(ps, kind)
-        return [Read("streamed sweep", ds, _cells(), _status(kind)),
-                Read("streamed file", _plain(path), _cells(), _status(kind))]
+        return [
+            Read("streamed sweep", ds, _cells(), _status(kind)),
+            Read("streamed file", _plain(path), _cells(), _status(kind)),
+        ]
 
     return _each(kinds, run)
 
@@ -145,7 +155,10 @@ def killed(kinds, tmp: Path, **_: Any):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.child", str(tmp), *names],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == -9, f"the child was not SIGKILLed: {proc.returncode}\n{proc.stderr}"
 
@@ -159,8 +172,10 @@ def killed(kinds, tmp: Path, **_: Any):
         ds = _sweep(ps, kind, retry_failed=False)
         called = {a for _, a in K.CALLS[before:]}
         assert called <= {2}, f"resume recomputed cells {called}: the journal lost them"
-        return [Read("resumed sweep", ds, _cells(), _status(kind)),
-                Read("resumed file", _plain(path), _cells(), _status(kind))]
+        return [
+            Read("resumed sweep", ds, _cells(), _status(kind)),
+            Read("resumed file", _plain(path), _cells(), _status(kind)),
+        ]
 
     return _each(kinds, run)
 
@@ -182,8 +197,10 @@ def merged(kinds, tmp: Path, **_: Any):
         before = len(K.CALLS)
         ds = _sweep(ps, kind, retry_failed=False)
         assert {a for _, a in K.CALLS[before:]} <= {2}, "the merged file lost cells"
-        return [Read("merged file", _plain(out), _cells(), _status(kind)),
-                Read("sweep on the merged file", ds, _cells(), _status(kind))]
+        return [
+            Read("merged file", _plain(out), _cells(), _status(kind)),
+            Read("sweep on the merged file", ds, _cells(), _status(kind)),
+        ]
 
     return _each(kinds, run)
 
@@ -300,8 +317,14 @@ def command(kinds, tmp: Path, **_: Any):
     return _each(kinds, run)
 
 
-TREE_CELLS = [(0, 0, K.COMPUTED), (0, 1, K.COMPUTED), (1, 0, K.FAILED), (1, 1, K.FAILED),
-              (3, 0, K.COMPUTED), (3, 1, K.NEVER)]
+TREE_CELLS = [
+    (0, 0, K.COMPUTED),
+    (0, 1, K.COMPUTED),
+    (1, 0, K.FAILED),
+    (1, 1, K.FAILED),
+    (3, 0, K.COMPUTED),
+    (3, 1, K.NEVER),
+]
 
 
 def open_tree(kinds, tmp: Path, **_: Any):
@@ -320,8 +343,7 @@ def open_tree(kinds, tmp: Path, **_: Any):
                 _write(kind, a, folder / kind.file[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = xs.open_tree(str(root / "a={a}" / "b={b}"), outputs=_output(kind),
-                              name=kind.fname)
+            ds = xs.open_tree(str(root / "a={a}" / "b={b}"), outputs=_output(kind), name=kind.fname)
         cells = [({"a": a, "b": b}, state, a) for a, b, state in TREE_CELLS]
         return [Read("xs.open_tree", ds, cells, _status(kind))]
 

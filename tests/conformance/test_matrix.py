@@ -16,19 +16,24 @@ from .checks import check_read, same
 from .conftest import RESULTS
 from .kinds import COMPUTED, FAILED, KINDS, NEVER, SKIPPED, STATE_NAMES, STATES
 from .paths import Calls
-from .table import KNOWN, PATHS, applies
+from .table import KNOWN, applies, paths
 
 
 def _params():
     for kind in KINDS:
-        for path in PATHS:
+        for path in paths():
             for state in STATE_NAMES:
                 marks = []
                 reason = KNOWN.get((kind.name, path.id, state))
                 if reason:
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
-                yield pytest.param(kind, path, state, marks=marks,
-                                   id=f"{kind.name}-{path.id}-{state.replace(' ', '_')}")
+                yield pytest.param(
+                    kind,
+                    path,
+                    state,
+                    marks=marks,
+                    id=f"{kind.name}-{path.id}-{state.replace(' ', '_')}",
+                )
 
 
 def _check_calls(calls: Calls, kind, path_id: str, state: str) -> None:

@@ -16,13 +16,7 @@ import pytest
 import xsweep as xs
 
 from .conftest import RESULTS
-from .refused import REFUSED, refused_fn
-
-MODES = ["new file", "existing file", "workers=2", "dask", "run_process"]
-KNOWN = {
-    ("generator", "workers=2"): "found by the matrix: an unpicklable result on a process pool "
-    "is 'A worker failed ... cannot pickle', not the OutputError, and the file is written",
-}
+from .refused import KNOWN, MODES, REFUSED, refused_fn
 
 
 def _digest(path):

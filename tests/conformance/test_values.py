@@ -24,7 +24,6 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 import xsweep as xs  # noqa: E402
 
 from .checks import same  # noqa: E402
-from .conftest import slow_wanted  # noqa: E402
 
 EXAMPLES = 200 if os.environ.get("XSWEEP_SLOW") == "1" else 8
 _settings = settings(
@@ -32,14 +31,8 @@ _settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
+    database=None,  # nothing written to the repository
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _more_examples_when_slow(request):
-    global EXAMPLES
-    if slow_wanted(request.config):
-        EXAMPLES = 200
 
 
 def _read_back(values, fail_last=False):
@@ -72,21 +65,30 @@ def _read_back(values, fail_last=False):
 def _bits_equal(got: np.ndarray, want: np.ndarray) -> bool:
     """Equal, NaN where NaN, and -0.0 where -0.0."""
     if want.dtype.kind in "fc":
-        return bool(np.array_equal(got, want, equal_nan=True)
-                    and np.array_equal(np.signbit(got.real), np.signbit(want.real)))
+        return bool(
+            np.array_equal(got, want, equal_nan=True)
+            and np.array_equal(np.signbit(got.real), np.signbit(want.real))
+        )
     return bool(np.array_equal(got, want))
 
 
 _FLOATS = st.sampled_from([np.float32, np.float64]).flatmap(
-    lambda t: st.lists(hnp.from_dtype(np.dtype(t), allow_nan=True, allow_infinity=True,
-                                      allow_subnormal=True), min_size=1, max_size=4)
-    .map(lambda xs_: [t(x) for x in xs_])
+    lambda t: st.lists(
+        hnp.from_dtype(np.dtype(t), allow_nan=True, allow_infinity=True, allow_subnormal=True),
+        min_size=1,
+        max_size=4,
+    ).map(lambda xs_: [t(x) for x in xs_])
 )
-_INTS = st.sampled_from(["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                         "uint64"]).flatmap(
-    lambda t: st.lists(st.one_of(st.sampled_from([np.iinfo(t).min, np.iinfo(t).max, 0]),
-                                 hnp.from_dtype(np.dtype(t))), min_size=1, max_size=4)
-    .map(lambda xs_: [np.dtype(t).type(x) for x in xs_])
+_INTS = st.sampled_from(
+    ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+).flatmap(
+    lambda t: st.lists(
+        st.one_of(
+            st.sampled_from([np.iinfo(t).min, np.iinfo(t).max, 0]), hnp.from_dtype(np.dtype(t))
+        ),
+        min_size=1,
+        max_size=4,
+    ).map(lambda xs_: [np.dtype(t).type(x) for x in xs_])
 )
 
 
@@ -117,8 +119,11 @@ def test_ints_of_every_width_keep_their_dtype_and_extremes(values):
         same(got, value)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 21.1: int/uint holes read as 0 (no NaN, no "
-                   "_FillValue); the fill must not collide with generated extremes")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 21.1: int/uint holes read as 0 (no NaN, no "
+    "_FillValue); the fill must not collide with generated extremes",
+)
 @settings(_settings, phases=[Phase.generate])  # a known failure: no time spent shrinking it
 @given(values=_INTS)
 def test_an_int_hole_is_missing_whatever_values_surround_it(values):
@@ -130,8 +135,9 @@ def test_an_int_hole_is_missing_whatever_values_surround_it(values):
         assert exact, f"{label}: {got[:-1].tolist()} != {values}"
 
 
-_TEXT = st.lists(st.text(max_size=300) | st.sampled_from(["", "é" * 2000, "漢字 ✓ 🎉"]),
-                 min_size=1, max_size=4)
+_TEXT = st.lists(
+    st.text(max_size=300) | st.sampled_from(["", "é" * 2000, "漢字 ✓ 🎉"]), min_size=1, max_size=4
+)
 
 
 @_settings
@@ -144,8 +150,7 @@ def test_any_unicode_text_comes_back(values):
     assert back == values
 
 
-_COMPLEX = st.lists(st.complex_numbers(allow_nan=True, allow_infinity=True), min_size=1,
-                    max_size=4)
+_COMPLEX = st.lists(st.complex_numbers(allow_nan=True, allow_infinity=True), min_size=1, max_size=4)
 
 
 @_settings
@@ -178,8 +183,11 @@ def test_datetimes_come_back(seconds):
         same(got, value)
 
 
-@pytest.mark.xfail(strict=True, reason="found by the matrix: datetime64 before 1582-10-15 or "
-                   "beyond datetime64[ns] come back as cftime objects in the returned Dataset")
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by the matrix: datetime64 before 1582-10-15 or "
+    "beyond datetime64[ns] come back as cftime objects in the returned Dataset",
+)
 @pytest.mark.parametrize("when", ["1500-01-01T00:00:00", "9999-12-31T00:00:00"])
 def test_a_time_outside_the_ns_range_is_a_datetime64_in_the_returned_dataset(when):
     with warnings.catch_warnings():
