@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from . import paths as P
-from .table import BY_ID, PATHS, SLOW
+from .table import BY_ID, paths
 
 _RUNNERS = {
     "sweep": P.no_cache,
@@ -118,12 +118,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     matrix = Counter(v for (_, _, state), v in RESULTS.items() if state in STATE_NAMES)
     refused = Counter(v for (_, _, state), v in RESULTS.items() if state == "refused")
-    paths = [p for p in PATHS if SLOW or not p.slow]
-    size = len(KINDS) * len(paths) * len(STATE_NAMES)
+    run = paths()
+    size = len(KINDS) * len(run) * len(STATE_NAMES)
     write = terminalreporter.write_line
     terminalreporter.section("xsweep conformance matrix")
     write(
-        f"{len(KINDS)} return kinds x {len(paths)} paths x {len(STATE_NAMES)} cell states = "
+        f"{len(KINDS)} return kinds x {len(run)} paths x {len(STATE_NAMES)} cell states = "
         f"{size} combinations; this run: {matrix['checked']} checked and right, "
         f"{matrix['known bug']} known bugs (strict xfail), {matrix['wrong']} wrong, "
         f"{matrix['n/a']} not applicable."

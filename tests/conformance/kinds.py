@@ -89,18 +89,27 @@ _T0 = np.datetime64("2024-03-01T12:00:00", "s")
 _TEXT = {0: "héllo ✓ 漢字", 3: "x" * 300, 4: "z"}
 
 
+#: Array kinds have cells of more than 1 kB, so that a tiny ``memory_budget`` streams them.
+N = 150
+_BIG = np.tile(_PIXELS, (8, 8, 1))  # (24, 16, 3): 1152 bytes
+
+
 def _image(a: int) -> np.ndarray:
-    return _PIXELS if a == 0 else 255 - _PIXELS
+    return _BIG if a == 0 else 255 - _BIG
 
 
 def _ragged(a: int, dtype) -> np.ndarray:
-    return (np.arange(a + 1) * 3 + 1).astype(dtype)
+    return (np.arange((a + 1) * N) * 3 + 1).astype(dtype)
 
 
 def _padded(a: int, dtype) -> np.ndarray:
-    out = np.full(5, np.nan)
-    out[: a + 1] = _ragged(a, dtype)
+    out = np.full(5 * N, np.nan)
+    out[: (a + 1) * N] = _ragged(a, dtype)
     return out
+
+
+def _line(a: int) -> np.ndarray:
+    return np.arange(N) * 0.5 + a + 0.25
 
 
 def _pil(a: int):
@@ -119,9 +128,9 @@ def _frame(a: int) -> pd.DataFrame:
 
 def _dataarray(a: int) -> xr.DataArray:
     return xr.DataArray(
-        [a + 0.25, -1.0],
+        _line(a),
         dims="k",
-        coords={"k": [10, 20]},
+        coords={"k": np.arange(N) * 10},
         attrs={"units": "V", "long_name": "voltage"},
         name="da",
     )
@@ -129,8 +138,8 @@ def _dataarray(a: int) -> xr.DataArray:
 
 def _dataset(a: int) -> xr.Dataset:
     return xr.Dataset(
-        {"p": ("k2", [a + 0.5, 2.0], {"units": "m"}), "q": ((), a * 2.0)},
-        coords={"k2": ["left", "right"]},
+        {"p": ("k2", _line(a), {"units": "m"}), "q": ((), a * 2.0)},
+        coords={"k2": [f"s{i}" for i in range(N)]},
     )
 
 
@@ -174,8 +183,8 @@ KINDS: list[Kind] = [
     ),
     Kind(
         "ndarray",
-        lambda a: np.arange(3.0) * a - 0.5,
-        lambda a: {"k_ndarray": np.arange(3.0) * a - 0.5},
+        lambda a: _line(a) - 0.5,
+        lambda a: {"k_ndarray": _line(a) - 0.5},
         file=("out.npy", "npy"),
     ),
     Kind(
@@ -201,7 +210,7 @@ KINDS: list[Kind] = [
     Kind(
         "dataarray",
         _dataarray,
-        lambda a: {"da": np.array([a + 0.25, -1.0])},
+        lambda a: {"da": _line(a)},
         attrs={"da": {"units": "V", "long_name": "voltage"}},
         note="coords and attrs",
         file=("out.nc", "nc"),
@@ -221,7 +230,7 @@ KINDS: list[Kind] = [
     Kind(
         "dataset",
         _dataset,
-        lambda a: {"p": np.array([a + 0.5, 2.0]), "q": np.asarray(a * 2.0)},
+        lambda a: {"p": _line(a), "q": np.asarray(a * 2.0)},
         attrs={"p": {"units": "m"}},
     ),
     Kind("series", _series, lambda a: {"power": np.array([a + 0.5, -a])}),

@@ -122,6 +122,13 @@ def streamed(kinds, tmp: Path, **_: Any):
         ps = K.space()
         ps.enable_cache(path, memory_budget=64)
         ds = _sweep(ps, kind)
+        big = [
+            v
+            for v in ds.data_vars.values()
+            if v.ndim > 1 and v.dtype.kind in "fiucb" and v[0].nbytes >= 1024
+        ]
+        for var in big:  # the path is really streamed: big array outputs read from the file
+            assert var.chunks is not None, f"{var.name} was not streamed"
         return [
             Read("streamed sweep", ds, _cells(), _status(kind)),
             Read("streamed file", _plain(path), _cells(), _status(kind)),

@@ -29,6 +29,10 @@ REFUSED: dict[str, tuple[Any, str]] = {
         lambda a: pd.DataFrame({"c": pd.array([1, None], dtype="Int64")}),
         "pandas `Int64` with missing values: `.astype(float)`",
     ),
+    "text with NUL": (
+        lambda a: "a\x00b",
+        "text holding NUL (where NetCDF text ends): remove or replace the character",
+    ),
     "generator": (lambda a: (i for i in range(a)), "a generator: `list(g)`"),
 }
 
