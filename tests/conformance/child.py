@@ -22,7 +22,7 @@ from . import kinds
 
 def main(argv: list[str]) -> None:
     folder, names = argv[0], argv[1:]
-    os.environ[kinds.BLOCK_ENV] = folder
+    os.environ[kinds.BLOCK_ENV] = f"{folder}|4"
     warnings.simplefilter("ignore")
     for name in names:
         # one at a time: the previous sweep is blocked in its user function (no NetCDF

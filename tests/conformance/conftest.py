@@ -27,6 +27,7 @@ _RUNNERS = {
     "hit": P.run_process_hit,
     "miss": P.run_process_miss,
     "merge": P.merged,
+    "stopped": P.stopped,
     "command": P.command,
     "tree": P.open_tree,
 }

@@ -263,19 +263,30 @@ KINDS: list[Kind] = [
 BY_NAME = {k.name: k for k in KINDS}
 
 
-#: Set (to a folder) in the SIGKILL child: the never computed cell blocks there.
+#: ``"<folder>|<a>"``: the call at that ``a`` marks ``<folder>/<kind>.blocked`` and waits for
+#: ``<folder>/<kind>.release`` (the SIGKILL child and the stopped background sweep).
 BLOCK_ENV = "XSWEEP_CONFORMANCE_BLOCK"
 #: Every call of a swept function in this process, as ``(kind, a)``.
 CALLS: list[tuple[str, int]] = []
 
 
+def _block(kind: str, a: int) -> None:
+    folder, _, at = os.environ[BLOCK_ENV].rpartition("|")
+    if a != int(at):
+        return
+    # the cells before are recorded now (a cell is recorded before the next call starts)
+    open(os.path.join(folder, f"{kind}.blocked"), "w").close()
+    release = os.path.join(folder, f"{kind}.release")
+    deadline = time.monotonic() + 600
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _cell(kind: str, a: int) -> Any:
     """The swept functions' common body: every cell state by ``a``."""
     CALLS.append((kind, a))
-    if a == 4 and os.environ.get(BLOCK_ENV):
-        # cells 0-3 are in the journal now (a cell is recorded before the next call)
-        open(os.path.join(os.environ[BLOCK_ENV], f"{kind}.blocked"), "w").close()
-        time.sleep(3600)
+    if os.environ.get(BLOCK_ENV):
+        _block(kind, a)
     if a == 1:
         raise ValueError(f"boom at a={a}")
     if a == 2:

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,6 +186,48 @@ def killed(kinds, tmp: Path, **_: Any):
         ]
 
     return _each(kinds, run)
+
+
+def stopped(kinds, tmp: Path, **_: Any):
+    """A background sweep stopped while the cell ``a=3`` runs: it is kept, ``a=4`` never runs."""
+
+    def run(kind):
+        path = tmp / f"{kind.name}.nc"
+        ps = K.space()
+        ps.enable_cache(path)
+        job = ps.sweep_async(K.FUNCTIONS[kind.name], progress=False)
+        blocked = tmp / f"{kind.name}.blocked"
+        deadline = time.monotonic() + 60
+        while not blocked.exists() and not job.done() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        job.stop(wait=False)
+        # the sweep checks for a stop every 0.2 s, not per cell: a stop within 0.2 s of the
+        # last check lets the next cells start (reported with issue 21)
+        time.sleep(0.25)
+        (tmp / f"{kind.name}.release").touch()
+        job.stop(wait=True, timeout=60)
+        assert job.done(), "the stopped sweep did not end"
+        try:
+            ds = job.result()
+        except BaseException as exc:  # noqa: BLE001 - how a stopped job ends
+            ds = exc
+        ps.disable_cache()
+        reads = [Read("file after stop", _plain(path), _cells(), _status(kind))]
+        if isinstance(ds, xr.Dataset):
+            reads.append(Read("stopped job's result", ds, _cells(), _status(kind)))
+        return reads
+
+    previous = os.environ.get(K.BLOCK_ENV)
+    os.environ[K.BLOCK_ENV] = f"{tmp}|3"
+    try:
+        with warnings.catch_warnings():  # the jobs' threads warn of the failed cell
+            warnings.simplefilter("ignore", xs.SweepFailuresWarning)
+            return _each(kinds, run)
+    finally:
+        if previous is None:
+            del os.environ[K.BLOCK_ENV]
+        else:
+            os.environ[K.BLOCK_ENV] = previous
 
 
 def merged(kinds, tmp: Path, **_: Any):
