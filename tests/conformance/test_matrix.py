@@ -59,6 +59,8 @@ def test_conformance(kind, path, state, outcomes, request):
     if not applies(kind, path, state):
         RESULTS[key] = "n/a"
         pytest.skip("not applicable: see docs/outputs.md")
+    if path.id == "h5netcdf":  # in the test extra; skip rather than fail without it
+        pytest.importorskip("h5netcdf")
     RESULTS[key] = "known bug" if key in KNOWN else "wrong"
     outcome = outcomes(path.id)[kind.name]
     if isinstance(outcome, BaseException):

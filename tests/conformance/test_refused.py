@@ -48,11 +48,13 @@ def test_refused_before_anything_is_written(name, mode, tmp_path, request):
         options["executor"] = request.getfixturevalue("dask_client")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", xs.SweepFailuresWarning)
-        with pytest.raises(xs.OutputError, match=r"(?s)allowed|Convert|convert|return"):
+        with pytest.raises(xs.OutputError, match=r"(?s)allowed|Convert|convert|return") as err:
             if mode == "run_process":
                 ps.run_process(fn, a=1)
             else:
                 ps.sweep(fn, **options)
+    # the way out must work: recomputing gives the same value again
+    assert "force_recompute" not in str(err.value), f"advice that cannot help: {err.value}"
     assert _digest(path) == before, f"{mode}: the file was written although {name} is refused"
     RESULTS[name, mode, "refused"] = "refused, nothing written"
 

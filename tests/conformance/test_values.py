@@ -8,6 +8,7 @@ file, and reads them back as users do: the returned Dataset, the file with plain
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import warnings
@@ -25,6 +26,8 @@ import xsweep as xs  # noqa: E402
 
 from .checks import same  # noqa: E402
 
+#: plain xarray's engines: h5netcdf is in the test extra, checked when installed
+ENGINES = ["netcdf4"] + (["h5netcdf"] if importlib.util.find_spec("h5netcdf") else [])
 EXAMPLES = 200 if os.environ.get("XSWEEP_SLOW") == "1" else 8
 _settings = settings(
     max_examples=EXAMPLES,
@@ -53,7 +56,7 @@ def _read_back(values, fail_last=False):
         ds = ps.sweep(gen, progress=False)
     ps.disable_cache()
     plain = {}
-    for engine in ("netcdf4", "h5netcdf"):
+    for engine in ENGINES:
         with xr.open_dataset(path, engine=engine) as f:
             plain[engine] = f.load()
     fresh = xs.ParameterSpace([xs.Parameter("i", values=list(range(n + fail_last)))])
@@ -79,17 +82,26 @@ _FLOATS = st.sampled_from([np.float32, np.float64]).flatmap(
         max_size=4,
     ).map(lambda xs_: [t(x) for x in xs_])
 )
-_INTS = st.sampled_from(
-    ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
-).flatmap(
-    lambda t: st.lists(
-        st.one_of(
-            st.sampled_from([np.iinfo(t).min, np.iinfo(t).max, 0]), hnp.from_dtype(np.dtype(t))
-        ),
-        min_size=1,
-        max_size=4,
-    ).map(lambda xs_: [np.dtype(t).type(x) for x in xs_])
-)
+
+
+def _ints(exact: bool):
+    """Lists of one int dtype, extremes included; ``exact``: 64-bit ones within +-2**53."""
+
+    def of(t: str):
+        info = np.iinfo(t)
+        low, high = int(info.min), int(info.max)
+        if exact and info.bits == 64:  # float64, where holes widen ints to, holds them exactly
+            low, high = max(low, -(2**53)), min(high, 2**53)
+        values = st.one_of(st.sampled_from([low, high, 0]), st.integers(low, high))
+        return st.lists(values, min_size=1, max_size=4).map(
+            lambda xs_: [np.dtype(t).type(x) for x in xs_]
+        )
+
+    types = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+    return st.sampled_from(types).flatmap(of)
+
+
+_INTS = _ints(exact=False)
 
 
 @_settings
@@ -125,7 +137,7 @@ def test_ints_of_every_width_keep_their_dtype_and_extremes(values):
     "_FillValue); the fill must not collide with generated extremes",
 )
 @settings(_settings, phases=[Phase.generate])  # a known failure: no time spent shrinking it
-@given(values=_INTS)
+@given(values=_ints(exact=True))
 def test_an_int_hole_is_missing_whatever_values_surround_it(values):
     ds, plain, _ = _read_back(values, fail_last=True)
     for label, read in [("sweep", ds), *plain.items()]:
@@ -199,6 +211,20 @@ def test_a_time_outside_the_ns_range_is_a_datetime64_in_the_returned_dataset(whe
         ds, _, back = _read_back([np.datetime64(when, "s")])
     assert back == [np.datetime64(when, "s")]
     assert ds["gen"].dtype == np.dtype("M8[s]"), ds["gen"].values
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 21.1, a design question for its fix: today the hole reads 0 (wrong); once "
+    "holes widen int64 to float64, values beyond 2**53 are rounded (silently wrong too)",
+)
+def test_int64_beyond_2_53_with_a_hole_keeps_exact_values_and_a_missing_hole():
+    values = [np.int64(2**63 - 1), np.int64(2**53 + 1)]
+    ds, plain, back = _read_back(values, fail_last=True)
+    for label, read in [("sweep", ds), *plain.items()]:
+        got = read["gen"]
+        assert got.isnull().values.tolist() == [False, False, True], label
+        assert [int(v) for v in got.values[:2]] == [int(v) for v in values], label
 
 
 def test_int64_beyond_2_53_is_exact_in_a_complete_sweep():
