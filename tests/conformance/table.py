@@ -179,16 +179,16 @@ def render() -> str:
         "| --- | --- |",
     ]
     bugs: dict[str, int] = {}
+    modes: dict[str, list[str]] = {}
+    for (_, mode), reason in REFUSED_KNOWN.items():
+        modes.setdefault(reason, []).append(mode)
     for name, (_, note) in REFUSED.items():
         kind, _, advice = note.partition(": ")
-        marks = ""
-        for (refused, mode), reason in REFUSED_KNOWN.items():
-            if refused == name:
-                n = bugs.setdefault(f"{mode}: {reason}", len(notes) + len(bugs) + 1)
-                marks += f" [{n}]"
+        reasons = dict.fromkeys(r for (k, _), r in REFUSED_KNOWN.items() if k == name)
+        marks = "".join(f" [{bugs.setdefault(r, len(notes) + len(bugs) + 1)}]" for r in reasons)
         lines.append(f"| {name} | {advice}{marks} |")
     lines.append("")
-    lines += [f"{n}. {reason}" for reason, n in bugs.items()]
+    lines += [f"{n}. {reason} (through {', '.join(modes[reason])})" for reason, n in bugs.items()]
     lines += ["", END]
     return "\n".join(lines)
 
