@@ -27,7 +27,9 @@ def merge_stores(
 
     The output's grid is the union of the inputs' grids; every computed cell of every input
     is in it. A cell computed in several inputs must hold the same value in each, unless
-    ``on_conflict`` picks one. Failed cells yield to computed ones.
+    ``on_conflict`` picks one. Failed cells yield to computed ones. Arrays whose shape varies
+    between cells (ragged outputs, each file padded to its own largest cell) are padded to
+    the largest of all; every cell keeps its own shape (``<name>_extent``).
 
     Parameters
     ----------
