@@ -194,3 +194,28 @@ def test_stop_lets_no_new_cell_start():
     ds = job.result()
     assert ds["f"].values[:4].tolist() == [0, 1, 2, 3]
     assert np.isnan(ds["f"].values[4:]).all()
+
+
+class Unpicklable(np.ndarray):
+    """An array xsweep can store but pickle cannot send (as some array libraries' are)."""
+
+    def __reduce__(self):
+        raise TypeError("this array stays in its process")
+
+
+def unpicklable_array(a):
+    values = np.full(3, float(a))
+    return values.view(Unpicklable) if a == 2 else values
+
+
+def test_a_storable_result_that_cannot_be_sent_is_a_failed_cell_saying_why(tmp_path):
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3, 4])])
+    ps.enable_cache(tmp_path / "r.nc")
+    with pytest.warns(xs.SweepFailuresWarning):
+        ds = ps.sweep(unpicklable_array, workers=2, progress=False, chunksize=1)
+    status = ds["unpicklable_array_status"].values.tolist()
+    assert status == [1, 2, 1, 1], "only the cell whose result could not be sent failed"
+    (message,) = ds.xsweep.failures()["error"].tolist()
+    assert "cannot be sent back from the worker process" in message
+    assert "this array stays in its process" in message
+    assert ds["unpicklable_array"].values[[0, 2, 3]].tolist() == [[1.0] * 3, [3.0] * 3, [4.0] * 3]
