@@ -122,8 +122,7 @@ def _unsendable(value: Any, exc: Exception) -> tuple[Any, Any]:
     message = (
         f"{describe_exception(exc)}: the result cannot be sent back from the worker process. "
         "Return plain values (numbers, plain numpy arrays: np.asarray(x), dicts of them), or "
-        "sweep with threads "
-        "(executor=ThreadPoolExecutor()) or serially."
+        "sweep with threads (executor=ThreadPoolExecutor()) or serially."
     )
     return False, (message, None)
 
