@@ -342,6 +342,8 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
     import pandas as pd
     import xarray as xr
 
+    from .outputs.frames import _pandas_values
+
     variables: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, xr.Dataset):
@@ -356,8 +358,11 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
         elif isinstance(value, pd.DataFrame):
             table = value.reset_index(drop=True)
             for column in table.columns:
+                # as a returned DataFrame is stored: a text column (object or pandas str
+                # dtype) becomes a numpy str array, not an object array xsweep refuses
+                values = _pandas_values(table[column], f"column {column!r} of output {key!r}")
                 variables[f"{key}_{column}"] = xr.DataArray(
-                    table[column].to_numpy(), dims=(dims.get(key, (f"{key}_row",))[0],)
+                    values, dims=(dims.get(key, (f"{key}_row",))[0],)
                 )
         elif isinstance(value, dict) and value and all(_is_flat(v) for v in value.values()):
             for name, item in value.items():  # a JSON object of numbers: a variable per key

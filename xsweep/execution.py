@@ -351,7 +351,7 @@ class SweepOptions:
     #: The first cell sets the output structure again (a whole-grid recompute).
     restructure: bool = False
     #: Set by another thread to stop the sweep: no new cell starts; cells in flight finish.
-    #: Checked with the progress reports (every 0.2 s), never per cell.
+    #: Checked before each cell (serially) and before each batch is sent (on executors).
     stop: threading.Event | None = None
 
 
@@ -400,18 +400,20 @@ def run_serial(
     record = sink.record
     extract = sink.extract
     computed = 0
-    reporting = progress is not None or stop is not None
-    next_report = perf_counter() + 0.2 if reporting else float("inf")
+    next_report = perf_counter() + 0.2 if progress is not None else float("inf")
+    # A stop is seen before every cell (no new cell starts, as job.stop() promises): a
+    # bound is_set costs ~40 ns per cell, and nothing without a stop (benchmarks in the
+    # report of the fix); the progress reports stay every 0.2 s.
+    stopped = stop.is_set if stop is not None else None
     try:
         for index, args in _cells(plan, table.shape, flat, todo):
+            if stopped is not None and stopped():
+                report.stopped = True
+                break
             t0 = perf_counter()
             if t0 >= next_report:  # every 0.2 s, not per cell
-                if progress is not None:
-                    progress.update(computed, sink.failed)
+                progress.update(computed, sink.failed)
                 next_report = t0 + 0.2
-                if stop is not None and stop.is_set():
-                    report.stopped = True
-                    break
             try:
                 result = fn(*args) if positional else fn(**dict(zip(dims, args)))
             except SkipCell:

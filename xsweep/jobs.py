@@ -119,6 +119,9 @@ class SweepJob:
     def stop(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop the sweep: no new cell starts, cells in flight finish and are recorded.
 
+        On an executor, cells in flight are the batches already sent to the workers (at
+        most two per worker).
+
         With the cache on, the file is published as after any interruption, and the next
         ``ps.sweep(fn)`` computes only what is missing. ``wait=False`` returns at once.
         """

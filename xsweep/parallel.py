@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .cells import CellPlan, _cells
-from .errors import CellError, SkipCell, SweepError
+from .cells import CellPlan, _cells, describe_cell
+from .errors import CellError, OutputError, SkipCell, SweepError
 from .execution import SweepOptions, SweepReport, _add_note, _begin, _Sink
 from .pools import executor_workers
 from .store import FunctionTable, Store
@@ -46,9 +46,15 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
 
     ``fn`` is the function, or its pickled bytes (loaded once per worker process).
     ``value`` is the function's result, or for a failure ``(message, exception or None)``.
-    Module-level so that every executor can import it by name in its workers.
+    ``ok`` is True (computed), False (failed), None (skipped) or :data:`REFUSED` (a result
+    that cannot leave this process, ``value`` the refusal's text). Module-level so that
+    every executor can import it by name in its workers.
+
+    When the function arrives pickled, its results go back to another process: they are
+    returned pickled (see :func:`_packed`).
     """
-    if isinstance(fn, bytes):
+    remote = isinstance(fn, bytes)
+    if remote:
         fn = _load_function(key, fn)
     if isinstance(batch, bytes):
         batch = pickle.loads(batch)
@@ -72,7 +78,53 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
             )
         else:
             out.append((index, True, result, perf_counter() - t0))
-    return out
+    return _packed(out) if remote else out
+
+
+#: ``ok`` of a cell whose result cannot be pickled back to the driver (see :func:`run_batch`).
+REFUSED = "refused"
+
+
+def _packed(out: list) -> bytes:
+    """The batch's results, pickled here rather than by the executor.
+
+    An executor that cannot pickle one result fails the whole task ("cannot pickle
+    'generator' object"), without saying which cell; here each such result becomes a
+    refusal of its own cell, as the serial sweep's (the same ``OutputError``). Pickling the
+    batch ourselves costs what the executor's pickling did: it then sends one bytes object.
+    """
+    try:
+        return pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # some result cannot be pickled: find which (rare, so twice is fine)
+        pass
+    sendable = []
+    for index, ok, value, seconds in out:
+        if ok:
+            try:
+                pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                ok, value = _unsendable(value, exc)
+        sendable.append((index, ok, value, seconds))
+    return pickle.dumps(sendable, pickle.HIGHEST_PROTOCOL)
+
+
+def _unsendable(value: Any, exc: Exception) -> tuple[Any, Any]:
+    """``(ok, value)`` of a result that cannot be pickled: the output check's refusal (what
+    a serial sweep raises), or if xsweep could store it, a failure saying why it is lost."""
+    from .outputs import infer_spec
+
+    try:
+        infer_spec(value, "result")
+    except OutputError as refusal:
+        return REFUSED, str(refusal)
+    except Exception:  # noqa: BLE001 - the check itself broke: the pickling error says enough
+        pass
+    message = (
+        f"{describe_exception(exc)}: the result cannot be sent back from the worker process. "
+        "Return plain values (numbers, plain numpy arrays: np.asarray(x), dicts of them), or "
+        "sweep with threads (executor=ThreadPoolExecutor()) or serially."
+    )
+    return False, (message, None)
 
 
 def _portable(exc: Exception) -> Exception | None:
@@ -200,15 +252,21 @@ def run_parallel(
                         "sweep again to retry them (with a fresh executor if this one is "
                         "broken)."
                     ) from exc
+                if isinstance(results, bytes):
+                    results = pickle.loads(results)
                 for index, ok, value, seconds in results:
                     args = args_of.pop(index)
                     busy_seconds += seconds
                     done_cells += 1
-                    if ok:
+                    if ok is True:
                         sink.ok(index, args, value, seconds)
                         continue
                     if ok is None:  # the function raised SkipCell
                         continue
+                    if ok == REFUSED:  # as the serial sweep refuses it: nothing is recorded
+                        raise OutputError(
+                            f"Cell {describe_cell(plan.dims, args)} of {name}: {value}."
+                        )
                     message, original = value
                     sink.fail(index, args, message, seconds)
                     if errors == "raise":
@@ -246,15 +304,19 @@ def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: E
         other = pending.pop(fut)
         try:
             results = fut.result()
+            if isinstance(results, bytes):
+                results = pickle.loads(results)
         except Exception:
             lost += other
             continue
         args_of = dict(other)
         for index, ok, value, seconds in results:
             args = args_of[index]
-            if ok:
+            if ok is True:
                 sink.ok(index, args, value, seconds)
-            else:
+            elif ok == REFUSED:
+                sink.fail(index, args, f"OutputError: {value}", seconds)
+            elif ok is False:
                 sink.fail(index, args, value[0], seconds)
     for fut, other in pending.items():  # still running on a healthy executor: given up
         fut.cancel()

@@ -25,7 +25,7 @@ and ``infer`` (the structure from a first cell, and its growth).
 """
 
 from .base import ALLOWED_OUTPUTS, CONVERT_HINT
-from .infer import grow_spec, infer_spec
+from .infer import grow_spec, infer_spec, union_spec
 from .spec import OutputSpec, VariableSpec
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "VariableSpec",
     "grow_spec",
     "infer_spec",
+    "union_spec",
 ]

@@ -472,13 +472,44 @@ def grow_spec(
         new = infer_spec(result, default_name, output_dims)
     except OutputError:
         return None
+    grown = union_spec(spec, new)
+    return None if grown is None or grown is spec else grown
+
+
+def union_spec(spec: OutputSpec, other: OutputSpec) -> OutputSpec | None:
+    """The structure that holds the cells of both ``spec`` and ``other``, if only the
+    shapes of their arrays differ (ragged outputs, padded to the larger extent).
+
+    Returns ``spec`` itself when it holds ``other``'s cells as it is, and None when padding
+    cannot hold them (another kind, other names, or an array of another dtype or number of
+    dims): a real change of structure. The dtypes of arrays of one shape are not compared
+    here. Used to grow a sweep's structure cell by cell (:func:`grow_spec`) and to
+    merge results files whose parts were padded to different extents.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.outputs import infer_spec, union_spec
+    >>> short, long = infer_spec(np.zeros(2), "trace"), infer_spec(np.zeros(4), "trace")
+    >>> [(v.name, v.shape) for v in union_spec(short, long).variables]
+    [('trace', (4,)), ('trace_extent', (1,))]
+    >>> union_spec(long, long) is long
+    True
+    """
+    if spec.kind not in ("array", "dict", "dataarray", "dataset") or spec._pandas is not None:
+        return spec if _same_variables(spec, other) else None
+    if other.kind != spec.kind or other._pandas is not None:
+        return None
     old = [v for i, v in enumerate(spec.variables) if i not in set(spec._extents.values())]
-    if new.kind != spec.kind or [v.name for v in new.variables] != [v.name for v in old]:
+    new = [v for i, v in enumerate(other.variables) if i not in set(other._extents.values())]
+    if [v.name for v in new] != [v.name for v in old]:
         return None
     variables: list[VariableSpec] = []
     grew = False
-    for was, now in zip(old, new.variables):
-        if was.shape == now.shape or (was.extent is not None and _fits(now.shape, was.shape)):
+    for was, now in zip(old, new):
+        if _fits(now.shape, was.shape) and (
+            was.shape == now.shape and now.extent is None or was.extent is not None
+        ):
             variables.append(was)
             if was.extent is not None:
                 variables.append(spec.variables[spec.names.index(was.extent)])
@@ -491,7 +522,7 @@ def grow_spec(
         if not plain or not same_kind or len(was.shape) != len(now.shape) or not same_dims:
             return None
         shape = tuple(max(a, b) for a, b in zip(was.shape, now.shape))
-        extent = was.extent or f"{was.name}_extent"
+        extent = was.extent or now.extent or f"{was.name}_extent"
         attrs = {**was.attrs, "xsweep_extent": extent}
         coords = _grown_coords(was, now, shape)
         variables.append(
@@ -512,13 +543,18 @@ def grow_spec(
         )
         grew = True
     if not grew:
-        return None
+        return spec
     grown = OutputSpec(spec.kind, tuple(variables))
     try:
         _check_dim_lengths(grown)
     except OutputError:  # a dim shared with an output that did not grow with it
         return None
     return grown
+
+
+def _same_variables(spec: OutputSpec, other: OutputSpec) -> bool:
+    mine = [(v.name, v.dtype, v.shape) for v in spec.variables]
+    return other.kind == spec.kind and mine == [(v.name, v.dtype, v.shape) for v in other.variables]
 
 
 def _grown_coords(

@@ -11,6 +11,7 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
+from ..outputs import OutputSpec, union_spec
 from .grid import Grid, _union
 from .netcdf import NetCDFStore
 from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
@@ -26,7 +27,9 @@ def merge_stores(
 
     The output's grid is the union of the inputs' grids; every computed cell of every input
     is in it. A cell computed in several inputs must hold the same value in each, unless
-    ``on_conflict`` picks one. Failed cells yield to computed ones.
+    ``on_conflict`` picks one. Failed cells yield to computed ones. Arrays whose shape varies
+    between cells (ragged outputs, each file padded to its own largest cell) are padded to
+    the largest of all; every cell keeps its own shape (``<name>_extent``).
 
     Parameters
     ----------
@@ -118,11 +121,17 @@ def _merge_table(
     if src.spec is not None:
         mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
         theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
-        if mine != theirs:
+        # Ragged outputs of parts were padded to each part's own extent: pad both to the
+        # larger; the extents keep every cell's own shape.
+        both = union_spec(into.spec, src.spec)
+        if both is None or _outputs(into.spec) != _outputs(src.spec):
             raise StoreMismatchError(
                 f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be "
                 "merged."
             )
+        for table in (into, src):
+            if _layout(table.spec) != _layout(both):
+                table.regrow(both)
     both = np.flatnonzero(np.isin(into.status, DONE) & np.isin(src.status, DONE))
     if both.size and src.spec is not None:
         differ = np.zeros(both.size, dtype=bool)
@@ -167,3 +176,13 @@ def _merge_table(
         if i in src.errors:
             into.errors[i] = src.errors[i]
     into.fingerprint = into.fingerprint or src.fingerprint
+
+
+def _layout(spec: OutputSpec) -> list[tuple]:
+    return [(v.name, v.dtype, v.shape) for v in spec.variables]
+
+
+def _outputs(spec: OutputSpec) -> list[tuple]:
+    """What a function returned, whatever the padding: names, dtypes, numbers of dims."""
+    extents = {v.extent for v in spec.variables}
+    return [(v.name, v.dtype, len(v.shape)) for v in spec.variables if v.name not in extents]
