@@ -51,11 +51,6 @@ BY_ID = {p.id: p for p in PATHS}
 
 # Known bugs of today's code (issue 21), as xfail(strict=True): when a fix lands, the
 # cell passes, the strict xfail fails, and the entry must go.
-_HOLES = "issue 21.1: int/uint/bool holes read as 0 (no NaN, no _FillValue)"
-_PAD = "issue 21.1: int ragged padding reads as 0"
-_DATETIME = "issue 21.6: datetime.datetime/timedelta returns are refused"
-_TEXT = "issue 21.3: text inside a Dataset output crashes the first cached sweep"
-_RAGGED = "issue 21.4: ragged outputs of programs (Dataset outputs) are refused"
 _CSV_TEXT = (
     "found by the matrix: a CSV text column read by xs.command/open_tree is refused "
     "(dtype object), although a returned DataFrame with one is stored"
@@ -64,50 +59,14 @@ _MERGE_RAGGED = (
     "found by the matrix: merge_stores refuses ragged outputs whose parts have "
     "different padded extents"
 )
-_HOLE_KINDS = [
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "int",
-    "bool",
-    "image",
-    "pil",
-]
-_FILE_PATHS = {p.id for p in PATHS if p.id not in ("hit", "miss")}
 
 KNOWN: dict[tuple[str, str, str], str] = {}
-for _kind in _HOLE_KINDS:
-    for _path in _FILE_PATHS:
-        for _state in (FAILED, SKIPPED, NEVER):
-            KNOWN[_kind, _path, _state] = _HOLES
-for _path in _FILE_PATHS:
-    for _state in STATE_NAMES:
-        KNOWN["ragged_int", _path, _state] = _PAD
-        for _kind in ("datetime", "timedelta"):
-            KNOWN[_kind, _path, _state] = _DATETIME
-for _kind in ("datetime", "timedelta"):
-    for _state in STATE_NAMES:
-        KNOWN[_kind, "hit", _state] = _DATETIME  # its sweep is refused
-    for _state in (COMPUTED, NEVER):
-        KNOWN[_kind, "miss", _state] = _DATETIME
-for _kind in ("str", "json"):  # xs.command gives a Dataset: its text crashes the publish
-    for _state in (COMPUTED, FAILED, NEVER):
-        KNOWN[_kind, "command", _state] = _TEXT
 for _path in ("command", "tree"):
     for _state in (COMPUTED, FAILED, NEVER):
-        KNOWN["ragged", _path, _state] = _RAGGED
         KNOWN["dataframe", _path, _state] = _CSV_TEXT
 for _state in STATE_NAMES:
-    KNOWN["ragged", "merge", _state] = _MERGE_RAGGED
-    for _path in _FILE_PATHS | {"hit", "miss"}:
-        # a resumed or stopped sweep publishes it right; the crash is in a normal sweep's end
-        if _path not in ("sweep", "resume", "stopped", "command", "tree"):
-            KNOWN["dataarray_str0", _path, _state] = _TEXT
+    for _kind in ("ragged", "ragged_int"):
+        KNOWN[_kind, "merge", _state] = _MERGE_RAGGED
 
 
 def applies(kind: Kind, path: Path, state: str) -> bool:

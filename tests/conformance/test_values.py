@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -131,12 +131,7 @@ def test_ints_of_every_width_keep_their_dtype_and_extremes(values):
         same(got, value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21.1: int/uint holes read as 0 (no NaN, no "
-    "_FillValue); the fill must not collide with generated extremes",
-)
-@settings(_settings, phases=[Phase.generate])  # a known failure: no time spent shrinking it
+@_settings
 @given(values=_ints(exact=True))
 def test_an_int_hole_is_missing_whatever_values_surround_it(values):
     ds, plain, _ = _read_back(values, fail_last=True)
@@ -199,11 +194,6 @@ def test_datetimes_come_back(seconds):
         same(got, value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the matrix: datetime64 before 1582-10-15 or "
-    "beyond datetime64[ns] come back as cftime objects in the returned Dataset",
-)
 @pytest.mark.parametrize("when", ["1500-01-01T00:00:00", "9999-12-31T00:00:00"])
 def test_a_time_outside_the_ns_range_is_a_datetime64_in_the_returned_dataset(when):
     with warnings.catch_warnings():
