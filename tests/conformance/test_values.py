@@ -235,7 +235,7 @@ def test_int64_beyond_2_53_with_a_hole_read_lazily_is_refused_not_rounded(tmp_pa
         warnings.simplefilter("ignore", xs.SweepFailuresWarning)
         lazy = ps.sweep(big, lazy=True, progress=False)
         with pytest.raises(ValueError, match=r"2\*\*53.*open_dataset"):
-            lazy["big"].values
+            lazy["big"].load()
         # the ways out it names
         exact = ps.sweep(big, lazy=False, progress=False)["big"].values
     assert exact[:2, 0].tolist() == [2**63 - 1] * 2 and np.isnan(exact[2].astype(float)).all()
