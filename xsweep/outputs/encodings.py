@@ -402,7 +402,8 @@ def decode_times(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.variables.items():
         encoding = str(var.attrs.get("xsweep_encoding", ""))
         if encoding.startswith(("datetime64", "timedelta64")):
-            unit = np.datetime_data(np.dtype(encoding))[0]
+            # "datetime64[us]", or "datetime64[us]:datetime" for datetime objects
+            unit = np.datetime_data(np.dtype(encoding.partition(":")[0]))[0]
             units.setdefault(unit if unit in ("s", "ms", "us", "ns") else "s", []).append(name)
     for unit, names in units.items():
         decoded = xr.decode_cf(

@@ -106,7 +106,7 @@ class VariableSpec:
                 if self._kind == "U" and text_problem(value):
                     raise _UnstorableValue(
                         f"the text {value!r:.80} {text_problem(value)}; remove or replace "
-                        "that character"
+                        "that character in what the function returns"
                     )
                 return value
             if isinstance(value, np.ndarray) and value.shape == () and self._castable(value):
@@ -136,7 +136,7 @@ class VariableSpec:
                 if isinstance(item, str) and text_problem(item):
                     raise _UnstorableValue(
                         f"the text {item!r:.80} {text_problem(item)}; remove or replace that "
-                        "character"
+                        "character in what the function returns"
                     )
             if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
                 if not self._castable(arr):
