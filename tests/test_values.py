@@ -89,6 +89,15 @@ def test_failed_skipped_and_none_cells_of_every_int_kind_are_missing(tmp_path, e
         for t in INT_TYPES:
             info = np.iinfo(t)
             got = source[f"v_{np.dtype(t).name}"].values
+            if np.dtype(t).itemsize == 8:
+                # its maximum is beyond 2**53, which float64 would round: exact Python ints
+                # and NaN in the Dataset, raw values in the file (docs/outputs.md)
+                assert [int(v) for v in got[:2]] == [int(info.min), int(info.max)], (t, got)
+                if source is ds:
+                    assert got.dtype == object and np.isnan(got[2:].astype(float)).all()
+                else:
+                    assert got.dtype == t and "xsweep_holes" in source[f"v_{got.dtype}"].attrs
+                continue
             assert got.dtype.kind == "f", (t, got.dtype)
             assert np.isnan(got[2:]).all(), (t, got)
             # the extremes are real values: the fill chosen for the file is another value
@@ -97,7 +106,7 @@ def test_failed_skipped_and_none_cells_of_every_int_kind_are_missing(tmp_path, e
         arr = source["arr"].values
         np.testing.assert_array_equal(arr[:2], [[0, 0, 7], [1, -1, 7]])
         assert np.isnan(arr[2:]).all()
-    assert ds["v_uint8"].dtype == np.float32 and ds["v_int64"].dtype == np.float64
+    assert ds["v_uint8"].dtype == np.float32 and ds["v_int32"].dtype == np.float64
     assert ds["v_uint8"].attrs["xsweep_dtype"] == "uint8"
     with netCDF4.Dataset(path) as nc:  # a fill no real value equals, and the status linked
         assert nc["v_int8"].getncattr("_FillValue") not in (-128, 127)

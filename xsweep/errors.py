@@ -28,6 +28,11 @@ class OutputError(XsweepError, TypeError):
     """A function returned something xsweep cannot store, or a cell's output does not match."""
 
 
+class _UnstorableValue(OutputError):
+    """A value of the right structure that no file can hold (text with a NUL): recomputing
+    with another structure cannot help, so its message gives no such advice."""
+
+
 class CellError(XsweepError):
     """A cell's function raised while ``errors="raise"`` was in effect.
 

@@ -92,6 +92,8 @@ _TEXT = {0: "héllo ✓ 漢字", 3: "x" * 300, 4: "z"}
 #: Array kinds have cells of more than 1 kB, so that a tiny ``memory_budget`` streams them.
 N = 150
 _BIG = np.tile(_PIXELS, (8, 8, 1))  # (24, 16, 3): 1152 bytes
+# every byte value: no value is free to mark a hole in the file (docs/file_format.md)
+_BIG.reshape(-1)[:256] = np.arange(256)
 
 
 def _image(a: int) -> np.ndarray:
@@ -196,9 +198,10 @@ KINDS: list[Kind] = [
     ),
     Kind(
         "ragged_int",
-        lambda a: _ragged(a, np.int32),
-        lambda a: {"k_ragged_int": _padded(a, np.int32)},
-        note="int, padded",
+        # int64: its first cell is over 1 kB too, so that a tiny memory_budget streams it
+        lambda a: _ragged(a, np.int64),
+        lambda a: {"k_ragged_int": _padded(a, np.int64)},
+        note="int64, padded",
     ),
     Kind(
         "image",

@@ -88,6 +88,7 @@ def plain_reader(engine: str):
                     _plain(path, engine),
                     _cells(),
                     _status(kind),
+                    plain=True,
                 )
             ]
 
@@ -132,7 +133,7 @@ def streamed(kinds, tmp: Path, **_: Any):
             assert var.chunks is not None, f"{var.name} was not streamed"
         return [
             Read("streamed sweep", ds, _cells(), _status(kind)),
-            Read("streamed file", _plain(path), _cells(), _status(kind)),
+            Read("streamed file", _plain(path), _cells(), _status(kind), plain=True),
         ]
 
     return _each(kinds, run)
@@ -182,7 +183,7 @@ def killed(kinds, tmp: Path, **_: Any):
         assert called <= {2}, f"resume recomputed cells {called}: the journal lost them"
         return [
             Read("resumed sweep", ds, _cells(), _status(kind)),
-            Read("resumed file", _plain(path), _cells(), _status(kind)),
+            Read("resumed file", _plain(path), _cells(), _status(kind), plain=True),
         ]
 
     return _each(kinds, run)
@@ -212,7 +213,7 @@ def stopped(kinds, tmp: Path, **_: Any):
         except BaseException as exc:  # noqa: BLE001 - how a stopped job ends
             ds = exc
         ps.disable_cache()
-        reads = [Read("file after stop", _plain(path), _cells(), _status(kind))]
+        reads = [Read("file after stop", _plain(path), _cells(), _status(kind), plain=True)]
         if isinstance(ds, xr.Dataset):
             reads.append(Read("stopped job's result", ds, _cells(), _status(kind)))
         return reads
@@ -248,7 +249,7 @@ def merged(kinds, tmp: Path, **_: Any):
         ds = _sweep(ps, kind, retry_failed=False)
         assert {a for _, a in K.CALLS[before:]} <= {2}, "the merged file lost cells"
         return [
-            Read("merged file", _plain(out), _cells(), _status(kind)),
+            Read("merged file", _plain(out), _cells(), _status(kind), plain=True),
             Read("sweep on the merged file", ds, _cells(), _status(kind)),
         ]
 

@@ -42,11 +42,6 @@ MODES = ["new file", "existing file", "workers=2", "dask", "run_process"]
 KNOWN = {
     ("generator", "workers=2"): "found by the matrix: an unpicklable result on a process pool "
     "is 'A worker failed ... cannot pickle', not the OutputError, and the file is written",
-    **{
-        ("text with NUL", mode): "found by the matrix: the NUL refusal ends with the advice "
-        "for a changed structure (force_recompute=True), which cannot help"
-        for mode in MODES
-    },
 }
 
 

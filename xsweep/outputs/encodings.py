@@ -392,19 +392,27 @@ def _is_json_dict(result: dict) -> bool:
 
 
 def decode_times(ds: xr.Dataset) -> xr.Dataset:
-    """Give datetime and timedelta outputs (stored as CF counts) back as numpy times."""
-    names = [
-        name
-        for name, var in ds.variables.items()
-        if str(var.attrs.get("xsweep_encoding", "")).startswith(("datetime64", "timedelta64"))
-    ]
-    if not names:
-        return ds
-    decoded = xr.decode_cf(
-        ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names]
-    )
-    for name in names:
-        ds[name] = decoded[name] if name in ds.data_vars else ds[name]
-        if name in ds.coords:
-            ds = ds.assign_coords({name: decoded[name]})
+    """Give datetime and timedelta outputs (stored as CF counts) back as numpy times.
+
+    Each is decoded at the unit it was returned in (at least seconds, pandas' coarsest), so
+    that a time before 1582 or beyond ``datetime64[ns]``'s range stays a numpy time, not a
+    ``cftime`` object.
+    """
+    units: dict[str, list[str]] = {}
+    for name, var in ds.variables.items():
+        encoding = str(var.attrs.get("xsweep_encoding", ""))
+        if encoding.startswith(("datetime64", "timedelta64")):
+            # "datetime64[us]", or "datetime64[us]:datetime" for datetime objects
+            unit = np.datetime_data(np.dtype(encoding.partition(":")[0]))[0]
+            units.setdefault(unit if unit in ("s", "ms", "us", "ns") else "s", []).append(name)
+    for unit, names in units.items():
+        decoded = xr.decode_cf(
+            ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names],
+            decode_times=xr.coders.CFDatetimeCoder(time_unit=unit),
+            decode_timedelta=xr.coders.CFTimedeltaCoder(time_unit=unit),
+        )
+        for name in names:
+            ds[name] = decoded[name] if name in ds.data_vars else ds[name]
+            if name in ds.coords:
+                ds = ds.assign_coords({name: decoded[name]})
     return ds

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import OutputError
+from ..errors import OutputError, _UnstorableValue
 from ..text import text_problem
 from .base import _FAST_TYPES, NAMED_DIMS, RETURNED_DIMS, _describe, _fits
 from .encodings import _codec, _ComplexCodec
@@ -104,9 +104,9 @@ class VariableSpec:
                         "holds); return it as a float, or as a str to keep every digit"
                     )
                 if self._kind == "U" and text_problem(value):
-                    raise OutputError(
+                    raise _UnstorableValue(
                         f"the text {value!r:.80} {text_problem(value)}; remove or replace "
-                        "that character"
+                        "that character in what the function returns"
                     )
                 return value
             if isinstance(value, np.ndarray) and value.shape == () and self._castable(value):
@@ -134,9 +134,9 @@ class VariableSpec:
         if self._kind == "U":
             for item in arr.flat:
                 if isinstance(item, str) and text_problem(item):
-                    raise OutputError(
+                    raise _UnstorableValue(
                         f"the text {item!r:.80} {text_problem(item)}; remove or replace that "
-                        "character"
+                        "character in what the function returns"
                     )
             if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
                 if not self._castable(arr):

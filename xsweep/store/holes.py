@@ -85,8 +85,27 @@ def hole_mask(
     return mask if holes else None
 
 
+#: 64-bit ints beyond it are not all exact as float64.
+EXACT = 2**53
+
+
+def beyond_float(data: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether a real value (outside ``mask``) of a 64-bit int ``data`` is not exact as float64."""
+    if data.dtype.kind not in "iu" or data.dtype.itemsize < 8:
+        return False
+    far = data > EXACT
+    if data.dtype.kind == "i":
+        far |= data < -EXACT
+    far &= ~mask
+    return bool(far.any())
+
+
 def masked(data: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """``data`` as float with NaN where ``mask`` (``data`` itself if no mask).
+
+    A 64-bit int output holding a value beyond 2**53, which float64 would round, is
+    given as an object array of its exact Python ints with NaN at the holes instead:
+    never a rounded value.
 
     Examples
     --------
@@ -94,10 +113,17 @@ def masked(data: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     >>> from xsweep.store.holes import masked
     >>> masked(np.array([10, 0, 40], np.uint8), np.array([False, True, False]))
     array([10., nan, 40.], dtype=float32)
+    >>> masked(np.array([2**63 - 1, 0], np.int64), np.array([False, True]))
+    array([9223372036854775807, nan], dtype=object)
     """
     if mask is None:
         return data
-    out = np.asarray(data).astype(float_dtype(np.asarray(data).dtype))
+    data = np.asarray(data)
+    if beyond_float(data, mask):
+        out = data.astype(object)
+        np.copyto(out, np.nan, where=mask)
+        return out
+    out = data.astype(float_dtype(data.dtype))
     np.copyto(out, np.nan, where=mask)  # broadcasts: no full-size index array
     return out
 
@@ -121,8 +147,9 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
 
     Tries the type's minimum (signed) or maximum (unsigned) first, then the other end, then
     one below the smallest or above the largest real value, then any value not written;
-    None when every value of the type is taken (the caller keeps the raw
-    values, the status is the truth). One pass over the cells that hold a value, a few MB
+    None when every value of the type is taken, or when a 64-bit output holds a value
+    beyond 2**53, which a reader masking it as float64 would round (the caller keeps the
+    raw values, the status is the truth). One pass over the cells that hold a value, a few MB
     at a time; a ragged cell's padding counts as written (it may only cost a free value).
 
     Examples
@@ -153,7 +180,7 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
         return dtype.type(ends[0])
     small = dtype.itemsize <= 2
     wide = dtype.itemsize == 8
-    exact = 2**53  # 64-bit ints beyond it are not all distinct as float64
+    exact = EXACT
     hit = [False, False]
     lo, hi = info.max, info.min
     per = max(_SCAN_BYTES // max(cells.shape[1] * dtype.itemsize, 1), 1)
@@ -164,6 +191,9 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
             block = block.astype(np.float64)
         targets = [float(e) for e in ends] if wide else ends
         hit = [h or bool((block == e).any()) for h, e in zip(hit, targets)]
+    if wide and (int(hi) > exact or int(lo) < -exact):
+        # a masked int64 reads as float64 in xarray, which would round this value
+        return None
     for end, used in zip(ends, hit):
         if not used:
             return dtype.type(end)
@@ -213,9 +243,14 @@ def file_form(
         return stored, np.int8(-1), attrs
     fill = choose_fill(data, mask)
     if fill is None:
+        why = (
+            "values beyond 2**53 would be rounded by a reader that masks it as float64"
+            if data.dtype.itemsize == 8
+            else f"every value of {data.dtype} is taken"
+        )
         attrs[RAW_ATTR] = (
-            f"every value of {data.dtype} is taken, so no _FillValue marks cells without a "
-            f"value: read only cells whose {status_name} is 1 (computed)"
+            f"{why}, so no _FillValue marks cells without a value: read only cells whose "
+            f"{status_name} is 1 (computed)"
         )
         return data, None, attrs
     return (np.where(mask, fill, data) if fill_holes else data), fill, attrs
@@ -286,6 +321,15 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
         if self.mask is None:
             return data.astype(self.dtype)
         mask = _outer_take(self.mask, key)
+        if beyond_float(data, np.broadcast_to(mask, data.shape)):
+            # its dtype was promised before reading: refuse rather than round
+            raise ValueError(
+                f"this lazily read {data.dtype} output holds values beyond 2**53, which "
+                "float64 (its dtype where cells have no value) would round. Read its exact "
+                "values from the results file with xarray.open_dataset (its status variable "
+                "says which cells are real), or sweep with lazy=False and a memory_budget "
+                "that holds the output."
+            )
         out = data.astype(self.dtype)
         np.copyto(out, np.nan, where=mask)
         return out
