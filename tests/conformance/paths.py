@@ -344,6 +344,14 @@ def _output(kind: K.Kind) -> dict[str, str]:
     return {names[0] if len(names) == 1 else "table": kind.file[0]}
 
 
+def _own_names(kind: K.Kind, ds):
+    """A table's columns come back as ``table_<column>`` (docs/programs.md): the kind's names."""
+    names = list(kind.expect(0))
+    if len(names) == 1:
+        return ds
+    return ds.rename({f"table_{n}": n for n in names if f"table_{n}" in ds.variables})
+
+
 def command(kinds, tmp: Path, **_: Any):
     """A program (``cp``) per cell copies the kind's file; a missing source fails the cell."""
 
@@ -363,7 +371,7 @@ def command(kinds, tmp: Path, **_: Any):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", xs.SweepFailuresWarning)
             ds = ps.sweep(prog, cells={"a": [0, 1, 3]}, progress=False)
-        return [Read("xs.command", ds, _cells(skip=K.NEVER), _status(kind))]
+        return [Read("xs.command", _own_names(kind, ds), _cells(skip=K.NEVER), _status(kind))]
 
     return _each(kinds, run)
 
@@ -396,7 +404,7 @@ def open_tree(kinds, tmp: Path, **_: Any):
             warnings.simplefilter("ignore")
             ds = xs.open_tree(str(root / "a={a}" / "b={b}"), outputs=_output(kind), name=kind.fname)
         cells = [({"a": a, "b": b}, state, a) for a, b, state in TREE_CELLS]
-        return [Read("xs.open_tree", ds, cells, _status(kind))]
+        return [Read("xs.open_tree", _own_names(kind, ds), cells, _status(kind))]
 
     return _each(kinds, run)
 

@@ -39,10 +39,7 @@ REFUSED: dict[str, tuple[Any, str]] = {
 #: the ways to compute them that the test tries
 MODES = ["new file", "existing file", "workers=2", "dask", "run_process"]
 #: known bugs of today's code: (name, mode) -> reason (strict xfail)
-KNOWN = {
-    ("generator", "workers=2"): "found by the matrix: an unpicklable result on a process pool "
-    "is 'A worker failed ... cannot pickle', not the OutputError, and the file is written",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def refused_fn(name: str):

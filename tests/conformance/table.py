@@ -51,22 +51,7 @@ BY_ID = {p.id: p for p in PATHS}
 
 # Known bugs, as xfail(strict=True): when a fix lands, the cell passes, the strict xfail
 # fails, and the entry must go.
-_CSV_TEXT = (
-    "found by the matrix: a CSV text column read by xs.command/open_tree is refused "
-    "(dtype object), although a returned DataFrame with one is stored"
-)
-_MERGE_RAGGED = (
-    "found by the matrix: merge_stores refuses ragged outputs whose parts have "
-    "different padded extents"
-)
-
 KNOWN: dict[tuple[str, str, str], str] = {}
-for _path in ("command", "tree"):
-    for _state in (COMPUTED, FAILED, NEVER):
-        KNOWN["dataframe", _path, _state] = _CSV_TEXT
-for _state in STATE_NAMES:
-    for _kind in ("ragged", "ragged_int"):
-        KNOWN[_kind, "merge", _state] = _MERGE_RAGGED
 
 
 def applies(kind: Kind, path: Path, state: str) -> bool:
