@@ -116,18 +116,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not RESULTS:
         return
     from .kinds import KINDS, STATE_NAMES
+    from .table import applies
 
     matrix = Counter(v for (_, _, state), v in RESULTS.items() if state in STATE_NAMES)
     refused = Counter(v for (_, _, state), v in RESULTS.items() if state == "refused")
     run = paths()
     size = len(KINDS) * len(run) * len(STATE_NAMES)
+    not_applicable = sum(not applies(k, p, s) for k in KINDS for p in run for s in STATE_NAMES)
     write = terminalreporter.write_line
     terminalreporter.section("xsweep conformance matrix")
     write(
         f"{len(KINDS)} return kinds x {len(run)} paths x {len(STATE_NAMES)} cell states = "
         f"{size} combinations; this run: {matrix['checked']} checked and right, "
         f"{matrix['known bug']} known bugs (strict xfail), {matrix['wrong']} wrong, "
-        f"{matrix['n/a']} not applicable."
+        f"{not_applicable} not applicable (see docs/outputs.md)."
     )
     if refused:
         write(
