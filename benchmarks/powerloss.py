@@ -41,7 +41,9 @@ def main(argv=None) -> int:
         harness.SCENARIOS = (args.only,)
     if args.loss:
         harness.LOSSES = (args.loss,)
-    trials = harness.run_trials(args.trials, args.seed, binary, report=lambda s: print(s, flush=True))
+    trials = harness.run_trials(
+        args.trials, args.seed, binary, report=lambda s: print(s, flush=True)
+    )
     print(harness.summary(trials))
     return 0 if all(t.outcome == "ok" for t in trials) else 1
 

@@ -24,10 +24,12 @@ INTERVAL = float(os.environ.get("XSWEEP_PL_INTERVAL", "0.2"))  # fsync_interval
 
 class _Log:
     fd = -1
+    inside = True  # the swept function logs its cell; run_process logs once it returned
 
 
-def note(i: int) -> None:
-    os.write(_Log.fd, f"{i} {time.time():.6f}\n".encode())
+def note(i: int, returned: bool = False) -> None:
+    if _Log.inside or returned:
+        os.write(_Log.fd, f"{i} {time.time():.6f}\n".encode())
 
 
 def scalar(i):
@@ -63,9 +65,7 @@ def space(kind):
 def enable(ps, kind, path):
     budget = "1MiB" if kind == "streamed" else None
     snapshot = float(os.environ.get("XSWEEP_PL_SNAPSHOT", "60"))
-    ps.enable_cache(
-        path, fsync_interval=INTERVAL, snapshot_interval=snapshot, memory_budget=budget
-    )
+    ps.enable_cache(path, fsync_interval=INTERVAL, snapshot_interval=snapshot, memory_budget=budget)
 
 
 def sweep(ps, kind):
@@ -85,12 +85,14 @@ def main(argv):
     if mode == "verify":
         return verify(ps, kind, path, log)
     enable(ps, kind, path)
+    _Log.inside = mode == "sweep"
     if mode == "sweep":
         sweep(ps, kind)
     else:  # one cell at a time, each written back by run_process
         for i in range(int(os.environ.get("XSWEEP_PL_CELLS", N_RUN))):
             param.value = i
             ps.run_process(scalar)
+            note(i, returned=True)
         # Idle with the cache on, as a notebook does between calls: what it returned must
         # reach the disk within fsync_interval all the same.
         time.sleep(float(os.environ.get("XSWEEP_PL_IDLE", "0")))

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import random
 
-import pytest
-
 import powerloss_harness as harness
+import pytest
 
 SEED = int(os.environ.get("XSWEEP_POWERLOSS_SEED", random.randrange(1 << 30)))
 

@@ -104,16 +104,17 @@ class Durability:
         self.folder_unproven = not entry
         self.file_unproven = False
         self.pending = False  # the journal's records are in the file now
+        self.flushed_at = time.monotonic()
 
     def loaded(self, records: bool) -> None:
         """The file (and journal) were read from disk: prove them before relying on them.
 
         ``records``: the journal holds records, perhaps never flushed by the process that
-        wrote them (killed first): this process's first record flushes them.
+        wrote them (killed first): this process's first record flushes them. (A process that
+        only reads flushes nothing: it is not its data to wait for.)
         """
         self.file_unproven = os.path.lexists(self.path)
         self.folder_unproven = True
-        self.pending = records
         if records:
             self.flushed_at = -math.inf
 
@@ -122,6 +123,8 @@ class Durability:
         writer.before_sync = self.before_flush
         # The interval runs across writers: a write session (run_process) is often shorter.
         writer._last_sync = self.flushed_at
+        if self.pending or self.flushed_at == -math.inf:
+            writer.synced = 0  # records of an earlier session or process wait for a flush
         if writer.created:
             self.folder_unproven = True
 

@@ -182,11 +182,11 @@ class NetCDFStore(MemoryStore):
         self._history = []
         self._layout_dirty = False
         signature = self._file_signature()
-        if signature is not None and signature[2] == 0:
-            signature = None  # an empty file never held results: replaced by the next publish
+        empty = signature is not None and signature[2] == 0
+        if empty:  # it never held results: the next publish replaces it
             warn_user(empty_file_message(self.path), DamagedSideFileWarning)
-        if signature is None:
-            self._signature = None
+        if signature is None or empty:
+            self._signature = signature
             self._journal_loaded = self._journal_size()
             self._journal_intact = 0  # an orphan journal: removed when a session starts
             self._stage_in_journal = None
