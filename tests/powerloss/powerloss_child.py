@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+import xsweep as xs
+
 N_SCALAR = 3000
 N_IMAGE = 100
 SHAPE = (256, 352, 3)  # 270 kB: a big cell, written straight into the staged file
@@ -32,6 +34,8 @@ def note(i: int, returned: bool = False) -> None:
         os.write(_Log.fd, f"{i} {time.time():.6f}\n".encode())
 
 
+# Versioned: the log they write to differs between processes, not their results.
+@xs.version("1")
 def scalar(i):
     time.sleep(0.0003)
     note(i)
@@ -42,6 +46,7 @@ def expected_scalar(i):
     return i * 1.5 + 0.25
 
 
+@xs.version("1")
 def image(i):
     time.sleep(0.01)
     note(i)
@@ -55,8 +60,6 @@ def expected_image(i):
 
 
 def space(kind):
-    import xsweep as xs
-
     n = N_SCALAR if kind == "scalar" else N_IMAGE
     param = xs.Parameter("i", values=range(n))
     return xs.ParameterSpace([param]), param

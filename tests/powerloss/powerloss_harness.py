@@ -116,6 +116,18 @@ class LazyFS:
         self._done_fd = -1
 
     def start(self) -> None:
+        """Mount (a fresh LazyFS: an empty cache); tries three times, as a mount can fail
+        while the previous one's process is still going away."""
+        for attempt in range(3):
+            try:
+                return self._start(attempt)
+            except Unavailable:
+                self.stop()
+                if attempt == 2:
+                    raise
+                time.sleep(1)
+
+    def _start(self, attempt: int) -> None:
         os.makedirs(self.mount, exist_ok=True)
         for path in (self.fifo, self.done_fifo):
             if os.path.exists(path):
@@ -123,13 +135,14 @@ class LazyFS:
             os.mkfifo(path)
         # Opened for reading first, so that LazyFS's open for writing does not block.
         self._done_fd = os.open(self.done_fifo, os.O_RDONLY | os.O_NONBLOCK)
-        config = os.path.join(self.work, "lazyfs.toml")
+        self.mounts = getattr(self, "mounts", 0) + 1
+        config = os.path.join(self.work, f"lazyfs{self.mounts}.toml")
         with open(config, "w") as fh:
             fh.write(
                 f'[faults]\nfifo_path="{self.fifo}"\nfifo_path_completed="{self.done_fifo}"\n'
                 '[cache]\napply_eviction=false\n[cache.simple]\ncustom_size="512mb"\n'
                 "blocks_per_page=1\n[filesystem]\nlog_all_operations=false\n"
-                f'logfile="{os.path.join(self.work, "lazyfs.log")}"\n'
+                f'logfile="{os.path.join(self.work, f"lazyfs{self.mounts}.log")}"\n'
             )
         self.proc = subprocess.Popen(
             [
@@ -384,9 +397,12 @@ def _lose(
             scenario, []
         )
         target = rng.choice(targets)
-        command = f"lazyfs::crash::timing=after::op=fsync::from={target}"
+        command = f"lazyfs::crash::timing=after::op=fsync::from_rgx={target}"
     else:
-        command = f"lazyfs::crash::timing=after::op=rename::from=x::to=/{NAME}$"
+        # LazyFS matches a rename by its destination alone when the source pattern cannot
+        # match the word "none" (its own quirk): any rename onto the file, from a new file or
+        # a completed staged file.
+        command = f"lazyfs::crash::timing=after::op=rename::from_rgx=xsweep-::to_rgx=/{NAME}$"
     _wait(child, start + delay * 0.5)
     fs.command(command)
     while child.poll() is None and not fs.crashed():
