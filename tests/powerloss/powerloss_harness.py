@@ -263,9 +263,10 @@ def run_trial(
     """
     rng = random.Random(seed)
     trial = Trial(scenario, loss, seed)
-    # Short paths: LazyFS reads no config path longer than about 64 characters, and cuts
-    # fault commands past 100 bytes. ``root`` holds the trial's folder name when it fails.
-    work = tempfile.mkdtemp(prefix="xpl-", dir="/tmp")
+    # Short paths without "-o" in them: LazyFS takes a config path holding "-o" (in any
+    # case: /tmp/pytest-of-root/...) for an option, and cuts fault commands past 100 bytes.
+    # ``root`` keeps the list of failed trials' folders.
+    work = tempfile.mkdtemp(prefix="xpl_", dir="/tmp")
     backing, mount = os.path.join(work, "b"), os.path.join(work, "m")
     os.makedirs(backing)
     fs = LazyFS(binary, work, backing, mount)
@@ -294,11 +295,14 @@ def run_trial(
             time.sleep(rng.uniform(0.1, 0.8) * INTERVAL)
             first.kill()
             first.wait()
+        command, armed = _fault(loss, scenario, rng)
+        if armed:
+            fs.command(command)
         child = _child([_child_mode(scenario), _kind(scenario), path], log, env)
         _started(child, log)  # delays count from the first cell, not from imports
         if delay is None:
             delay = rng.uniform(0.05, 1.0) * _length(scenario)
-        lost_at, trial.fired = _lose(fs, child, loss, delay, rng, scenario)
+        lost_at, trial.fired = _lose(fs, child, command, armed, delay)
         out = child.stdout.read() if child.stdout else ""
         fs.stop()
         fs.start()  # what survived
@@ -375,13 +379,34 @@ def _length(scenario: str) -> float:
     return {"image": 2.0, "streamed": 2.0, "run_process": 5.0}.get(scenario, 1.5)
 
 
+def _fault(loss: str, scenario: str, rng) -> tuple[str | None, bool]:
+    """The LazyFS crash command of a kind of loss (None: kill, then clear the cache), and
+    whether it is armed before the child starts (else at a random moment during its run)."""
+    if loss == "kill_clear":
+        return None, False
+    if loss == "rename_crash":
+        # LazyFS matches a rename by its destination alone when the source pattern cannot
+        # match the word "none" (its own quirk): any rename onto the file, from a new file or
+        # a completed staged file.
+        return f"lazyfs::crash::timing=after::op=rename::from_rgx=xsweep-::to_rgx=/{NAME}$", False
+    # Files this scenario fsyncs: the journal always; the staged file (images), a new file
+    # before its rename (publishes), the file itself (a resumed sweep proves the file it
+    # resumed before its first record: armed from the start, or it would never meet it).
+    targets = ["journal", "journal", "tmp"]
+    targets += {"image": ["stage"], "streamed": ["stage"], "resumed": [NAME + "$"]}.get(
+        scenario, []
+    )
+    target = rng.choice(targets)
+    return f"lazyfs::crash::timing=after::op=fsync::from_rgx={target}", target == NAME + "$"
+
+
 def _lose(
-    fs: LazyFS, child: subprocess.Popen, loss: str, delay: float, rng, scenario: str
+    fs: LazyFS, child: subprocess.Popen, command: str | None, armed: bool, delay: float
 ) -> tuple[float, bool]:
     """Lose power during the child's run: when (``time.time()``), and whether a crash fault
     fired (else the loss came after the child ended: a clear-cache then)."""
     start = time.monotonic()
-    if loss == "kill_clear":
+    if command is None:
         _wait(child, start + delay)
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
@@ -389,22 +414,9 @@ def _lose(
         at = time.time()
         fs.clear_cache()
         return at, True
-    if loss == "fsync_crash":
-        # Files this scenario fsyncs: the journal always; the staged file (images), a new
-        # file before its rename (publishes), the file itself (a resumed sweep).
-        targets = ["journal", "journal", "tmp"]
-        targets += {"image": ["stage"], "streamed": ["stage"], "resumed": [NAME + "$"]}.get(
-            scenario, []
-        )
-        target = rng.choice(targets)
-        command = f"lazyfs::crash::timing=after::op=fsync::from_rgx={target}"
-    else:
-        # LazyFS matches a rename by its destination alone when the source pattern cannot
-        # match the word "none" (its own quirk): any rename onto the file, from a new file or
-        # a completed staged file.
-        command = f"lazyfs::crash::timing=after::op=rename::from_rgx=xsweep-::to_rgx=/{NAME}$"
-    _wait(child, start + delay * 0.5)
-    fs.command(command)
+    if not armed:
+        _wait(child, start + delay * 0.5)
+        fs.command(command)
     while child.poll() is None and not fs.crashed():
         time.sleep(0.002)
     at = time.time()
