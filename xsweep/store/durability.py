@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..errors import StoreError
 from .files import _fsync_dir, _fsync_file
 from .journal import HEADER_LEN, JournalWriter, open_side_file
 
@@ -158,7 +159,14 @@ class Durability:
         self.pending = True
         delay = self.flushed_at + self.fsync_interval - time.monotonic()
         if delay <= 0:
-            writer.sync()
+            try:
+                writer.sync()
+            except OSError as exc:
+                raise StoreError(
+                    f"Could not flush {self.journal_path} to disk ({exc}): the cells just "
+                    "computed are journaled, but may not survive a power cut. Check the disk "
+                    "(free space, errors), then sweep again: it publishes them into the file."
+                ) from exc
             return
         if self._timer is None:
             self._timer = threading.Timer(delay, self._flush_due)

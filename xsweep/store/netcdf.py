@@ -337,8 +337,10 @@ class NetCDFStore(MemoryStore):
         writer = self._writer
         self._writer = None
         if writer is not None:
-            self._durable.ended(writer)  # run_process: flushed within fsync_interval
-            writer.close()
+            try:
+                self._durable.ended(writer)  # run_process: flushed within fsync_interval
+            finally:
+                writer.close()
             if writer.size <= HEADER_LEN:
                 _unlink(self.journal_path)
         self._journal_loaded = self._journal_size()
