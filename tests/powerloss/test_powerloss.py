@@ -54,7 +54,7 @@ def test_new_file_lost_before_its_first_flush(lazyfs, tmp_path):
 def test_resumed_file_is_made_durable(lazyfs, tmp_path):
     """A sweep resumed from a process killed before its first flush, then power lost."""
     trial = harness.run_trial(
-        lazyfs, "resumed", "kill_clear", 2, str(tmp_path), delay=1.5, snapshot=60
+        lazyfs, "resumed", "kill_clear", 2, str(tmp_path), delay=0.7, snapshot=60
     )
     check(trial)
 
