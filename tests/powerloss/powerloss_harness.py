@@ -336,10 +336,11 @@ def run_trial(
         # Promised: a cell returned more than fsync_interval before the loss, plus one cell
         # for a sweep (its record is written, and due flushes run, once the next cell
         # returns). run_process logs a cell once its write-back has returned.
-        # The killed first process never flushed its cells: the resuming one flushes them at
-        # its first record, so they are promised once that is done.
+        # The killed first process never flushed its cells: the resuming one flushes them
+        # with its first record, so they are promised once that is done, i.e. once its
+        # second cell returned (the sweep is serial).
         tolerance = TOLERANCE.get(scenario, 0.1)
-        resumed_at = logs[1][0][1] + tolerance if logs[1] else math.inf
+        resumed_at = logs[1][1][1] if len(logs[1]) > 1 else math.inf
         promised = set()
         for part in logs:
             for k, (i, t) in enumerate(part):
@@ -401,8 +402,9 @@ def _fault(loss: str, scenario: str, rng) -> tuple[str | None, bool]:
         return f"lazyfs::crash::timing=after::op=rename::from_rgx=xsweep-::to_rgx=/{NAME}$", False
     # Files this scenario fsyncs: the journal always; the staged file (images), a new file
     # before its rename (publishes), the file itself (a resumed sweep proves the file it
-    # resumed before its first record: armed from the start, or it would never meet it).
-    targets = ["journal", "journal", "tmp"]
+    # resumed before its first record: armed from the start, or it would never meet it);
+    # or whichever comes first ("/": LazyFS matches the backing path, so every fsync).
+    targets = ["journal", "journal", "xsweep-tmp", "/"]
     targets += {"image": ["stage"], "streamed": ["stage"], "resumed": [NAME + "$"]}.get(
         scenario, []
     )
