@@ -248,6 +248,8 @@ class JournalWriter:
             raise OSError(f"{path} is not a regular file")
         #: The end of the last record: where the next one goes.
         self.size = os.fstat(self.fd).st_size
+        #: Whether this writer made the file (its folder entry is new: see durability).
+        self.created = self.size == 0
         if self.size == 0:
             header = HEADER_MAGIC + generation.encode("ascii") + b"\n"
             assert len(header) == HEADER_LEN
@@ -259,6 +261,8 @@ class JournalWriter:
         self._map_end = 0  # records up to here are copied into the map
         self.fsync_interval = fsync_interval
         self._last_sync = time.monotonic()
+        #: The end of the records known to be flushed.
+        self.synced = self.size
         #: Called with the time after each periodic flush (cheap hook for timed work).
         self.on_sync = None
         #: Called before each flush: what the records depend on must be durable first.
@@ -324,6 +328,7 @@ class JournalWriter:
         if self._map is not None:
             self._map.flush()
         os.fdatasync(self.fd)
+        self.synced = self.size
 
     def _extend(self, need: int) -> None:
         """Reserve space for the next records and map it (raises OSError: disk full...)."""

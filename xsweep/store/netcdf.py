@@ -37,17 +37,18 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..errors import StoreError, StoreLockedError, StoreReadOnlyError
+from ..errors import (
+    DamagedSideFileWarning,
+    StoreError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    warn_user,
+)
 from .base import Recorder
 from .budget import default_budget
 from .codec import control_record
-from .files import (
-    _clean_temp_files,
-    _fsync_dir,
-    _fsync_file,
-    _unlink,
-    _wait_discards,
-)
+from .durability import Durability, empty_file_message
+from .files import _clean_temp_files, _unlink, _wait_discards
 from .grid import Grid
 from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
 from .lazy import lazy_dataset
@@ -144,8 +145,11 @@ class NetCDFStore(MemoryStore):
         self._slot_of: dict[str, int] = {}  # function key -> its slot in journal records
         self._published_at = time.monotonic()
         self._publish_seconds = 0.0
-        self._unsynced = False  # the file holds no results yet and is not fsynced
         self._stage: _Stage | None = None  # this session's staged file
+        #: What is not on disk yet that journal records depend on (the one owner of fsync).
+        self._durable = Durability(
+            self.path, fsync_interval, self._threads, lambda: self._stage.fd if self._stage else -1
+        )
         self._stage_in_journal: str | None = None  # the staged file journal records point into
         self._session_publish = False
         self._publishes = 0  # recorders start again (new journal, new codec) after each
@@ -178,8 +182,11 @@ class NetCDFStore(MemoryStore):
         self._history = []
         self._layout_dirty = False
         signature = self._file_signature()
-        if signature is None:
-            self._signature = None
+        empty = signature is not None and signature[2] == 0
+        if empty:  # it never held results: the next publish replaces it
+            warn_user(empty_file_message(self.path), DamagedSideFileWarning)
+        if signature is None or empty:
+            self._signature = signature
             self._journal_loaded = self._journal_size()
             self._journal_intact = 0  # an orphan journal: removed when a session starts
             self._stage_in_journal = None
@@ -202,6 +209,7 @@ class NetCDFStore(MemoryStore):
             for key, t in self.tables.items()
         }
         self._journal_loaded, self._journal_intact = replayed.size, replayed.intact
+        self._durable.loaded(replayed.intact > HEADER_LEN)
         self._stage_in_journal = replayed.stage_path
         self._grow_grid(contents.grid)
 
@@ -329,7 +337,10 @@ class NetCDFStore(MemoryStore):
         writer = self._writer
         self._writer = None
         if writer is not None:
-            writer.close()
+            try:
+                self._durable.ended(writer)  # run_process: flushed within fsync_interval
+            finally:
+                writer.close()
             if writer.size <= HEADER_LEN:
                 _unlink(self.journal_path)
         self._journal_loaded = self._journal_size()
@@ -368,7 +379,7 @@ class NetCDFStore(MemoryStore):
             self._writer = open_journal(
                 self.journal_path, self._file_generation, self._journal_intact, self.fsync_interval
             )
-            self._writer.before_sync = self._make_durable
+            self._durable.opened(self._writer)
         return self._writer
 
     def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:
@@ -480,6 +491,7 @@ class NetCDFStore(MemoryStore):
             raise
         self._stage = stage
         self._stage_in_journal = stage.path
+        self._durable.new_entry()
         stream_into(stage)
         return stage
 
@@ -570,6 +582,7 @@ class NetCDFStore(MemoryStore):
                     pass
             except StoreError:
                 pass  # another writer holds it; it will publish the journal
+        self._durable.close()  # flushes what a failed publish left pending
         _wait_discards()  # no sidecar outlives disable_cache()
 
     # -- publishing -----------------------------------------------------------------------------
@@ -579,19 +592,6 @@ class NetCDFStore(MemoryStore):
 
     def _publish_error(self, exc: Exception) -> StoreError:
         return publish_error(self, exc)
-
-    def _make_durable(self) -> None:
-        """Before the journal is flushed: flush what its records depend on."""
-        if self._unsynced:
-            _fsync_file(self.path)
-            _fsync_dir(os.path.dirname(self.path))
-            self._unsynced = False
-        stage = self._stage
-        if stage is not None:
-            os.fdatasync(stage.fd)
-            if not stage.synced:
-                _fsync_dir(os.path.dirname(self.path))
-                stage.synced = True
 
 
 #: Results at least this big are handed to the caller rather than copied (``result``).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import StoreError
-from .files import _discard, _fsync_dir, _fsync_file, _unlink, _write_cause
+from .files import _discard, _unlink, _write_cause
 from .journal import HEADER_LEN, JournalWriter
 from .ncfile import _now, _write_file
 from .ondisk import NcSource, is_on_disk
@@ -39,19 +39,15 @@ def publish(store: NetCDFStore) -> None:
     store._publishes += 1  # recorders open the new journal at their next cell
     stage, store._stage = store._stage, None
     tmp, generation = write_snapshot(store, stage)
-    # A brand-new file that holds no results yet (the layout a sweep's first cell
-    # brings) is not worth waiting for the disk: it is made durable before the first
-    # journal flush that could depend on it (see _make_durable), and a power cut before
-    # then loses nothing that was computed.
-    lazy = store._file_generation is None and not any(
+    # A brand-new file that holds no results yet (the layout a sweep's first cell brings)
+    # need not wait for its folder entry: a power cut before the next journal flush (which
+    # makes the entry durable first) leaves no file, and loses nothing that was computed.
+    # Its bytes are always on disk before its name is: never an empty file under the name.
+    new_layout = store._file_generation is None and not any(
         table.status.any() for table in store.tables.values()
     )
     try:
-        if not lazy:
-            _fsync_file(tmp)
-        os.replace(tmp, store.path)
-        if not lazy:
-            _fsync_dir(os.path.dirname(store.path))
+        store._durable.replace(tmp, entry=not new_layout)
     except OSError as exc:
         if stage is None or tmp != stage.path:
             _unlink(tmp)  # a staged file stays: the journal's records need its cells
@@ -59,7 +55,6 @@ def publish(store: NetCDFStore) -> None:
     store._file_generation = generation
     store._journal_only = {}
     repoint(store, stage if stage is not None and tmp == stage.path else None)
-    store._unsynced = lazy
     store._signature = store._file_signature()
     store._slot_of = {key: i for i, key in enumerate(store.tables)}
     store._layout_dirty = False
@@ -124,7 +119,7 @@ def start_journal(store: NetCDFStore, generation: str) -> None:
         store._stage_in_journal = None
     if store._writer is not None:
         store._writer = JournalWriter(store.journal_path, generation, store.fsync_interval)
-        store._writer.before_sync = store._make_durable
+        store._durable.opened(store._writer)
 
 
 def publish_error(store: NetCDFStore, exc: Exception) -> StoreError:

@@ -65,7 +65,6 @@ class _Stage:
         self.table = table
         self.places: dict[int, tuple[int, int]] = places
         self.finalizable = True
-        self.synced = False
 
     def close(self) -> None:
         if self.nc is not None:
