@@ -1,0 +1,138 @@
+"""One process-wide lock around every netCDF-C/HDF5 call xsweep makes.
+
+The netCDF-C and HDF5 libraries in the netCDF4 wheel are not thread-safe, and netCDF4-python
+releases the GIL inside them: two threads in them at once (two background sweeps publishing
+different files, or a lazy Dataset read while a sweep publishes) crash the process or corrupt
+a file. :data:`NC_LOCK` holds the same locks as xarray's netCDF4 backend (``NETCDFC_LOCK`` and
+``HDF5_LOCK``, in xarray's own order), so xsweep's calls also exclude xarray's reads in other
+threads. xarray's lock is not re-entrant; :data:`NC_LOCK` is (an owner and a depth, like
+``threading.RLock``), so that a locked function may call another, and it is what xsweep hands
+xarray for the files it opens through it (lazy results), so that xarray's acquisitions nest
+in ours instead of deadlocking. Code holding it must never wait for another thread that may
+need it (nothing in xsweep does: the lock is held around file operations only).
+
+The per-cell path of a sweep makes no netCDF call (cells go to memory, the journal and
+``pwrite`` into a staged file), so the lock costs nothing per cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK, combine_locks
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _NetCDFLock:
+    """Re-entrant, process-wide: xarray's netCDF4 lock plus an owner and a depth."""
+
+    def __init__(self) -> None:
+        # xarray's NetCDF4DataStore default lock: the same two locks, sorted the same way
+        self.inner = combine_locks([NETCDFC_LOCK, HDF5_LOCK])
+        self._owner: int | None = None
+        self._depth = 0
+        # netCDF4 Datasets to close once the lock is free (closed from a finalizer that
+        # could not take it without risking a deadlock; see close_soon)
+        self._pending: list[Any] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        me = threading.get_ident()
+        if self._owner == me:  # only this thread ever sets it to its own id
+            self._depth += 1
+            return True
+        if not self.inner.acquire(blocking):
+            return False
+        self._owner = me
+        self._depth = 1
+        return True
+
+    def release(self) -> None:
+        if self._owner != threading.get_ident():
+            raise RuntimeError("xsweep's netCDF lock released by a thread that does not hold it")
+        if self._depth == 1:
+            while self._pending:
+                _close_quietly(self._pending.pop())
+            self._owner = None
+            self._depth = 0
+            self.inner.release()
+        else:
+            self._depth -= 1
+
+    def held(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident()
+
+    def locked(self) -> bool:
+        return self.inner.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __reduce__(self) -> str:
+        # Pickled with a lazy Dataset's file manager: each process has its own
+        return "NC_LOCK"
+
+    def __repr__(self) -> str:
+        return f"<xsweep NC_LOCK owner={self._owner} depth={self._depth}>"
+
+
+#: The lock; ``with NC_LOCK:`` around any use of a netCDF4 object.
+NC_LOCK = _NetCDFLock()
+
+
+def locked(func: F) -> F:
+    """``func`` run holding :data:`NC_LOCK` (for functions that call netCDF4)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with NC_LOCK:
+            return func(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def _close_quietly(nc: Any) -> None:
+    try:
+        nc.close()
+    except Exception:  # noqa: S110 - already closed, or its file is gone: nothing to keep
+        pass
+
+
+def close_soon(nc: Any) -> None:
+    """Close the netCDF4 Dataset ``nc`` now if the lock is free, else when it is released.
+
+    For finalizers (``__del__``): the garbage collector may run one in a thread that holds
+    xarray's half of the lock without knowing it (inside an xarray read), where waiting for
+    it would never end. A Dataset kept open until then is closed by the next release.
+    """
+    if NC_LOCK.acquire(blocking=False):
+        try:
+            _close_quietly(nc)
+        finally:
+            NC_LOCK.release()
+    else:
+        NC_LOCK._pending.append(nc)
+
+
+def _before_fork() -> None:
+    # A child forked while another thread is inside HDF5 would inherit the lock held (its
+    # first netCDF call would wait forever) and HDF5 halfway through a call: fork between
+    # calls instead.
+    NC_LOCK.acquire()
+
+
+def _after_fork_in_child() -> None:
+    NC_LOCK.release()  # the forking thread's ident is the same in the child
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=NC_LOCK.release, after_in_child=_after_fork_in_child
+)
