@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import xarray as xr
 from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK, combine_locks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,6 +98,51 @@ def locked(func: F) -> F:
             return func(*args, **kwargs)
 
     return run  # type: ignore[return-value]
+
+
+def open_dataset(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
+    """``xarray.open_dataset(path, **kwargs)``, safe while background sweeps write files.
+
+    netCDF-C and HDF5 are not thread-safe, and ``xarray.open_dataset`` reads a file's
+    metadata without a lock (pydata/xarray#4100): called in the notebook while a
+    ``sweep_async`` job of this process publishes a file (any file), it can crash the
+    process. This opens the file holding the lock xsweep holds around its own netCDF
+    calls, and gives xarray that lock for the reads it makes later (``.load()``, lazy
+    indexing, dask), so that they wait for a publish instead of running into it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A NetCDF file: a results file (``ps.cache_path``) or any other.
+    **kwargs
+        Passed to ``xarray.open_dataset`` (``engine=``, ``chunks=``, ``decode_times=``...);
+        ``lock=`` is xsweep's lock unless given.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazily read, as ``xarray.open_dataset`` returns it; close it (or use ``with``) when
+        done, or ``.load()`` it for a copy that later publishes do not change.
+
+    Examples
+    --------
+    >>> import os, tempfile, xsweep as xs
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+    >>> ps.enable_cache(os.path.join(tempfile.mkdtemp(), "r.nc"))
+    >>> def double(a):
+    ...     return 2 * a
+    >>> def square(a):
+    ...     return a * a
+    >>> _ = ps.sweep(double, progress=False)
+    >>> job = ps.sweep_async(square, progress=False)
+    >>> with xs.open_dataset(ps.cache_path) as ds:  # safe while the job publishes
+    ...     ds["double"].values.tolist()
+    [2, 4, 6]
+    >>> _ = job.result(timeout=60)
+    """
+    kwargs.setdefault("lock", NC_LOCK)
+    with NC_LOCK:
+        return xr.open_dataset(path, **kwargs)
 
 
 def _close_quietly(nc: Any) -> None:
