@@ -6,12 +6,12 @@ import importlib.util
 
 import numpy as np
 import xarray as xr
-from xarray.backends import CachingFileManager, NetCDF4DataStore
+from xarray.backends import NetCDF4DataStore
 
 from .grid import Grid
 from .holes import DTYPE_ATTR, lazy_masked, table_mask
 from .ncfile import open_generation
-from .nclock import NC_LOCK
+from .nclock import NC_LOCK, LockedFileManager
 from .table import FunctionTable
 
 
@@ -35,7 +35,7 @@ def lazy_dataset(
     chunks = cell_chunks(table, budget) if _has_dask() else None
     # xarray takes NC_LOCK (re-entrant) for each open and read of the file, and it is held
     # over the opening: xarray reads the metadata without a lock of its own.
-    manager = CachingFileManager(
+    manager = LockedFileManager(
         open_generation, path, mode="r", kwargs={"generation": generation}, lock=NC_LOCK
     )
     with NC_LOCK:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import xarray as xr
+from xarray.backends import CachingFileManager
 from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK, combine_locks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,9 +38,9 @@ class _NetCDFLock:
         self.inner = combine_locks([NETCDFC_LOCK, HDF5_LOCK])
         self._owner: int | None = None
         self._depth = 0
-        # netCDF4 Datasets to close once the lock is free (closed from a finalizer that
-        # could not take it without risking a deadlock; see close_soon)
-        self._pending: list[Any] = []
+        # Closings left for the next release by finalizers that could not wait for the lock
+        # (see close_soon): callables, run holding it
+        self._pending: list[Callable[[], Any]] = []
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         me = threading.get_ident()
@@ -57,7 +58,7 @@ class _NetCDFLock:
             raise RuntimeError("xsweep's netCDF lock released by a thread that does not hold it")
         if self._depth == 1:
             while self._pending:
-                _close_quietly(self._pending.pop())
+                _quietly(self._pending.pop())
             self._owner = None
             self._depth = 0
             self.inner.release()
@@ -145,27 +146,42 @@ def open_dataset(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
         return xr.open_dataset(path, **kwargs)
 
 
-def _close_quietly(nc: Any) -> None:
+def _quietly(close: Callable[[], Any]) -> None:
     try:
-        nc.close()
+        close()
     except Exception:  # noqa: S110 - already closed, or its file is gone: nothing to keep
         pass
 
 
-def close_soon(nc: Any) -> None:
-    """Close the netCDF4 Dataset ``nc`` now if the lock is free, else when it is released.
+def close_soon(close: Callable[[], Any]) -> None:
+    """Run ``close`` (a netCDF4 Dataset's ``close``) now if the lock is free, else later.
 
     For finalizers (``__del__``): the garbage collector may run one in a thread that holds
-    xarray's half of the lock without knowing it (inside an xarray read), where waiting for
-    it would never end. A Dataset kept open until then is closed by the next release.
+    the lock, or xarray's half of it, without knowing it (inside a read), where waiting for
+    it would never end. A file kept open until then is closed by the next release of the
+    lock; left open for good (as xarray leaves the files of its managers when their lock is
+    busy), files pile up in the process, and netCDF-C crashes on some files open twice.
     """
     if NC_LOCK.acquire(blocking=False):
         try:
-            _close_quietly(nc)
+            _quietly(close)
         finally:
             NC_LOCK.release()
     else:
-        NC_LOCK._pending.append(nc)
+        NC_LOCK._pending.append(close)
+
+
+class LockedFileManager(CachingFileManager):
+    """xarray's ``CachingFileManager``, whose file is closed even when the lock is busy.
+
+    xarray's ``__del__`` closes the file only if it gets the lock at once, and otherwise
+    leaves it open in its cache; this one leaves the close to the next release of the lock.
+    """
+
+    def __del__(self) -> None:
+        close = getattr(super(), "__del__", None)  # removed at exit by xarray: nothing to do
+        if close is not None:
+            close_soon(close)
 
 
 def _before_fork() -> None:

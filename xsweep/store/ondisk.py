@@ -187,7 +187,7 @@ class NcSource(_Source):
         # Never waits for the lock (see nclock.close_soon)
         nc, self._nc = getattr(self, "_nc", None), None
         if nc is not None:
-            close_soon(nc)
+            close_soon(nc.close)
 
 
 class MemSource(_Source):
