@@ -37,6 +37,7 @@ def run_child(code: str, folder: Path, *args: str) -> str:
             capture_output=True,
             text=True,
             timeout=HANG,
+            cwd=folder,  # not this checkout: the child imports xsweep from PYTHONPATH
         )
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"the child hung (deadlock?) for {HANG} s:\n{exc.stderr}") from None
@@ -74,32 +75,29 @@ def test_background_sweeps_into_different_files_at_once(tmp_path):
 
 
 READ_WHILE_PUBLISHING = """
-import os, sys, threading, time, numpy as np, xarray as xr, xsweep as xs
+import os, sys, threading, numpy as np, xarray as xr, xsweep as xs
 folder = sys.argv[1]
 xr.set_options(file_cache_maxsize=2)  # xarray closes and reopens lazy results' files
 def f(a):
     return np.arange(1000.0) * a
-def slow(a):  # a sweep that publishes every few cells
-    time.sleep(0.002)
-    return np.arange(1000.0) * a
-def space():
-    return xs.ParameterSpace([xs.Parameter("a", values=list(range(100)))])
-done_files = []
+def space(n=100):
+    return xs.ParameterSpace([xs.Parameter("a", values=list(range(n)))])
+spaces = []
 for k in range(3):
     ps = space()
     ps.enable_cache(os.path.join(folder, f"done{k}.nc"))
     ps.sweep(f, progress=False)
-    done_files.append(ps)
-lazies = [ps.sweep(f, progress=False, lazy=True) for ps in done_files]
+    spaces.append(ps)
+kept = [ps.sweep(f, progress=False, lazy=True) for ps in spaces]
 finished = threading.Event()
 errors = []
-def background():  # one sweep at a time: every crash is a reader's against its publishes
+def background():  # one sweep at a time: each crash is a reader's against a publish
     try:
-        for r in range(4):
-            ps = space()
-            ps.enable_cache(os.path.join(folder, f"w{r}.nc"), snapshot_interval=0.01)
-            ds = ps.sweep_async(slow, progress=False).result(timeout=200)
-            assert ds["slow"].sel(a=99).values[1] == 99.0
+        for r in range(30):  # small sweeps: many publishes
+            ps = space(20)
+            ps.enable_cache(os.path.join(folder, f"w{r}.nc"))
+            ds = ps.sweep_async(f, progress=False).result(timeout=200)
+            assert ds["f"].sel(a=19).values[1] == 19.0
     except BaseException as exc:
         errors.append(exc)
     finally:
@@ -108,13 +106,8 @@ thread = threading.Thread(target=background)
 thread.start()
 reads = 0
 while not finished.is_set() or reads < 3:
-    for ds in lazies:  # lazy results: xarray reads (and reopens) them through the lock
+    for ds in kept:  # lazy results kept: read (and reopened) by xarray through the lock
         assert ds["f"].sel(a=39).values[1] == 39.0
-        assert float(ds["f"].isel(a=slice(0, 50)).sum()) == 1000 * 999 / 2 * 49 * 50 / 2
-    if reads % 4 == 0:  # a file opened and read by a space of its own
-        ps = space()
-        ps.enable_cache(os.path.join(folder, f"done{reads % 3}.nc"))
-        assert ps.sweep(f, progress=False, lazy=True)["f"].sel(a=3).values[2] == 6.0
     reads += 1
 thread.join()
 assert not errors, errors
@@ -122,8 +115,63 @@ print("ok", reads)
 """
 
 
+REOPEN_WHILE_PUBLISHING = """
+import os, sys, threading, numpy as np, xsweep as xs
+folder = sys.argv[1]
+def f(a):
+    return np.arange(1000.0) * a
+def space(n=100):
+    return xs.ParameterSpace([xs.Parameter("a", values=list(range(n)))])
+for k in range(3):
+    space().sweep(f, progress=False)
+    ps = space()
+    ps.enable_cache(os.path.join(folder, f"done{k}.nc"))
+    ps.sweep(f, progress=False)
+del ps
+finished = threading.Event()
+def background():
+    try:
+        for r in range(30):
+            ps = space(20)
+            ps.enable_cache(os.path.join(folder, f"w{r}.nc"))
+            ps.sweep_async(f, progress=False).result(timeout=200)
+    finally:
+        finished.set()
+thread = threading.Thread(target=background)
+thread.start()
+reads = 0
+while not finished.is_set() or reads < 3:
+    # A notebook cell run again: a space opens a file, its lazy results are dropped unclosed,
+    # often while the background sweep holds the lock.
+    ps = space()
+    ps.enable_cache(os.path.join(folder, f"done{reads % 3}.nc"))
+    assert ps.sweep(f, progress=False, lazy=True)["f"].sel(a=3).values[2] == 6.0
+    reads += 1
+thread.join()
+del ps
+import gc; gc.collect()
+xs.open_dataset(os.path.join(folder, "done0.nc")).close()  # takes and releases the lock
+def target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # the descriptor of the listing itself
+        return ""
+left = [p for p in map(target, os.listdir("/proc/self/fd")) if "done" in os.path.basename(p)]
+assert not left, f"files of dropped lazy results left open: {left}"
+print("ok", reads)
+"""
+
+
+def test_dropped_lazy_results_are_closed_while_a_background_sweep_publishes(tmp_path):
+    # xarray leaves the file of a collected manager open when the lock is busy; files piled
+    # up open (several on one path) crash netCDF-C. With the lock but without the deferred
+    # close, 8 runs in 8 crashed.
+    for attempt in range(2):
+        run_child(REOPEN_WHILE_PUBLISHING, tmp_path / str(attempt))
+
+
 def test_reading_results_while_a_background_sweep_publishes(tmp_path):
-    # Before the lock: 6 runs in 6 crashed (SIGSEGV, SIGBUS, "NetCDF: HDF error")
+    # Before the lock: 10 runs in 10 crashed (SIGSEGV, SIGBUS, abort, "NetCDF: HDF error")
     for attempt in range(3):
         run_child(READ_WHILE_PUBLISHING, tmp_path / str(attempt))
 
