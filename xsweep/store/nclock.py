@@ -57,11 +57,13 @@ class _NetCDFLock:
         if self._owner != threading.get_ident():
             raise RuntimeError("xsweep's netCDF lock released by a thread that does not hold it")
         if self._depth == 1:
-            while self._pending:
-                _quietly(self._pending.pop())
-            self._owner = None
-            self._depth = 0
-            self.inner.release()
+            try:
+                while self._pending:
+                    _quietly(self._pending.pop())
+            finally:  # even on KeyboardInterrupt: a lock never released hangs every thread
+                self._owner = None
+                self._depth = 0
+                self.inner.release()
         else:
             self._depth -= 1
 
@@ -141,7 +143,8 @@ def open_dataset(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
     [2, 4, 6]
     >>> _ = job.result(timeout=60)
     """
-    kwargs.setdefault("lock", NC_LOCK)
+    if kwargs.get("engine") in (None, "netcdf4", "h5netcdf", "scipy"):  # those take a lock
+        kwargs.setdefault("lock", NC_LOCK)
     with NC_LOCK:
         return xr.open_dataset(path, **kwargs)
 
