@@ -31,6 +31,7 @@ from .parameters import Parameter
 from .plotting import figure_to_array, montage
 from .space import ParameterSpace
 from .store import merge_stores
+from .store.nclock import open_dataset
 from .tree import open_tree
 
 
@@ -75,6 +76,7 @@ __all__ = [
     "figure_to_array",
     "merge_stores",
     "montage",
+    "open_dataset",
     "open_tree",
     "version",
 ]

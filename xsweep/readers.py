@@ -57,9 +57,10 @@ def read_npy(path: str) -> np.ndarray:
 
 def read_netcdf(path: str):
     """A NetCDF file with one data variable, as a DataArray (loaded; the file is closed)."""
-    import xarray as xr
+    from .store.nclock import NC_LOCK, open_dataset
 
-    with xr.open_dataset(path) as ds:
+    # Loaded holding the lock: sweeps in other threads may be publishing (see nclock)
+    with NC_LOCK, open_dataset(path) as ds:
         names = list(ds.data_vars)
         if len(names) != 1:
             raise XsweepError(

@@ -17,6 +17,8 @@ users share). A module per idea:
 * ``locking``: the one-writer lock;
 * ``files``: file-system helpers (fsync, discard, what a failed write means);
 * ``ncfile``: writing and reading whole NetCDF files (the only module that imports netCDF4);
+* ``nclock``: the one process-wide lock every netCDF call holds (the libraries are not
+  thread-safe), shared with xarray's own reads;
 * ``staging``: big cells written straight into the next snapshot;
 * ``netcdf``: :class:`NetCDFStore`: loading, write sessions, the store's verbs;
 * ``recording``: the per-cell write path (a journal record, then the table);

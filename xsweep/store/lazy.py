@@ -6,11 +6,12 @@ import importlib.util
 
 import numpy as np
 import xarray as xr
-from xarray.backends import CachingFileManager, NetCDF4DataStore
+from xarray.backends import NetCDF4DataStore
 
 from .grid import Grid
 from .holes import DTYPE_ATTR, lazy_masked, table_mask
 from .ncfile import open_generation
+from .nclock import NC_LOCK, LockedFileManager
 from .table import FunctionTable
 
 
@@ -32,11 +33,19 @@ def lazy_dataset(
     if not arrays:
         return ds
     chunks = cell_chunks(table, budget) if _has_dask() else None
-    manager = CachingFileManager(open_generation, path, mode="r", kwargs={"generation": generation})
-    # Raw values: the holes of int outputs are masked from the status (store/holes.py)
-    on_file = xr.open_dataset(
-        NetCDF4DataStore(manager), cache=False, decode_times=False, mask_and_scale=False
+    # xarray takes NC_LOCK (re-entrant) for each open and read of the file, and it is held
+    # over the opening: xarray reads the metadata without a lock of its own.
+    manager = LockedFileManager(
+        open_generation, path, mode="r", kwargs={"generation": generation}, lock=NC_LOCK
     )
+    with NC_LOCK:
+        # Raw values: the holes of int outputs are masked from the status (store/holes.py)
+        on_file = xr.open_dataset(
+            NetCDF4DataStore(manager, lock=NC_LOCK),
+            cache=False,
+            decode_times=False,
+            mask_and_scale=False,
+        )
     for var in arrays:
         raw = on_file[var.name].variable
         mask = table_mask(table, var)

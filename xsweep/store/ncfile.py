@@ -21,6 +21,7 @@ from .budget import physical_memory
 from .codec import _STAGE_ID
 from .grid import Grid
 from .holes import BOOL_ATTR, RAW_ATTR, file_form, maskable, table_mask
+from .nclock import locked
 from .ondisk import NcSource, OnDisk, is_on_disk, streams
 from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, default_long_name, variable_prefix
 from .table import FunctionTable
@@ -96,6 +97,7 @@ def _create(
     later.append((_put, var, data))
 
 
+@locked
 def _write_file(
     path: str,
     grid: Grid,
@@ -228,6 +230,7 @@ def _write_table(
     )
 
 
+@locked
 def _read_file(path: str, outputs: bool = True, budget: int | None = None) -> FileContents:
     """Read and check a results file (raises ``StoreError`` saying what is wrong).
 
@@ -513,6 +516,7 @@ def _read_table(
     return table
 
 
+@locked
 def _read_outputs(path: str, tables: list[FunctionTable]) -> None:
     """Read the output variables of ``tables`` back from the file into their buffers."""
     import netCDF4
@@ -544,6 +548,7 @@ def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
     table._view = None
 
 
+@locked
 def file_attrs(path: str) -> dict[str, Any]:
     """The global attributes of a results file (provenance)."""
     import netCDF4
@@ -552,6 +557,7 @@ def file_attrs(path: str) -> dict[str, Any]:
         return {k: nc.getncattr(k) for k in nc.ncattrs()}
 
 
+@locked
 def open_for_reading(path: str):
     """``path`` open through netCDF4, raw values (no masking or scaling)."""
     import netCDF4
@@ -561,11 +567,13 @@ def open_for_reading(path: str):
     return nc
 
 
+@locked
 def open_generation(path: str, mode: str = "r", generation: str = ""):
     """``path`` open through netCDF4 if it is still the snapshot ``generation``.
 
-    The opener of lazy results (:mod:`xsweep.store.lazy`): xarray may close a file and open
-    it again by its path later; by then a later publish may have replaced it, and reading
+    The opener of lazy results (:mod:`xsweep.store.lazy`), called by xarray holding
+    ``NC_LOCK`` (re-entrant: taken again here). xarray may close a file and open it again
+    by its path later; by then a later publish may have replaced it, and reading
     the new file's bytes through the old Dataset's indexes could be silently wrong.
     """
     import netCDF4

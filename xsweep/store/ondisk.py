@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..outputs import VariableSpec
+from .nclock import close_soon, locked
 
 #: Bytes of cells read or written at a time when cells are copied between files (working
 #: memory on top of the budget; copies run at disk speed from a few MiB on).
@@ -149,10 +150,6 @@ class NcSource(_Source):
         self.dtype = dtype
         self._nc = None
 
-    def open(self) -> None:
-        """Open the file now: later reads see this inode even if the path is replaced."""
-        self._variable()
-
     def _variable(self):
         if self._nc is None:
             from .ncfile import open_for_reading  # the one module that imports netCDF4
@@ -160,6 +157,12 @@ class NcSource(_Source):
             self._nc = open_for_reading(self.path)
         return self._nc.variables[self.name]
 
+    @locked
+    def open(self) -> None:
+        """Open the file now: later reads see this inode even if the path is replaced."""
+        self._variable()
+
+    @locked
     def read(self, at: np.ndarray) -> np.ndarray:
         var = self._variable()
         out = np.empty((at.size, *self.cell_shape), dtype=self.dtype)
@@ -173,11 +176,18 @@ class NcSource(_Source):
                 pos += b - a
         return out
 
+    @locked
     def close(self) -> None:
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 self._nc.close()
             self._nc = None
+
+    def __del__(self) -> None:
+        # Never waits for the lock (see nclock.close_soon)
+        nc, self._nc = getattr(self, "_nc", None), None
+        if nc is not None:
+            close_soon(nc.close)
 
 
 class MemSource(_Source):

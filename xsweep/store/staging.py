@@ -16,6 +16,7 @@ from .codec import _pwrite_all
 from .files import _unlink
 from .holes import RAW_ATTR, mark_staged_holes, maskable, staged_form, table_mask
 from .ncfile import _now, _put, _write_file
+from .nclock import NC_LOCK, locked
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
 from .schema import COMPUTED, DONE, FAILED, NO_VALUE
 from .table import FunctionTable
@@ -68,7 +69,7 @@ class _Stage:
 
     def close(self) -> None:
         if self.nc is not None:
-            with contextlib.suppress(Exception):
+            with NC_LOCK, contextlib.suppress(Exception):
                 self.nc.close()
             self.nc = None
         if self.fd >= 0:
@@ -76,6 +77,7 @@ class _Stage:
             self.fd = -1
 
 
+@locked
 def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
     """Write the staged snapshot of ``store`` for a sweep of ``table`` (see above).
 
@@ -248,6 +250,7 @@ def _wants_stage(table: FunctionTable, expect: int) -> bool:
     return expect >= DENSE_FRACTION * table.size
 
 
+@locked
 def _finish_stage(stage: _Stage, current: bool, history: list[str]) -> bool:
     """Complete the staged file as the next snapshot; False when it cannot be.
 
