@@ -178,7 +178,6 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     rows = np.flatnonzero(real)
     if rows.size == 0:
         return dtype.type(ends[0])
-    small = dtype.itemsize <= 2
     wide = dtype.itemsize == 8
     exact = EXACT
     hit = [False, False]
@@ -201,7 +200,17 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
         return dtype.type(int(hi) + 1)
     if lo > info.min and (not wide or abs(int(lo) - 1) < exact):
         return dtype.type(int(lo) - 1)
-    if small:  # a second pass: which of the 256 or 65536 values are taken
+    return _free_inside(cells, rows, per, wide)
+
+
+def _free_inside(cells: np.ndarray, rows: np.ndarray, per: int, wide: bool) -> Any:
+    """A value between the type's ends that no real cell holds, or None (every one taken).
+
+    Only reached when both ends and their neighbours are real values (rare).
+    """
+    dtype = cells.dtype
+    info = np.iinfo(dtype)
+    if dtype.itemsize <= 2:  # a second pass: which of the 256 or 65536 values are taken
         unsigned = np.dtype(f"u{dtype.itemsize}")
         flip = 0 if dtype.kind == "u" else 1 << (8 * dtype.itemsize - 1)
         taken = np.zeros(1 << (8 * dtype.itemsize), dtype=bool)
@@ -209,16 +218,14 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
             block = cells[rows[at : at + per]].view(unsigned).ravel()
             counts = np.bincount(block ^ unsigned.type(flip) if flip else block)
             taken[: counts.size] |= counts > 0
-    if small and not taken.all():
         free = np.flatnonzero(~taken)
-        return dtype.type(int(free[-1]) + int(info.min))
-    if not small:  # both ends are real values (rare): the first gap between them
-        values = np.unique(cells[rows])
-        for i in np.flatnonzero(values[1:] > values[:-1] + 1).tolist():  # no overflow
-            # the free value of this gap nearest 0: exact as a float64 where one is
-            candidate = min(max(0, int(values[i]) + 1), int(values[i + 1]) - 1)
-            if not wide or abs(candidate) < exact:
-                return dtype.type(candidate)
+        return dtype.type(int(free[-1]) + int(info.min)) if free.size else None
+    values = np.unique(cells[rows])  # the first gap between the real values
+    for i in np.flatnonzero(values[1:] > values[:-1] + 1).tolist():  # no overflow
+        # the free value of this gap nearest 0: exact as a float64 where one is
+        candidate = min(max(0, int(values[i]) + 1), int(values[i + 1]) - 1)
+        if not wide or abs(candidate) < EXACT:
+            return dtype.type(candidate)
     return None
 
 
