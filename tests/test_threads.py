@@ -115,6 +115,20 @@ print("ok", reads)
 """
 
 
+# A child's start: a reference file swept, and a flag for the background writer
+_REFERENCE_SWEPT = """
+import os, sys, threading, numpy as np, xsweep as xs
+folder = sys.argv[1]
+def f(a):
+    return np.arange(300.0) * a
+def space():
+    return xs.ParameterSpace([xs.Parameter("a", values=list(range(40)))])
+ref = space()
+ref.enable_cache(os.path.join(folder, "ref.nc"))
+ref.sweep(f, progress=False)
+finished = threading.Event()
+"""
+
 REOPEN_WHILE_PUBLISHING = """
 import os, sys, threading, numpy as np, xsweep as xs
 folder = sys.argv[1]
@@ -176,17 +190,7 @@ def test_reading_results_while_a_background_sweep_publishes(tmp_path):
         run_child(READ_WHILE_PUBLISHING, tmp_path / str(attempt))
 
 
-OPEN_WHILE_PUBLISHING = """
-import os, sys, threading, numpy as np, xsweep as xs
-folder = sys.argv[1]
-def f(a):
-    return np.arange(300.0) * a
-def space():
-    return xs.ParameterSpace([xs.Parameter("a", values=list(range(40)))])
-ref = space()
-ref.enable_cache(os.path.join(folder, "ref.nc"))
-ref.sweep(f, progress=False)
-finished = threading.Event()
+OPEN_WHILE_PUBLISHING = _REFERENCE_SWEPT + """
 writing = []
 def background():
     try:
@@ -220,17 +224,7 @@ def test_xs_open_dataset_while_a_background_sweep_publishes(tmp_path):
         run_child(OPEN_WHILE_PUBLISHING, tmp_path / str(attempt))
 
 
-FORK_WHILE_PUBLISHING = """
-import os, sys, threading, numpy as np, xsweep as xs
-folder = sys.argv[1]
-def f(a):
-    return np.arange(300.0) * a
-def space():
-    return xs.ParameterSpace([xs.Parameter("a", values=list(range(40)))])
-ref = space()
-ref.enable_cache(os.path.join(folder, "ref.nc"))
-ref.sweep(f, progress=False)
-finished = threading.Event()
+FORK_WHILE_PUBLISHING = _REFERENCE_SWEPT + """
 def background():
     try:
         for r in range(8):

@@ -25,6 +25,14 @@ def _dim_list(text: Any, attr: str, n: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _text_refused(text: str) -> OutputError:
+    """The refusal of text NetCDF cannot hold, with the only advice that helps."""
+    return _UnstorableValue(
+        f"the text {text!r:.80} {text_problem(text)}; remove or replace that character in "
+        "what the function returns"
+    )
+
+
 @dataclass
 class VariableSpec:
     """One output variable: its name, dtype and the shape and dims of one cell's value.
@@ -104,10 +112,7 @@ class VariableSpec:
                         "holds); return it as a float, or as a str to keep every digit"
                     )
                 if self._kind == "U" and text_problem(value):
-                    raise _UnstorableValue(
-                        f"the text {value!r:.80} {text_problem(value)}; remove or replace "
-                        "that character in what the function returns"
-                    )
+                    raise _text_refused(value)
                 return value
             if isinstance(value, np.ndarray) and value.shape == () and self._castable(value):
                 return value.item()
@@ -132,16 +137,9 @@ class VariableSpec:
         elif self.extent is not None:
             self.seen_shape = arr.shape
         if self._kind == "U":
-            for item in arr.flat:
-                if isinstance(item, str) and text_problem(item):
-                    raise _UnstorableValue(
-                        f"the text {item!r:.80} {text_problem(item)}; remove or replace that "
-                        "character in what the function returns"
-                    )
-            if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
-                if not self._castable(arr):
-                    raise OutputError(f"got {_describe(arr)} where earlier cells gave a str")
-                return str(arr.item())
+            arr = self._checked_text(arr)
+            if isinstance(arr, str):
+                return arr
         if arr.dtype != self.dtype:
             if not self._castable(arr):
                 raise OutputError(
@@ -149,6 +147,17 @@ class VariableSpec:
                     "hold it without loss; return the same dtype from every cell"
                 )
             arr = arr.astype(self.dtype)
+        return arr
+
+    def _checked_text(self, arr: np.ndarray) -> np.ndarray | str:
+        """A text cell checked: every item storable; a 0-d one as its str."""
+        for item in arr.flat:
+            if isinstance(item, str) and text_problem(item):
+                raise _text_refused(item)
+        if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
+            if not self._castable(arr):
+                raise OutputError(f"got {_describe(arr)} where earlier cells gave a str")
+            return str(arr.item())
         return arr
 
     def coerce_full(self, arr: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -353,6 +353,14 @@ class MemoryStore(Store):
     def _where_short(self) -> str:
         return "the cache file" if self.path else "the results"
 
+    def _dim_clash(self, dim: str, n: int, coord: Any, taken: dict, others: dict) -> str | None:
+        """What else in the file names ``dim`` otherwise (for the message), or None if free."""
+        if dim in self.grid or (dim in taken and dim not in others):
+            return taken.get(dim, f"parameter {dim!r}")
+        if dim in others and not _same_dim(others[dim], n, coord):
+            return f"an output dim of {others[dim][2]} of length {others[dim][0]}"
+        return None
+
     def _check_spec(
         self, table: FunctionTable, spec: OutputSpec, keep: OutputSpec | None = None
     ) -> OutputSpec:
@@ -395,12 +403,8 @@ class MemoryStore(Store):
                     )
                 if dim in placed:
                     continue
-                coord = var.coords.get(stored)
-                if dim in self.grid or (dim in taken and dim not in others):
-                    why = taken.get(dim, f"parameter {dim!r}")
-                elif dim in others and not _same_dim(others[dim], n, coord):
-                    why = f"an output dim of {others[dim][2]} of length {others[dim][0]}"
-                else:
+                why = self._dim_clash(dim, n, var.coords.get(stored), taken, others)
+                if why is None:
                     placed[dim] = before.get(dim, dim)  # a grown output keeps its names
                     continue
                 scoped = function_dim(table.name, dim)
