@@ -637,23 +637,40 @@ def test_a_lock_file_with_other_content_held_elsewhere_is_a_store_locked_error(t
         os.close(fd)
 
 
+FULL_DISK_CHILD = """
+import json, resource, signal, sys
+import numpy as np
+import xsweep as xs
+from xsweep.errors import StoreError
+
+ps = xs.ParameterSpace([xs.Parameter("a", values=list(range(50)))])
+ps.enable_cache(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+old = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, old[1]))
+try:
+    ps.sweep(lambda a: np.full(2000, float(a)), progress=False)
+    print(json.dumps({"raised": None}))
+except StoreError as error:
+    print(json.dumps({"raised": type(error).__name__, "text": str(error)}))
+"""
+
+
 def test_a_full_disk_says_the_disk_is_full(tmp_path):
-    import resource
-    import signal
+    # A child process: the file-size limit is process-wide, and in the test process it would
+    # also fail the writes of any other thread alive there (a background publish, a dask worker).
+    import subprocess
+    import sys
 
     path = tmp_path / "d.nc"
-    ps = space(range(50))
-    ps.enable_cache(path)
-    old = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, old[1]))
-    try:
-        with pytest.raises(StoreError) as info:
-            ps.sweep(lambda a: np.full(2000, float(a)), progress=False)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old)
-        signal.signal(signal.SIGXFSZ, handler)
-    text = str(info.value)
+    child = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_CHILD, str(path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    answer = json.loads(child.stdout.strip().splitlines()[-1])
+    assert answer["raised"] is not None, "a sweep past the file-size limit did not raise"
+    text = answer["text"]
     assert "file-size limit" in text or "full" in text
     assert "Permission denied" not in text and "HDF error" not in text
 
