@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xsweep.file_format import COMPUTED, FAILED, NO_VALUE, NOT_COMPUTED
 from xsweep.outputs import infer_spec
 from xsweep.store.codec import _SLOT, _Codec
 from xsweep.store.journal import HEADER_LEN, SUM_BYTES, JournalWriter, read_records
-from xsweep.store.schema import COMPUTED, FAILED, NO_VALUE, NOT_COMPUTED
 from xsweep.store.table import FunctionTable
 
 GENERATION = "0123456789abcdef" * 2

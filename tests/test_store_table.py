@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xsweep.file_format import COMPUTED, FAILED, NO_VALUE, NOT_COMPUTED
 from xsweep.outputs import infer_spec
-from xsweep.store.schema import COMPUTED, FAILED, NO_VALUE, NOT_COMPUTED
 from xsweep.store.table import FunctionTable
 
 

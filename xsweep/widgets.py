@@ -19,8 +19,8 @@ import numpy as np
 import xarray as xr
 
 from .errors import XsweepError
+from .file_format import is_bookkeeping
 from .plotting import holds_pixels
-from .store.schema import is_bookkeeping
 
 if TYPE_CHECKING:  # pragma: no cover
     from .parameters import Parameter

@@ -7,7 +7,8 @@ every validity check, results, failures, clear, compact, close. Two stores imple
 users share). A module per idea:
 
 * ``base``: the interface (:class:`Store`, :class:`Recorder`, :data:`NOT_STORED`);
-* ``schema``: the file's layout spelled once: status codes, variable names, failed-cell rows;
+* the file's layout (status codes, variable and attribute names) is spelled once, in
+  :mod:`xsweep.file_format`, below this package: ``outputs/`` writes attributes too;
 * ``grid``: each parameter's values and attributes, and where a space's values sit in them;
 * ``table``: one function's results in numpy buffers (:class:`FunctionTable`);
 * ``memory``: the in-memory store and the checks every store shares;
@@ -32,15 +33,7 @@ users share). A module per idea:
 store keeps every computed cell through any interruption.
 """
 
-from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
-from .grid import Axis, Grid
-from .holes import view_dtypes
-from .memory import MemoryStore
-from .merge import merge_stores
-from .ncfile import file_attrs
-from .netcdf import NetCDFStore
-from .opening import open_store
-from .schema import (
+from ..file_format import (
     COMPUTED,
     DONE,
     FAILED,
@@ -58,6 +51,14 @@ from .schema import (
     variable_names,
     variable_prefix,
 )
+from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
+from .grid import Axis, Grid
+from .holes import view_dtypes
+from .memory import MemoryStore
+from .merge import merge_stores
+from .ncfile import file_attrs
+from .netcdf import NetCDFStore
+from .opening import open_store
 from .table import FunctionTable
 
 __all__ = [

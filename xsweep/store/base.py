@@ -69,7 +69,7 @@ class FunctionSummary(NamedTuple):
     dims: tuple[str, ...]
     outputs: tuple[str, ...]
     cells: int
-    counts: dict[str, int]  # see schema.status_counts
+    counts: dict[str, int]  # see file_format.status_counts
     total_seconds: float
     mean_seconds: float | None
     fingerprint: str | None
@@ -80,7 +80,7 @@ class FunctionSummary(NamedTuple):
 class Peek(NamedTuple):
     """A live look at one function's cells over the store's grid (see ``Store.peek``)."""
 
-    status: np.ndarray  # status codes over the function's dims (schema.FLAG_VALUES)
+    status: np.ndarray  # status codes over the function's dims (file_format.FLAG_VALUES)
     values: np.ndarray | None  # one numeric scalar output as floats, if asked for and held
     errors: dict[int, str]  # flat cell index (store grid) -> failure message
     outputs: tuple[str, ...]  # the numeric scalar outputs that ``values`` may show

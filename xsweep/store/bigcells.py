@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..file_format import COMPUTED
 from ..outputs import VariableSpec
 from .ondisk import COPY_BYTES, OnDisk, blocks, cell_nbytes, slabs
-from .schema import COMPUTED
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one

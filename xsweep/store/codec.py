@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from ..file_format import COMPUTED, FAILED
 from ..outputs import VariableSpec
 from ..text import clean_message, text_problem
 from .journal import (
     sum64,
 )
 from .ondisk import RawSource, is_on_disk
-from .schema import COMPUTED, FAILED
 from .table import FunctionTable
 
 # ---------------------------------------------------------------------------------------------

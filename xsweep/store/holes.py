@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..file_format import COMPUTED
 from ..outputs import VariableSpec
-from .schema import COMPUTED
 
 #: The dtype an output was returned in, where holes made it float (in a returned Dataset);
 #: in a file, "bool" on a bool output stored as int8 with a fill.

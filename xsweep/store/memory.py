@@ -15,6 +15,7 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
+from ..file_format import DONE, NO_VALUE, Coords, failed_rows, function_dim, status_counts
 from ..outputs import OutputSpec, VariableSpec
 from ..outputs.base import NAMED_DIMS
 from ..text import name_problem, text_problem
@@ -22,7 +23,6 @@ from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .budget import check_fits
 from .grid import Grid, _short
 from .ondisk import is_on_disk
-from .schema import DONE, NO_VALUE, Coords, failed_rows, function_dim, status_counts
 from .table import FunctionTable, _same_structure
 
 

@@ -11,12 +11,12 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
+from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
 from .grid import Grid, _union
 from .netcdf import NetCDFStore
 from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
 from .opening import open_store
-from .schema import DONE, FAILED, NOT_COMPUTED
 from .table import FunctionTable
 
 

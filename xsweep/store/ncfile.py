@@ -14,6 +14,14 @@ from .._version import __version__
 from ..errors import (
     StoreError,
 )
+from ..file_format import (
+    COMPUTED,
+    FLAG_VALUES,
+    FORMAT_VERSION,
+    default_long_name,
+    describe_codes,
+    variable_prefix,
+)
 from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
 from .bigcells import _create_cells, _create_staged, _create_streamed, _is_big, _put
@@ -23,7 +31,6 @@ from .grid import Grid
 from .holes import BOOL_ATTR, RAW_ATTR, file_form, maskable, table_mask
 from .nclock import locked
 from .ondisk import NcSource, OnDisk, is_on_disk, streams
-from .schema import COMPUTED, FLAG_VALUES, FORMAT_VERSION, default_long_name, variable_prefix
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -448,7 +455,10 @@ def _read_table(
             raise _Damaged(f"variable {own.name!r} is not over {list(dims)}")
     status = np.asarray(status_var[...]).reshape(-1)
     if status.dtype.kind not in "iu" or not np.isin(status, FLAG_VALUES).all():
-        raise _Damaged(f"variable {status_var.name!r} holds codes other than 0, 1 and 2")
+        raise _Damaged(
+            f"variable {status_var.name!r} holds codes other than the status codes "
+            f"{describe_codes()}"
+        )
     table.status[:] = status
     table.seconds[:] = np.asarray(variables[table.names.seconds][...], dtype=np.float32).reshape(-1)
     codes = np.asarray(variables[table.names.error][...]).reshape(-1)

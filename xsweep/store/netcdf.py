@@ -44,6 +44,7 @@ from ..errors import (
     StoreReadOnlyError,
     warn_user,
 )
+from ..file_format import DONE, Coords
 from .base import Recorder
 from .budget import default_budget
 from .codec import control_record
@@ -59,7 +60,6 @@ from .ondisk import streams
 from .publishing import publish, publish_error
 from .recording import make_recorder
 from .replay import replay_journal
-from .schema import DONE, Coords
 from .staging import (
     _create_stage,
     _Stage,

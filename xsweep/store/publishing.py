@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import StoreError
+from ..file_format import COMPUTED
 from .files import _discard, _unlink, _write_cause
 from .journal import HEADER_LEN, JournalWriter
 from .ncfile import _now, _write_file
 from .ondisk import NcSource, is_on_disk
-from .schema import COMPUTED
 from .staging import _finish_stage, _Stage
 
 if TYPE_CHECKING:  # annotations only: that module imports this one

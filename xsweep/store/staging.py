@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..file_format import COMPUTED, DONE, FAILED, NO_VALUE
 from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, _cell_head, _is_big
 from .codec import _pwrite_all
@@ -18,7 +19,6 @@ from .holes import RAW_ATTR, mark_staged_holes, maskable, staged_form, table_mas
 from .ncfile import _now, _put, _write_file
 from .nclock import NC_LOCK, locked
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
-from .schema import COMPUTED, DONE, FAILED, NO_VALUE
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: these modules import this one

@@ -8,12 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..outputs import OutputSpec, VariableSpec
-from ..outputs.base import NAMED_DIMS
-from .grid import Grid
-from .holes import DTYPE_ATTR, lazy_masked, masked, table_mask
-from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
-from .schema import (
+from ..file_format import (
     COMPUTED,
     FAILED,
     FLAG_MEANINGS,
@@ -23,6 +18,11 @@ from .schema import (
     VariableNames,
     variable_names,
 )
+from ..outputs import OutputSpec, VariableSpec
+from ..outputs.base import NAMED_DIMS
+from .grid import Grid
+from .holes import DTYPE_ATTR, lazy_masked, masked, table_mask
+from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class FunctionTable:
 
     @property
     def names(self) -> VariableNames:
-        """The names of the bookkeeping variables in the Dataset and the file (see schema)."""
+        """The names of the bookkeeping variables in the Dataset and the file (see file_format)."""
         return variable_names(self.name)
 
     @property

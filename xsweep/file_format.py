@@ -3,7 +3,10 @@
 A function ``f``'s results are stored as its output variables plus four bookkeeping
 variables over the same parameter dims: ``f_status`` (a CF flag variable: the codes below),
 ``f_seconds``, ``f_error`` (0, or k for message k of ``f_messages``) and ``f_messages`` along
-the dim ``f_message``. Everything that reads or writes those names goes through here.
+the dim ``f_message``. The ``xsweep_*`` attributes below say how to read them back. Everything
+that reads or writes those names, in ``store/`` and ``outputs/`` alike, uses the constants
+here, so this module sits at the bottom of the package and imports nothing of it.
+``docs/file_format.md`` describes the same layout for people.
 """
 
 from __future__ import annotations
@@ -29,6 +32,66 @@ DONE = (COMPUTED, NO_VALUE)
 
 FORMAT_VERSION = "1"
 
+#: The status codes and what each means, in the words of the file's ``flag_meanings``.
+STATUS_MEANINGS = dict(zip(FLAG_VALUES.tolist(), FLAG_MEANINGS.split()))
+
+
+def describe_codes() -> str:
+    """The status codes in words, for messages about a file that holds others.
+
+    Examples
+    --------
+    >>> from xsweep.file_format import describe_codes
+    >>> describe_codes()
+    '0 (not_computed), 1 (computed), 2 (failed), 3 (computed_no_value)'
+    """
+    return ", ".join(f"{code} ({meaning})" for code, meaning in STATUS_MEANINGS.items())
+
+
+# --- global attributes of a results file ---------------------------------------------------------
+#: The layout's version (``FORMAT_VERSION``); a file without it is not xsweep's.
+FORMAT_ATTR = "xsweep_format"
+#: The xsweep version that wrote the file (for people; never checked).
+VERSION_ATTR = "xsweep_version"
+#: Changes with every publish; a journal names the generation it extends.
+GENERATION_ATTR = "xsweep_generation"
+#: JSON list of the function keys stored, in order.
+FUNCTIONS_ATTR = "xsweep_functions"
+#: JSON list of the parameter names (the grid's dims), in order.
+PARAMETERS_ATTR = "xsweep_parameters"
+
+# --- attributes of a function's status variable ----------------------------------------------
+#: The function's key (its status variable's owner).
+FUNCTION_ATTR = "xsweep_function"
+#: The name its variables are made from (``variable_prefix`` of the function).
+NAME_ATTR = "xsweep_name"
+#: The kind of output the function returns (scalar, array, dict, ...).
+KIND_ATTR = "xsweep_kind"
+#: JSON list of the function's output variable names.
+OUTPUTS_ATTR = "xsweep_outputs"
+#: The fingerprint of the code that computed the cells.
+FINGERPRINT_ATTR = "xsweep_fingerprint"
+#: JSON list of earlier fingerprints whose cells are kept (``version=`` options).
+KEPT_FINGERPRINTS_ATTR = "xsweep_kept_fingerprints"
+#: On the error codes: the messages, when kept as an attribute.
+MESSAGES_ATTR = "xsweep_messages"
+
+# --- attributes of an output variable ---------------------------------------------------------
+#: How the stored values decode to what the function returned (json, image:RGB, complex, ...).
+ENCODING_ATTR = "xsweep_encoding"
+#: A pandas column's or index's metadata, JSON.
+PANDAS_ATTR = "xsweep_pandas"
+#: The dtype the function returned, where the file or a Dataset holds another (holes, bools).
+DTYPE_ATTR = "xsweep_dtype"
+#: Set where holes of an output without a free value are only known from the status.
+HOLES_ATTR = "xsweep_holes"
+#: The extent of each cell along a ragged output dim (the rest is padding).
+EXTENT_ATTR = "xsweep_extent"
+#: The output's own dims, where the file renamed them (``function_dim``).
+DIMS_ATTR = "xsweep_dims"
+#: The dims as the function returned them (a DataArray's or Dataset's own names).
+RETURNED_DIMS_ATTR = "xsweep_returned_dims"
+
 
 #: Coordinates as plain tuples: name -> (values, attrs), in dim order.
 Coords = dict[str, tuple[np.ndarray, dict[str, Any]]]
@@ -52,7 +115,7 @@ def variable_names(name: str) -> VariableNames:
 
     Examples
     --------
-    >>> from xsweep.store.schema import variable_names
+    >>> from xsweep.file_format import variable_names
     >>> variable_names("render").status
     'render_status'
     """
@@ -66,7 +129,7 @@ def function_dim(name: str, dim: str) -> str:
 
     Examples
     --------
-    >>> from xsweep.store.schema import function_dim
+    >>> from xsweep.file_format import function_dim
     >>> function_dim("save_graph3", "x")
     'save_graph3_x'
     """
@@ -79,7 +142,7 @@ def status_counts(status: np.ndarray) -> dict[str, int]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xsweep.store.schema import status_counts
+    >>> from xsweep.file_format import status_counts
     >>> status_counts(np.array([0, 1, 2, 3]))
     {'not_computed': 1, 'computed': 2, 'failed': 1, 'no_value': 1}
     """
@@ -107,7 +170,7 @@ def failed_rows(
     Examples
     --------
     >>> import numpy as np
-    >>> from xsweep.store.schema import failed_rows
+    >>> from xsweep.file_format import failed_rows
     >>> failed_rows(("a",), np.array([1, 2]), lambda c: {"a": c[0] * 10}, lambda f, c: "boom")
     [{'a': 10, 'error': 'boom'}]
     """
@@ -166,7 +229,7 @@ def default_long_name(output: str, function: str) -> str:
 
     Examples
     --------
-    >>> from xsweep.store.schema import default_long_name
+    >>> from xsweep.file_format import default_long_name
     >>> default_long_name("stress", "beam"), default_long_name("beam", "beam")
     ('stress, returned by beam', 'the value returned by beam')
     """
