@@ -759,7 +759,7 @@ def _real_journal(tmp_path: Path) -> tuple[bytes, bytes, list[int]]:
         ps.run_process(square, a=a)
     file_bytes = path.read_bytes()
     data = Path(f"{path}.journal").read_bytes()
-    ps._finalizer.detach()  # no publish at exit: the journal stays needed  # noqa: SLF001
+    ps._results.detach_at_exit()  # no publish at exit: the journal stays needed  # noqa: SLF001
     ends = [end for end, _ in read_records(data, HEADER_LEN)]
     assert len(ends) == 5 and generation(path).encode() in data[:HEADER_LEN]
     return file_bytes, data, ends
@@ -818,7 +818,7 @@ def test_fuzzed_journals_never_break_an_open_nor_give_a_wrong_value(tmp_path):
             warnings.simplefilter("ignore", DamagedSideFileWarning)
             ps = space(range(8))
             ps.enable_cache(work / "r.nc")
-            replayed += int(ps._store.tables["square"].status.sum())  # noqa: SLF001
+            replayed += int(ps._results.cache.tables["square"].status.sum())  # noqa: SLF001
             ds = ps.sweep(square, progress=False)
             ps.disable_cache()
         values = ds["square"].values

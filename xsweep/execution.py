@@ -21,7 +21,7 @@ import xarray as xr
 
 from ._version import __version__
 from .cells import CellPlan, _cells, _expected, _todo, describe_cell
-from .errors import OutputError, SkipCell, SweepError, _UnstorableValue
+from .errors import OutputError, SkipCell, StoreLockedError, SweepError, _UnstorableValue
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
 from .store import FunctionTable, Store, status_counts
@@ -278,10 +278,13 @@ def run_sweep(
     on_interrupt: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
     lazy: bool | None = None,
+    when_locked: Callable[[], tuple[SweepReport, xr.Dataset] | None] | None = None,
 ) -> tuple[SweepReport, xr.Dataset]:
     """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
 
     ``fn`` runs serially in this process when ``pool`` is None, else on the pool.
+    ``when_locked``: when another writer holds the store, so that the session cannot start,
+    its answer (None: the refusal stands). See :mod:`xsweep.results`.
     """
     table = None
     try:
@@ -309,6 +312,12 @@ def run_sweep(
                     f"xsweep {__version__} swept {name}: {report.computed} cells computed, "
                     f"{report.failed} failed" + (" (stopped)" if report.stopped else "")
                 )
+    except StoreLockedError:
+        if table is None and when_locked is not None:  # refused before anything was written
+            answer = when_locked()
+            if answer is not None:
+                return answer
+        raise
     except KeyboardInterrupt as exc:
         if table is not None:  # counted once the session has ended: the file is published
             note = _interrupted_note(store, table, name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import warnings
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -30,10 +29,11 @@ from .outputs.encodings import decode_times
 from .parameters import Parameter
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
+from .results import Results
 from .space_cache import CacheMethods
 from .space_cells import CellMethods
 from .space_views import ViewMethods
-from .store import Grid, MemoryStore, NetCDFStore, Store, status_variables, view_dtypes
+from .store import Grid, Store, status_variables, view_dtypes
 
 _ERRORS = ("record", "raise")
 
@@ -78,9 +78,8 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         if not params:
             raise ParameterError("A ParameterSpace needs at least one Parameter.")
         self._params = params
-        self._store: NetCDFStore | None = None
-        self._finalizer: weakref.finalize | None = None
-        self._last: dict[str, Store] = {}
+        #: Which store each verb reads and writes, and when a sweep writes (xsweep.results).
+        self._results = Results(self._grid)
         self._functions = Bindings(params)  # how each swept function maps onto the space
         self._views: dict[str, Any] = {}
         self._jobs: list[jobs.SweepJob] = []
@@ -384,17 +383,11 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             raise SweepError(f"set_values must be True or False, not {set_values!r:.60}.")
         if lazy not in (None, True, False):
             raise SweepError(f"lazy must be True, False or None, not {lazy!r:.60}.")
-        if lazy and self._store is None:
-            raise SweepError(
-                "lazy=True reads results from a cache file, and this space has none: call "
-                "ps.enable_cache('results.nc') first, or leave lazy at its default."
-            )
+        self._results.check_lazy(lazy)
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn, computing=True)
         out_dims = _check_output_dims(output_dims)
-        store = self._store if self._store is not None else MemoryStore(self._grid())
-        if not store.persistent:  # ps.failures(fn) reads it, even after an interruption
-            self._last[binding.key] = store
+        store = self._results.for_sweep(binding.key)
         plan = self._plan(binding, store, params, cells, part, order)
         pool, owned = resolve_executor(executor, workers)
         call, saved = self._callable(fn, binding)
@@ -422,6 +415,16 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 on_interrupt=(lambda: stop_pool(pool)) if owned else None,
                 stop=getattr(jobs.hooks, "stop", None),
                 lazy=lazy,
+                when_locked=lambda: self._results.read_complete(
+                    store,
+                    binding,
+                    plan,
+                    force_recompute=force_recompute,
+                    retry_failed=retry_failed,
+                    output_dims=out_dims,
+                    progress=bar,
+                    lazy=lazy,
+                ),
             )
         finally:
             for param, index in saved.items():
@@ -487,9 +490,9 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             )
         running = [job for job in self._jobs if not job.done()]
         self._jobs = running
-        if running and self._store is not None:
+        if running and self._results.cache is not None:
             raise StoreLockedError(
-                f"A background sweep into {self._store.path} is running ({running[0]!r}). "
+                f"A background sweep into {self._results.path} is running ({running[0]!r}). "
                 "Wait for it with job.result(), or stop it with job.stop() or "
                 "ps.stop_sweep(), then try again."
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +41,7 @@ class CacheMethods:
         >>> xs.ParameterSpace([xs.Parameter("a", values=[1])]).cache_path is None
         True
         """
-        return self._store.path if self._store is not None else None
+        return self._results.path
 
     def enable_cache(
         self,
@@ -149,9 +148,7 @@ class CacheMethods:
             snapshot_interval=snapshot_interval,
             memory_budget=budget,
         )
-        self.disable_cache()
-        self._store = store
-        self._finalizer = weakref.finalize(self, store.close)
+        self._results.enable(self, store)
 
     def disable_cache(self) -> None:
         """Stop caching; results already in the file stay there.
@@ -164,10 +161,7 @@ class CacheMethods:
         >>> ps.cache_path is None
         True
         """
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
-        self._store = None
+        self._results.disable()
 
     def clear_cache(self, fn: Callable[..., Any] | None = None) -> None:
         """Forget cached results: of every function, or only of ``fn``.
@@ -186,11 +180,8 @@ class CacheMethods:
         >>> int((ps.sweep(square)["square_status"] == 1).sum())
         2
         """
-        if self._store is None:
-            raise SweepError(
-                "There is no cache to clear: caching is off. Call ps.enable_cache(path) first."
-            )
-        self._store.clear(None if fn is None else self._binding(fn).key)
+        store = self._results.require_cache("clear")
+        store.clear(None if fn is None else self._binding(fn).key)
 
     def publish(self) -> None:
         """Write into the cache file the cells only its journal holds, to share it now.
@@ -213,9 +204,7 @@ class CacheMethods:
         ...     int(shared["triple"].sel(a=2))
         6
         """
-        if self._store is None:
-            raise SweepError("No cache is enabled: ps.enable_cache(path) first.")
-        self._store.publish()
+        self._results.require_cache("publish").publish()
 
     def compact_cache(self) -> dict[str, int]:
         """Delete from the cache file the parameter values this space no longer has.
@@ -238,8 +227,4 @@ class CacheMethods:
         >>> narrow.compact_cache()
         {'a': 2}
         """
-        if self._store is None:
-            raise SweepError(
-                "There is no cache to compact: caching is off. Call ps.enable_cache(path) first."
-            )
-        return self._store.compact()
+        return self._results.require_cache("compact").compact()

@@ -100,7 +100,7 @@ class CellMethods:
                     f"space has {list(self._params)}."
                 )
             indices[name] = self._params[name].index(value)
-        store = self._store
+        store = self._results.cache
         if store is not None and not force_recompute:
             cached = self._cached_cell(store, binding, indices)
             if cached is not NOT_STORED:
@@ -141,7 +141,7 @@ class CellMethods:
                     f"the space has {list(self._params)}."
                 )
         indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
-        store = self._store
+        store = self._results.cache
         if store is None:
             return Cell(self._call_at(fn, binding, indices), False)
         cached = self._cached_cell(store, binding, indices)

@@ -46,7 +46,7 @@ class ViewMethods:
         import pandas as pd
 
         binding = self._binding(fn)
-        store = self._store if self._store is not None else self._last.get(binding.key)
+        store = self._results.for_reading(binding.key)
         rows = store.failures(binding.key) if store is not None else []
         dims = next((f.dims for f in store.functions() if f.key == binding.key), binding.dims)
         return pd.DataFrame(
@@ -161,7 +161,7 @@ class ViewMethods:
         nothing = _Seen(
             np.zeros(shape, np.int8), None, lambda indices: "", (), np.full(shape, np.nan)
         )
-        store = self._store if self._store is not None else self._last.get(binding.key)
+        store = self._results.for_reading(binding.key)
         found = None
         if store is not None:
             found = store.peek(binding.key, binding.dims, binding.fingerprint, output)
@@ -249,7 +249,7 @@ class ViewMethods:
         >>> ps.is_computed(lambda a: a)  # no cache enabled
         False
         """
-        store = self._store
+        store = self._results.cache
         if store is None:
             return False
         binding = self._binding(fn)

@@ -173,6 +173,18 @@ class Store(abc.ABC):
         """Whether :meth:`lookup` would answer from the store (it never raises)."""
 
     @abc.abstractmethod
+    def readable(
+        self, key: str, name: str, dims: tuple[str, ...], fingerprint: str | None
+    ) -> FunctionTable | None:
+        """``key``'s table when it can be read without a write session, else None.
+
+        That is when the store holds it under ``name`` over ``dims``, with an output
+        structure, computed by this version of the code (``fingerprint``), and no write
+        session of this store runs in another thread. A sweep whose cells are all computed
+        then reads it while another writer holds the file (see :mod:`xsweep.results`).
+        """
+
+    @abc.abstractmethod
     def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
         """``table``'s results as a Dataset the caller owns (after the session).
 

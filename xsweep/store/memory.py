@@ -194,6 +194,18 @@ class MemoryStore(Store):
         flat = self.grid.flat_index(dims, indices)
         return (table, flat) if table.status[flat] in DONE else None
 
+    def readable(self, key, name, dims, fingerprint) -> FunctionTable | None:
+        table = self.tables.get(key)
+        if (
+            table is None
+            or table.name != name
+            or table.dims != tuple(dims)
+            or table.spec is None
+            or table.fingerprint != fingerprint
+        ):
+            return None
+        return table
+
     def contains(self, key, dims, fingerprint, indices) -> bool:
         found = self._stored_cell(key, dims, indices)
         return found is not None and found[0].fingerprint in (None, fingerprint)

@@ -391,6 +391,11 @@ class NetCDFStore(MemoryStore):
         self._check_writable()  # before any cell is computed, not after
         return make_recorder(self, table, expect)
 
+    def readable(self, key, name, dims, fingerprint) -> FunctionTable | None:
+        if self._in_session or self._sweeping_thread is not None:
+            return None  # a session of this process writes the tables: take turns with it
+        return super().readable(key, name, dims, fingerprint)
+
     def result(self, table: FunctionTable, lazy: bool | None = None) -> xr.Dataset:
         """The caller's own copy of ``table``'s results.
 

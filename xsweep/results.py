@@ -1,0 +1,153 @@
+"""Where a space's results live: the one owner of the choice of store and of when to write.
+
+A :class:`~xsweep.space.ParameterSpace` holds one :class:`Results`. It decides, in one place:
+
+* **which store** a verb talks to: the cache file's :class:`~xsweep.store.NetCDFStore` when
+  caching is on; else a new in-memory store per sweep, the last of which each function's
+  ``ps.failures`` / ``ps.status`` read;
+* **the read policy**: a sweep whose every selected cell is already computed needs no write
+  session, so while another writer holds the cache file it answers from the file exactly as
+  ``run_process`` does, instead of being refused (:meth:`Results.read_complete`). When the
+  file is free a sweep still takes it: its session publishes what the journal holds.
+* **the lazy check**: ``lazy=True`` reads outputs from a cache file, so it needs one.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import xarray as xr
+
+from .cells import CellPlan, _todo
+from .errors import SweepError
+from .execution import SweepReport
+from .progress import Progress
+from .store import Grid, MemoryStore, NetCDFStore, Store
+from .store.table import own_dim_names
+
+
+class Results:
+    """The results of one space: its cache file's store, or in-memory stores per sweep.
+
+    Parameters
+    ----------
+    grid : callable
+        Returns the space's :class:`~xsweep.store.Grid` as of now (values may change
+        between sweeps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.results import Results
+    >>> from xsweep.store import Grid
+    >>> results = Results(lambda: Grid({"a": (np.array([1, 2]), {})}))
+    >>> results.cache is None, results.path
+    (True, None)
+    >>> store = results.for_sweep("square")
+    >>> results.for_reading("square") is store
+    True
+    """
+
+    def __init__(self, grid: Callable[[], Grid]) -> None:
+        self._grid = grid
+        #: The cache file's store, or None when caching is off.
+        self.cache: NetCDFStore | None = None
+        self._finalizer: weakref.finalize | None = None
+        #: Without a cache: each function's last in-memory store (``ps.failures(fn)``).
+        self._last: dict[str, Store] = {}
+
+    @property
+    def path(self) -> str | None:
+        """The cache file's absolute path, or None when caching is off."""
+        return self.cache.path if self.cache is not None else None
+
+    # -- the cache switch -------------------------------------------------------------------
+    def enable(self, owner: object, store: NetCDFStore) -> None:
+        """Make ``store`` the cache; it is closed when ``owner`` is collected or on disable."""
+        self.disable()
+        self.cache = store
+        self._finalizer = weakref.finalize(owner, store.close)
+
+    def disable(self) -> None:
+        """Close the cache's store (its file stays); results go to memory again."""
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        self.cache = None
+
+    def detach_at_exit(self) -> None:
+        """Forget closing the cache at exit (a test's stand-in for a killed process)."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+
+    def require_cache(self, verb: str) -> NetCDFStore:
+        """The cache's store, or a :class:`SweepError` saying ``verb`` needs one."""
+        if self.cache is None:
+            raise SweepError(_NO_CACHE.get(verb, _NO_CACHE["publish"]))
+        return self.cache
+
+    # -- which store --------------------------------------------------------------------------
+    def for_sweep(self, key: str) -> Store:
+        """The store a sweep of function ``key`` writes into."""
+        if self.cache is not None:
+            return self.cache
+        store = MemoryStore(self._grid())
+        self._last[key] = store  # ps.failures(fn) reads it, even after an interruption
+        return store
+
+    def for_reading(self, key: str) -> Store | None:
+        """The store that holds function ``key``'s results: the cache, else its last sweep."""
+        return self.cache if self.cache is not None else self._last.get(key)
+
+    def read_complete(
+        self,
+        store: Store,
+        binding: Any,
+        plan: CellPlan,
+        *,
+        force_recompute: bool,
+        retry_failed: bool,
+        output_dims: dict[str, tuple[str, ...]],
+        progress: Progress | None,
+        lazy: bool | None,
+    ) -> tuple[SweepReport, xr.Dataset] | None:
+        """A sweep's answer read from ``store`` when none of its cells needs computing.
+
+        None when one does (or the output structure would change): then only a write
+        session can answer, and the sweep is refused while another writer holds the file.
+        The same checks as ``run_process``'s read: the function's dims, name and fingerprint.
+        """
+        if force_recompute:
+            return None
+        table = store.readable(binding.key, binding.name, binding.dims, binding.fingerprint)
+        if table is None:
+            return None
+        stored = {v.name: v.named_dims for v in table.spec.variables if v.dims}
+        if any(stored.get(k) != d for k, d in output_dims.items()):
+            return None
+        flat, todo, cached = _todo(plan, table, False, retry_failed)
+        if todo.any():
+            return None
+        if progress is not None:
+            progress.start(int(flat.size), cached)
+        return SweepReport(cached=cached), own_dim_names(store.result(table, lazy=lazy), table)
+
+    def check_lazy(self, lazy: bool | None) -> None:
+        """Refuse ``lazy=True`` without a cache file, before anything runs."""
+        if lazy and self.cache is None:
+            raise SweepError(
+                "lazy=True reads results from a cache file, and this space has none: call "
+                "ps.enable_cache('results.nc') first, or leave lazy at its default."
+            )
+
+
+#: What each cache verb says when caching is off.
+_NO_CACHE = {
+    "clear": "There is no cache to clear: caching is off. Call ps.enable_cache(path) first.",
+    "compact": (
+        "There is no cache to compact: caching is off. Call ps.enable_cache(path) first."
+    ),
+    "publish": "No cache is enabled: ps.enable_cache(path) first.",
+}
