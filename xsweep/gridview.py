@@ -3,7 +3,7 @@
 Made by :meth:`xsweep.ParameterSpace.grid_view`. Next to the one-cell explorer
 (:mod:`xsweep.widgets`), it shows every cell at once over two chosen parameters (one small map
 per value of a third), the other parameters held at their current values. A thread looks at
-the space's results a few times a second (``ParameterSpace._peek``: statuses and one scalar
+the space's results a few times a second (``ParameterSpace.watch``: statuses and one scalar
 output, copied without a lock) and redraws the map when they changed, so it fills while a
 sweep runs, in the background or not. Choosing a cell (sliders under the map) shows its
 output, or its failure message.
@@ -85,8 +85,8 @@ class GridView:
         w = _ipywidgets()
         self.space = space
         self.fn = fn
-        self.binding = space._binding(fn)
-        dims = list(self.binding.dims)
+        self.watched = space.watch(fn)
+        dims = list(self.watched.dims)
         self.x, self.y, self.facet = _choose_axes(dims, x, y, facet)
         if not isinstance(show, str):
             raise XsweepError(f"show must be 'status' or an output's name, not {show!r:.60}.")
@@ -96,7 +96,7 @@ class GridView:
                 f"interval must be a number of seconds > 0 or None, not {interval!r}."
             )
         self.interval = interval
-        self._check_show(space._peek(self.binding, None).outputs)  # before any widget
+        self._check_show(self.watched.now().outputs)  # before any widget
         shown = [d for d in (self.facet, self.y, self.x) if d is not None]
         self.held = [d for d in dims if d not in shown]
         self.map = w.Image(format="png", layout={"max_width": "100%"})
@@ -158,7 +158,7 @@ class GridView:
             return False
         with self._lock:
             output = None if self.show == "status" else self.show
-            seen = self.space._peek(self.binding, output)
+            seen = self.watched.now(output)
             status, values, message_of = seen.status, seen.values, seen.message_of
             self._check_show(seen.outputs)
             held = {d: self.space[d]._index for d in self.held}
@@ -177,7 +177,7 @@ class GridView:
         # Outputs are known once a cell is stored; until then the map shows statuses.
         if self.show != "status" and outputs and self.show not in outputs:
             raise XsweepError(
-                f"{self.binding.name} has no numeric scalar output {self.show!r} to map; "
+                f"{self.watched.name} has no numeric scalar output {self.show!r} to map; "
                 f"choose show='status' or one of {list(outputs)}."
             )
 
@@ -185,7 +185,7 @@ class GridView:
         """``array`` over (facet, y, x): the held parameters at their current values."""
         if array is None:
             return None
-        dims = list(self.binding.dims)
+        dims = list(self.watched.dims)
         index = tuple(held[d] if d in held else slice(None) for d in dims)
         rest = [d for d in dims if d not in held]
         order = [rest.index(d) for d in (self.facet, self.y, self.x) if d is not None]
@@ -271,7 +271,7 @@ class GridView:
         if signature == self._cell_signature:
             return
         self._cell_signature = signature
-        where = ", ".join(f"{d}={_label(values[d])}" for d in self.binding.dims)
+        where = ", ".join(f"{d}={_label(values[d])}" for d in self.watched.dims)
         if code == 1 or code == 3:
             value: Any = None
             try:
@@ -283,7 +283,7 @@ class GridView:
             text = _plain(value)
             self.message = f"{where}: {STATUS_NAMES[code]}" + (f": {text}" if text else "")
         elif code == 2:
-            indices = {d: self.space[d].index(values[d]) for d in self.binding.dims}
+            indices = {d: self.space[d].index(values[d]) for d in self.watched.dims}
             error = message_of(indices)
             self.cell_text.value = f"<pre>{html.escape(error)}</pre>"
             self.cell_area.children = [self.cell_text]

@@ -9,17 +9,54 @@ import numpy as np
 import xarray as xr
 
 from .binding import Binding
-from .store import FLAG_MEANINGS, FLAG_VALUES
+from .file_format import COMPUTED, FLAG_MEANINGS, FLAG_VALUES
 
 
-class _Seen(NamedTuple):
-    """A live look at a function's cells over the space's values (``ParameterSpace._peek``)."""
+class CellsNow(NamedTuple):
+    """A live look at a function's cells over the space's values (:meth:`Watch.now`).
+
+    ``status`` and ``seconds`` over the function's dims; ``values``: one numeric scalar
+    output's values (or None); ``message_of(indices)``: a failed cell's error message;
+    ``outputs``: the names of the function's outputs.
+    """
 
     status: np.ndarray
     values: np.ndarray | None
     message_of: Callable[[dict[str, int]], str]
     outputs: tuple[str, ...]
     seconds: np.ndarray
+
+
+class Watch:
+    """One function's cells in a space, looked at live (``ps.watch(fn)``).
+
+    The function's version is the one it had when the watch began, so that a view keeps
+    showing the cells it was opened on. For views that refresh while a sweep writes:
+    :meth:`now` takes no lock.
+    """
+
+    def __init__(self, space: Any, binding: Binding) -> None:
+        self._space = space
+        self._binding = binding
+
+    @property
+    def name(self) -> str:
+        """The name the function's results are stored under."""
+        return self._binding.name
+
+    @property
+    def key(self) -> str:
+        """The function's key in the store (its name, or its qualified name)."""
+        return self._binding.key
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The parameters the function's results are stored over, in order."""
+        return self._binding.dims
+
+    def now(self, output: str | None = None) -> CellsNow:
+        """Statuses (and one numeric scalar ``output``'s values) as of now; see CellsNow."""
+        return self._space._cells_now(self._binding, output)
 
 
 class ViewMethods:
@@ -120,7 +157,7 @@ class ViewMethods:
         """
         binding = self._binding(fn)
         return xr.DataArray(
-            self._peek(binding, None).status,
+            self._cells_now(binding, None).status,
             dims=binding.dims,
             coords={d: self._params[d].values for d in binding.dims},
             name=f"{binding.name}_status",
@@ -146,7 +183,7 @@ class ViewMethods:
         (True, True)
         """
         binding = self._binding(fn)
-        seen = self._peek(binding, None)
+        seen = self._cells_now(binding, None)
         return xr.DataArray(
             seen.seconds,
             dims=binding.dims,
@@ -155,10 +192,31 @@ class ViewMethods:
             attrs={"long_name": f"time taken to compute each cell of {binding.key}", "units": "s"},
         )
 
-    def _peek(self, binding: Binding, output: str | None) -> _Seen:
+    def watch(self, fn: Callable[..., Any]) -> Watch:
+        """Look at ``fn``'s cells live, as views that refresh during a sweep do.
+
+        ``watch.now()`` gives the statuses over the space's values (and ``now(output)`` one
+        numeric scalar output's values) without waiting for a running sweep.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2, 3])])
+        >>> def square(a):
+        ...     return a * a
+        >>> watch = ps.watch(square)
+        >>> watch.dims, watch.now().status.tolist()
+        (('a',), [0, 0, 0])
+        >>> _ = ps.sweep(square, cells={"a": [2, 3]})
+        >>> watch.now("square").values.tolist()
+        [nan, 4.0, 9.0]
+        """
+        return Watch(self, self._binding(fn))
+
+    def _cells_now(self, binding: Binding, output: str | None) -> CellsNow:
         """Statuses (and one scalar output) over the space's own values, live."""
         shape = tuple(len(self._params[d].values) for d in binding.dims)
-        nothing = _Seen(
+        nothing = CellsNow(
             np.zeros(shape, np.int8), None, lambda indices: "", (), np.full(shape, np.nan)
         )
         store = self._results.for_reading(binding.key)
@@ -169,15 +227,17 @@ class ViewMethods:
             return nothing
         try:
             where = np.ix_(*[store.grid.positions[d] for d in binding.dims])
-            values = found.values[where] if found.values is not None else None
             status, seconds = found.status[where], found.seconds[where]
+            values = None
+            if found.values is not None:  # a cell without a value is never a number
+                values = np.where(status == COMPUTED, found.values[where], np.nan)
         except (IndexError, KeyError, ValueError):  # the grid changed under us
             return nothing._replace(outputs=found.outputs)
 
         def message_of(indices: dict[str, int]) -> str:
             return found.errors.get(store.grid.flat_index(binding.dims, indices), "")
 
-        return _Seen(status, values, message_of, found.outputs, seconds)
+        return CellsNow(status, values, message_of, found.outputs, seconds)
 
     def grid_view(
         self,

@@ -124,12 +124,11 @@ def open_tree(
         found[values] = path
     axes = [_axis([v[i] for v in found]) for i in range(len(fields))]
     space = ParameterSpace([Parameter(f, values=a) for f, a in zip(fields, axes)])
-    reads = _Reads(found, files, fields, outputs is None)
     key = name or (next(iter(files)) if outputs is None else "tree")
+    reads = _Reads(found, files, fields, outputs is None, key)
     if cache is not None:
         space.enable_cache(cache)
         # The runs are read anew each time: a file may have changed or gone since.
-        space._remember(reads, name=key)
         space.clear_cache(reads)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -155,7 +154,9 @@ def open_tree(
 class _Reads:
     """The function swept over the tree: reads a cell's files, skips cells without one."""
 
-    def __init__(self, found: dict[tuple, str], files, fields: list[str], single: bool):
+    def __init__(
+        self, found: dict[tuple, str], files, fields: list[str], single: bool, name: str
+    ):
         self.found = {tuple(_key(v) for v in values): path for values, path in found.items()}
         self.files = files
         self.fields = fields
@@ -165,7 +166,7 @@ class _Reads:
         self.__signature__ = inspect.Signature(
             [inspect.Parameter(f, inspect.Parameter.POSITIONAL_OR_KEYWORD) for f in fields]
         )
-        self.__name__ = self.__qualname__ = "tree"
+        self.__name__ = self.__qualname__ = name  # the results' name, as sweep(name=) gives
         h = hashlib.sha256(json.dumps(sorted(files)).encode())
         from .fingerprint import fingerprint
 
