@@ -170,6 +170,12 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         """
         return xr.Coordinates({p.name: xr.Variable(p.name, p.values, p.attrs) for p in self})
 
+    def _refuse_unknown(self, names: Iterable[str], said: Callable[[str], str]) -> None:
+        """The one check of parameter names a verb was given: ``said(name)`` starts the error."""
+        for name in names:
+            if name not in self._params:
+                raise SweepError(f"{said(name)}; the space has {list(self._params)}.")
+
     def _grid(self) -> Grid:
         return Grid({p.name: (p.values, p.attrs) for p in self})
 
@@ -197,11 +203,9 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         dims = binding.dims
         if isinstance(params, str):
             params = [params]
-        for name in list(params or ()) + list(cells or ()):
-            if name not in self._params:
-                raise SweepError(
-                    f"{name!r} is not a parameter of the space; the space has {list(self._params)}."
-                )
+        named = list(params or ()) + list(cells or ())
+        self._refuse_unknown(named, lambda name: f"{name!r} is not a parameter of the space")
+        for name in named:
             if name not in dims:
                 raise SweepError(
                     f"{name!r} is named, but {binding.key} does not take it; it takes {list(dims)}."

@@ -126,12 +126,12 @@ class CacheMethods:
                 "computed_at must be a dict of parameter values, e.g. "
                 f"computed_at={{'damping': 0.0}}; got {computed_at!r:.60}."
             )
-        for name, value in (computed_at or {}).items():
-            if name not in self._params:
-                raise SweepError(
-                    f"computed_at names {name!r}, which is not a parameter of the space; the "
-                    f"space has {list(self._params)}."
-                )
+        computed_at = computed_at or {}
+        self._refuse_unknown(
+            computed_at,
+            lambda name: f"computed_at names {name!r}, which is not a parameter of the space",
+        )
+        for name, value in computed_at.items():
             try:
                 self._params[name].index(value)
             except ParameterError as exc:

@@ -92,14 +92,13 @@ class CellMethods:
         if set_values or depends_on is not None:
             self._remember(fn, set_values=set_values, depends_on=depends_on)
         binding = self._binding(fn, computing=True)
-        indices = {}
-        for name, value in overrides.items():
-            if name not in self._params:
-                raise SweepError(
-                    f"run_process got {name}={value!r}, but {name!r} is not a parameter; the "
-                    f"space has {list(self._params)}."
-                )
-            indices[name] = self._params[name].index(value)
+        self._refuse_unknown(
+            overrides,
+            lambda name: (
+                f"run_process got {name}={overrides[name]!r}, but {name!r} is not a parameter"
+            ),
+        )
+        indices = {name: self._params[name].index(value) for name, value in overrides.items()}
         store = self._results.cache
         if store is not None and not force_recompute:
             cached = self._cached_cell(store, binding, indices)
@@ -134,12 +133,10 @@ class CellMethods:
         (Cell(value=30, cached=False), 1)
         """
         binding = self._binding(fn, computing=True)
-        for name in values:
-            if name not in self._params:
-                raise SweepError(
-                    f"cell got {name}={values[name]!r:.60}, but {name!r} is not a parameter; "
-                    f"the space has {list(self._params)}."
-                )
+        self._refuse_unknown(
+            values,
+            lambda name: f"cell got {name}={values[name]!r:.60}, but {name!r} is not a parameter",
+        )
         indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
         store = self._results.cache
         if store is None:
