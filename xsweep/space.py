@@ -27,6 +27,7 @@ from .errors import (
 from .execution import ValueSetter, run_sweep
 from .outputs.encodings import decode_times
 from .parameters import Parameter
+from .plan import check_output_dims, check_sweep_options, plan_cells, refuse_unknown
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
 from .results import Results
@@ -34,8 +35,6 @@ from .space_cache import CacheMethods
 from .space_cells import CellMethods
 from .space_views import ViewMethods
 from .store import Grid, Store, status_variables, view_dtypes
-
-_ERRORS = ("record", "raise")
 
 
 class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
@@ -171,10 +170,8 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         return xr.Coordinates({p.name: xr.Variable(p.name, p.values, p.attrs) for p in self})
 
     def _refuse_unknown(self, names: Iterable[str], said: Callable[[str], str]) -> None:
-        """The one check of parameter names a verb was given: ``said(name)`` starts the error."""
-        for name in names:
-            if name not in self._params:
-                raise SweepError(f"{said(name)}; the space has {list(self._params)}.")
+        """The one check of parameter names a verb was given (see :func:`plan.refuse_unknown`)."""
+        refuse_unknown(self._params, names, said)
 
     def _grid(self) -> Grid:
         return Grid({p.name: (p.values, p.attrs) for p in self})
@@ -189,53 +186,6 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
     def _remember(self, fn, **options: Any) -> None:
         """Record per-function options of a sweep; later calls (run_process) use them too."""
         self._functions.remember(fn, **options)
-
-    def _plan(
-        self,
-        binding: Binding,
-        store: Store,
-        params: Sequence[str] | None,
-        cells: dict[str, Sequence[Any]] | None = None,
-        part: tuple[int, int] | None = None,
-        order: str = "grid",
-    ) -> CellPlan:
-        """Which cells to compute, in the store's indices."""
-        dims = binding.dims
-        if isinstance(params, str):
-            params = [params]
-        named = list(params or ()) + list(cells or ())
-        self._refuse_unknown(named, lambda name: f"{name!r} is not a parameter of the space")
-        for name in named:
-            if name not in dims:
-                raise SweepError(
-                    f"{name!r} is named, but {binding.key} does not take it; it takes {list(dims)}."
-                )
-        swept = set(dims) if params is None else set(params)
-        chosen = {}
-        for d in dims:
-            p = self._params[d]
-            if cells is not None and d in cells:
-                wanted = cells[d]
-                wanted = [wanted] if isinstance(wanted, (str, int, float, bool)) else wanted
-                chosen[d] = np.array(sorted({p.index(v) for v in wanted}), dtype=np.int64)
-            elif d in swept:
-                chosen[d] = np.arange(len(p))
-            else:
-                chosen[d] = np.array([p._index])
-        if part is not None:
-            if (
-                not isinstance(part, tuple)
-                or len(part) != 2
-                or not all(isinstance(x, int) for x in part)
-                or not 0 <= part[0] < part[1]
-            ):
-                raise SweepError(
-                    f"part must be (k, n) with 0 <= k < n, e.g. part=(job_index, n_jobs); got "
-                    f"{part!r}."
-                )
-        selected = [store.grid.positions[d][chosen[d]] for d in dims]
-        values = [store.grid[d].values for d in dims]
-        return CellPlan(dims, values, selected, binding.positional, part, order)
 
     # -- sweeping -------------------------------------------------------------------------------
     def sweep(
@@ -368,9 +318,8 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         >>> ps.sweep(doubled)["doubled"].dims
         ('a', 'b')
         """
-        if errors not in _ERRORS:
-            raise SweepError(f"errors={errors!r} is not one of {list(_ERRORS)}.")
-        _check_sweep_options(
+        check_sweep_options(
+            errors=errors,
             force_recompute=force_recompute,
             retry_failed=retry_failed,
             progress=progress,
@@ -378,21 +327,17 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             version=version,
             params=params,
             cells=cells,
+            on_change=on_change,
+            order=order,
+            set_values=set_values,
+            lazy=lazy,
         )
-        if on_change not in ("raise", "keep"):
-            raise SweepError(f"on_change={on_change!r} is not one of ['raise', 'keep'].")
-        if order not in ("grid", "spread"):
-            raise SweepError(f"order={order!r:.60} is not one of ['grid', 'spread'].")
-        if not isinstance(set_values, (bool, np.bool_)):
-            raise SweepError(f"set_values must be True or False, not {set_values!r:.60}.")
-        if lazy not in (None, True, False):
-            raise SweepError(f"lazy must be True, False or None, not {lazy!r:.60}.")
         self._results.check_lazy(lazy)
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn, computing=True)
-        out_dims = _check_output_dims(output_dims)
+        out_dims = check_output_dims(output_dims)
         store = self._results.for_sweep(binding.key)
-        plan = self._plan(binding, store, params, cells, part, order)
+        plan = plan_cells(self._params, binding, store.grid, params, cells, part, order)
         pool, owned = resolve_executor(executor, workers)
         call, saved = self._callable(fn, binding)
         bar = Progress(binding.name) if progress_wanted(progress) else None
@@ -551,51 +496,3 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         return view
 
     # -- notebooks (more in space_views) ----------------------------------------------------
-
-
-def _check_sweep_options(**options: Any) -> None:
-    """Refuse bad sweep arguments before anything runs or is written, naming them."""
-    for name in ("force_recompute", "retry_failed"):
-        if not isinstance(options[name], (bool, np.bool_)):
-            raise SweepError(f"{name} must be True or False, not {options[name]!r:.60}.")
-    progress = options["progress"]
-    if progress is not None and not isinstance(progress, (bool, np.bool_)):
-        raise SweepError(f"progress must be True, False or None (automatic), not {progress!r:.60}.")
-    chunksize = options["chunksize"]
-    if chunksize is not None and (
-        isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 1
-    ):
-        raise SweepError(f"chunksize must be a whole number >= 1 or None, not {chunksize!r:.60}.")
-    version = options["version"]
-    if version is not None and not isinstance(version, str):
-        raise SweepError(f"version must be a str label such as '2', not {version!r:.60}.")
-    params = options["params"]
-    if params is not None and not isinstance(params, str):
-        if not isinstance(params, (list, tuple)) or not all(isinstance(p, str) for p in params):
-            raise SweepError(
-                f"params must be a list of parameter names, e.g. params=['length'], not "
-                f"{params!r:.60}."
-            )
-    cells = options["cells"]
-    if cells is not None and not isinstance(cells, dict):
-        raise SweepError(
-            f"cells must be a dict of parameter values, e.g. cells={{'length': [1, 2]}}, not "
-            f"{cells!r:.60}."
-        )
-
-
-def _check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
-    if output_dims is None:
-        return {}
-    if not isinstance(output_dims, dict):
-        raise SweepError(
-            "output_dims must be a dict mapping output names to dim names, e.g. "
-            "{'image': ('y', 'x', 'rgb')}; got " + repr(output_dims)
-        )
-    out = {}
-    for name, dims in output_dims.items():
-        dims = (dims,) if isinstance(dims, str) else tuple(dims)
-        if len(set(dims)) != len(dims) or not all(isinstance(d, str) and d for d in dims):
-            raise SweepError(f"output_dims[{name!r}] = {dims!r} must be distinct non-empty names.")
-        out[name] = dims
-    return out
