@@ -13,7 +13,7 @@ from ..errors import (
 )
 from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
-from .grid import Grid, _union
+from .grid import Grid, union_values
 from .netcdf import NetCDFStore
 from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
 from .opening import open_store
@@ -80,7 +80,7 @@ def merge_stores(
         for name, (values, attrs) in src.grid.items():
             if name in grid:
                 attrs = grid[name].attrs
-                values, _ = _union(src.path, name, grid[name].values, values)
+                values, _ = union_values(src.path, name, grid[name].values, values)
             grid.set(name, values, attrs)
     merged: dict[str, FunctionTable] = {}
     for src in sources:

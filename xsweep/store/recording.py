@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .base import Recorder
-from .codec import _Codec
-from .files import _write_cause
+from .codec import RecordCodec
+from .files import write_cause
 from .journal import JournalWriter
-from .staging import _wants_stage
+from .staging import wants_stage
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -28,7 +28,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     ``expect``: how many cells will be computed when the session ends (a layout hint).
     """
     # What the hot path uses, set again by start() after every publish (a new journal).
-    codec: _Codec | None = None
+    codec: RecordCodec | None = None
     writer: JournalWriter | None = None
     encode: Any = None  # codec.encode, or the struct of all-scalar cells (fast path)
     put = table.putter()
@@ -39,7 +39,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
         try:
             store._open_journal()
             stage = store._stage
-            if stage is None and store._session_publish and _wants_stage(table, expect):
+            if stage is None and store._session_publish and wants_stage(table, expect):
                 stage = store._begin_stage(table)
             elif stage is not None and stage.table is not table:
                 stage.finalizable = False  # another function's cells are not in it
@@ -49,9 +49,9 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
             raise journal_error(store, exc) from exc
         slot = store._slot_of[table.key]
         if stage is not None and stage.table is table:
-            codec = _Codec(table, slot, stage.fd, stage.places)
+            codec = RecordCodec(table, slot, stage.fd, stage.places)
         else:
-            codec = _Codec(table, slot)
+            codec = RecordCodec(table, slot)
         encode = codec.encode
         writer = store._writer
         put = table.putter()
@@ -98,7 +98,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
 def journal_error(store: NetCDFStore, exc: OSError) -> StoreError:
     return StoreError(
         f"Could not record a finished cell in {store.journal_path}: "
-        f"{_write_cause(exc, store.path)}. Every cell recorded before it is safe (in "
+        f"{write_cause(exc, store.path)}. Every cell recorded before it is safe (in "
         f"{store.path} and the journal); the cell being recorded is not. Fix the cause and "
         "sweep again: it resumes with the missing cells."
     )
