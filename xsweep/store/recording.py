@@ -36,22 +36,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
 
     def start() -> None:
         nonlocal codec, writer, encode, put, journal_of
-        try:
-            store._open_journal()
-            stage = store._stage
-            if stage is None and store._session_publish and wants_stage(table, expect):
-                stage = store._begin_stage(table)
-            elif stage is not None and stage.table is not table:
-                stage.finalizable = False  # another function's cells are not in it
-        except StoreError:
-            raise
-        except OSError as exc:
-            raise journal_error(store, exc) from exc
-        slot = store._slot_of[table.key]
-        if stage is not None and stage.table is table:
-            codec = RecordCodec(table, slot, stage.fd, stage.places)
-        else:
-            codec = RecordCodec(table, slot)
+        codec = open_codec(store, table, expect)
         encode = codec.encode
         writer = store._writer
         put = table.putter()
@@ -95,7 +80,28 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     return Recorder(record, record_failure, record_none)
 
 
+def open_codec(store: NetCDFStore, table: FunctionTable, expect: int) -> RecordCodec:
+    """Open the store's journal (and the sweep's staged file, if it wants one): the codec
+    that encodes ``table``'s cells for them. Once per journal, not per cell."""
+    try:
+        store._open_journal()
+        stage = store._stage
+        if stage is None and store._session_publish and wants_stage(table, expect):
+            stage = store._begin_stage(table)
+        elif stage is not None and stage.table is not table:
+            stage.finalizable = False  # another function's cells are not in it
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise journal_error(store, exc) from exc
+    slot = store._slot_of[table.key]
+    if stage is not None and stage.table is table:
+        return RecordCodec(table, slot, stage.fd, stage.places)
+    return RecordCodec(table, slot)
+
+
 def journal_error(store: NetCDFStore, exc: OSError) -> StoreError:
+    """The error of a cell that could not be recorded, saying why and that the rest is safe."""
     return StoreError(
         f"Could not record a finished cell in {store.journal_path}: "
         f"{write_cause(exc, store.path)}. Every cell recorded before it is safe (in "
