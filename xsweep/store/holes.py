@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ..file_format import COMPUTED, DTYPE_ATTR, ENCODING_ATTR, EXTENT_ATTR, HOLES_ATTR
+from ..file_format import (
+    COMPUTED,
+    DTYPE_ATTR,
+    ENCODING_ATTR,
+    EXTENT_ATTR,
+    HOLES_ATTR,
+    STATUS_MEANINGS,
+)
 from ..outputs import VariableSpec
 from .ondisk import write_fill_runs
 
@@ -256,7 +263,7 @@ def file_form(
         )
         attrs[HOLES_ATTR] = (
             f"{why}, so no _FillValue marks cells without a value: read only cells whose "
-            f"{status_name} is 1 (computed)"
+            f"{status_name} is {COMPUTED} ({STATUS_MEANINGS[COMPUTED]})"
         )
         return data, None, attrs
     return (np.where(mask, fill, data) if fill_holes else data), fill, attrs

@@ -415,7 +415,10 @@ def _raw_holes(var: VariableSpec, status_name: str) -> dict[str, Any]:
     """The attributes of an int output whose holes keep raw values (status is the truth)."""
     if not maskable(var):
         return {}
-    note = f"no _FillValue marks cells without a value: read only cells whose {status_name} is 1"
+    note = (
+        "no _FillValue marks cells without a value: read only cells whose "
+        f"{status_name} is {COMPUTED}"
+    )
     if var.extent is not None:
         note += f", and of each only the shape its {var.extent} gives (the rest is padding)"
     return {"ancillary_variables": status_name, HOLES_ATTR: note}
