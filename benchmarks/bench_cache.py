@@ -198,10 +198,10 @@ def bench_cold(folder, n, repeats):
 # -- a2. per-cell slope against raw writes ------------------------------------------------------
 def record_bytes():
     """The size of the journal record of one cell of ``f`` (an int64 scalar)."""
-    from xsweep.store.codec import _HEAD
+    from xsweep.store.codec import RECORD_HEAD
     from xsweep.store.journal import _FRAME
 
-    return _FRAME.size + _HEAD.size + np.dtype(np.int64).itemsize
+    return _FRAME.size + RECORD_HEAD.size + np.dtype(np.int64).itemsize
 
 
 def raw_writes(folder, cells, size):

@@ -10,7 +10,7 @@ alternative measured here asks HDF5 itself, through h5py:
 
 For each case the file is laid out as xsweep does it (small float variables first, then the
 big contiguous variables defined between ``set_fill_off`` / ``set_fill_on``; a write of the
-head of cell 0 of each, ``sync``; the netCDF4 Dataset stays OPEN, as in ``_create_stage``),
+head of cell 0 of each, ``sync``; the netCDF4 Dataset stays OPEN, as in ``create_stage``),
 then, repeated, best / median in ms:
 
 * scan:   xsweep's own ``_find_markers`` (SEEK_DATA / SEEK_HOLE, 8 MiB windows);
@@ -55,7 +55,7 @@ h5py = None
 
 perf = time.perf_counter
 IMAGE_SHAPE = (480, 640, 3)
-HEAD = IMAGE_SHAPE[1] * IMAGE_SHAPE[2]  # xsweep's _cell_head: one image row, 1920 bytes
+HEAD = IMAGE_SHAPE[1] * IMAGE_SHAPE[2]  # xsweep's cell_head: one image row, 1920 bytes
 CURVE = 512  # a small per-cell float variable, 4 KiB a cell
 
 # (label, cells, big variables)
@@ -89,7 +89,7 @@ def fmt(pair: tuple[float, float]) -> str:
 
 
 def create(path: str, ncells: int, nbig: int):
-    """Write the file as ``_write_file`` does for a staged table; return it open (synced).
+    """Write the file as ``write_file`` does for a staged table; return it open (synced).
 
     Returns ``(nc, markers, seconds)``: ``markers`` maps marker bytes to variable name.
     """
@@ -117,7 +117,7 @@ def create(path: str, ncells: int, nbig: int):
         marker = np.resize(np.frombuffer(os.urandom(32), dtype=np.uint8), HEAD)
         markers[marker.tobytes()] = name
         later.append((v, marker.reshape(IMAGE_SHAPE[1:]), (0, 0)))
-    for v, data, *index in later:  # as _write_file: every variable defined, then written
+    for v, data, *index in later:  # as write_file: every variable defined, then written
         if index:
             v[index[0]] = data
         else:

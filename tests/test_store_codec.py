@@ -15,7 +15,8 @@ import pytest
 
 from xsweep.file_format import COMPUTED, FAILED, NO_VALUE, NOT_COMPUTED
 from xsweep.outputs import infer_spec
-from xsweep.store.codec import _SLOT, _Codec
+from xsweep.store.codec import RECORD_SLOT as _SLOT
+from xsweep.store.codec import RecordCodec as _Codec
 from xsweep.store.journal import HEADER_LEN, SUM_BYTES, JournalWriter, read_records
 from xsweep.store.table import FunctionTable
 

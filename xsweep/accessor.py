@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import XsweepError
+from .file_format import MESSAGES_ATTR
 from .store import STATUS_COLUMNS, failed_rows, status_counts, status_variables, variable_names
 
 
@@ -247,6 +248,6 @@ def _messages(ds: xr.Dataset, names, codes) -> list[str]:
     if names.messages in ds.variables:
         return [str(m) for m in np.asarray(ds[names.messages].values).tolist()]
     if codes is not None:
-        found = codes.attrs.get("xsweep_messages", [])
+        found = codes.attrs.get(MESSAGES_ATTR, [])
         return [str(found)] if isinstance(found, str) else [str(m) for m in found]
     return []

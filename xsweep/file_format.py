@@ -92,6 +92,20 @@ DIMS_ATTR = "xsweep_dims"
 #: The dims as the function returned them (a DataArray's or Dataset's own names).
 RETURNED_DIMS_ATTR = "xsweep_returned_dims"
 
+#: What a generation (``GENERATION_ATTR``) looks like: 32 lowercase hex digits. Staged files
+#: are named after theirs, so a name that does not match is not a staged file of ours.
+GENERATION_ID = re.compile(r"[0-9a-f]{32}")
+
+# --- the files next to a results file while a sweep writes it ------------------------------
+#: ``<file>.journal``: the cells finished since the file was last published.
+JOURNAL_SUFFIX = ".journal"
+#: ``<file>.lock``: the writer lock.
+LOCK_SUFFIX = ".lock"
+#: ``<file>.xsweep-tmp-<pid>``: a snapshot being written (or a journal being freed).
+TEMP_MARK = ".xsweep-tmp-"
+#: ``<file>.xsweep-stage-<generation>``: the next snapshot, big cells written in place.
+STAGE_MARK = ".xsweep-stage-"
+
 
 #: Coordinates as plain tuples: name -> (values, attrs), in dim order.
 Coords = dict[str, tuple[np.ndarray, dict[str, Any]]]
@@ -197,7 +211,7 @@ def status_variables(ds: Any) -> dict[str, str]:
     for name, var in variables.items():
         meanings = str(var.attrs.get("flag_meanings", ""))
         if meanings and FLAG_MEANINGS.startswith(meanings) and str(name).endswith("_status"):
-            out[str(var.attrs.get("xsweep_name", str(name)[: -len("_status")]))] = str(name)
+            out[str(var.attrs.get(NAME_ATTR, str(name)[: -len("_status")]))] = str(name)
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .file_format import DTYPE_ATTR
 from .outputs.images import ImageArray
 
 
@@ -180,7 +181,7 @@ def holds_pixels(da: xr.DataArray) -> bool:
     >>> holds_pixels(xr.DataArray([0.0, 0.5, 1.0]))
     False
     """
-    dtype = da.attrs.get("xsweep_dtype") or da.encoding.get("dtype")
+    dtype = da.attrs.get(DTYPE_ATTR) or da.encoding.get("dtype")
     try:
         return dtype is not None and np.dtype(dtype).kind in "iu"
     except TypeError:

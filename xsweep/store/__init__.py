@@ -16,10 +16,13 @@ users share). A module per idea:
 * ``codec``: journal records of cells, encoded and applied;
 * ``replay``: replaying a journal onto its file's tables after a crash;
 * ``locking``: the one-writer lock;
-* ``files``: file-system helpers (fsync, discard, what a failed write means);
-* ``ncfile``: writing and reading whole NetCDF files (the only module that imports netCDF4);
+* ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
+* ``durability``: when the file, the journal and their folder entries reach the disk;
+* ``ncfile``: writing and reading whole NetCDF files;
+* ``bigcells``: the layouts of outputs of big cells (images, fields) in a file;
+* ``holes``: cells without a value in int and bool outputs, never read as a number;
 * ``nclock``: the one process-wide lock every netCDF call holds (the libraries are not
-  thread-safe), shared with xarray's own reads;
+  thread-safe), shared with xarray's own reads, and opening a file under it;
 * ``staging``: big cells written straight into the next snapshot;
 * ``netcdf``: :class:`NetCDFStore`: loading, write sessions, the store's verbs;
 * ``recording``: the per-cell write path (a journal record, then the table);
@@ -28,6 +31,21 @@ users share). A module per idea:
 * ``lazy``: results read from the file when indexed;
 * ``opening``: opening a results file without a space;
 * ``merge``: combining results files.
+
+Imports go one way: each module imports only modules listed before it (lowest
+first; those on one line import none of each other)::
+
+    files, journal, locking, budget, grid, nclock
+    ondisk, durability
+    holes
+    table
+    base, bigcells, codec
+    memory, ncfile, replay
+    lazy, staging
+    publishing, recording
+    netcdf
+    opening
+    merge
 
 ``docs/architecture.md`` tells how they fit; :mod:`xsweep.store.netcdf` how the NetCDF
 store keeps every computed cell through any interruption.

@@ -1,6 +1,6 @@
 """Outputs of big cells (images, fields) in a file: their layouts and block copies.
 
-Three layouts, chosen when a file is written (:func:`xsweep.store.ncfile._write_file`):
+Three layouts, chosen when a file is written (:func:`xsweep.store.ncfile.write_file`):
 contiguous when the grid is mostly computed (one plain write, as fast as a raw ``write``),
 one chunk per cell when it is barely computed (disk space for computed cells only), and a
 staged layout whose places are fixed so that a sweep writes each cell straight there (see
@@ -11,20 +11,16 @@ block at a time.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..file_format import COMPUTED
+from ..file_format import COMPUTED, DTYPE_ATTR
 from ..outputs import VariableSpec
 from .ondisk import COPY_BYTES, OnDisk, blocks, cell_nbytes, slabs
 from .table import FunctionTable
 
-if TYPE_CHECKING:  # annotations only: that module imports this one
-    pass
-
-
-#: Output cells at least this big get a layout of their own (see :func:`_create_cells`).
+#: Output cells at least this big get a layout of their own (see :func:`create_cells`).
 BIG_CELL_BYTES = 256 * 1024
 
 
@@ -32,7 +28,7 @@ BIG_CELL_BYTES = 256 * 1024
 DENSE_FRACTION = 0.9
 
 
-def _create_cells(
+def create_cells(
     nc,
     name: str,
     dims: tuple[str, ...],
@@ -55,19 +51,19 @@ def _create_cells(
     ncells = int(np.prod(grid_shape, dtype=np.int64))
     if computed.size >= DENSE_FRACTION * ncells:
         var = _define_big(nc, name, data.dtype, dims, attrs, fill, contiguous=True)
-        later.append((_put, var, data))
+        later.append((write_values, var, data))
         if fill is not None and computed.size < ncells:  # the few holes get the fill
             hole = np.full(data.shape[len(grid_shape) :], fill, dtype=data.dtype)
             done = np.zeros(ncells, dtype=bool)
             done[computed] = True
             for flat in np.flatnonzero(~done).tolist():
-                later.append((_put, var, hole, np.unravel_index(flat, grid_shape)))
+                later.append((write_values, var, hole, np.unravel_index(flat, grid_shape)))
         return
     chunks = (1,) * len(grid_shape) + data.shape[len(grid_shape) :]
     var = _define_big(nc, name, data.dtype, dims, attrs, fill, chunksizes=chunks)
     cells = data.reshape((-1, *data.shape[len(grid_shape) :]))
     for flat in computed.tolist():
-        later.append((_put, var, cells[flat], np.unravel_index(flat, grid_shape)))
+        later.append((write_values, var, cells[flat], np.unravel_index(flat, grid_shape)))
 
 
 def _define_big(
@@ -90,7 +86,7 @@ def _define_big(
         var = nc.createVariable(name, dtype, dims, fill_value=dtype.type(np.nan), **layout)
     else:
         var = nc.createVariable(name, "i1" if dtype.kind == "b" else dtype, dims, **layout)
-        if dtype.kind == "b" and "xsweep_dtype" not in attrs:
+        if dtype.kind == "b" and DTYPE_ATTR not in attrs:
             attrs = {**attrs, "dtype": "bool"}
     if contiguous:
         nc.set_fill_on()
@@ -99,8 +95,8 @@ def _define_big(
     return var
 
 
-def _create_streamed(nc, var: VariableSpec, buf: OnDisk, table: FunctionTable, attrs, later):
-    """An output kept on disk: laid out as :func:`_create_cells` does; copied in blocks.
+def create_streamed(nc, var: VariableSpec, buf: OnDisk, table: FunctionTable, attrs, later):
+    """An output kept on disk: laid out as :func:`create_cells` does; copied in blocks.
 
     Its cells are read from wherever they are (the previous file, a staged file) a block of
     at most ``ondisk.COPY_BYTES`` at a time: memory stays bounded whatever the grid.
@@ -133,24 +129,25 @@ def _copy_cells(v, buf: OnDisk, grid_shape: tuple[int, ...], cells: np.ndarray) 
                 v[tuple(int(i) for i in np.unravel_index(flat, grid_shape))] = values[row]
 
 
-def _is_big(var: VariableSpec) -> bool:
+def is_big(var: VariableSpec) -> bool:
+    """Whether ``var``'s cells are big enough for a layout of their own (``BIG_CELL_BYTES``)."""
     return var.dtype != object and var.dtype.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES
 
 
-def _create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
+def create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
     """A staged table's big output: contiguous, no fill; a marker in its first cell."""
     v = _define_big(nc, var.name, var.dtype, table.dims + var.dims, attrs, contiguous=True)
     dtype = "i1" if var.dtype.kind == "b" else var.dtype
-    # The marker fills the head of the first cell (see _cell_head): HDF5 allocates the whole
+    # The marker fills the head of the first cell (see cell_head): HDF5 allocates the whole
     # variable on this first write and writes these few bytes only.
-    suffix, head = _cell_head(var)
+    suffix, head = cell_head(var)
     marker = np.resize(np.frombuffer(os.urandom(32), dtype=np.uint8), head)
     block = marker.view(dtype).reshape([var.shape[i] for i, s in enumerate(suffix) if s != 0])
     stage.markers[marker.tobytes()] = var.name
     later.append((v.__setitem__, (0,) * len(table.dims) + suffix, block))
 
 
-def _cell_head(var: VariableSpec) -> tuple[tuple, int]:
+def cell_head(var: VariableSpec) -> tuple[tuple, int]:
     """The first block of a cell made of whole trailing rows, of at least 32 bytes.
 
     Returns its index within the cell (zeros, then full slices) and its size in bytes.
@@ -163,7 +160,7 @@ def _cell_head(var: VariableSpec) -> tuple[tuple, int]:
     return (), var.dtype.itemsize
 
 
-def _put(var, data: np.ndarray, index: Any = ...) -> None:
+def write_values(var, data: np.ndarray, index: Any = ...) -> None:
     """Write ``data`` to ``var`` (whole, or at ``index``) in the file's types.
 
     Strings go as NC_STRING objects, bools as int8 (the ``dtype: bool`` attribute says so).

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import struct
 from typing import Any
 
@@ -14,16 +13,16 @@ import numpy as np
 from ..file_format import COMPUTED, FAILED
 from ..outputs import VariableSpec
 from ..text import clean_message, text_problem
-from .journal import (
-    sum64,
-)
+from .files import pwrite_all
+from .journal import sum64
 from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
 
 # ---------------------------------------------------------------------------------------------
 # Journal record encoding
 # ---------------------------------------------------------------------------------------------
-_HEAD = struct.Struct("<HQBf")
+#: Every record's head: function slot, cell index, status, seconds.
+RECORD_HEAD = struct.Struct("<HQBf")
 
 
 _U32 = struct.Struct("<I")
@@ -49,19 +48,17 @@ STAGED, NONE_RECORD, STAGE = 3, 4, 7
 CONTROL_SLOT = 0xFFFF
 
 
-_SLOT = struct.Struct("<H")
+#: A record's first field alone: the function slot (or ``CONTROL_SLOT``).
+RECORD_SLOT = struct.Struct("<H")
 
 
-_STAGE_ID = re.compile(r"[0-9a-f]{32}")
-
-
-class _Malformed(ValueError):
+class MalformedRecord(ValueError):
     """A journal record that passed its checksum but does not describe a valid cell."""
 
 
 #: What decoding a crafted or damaged record can raise; such a record is skipped.
-_RECORD_ERRORS = (
-    _Malformed,
+RECORD_ERRORS = (
+    MalformedRecord,
     struct.error,
     ValueError,
     KeyError,
@@ -78,7 +75,7 @@ WRITEBACK_BYTES = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
-class _Codec:
+class RecordCodec:
     """Encodes one function's cells as journal payloads and applies decoded ones.
 
     With ``places`` (variable index -> (offset, cell bytes) in a staged file open as
@@ -141,7 +138,7 @@ class _Codec:
         if self.flat is not None:
             return self.flat.pack(self.slot, index, COMPUTED, seconds, *values)
         places = self.places
-        parts: list = [_HEAD.pack(self.slot, index, STAGED if places else COMPUTED, seconds)]
+        parts: list = [RECORD_HEAD.pack(self.slot, index, STAGED if places else COMPUTED, seconds)]
         for i, (var, value) in enumerate(zip(self.variables, values)):
             if var.dtype == object:
                 raw = json.dumps(value if isinstance(value, str) else value.tolist()).encode()
@@ -152,7 +149,7 @@ class _Codec:
             elif i in places:
                 base, nbytes = places[i]
                 view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")
-                _pwrite_all(self.stage_fd, view, base + index * nbytes)
+                pwrite_all(self.stage_fd, view, base + index * nbytes)
                 parts.append(_U64.pack(sum64([view])))
                 self._unflushed += nbytes
                 if self._unflushed >= WRITEBACK_BYTES:
@@ -162,52 +159,43 @@ class _Codec:
         return parts
 
     def encode_none(self, index: int, seconds: float) -> bytes:
-        return _HEAD.pack(self.slot, index, NONE_RECORD, seconds)
+        return RECORD_HEAD.pack(self.slot, index, NONE_RECORD, seconds)
 
     def encode_failure(self, index: int, message: str, seconds: float) -> bytes:
         raw = message.encode("utf-8", "replace")
-        return _HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
+        return RECORD_HEAD.pack(self.slot, index, FAILED, seconds) + _U32.pack(len(raw)) + raw
 
     def apply(self, payload: bytes) -> bool:
         """Apply one record; False if its staged data is missing or damaged (stop there).
 
-        Raises ``_Malformed`` (or a decoding error) for a record that does not describe a
+        Raises ``MalformedRecord`` (or a decoding error) for a record that does not describe a
         valid cell of this table; nothing is applied then.
         """
         table = self.table
-        _, index, status, seconds = _HEAD.unpack_from(payload)
+        _, index, status, seconds = RECORD_HEAD.unpack_from(payload)
         if index >= table.size:
-            raise _Malformed(f"cell {index} of a table of {table.size} cells")
-        pos = _HEAD.size
+            raise MalformedRecord(f"cell {index} of a table of {table.size} cells")
         if status == FAILED:
-            (n,) = _U32.unpack_from(payload, pos)
-            pos += 4
-            if pos + n != len(payload):
-                raise _Malformed("a failure record of the wrong length")
-            message = payload[pos : pos + n].decode("utf-8", "replace")
-            table.put_failure(index, clean_message(message), seconds)
-            return True
+            return self._apply_failure(payload, index, seconds)
         if status == NONE_RECORD:
-            if len(payload) != _HEAD.size:
-                raise _Malformed("a no-value record of the wrong length")
-            table.put_none(index, seconds)
-            return True
+            return self._apply_none(payload, index, seconds)
         if status not in (COMPUTED, STAGED) or table.spec is None:
-            raise _Malformed(f"status {status} for a function without outputs yet")
+            raise MalformedRecord(f"status {status} for a function without outputs yet")
         if self.flat is not None:
             if status != COMPUTED:
-                raise _Malformed(f"status {status} in a record of scalars")
+                raise MalformedRecord(f"status {status} in a record of scalars")
             table.put(index, self.flat.unpack(payload)[4:], seconds)
             return True
         if status == STAGED and not self.places:
             return False
+        pos = RECORD_HEAD.size
         values = []
         for i, var in enumerate(self.variables):
             if var.dtype == object:
                 (n,) = _U32.unpack_from(payload, pos)
                 pos += 4
                 if pos + n > len(payload):
-                    raise _Malformed("a string past the end of its record")
+                    raise MalformedRecord("a string past the end of its record")
                 value = _checked_text(var, json.loads(payload[pos : pos + n].decode("utf-8")))
                 pos += n
                 values.append(value)
@@ -228,8 +216,26 @@ class _Codec:
                 pos += arr.nbytes
                 values.append(arr.reshape(var.shape))
         if pos != len(payload):
-            raise _Malformed(f"{len(payload) - pos} bytes left over after the cell's values")
+            raise MalformedRecord(f"{len(payload) - pos} bytes left over after the cell's values")
         table.put(index, tuple(values), seconds)
+        return True
+
+    def _apply_failure(self, payload: bytes, index: int, seconds: float) -> bool:
+        """Apply a failed cell's record (its message follows the head)."""
+        pos = RECORD_HEAD.size
+        (n,) = _U32.unpack_from(payload, pos)
+        pos += 4
+        if pos + n != len(payload):
+            raise MalformedRecord("a failure record of the wrong length")
+        message = payload[pos : pos + n].decode("utf-8", "replace")
+        self.table.put_failure(index, clean_message(message), seconds)
+        return True
+
+    def _apply_none(self, payload: bytes, index: int, seconds: float) -> bool:
+        """Apply the record of a cell that returned None (a head alone)."""
+        if len(payload) != RECORD_HEAD.size:
+            raise MalformedRecord("a no-value record of the wrong length")
+        self.table.put_none(index, seconds)
         return True
 
 
@@ -237,21 +243,14 @@ def _checked_text(var: VariableSpec, value: Any) -> Any:
     """A string output decoded from a record, checked as a function's return value is."""
     if var.scalar or var.shape == ():
         if not isinstance(value, str) or text_problem(value):
-            raise _Malformed(f"{value!r:.40} is not a valid text value")
+            raise MalformedRecord(f"{value!r:.40} is not a valid text value")
         return value
     arr = np.array(value, dtype=object)
     if arr.shape != var.shape or not all(
         isinstance(v, str) and not text_problem(v) for v in arr.flat
     ):
-        raise _Malformed("a text array of the wrong shape or content")
+        raise MalformedRecord("a text array of the wrong shape or content")
     return arr
-
-
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
 
 
 def control_record(stage_path: str, slot: int, places: dict[int, tuple[int, int]]) -> bytes:
@@ -265,4 +264,4 @@ def control_record(stage_path: str, slot: int, places: dict[int, tuple[int, int]
         "slot": slot,
         "places": {str(i): list(place) for i, place in places.items()},
     }
-    return _HEAD.pack(CONTROL_SLOT, 0, STAGE, 0.0) + json.dumps(info).encode()
+    return RECORD_HEAD.pack(CONTROL_SLOT, 0, STAGE, 0.0) + json.dumps(info).encode()

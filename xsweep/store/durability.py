@@ -33,7 +33,8 @@ import time
 from collections.abc import Callable
 
 from ..errors import StoreError
-from .files import _fsync_dir, _fsync_file
+from ..file_format import JOURNAL_SUFFIX
+from .files import fsync_dir, fsync_file
 from .journal import HEADER_LEN, JournalWriter, open_side_file
 
 
@@ -77,7 +78,7 @@ class Durability:
     ) -> None:
         self.path = path
         self.folder = os.path.dirname(path)
-        self.journal_path = path + ".journal"
+        self.journal_path = path + JOURNAL_SUFFIX
         self.fsync_interval = fsync_interval
         self._lock = lock
         self._stage_fd = stage_fd
@@ -98,10 +99,10 @@ class Durability:
         ``entry``: make the new folder entry durable now; else the next flush does (only for
         a file on which nothing computed depends yet). Raises ``OSError``.
         """
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.replace(tmp, self.path)
         if entry:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         self.folder_unproven = not entry
         self.file_unproven = False
         self.pending = False  # the journal's records are in the file now
@@ -138,7 +139,7 @@ class Durability:
         """Make durable what the journal's records depend on (the writer flushes them next)."""
         if self.file_unproven:
             try:
-                _fsync_file(self.path)
+                fsync_file(self.path)
             except FileNotFoundError:
                 pass
             self.file_unproven = False
@@ -146,7 +147,7 @@ class Durability:
         if fd >= 0:
             os.fdatasync(fd)
         if self.folder_unproven:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             self.folder_unproven = False
         self.pending = False
         self.flushed_at = time.monotonic()

@@ -1,4 +1,4 @@
-"""File-system helpers of the NetCDF store: fsync, background discard, write errors."""
+"""File-system helpers of the NetCDF store: writes, fsync, background discard, write errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import errno
 import os
 import threading
 
+from ..file_format import STAGE_MARK, TEMP_MARK
 
-def _write_cause(exc: BaseException, path: str) -> str:
+
+def write_cause(exc: BaseException, path: str) -> str:
     """What made a write next to ``path`` fail, and what to do, in words.
 
     HDF5 reports a full disk as "HDF error" or even "Permission denied", so the free space
@@ -44,47 +46,50 @@ def _write_cause(exc: BaseException, path: str) -> str:
     return f"{exc}; check free disk space and the permissions of {folder}"
 
 
-def _unlink(path: str) -> None:
+def unlink_quietly(path: str) -> None:
+    """Remove ``path`` if it exists."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
 
-#: Journals at least this big are freed in the background (``_discard``).
+#: Journals at least this big are freed in the background (``discard``).
 DISCARD_BYTES = 8 << 20
 
 
 _discarding: list[threading.Thread] = []
 
 
-def _discard(path: str, tomb: str) -> None:
+def discard(path: str, tomb: str) -> None:
     """Remove a file now for every reader, and free its disk space in the background.
 
     Freeing a big journal's cached pages takes milliseconds (2 ms for 37 MB here) that the
     caller need not wait for. A process killed first leaves ``tomb``, which the next write
-    session removes (it matches ``*.xsweep-tmp-*``); :func:`_wait_discards` waits for them.
+    session removes (it matches ``*.xsweep-tmp-*``); :func:`wait_discards` waits for them.
     """
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
         return
     if size < DISCARD_BYTES:
-        _unlink(path)
+        unlink_quietly(path)
         return
     try:
         os.replace(path, tomb)
     except FileNotFoundError:
         return
-    thread = threading.Thread(target=_unlink, args=(tomb,), name="xsweep-discard")
+    thread = threading.Thread(target=unlink_quietly, args=(tomb,), name="xsweep-discard")
     thread.start()
     _discarding[:] = [t for t in _discarding if t.is_alive()] + [thread]
 
 
-def _wait_discards() -> None:
+def wait_discards() -> None:
+    """Wait until the files being freed in the background are gone."""
     for thread in list(_discarding):
         thread.join()
 
 
-def _fsync_file(path: str) -> None:
+def fsync_file(path: str) -> None:
+    """Make the bytes of the file ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -92,7 +97,8 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
+    """Make the entries of the folder ``path`` (its renames) durable."""
     fd = os.open(path or ".", os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -100,14 +106,14 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _clean_temp_files(path: str, keep: str | None) -> None:
+def clean_temp_files(path: str, keep: str | None) -> None:
     """Remove the temporary and staged files of the results file ``path``, but ``keep``.
 
     Only the writer (holding the lock) calls this: no other writer is writing one. A staged
     file that the journal's records need (``keep``) stays; a folder is never ours.
     """
     folder, name = os.path.split(path)
-    prefixes = (f"{name}.xsweep-tmp-", f"{name}.xsweep-stage-")
+    prefixes = (name + TEMP_MARK, name + STAGE_MARK)
     with os.scandir(folder or ".") as entries:
         for entry in entries:
             if (
@@ -115,4 +121,12 @@ def _clean_temp_files(path: str, keep: str | None) -> None:
                 and entry.path != keep
                 and not entry.is_dir(follow_symlinks=False)
             ):
-                _unlink(entry.path)
+                unlink_quietly(entry.path)
+
+
+def pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    """Write all of ``view`` at ``offset`` of ``fd`` (``pwrite`` may write less than asked)."""
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n

@@ -51,7 +51,7 @@ class Grid(Mapping[str, Axis]):
         return len(self._axes)
 
     def __repr__(self) -> str:
-        return f"Grid({', '.join(f'{n}={_short(a.values)}' for n, a in self._axes.items())})"
+        return f"Grid({', '.join(f'{n}={short_values(a.values)}' for n, a in self._axes.items())})"
 
     def copy(self) -> Grid:
         grid = Grid(self._axes)
@@ -108,7 +108,7 @@ class Grid(Mapping[str, Axis]):
             if name not in self._axes:
                 grid.set(name, values, attrs)
                 continue
-            union, positions = _union(path, name, self._axes[name].values, values)
+            union, positions = union_values(path, name, self._axes[name].values, values)
             lookup = {v: i for i, v in enumerate(union.tolist())}
             grid.set(
                 name,
@@ -121,7 +121,7 @@ class Grid(Mapping[str, Axis]):
         return grid, moved
 
 
-def _union(
+def union_values(
     path: str, name: str, file_values: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The union of a parameter's values in the file and in the space.
@@ -134,9 +134,10 @@ def _union(
     kinds = {file_values.dtype.kind, values.dtype.kind}
     if not (kinds <= {"i", "u", "f"} or len(kinds) == 1):
         raise StoreMismatchError(
-            f"The cache file {path} has parameter {name!r} with values {_short(file_values)}, "
-            f"of another kind than this space's {_short(values)}. Nothing was changed. Use "
-            "another cache path, or rename the parameter."
+            f"The cache file {path} has parameter {name!r} with values "
+            f"{short_values(file_values)}, of another kind than this space's "
+            f"{short_values(values)}. Nothing was changed. Use another cache path, or rename the "
+            "parameter."
         )
     known = set(file_values.tolist())
     new = [v for v in values.tolist() if v not in known]
@@ -157,6 +158,7 @@ def _increasing(values: np.ndarray) -> bool:
     return values.size < 2 or bool(np.all(np.diff(values) > 0))
 
 
-def _short(values: np.ndarray) -> str:
+def short_values(values: np.ndarray) -> str:
+    """A parameter's values for a message: all of a few, else the first and last."""
     items = values.tolist()
     return repr(items) if len(items) <= 8 else f"[{items[0]!r}, ..., {items[-1]!r}] ({len(items)})"

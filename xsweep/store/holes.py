@@ -23,19 +23,25 @@ from typing import Any
 
 import numpy as np
 
-from ..file_format import COMPUTED
+from ..file_format import (
+    COMPUTED,
+    DTYPE_ATTR,
+    ENCODING_ATTR,
+    EXTENT_ATTR,
+    HOLES_ATTR,
+    STATUS_MEANINGS,
+)
 from ..outputs import VariableSpec
+from .ondisk import write_fill_runs
 
-#: The dtype an output was returned in, where holes made it float (in a returned Dataset);
-#: in a file, "bool" on a bool output stored as int8 with a fill.
-DTYPE_ATTR = BOOL_ATTR = "xsweep_dtype"
-#: The attribute that says an output's holes hold raw bytes (no free value to mark them).
-RAW_ATTR = "xsweep_holes"
+# DTYPE_ATTR: the dtype an output was returned in, where holes made it float (in a returned
+# Dataset); in a file, "bool" on a bool output stored as int8 with a fill. HOLES_ATTR: set
+# where an output's holes hold raw bytes (no free value to mark them).
 
 
 def maskable(var: VariableSpec) -> bool:
     """Whether ``var``'s holes need masking: an int, unsigned or bool output (not times)."""
-    encoding = str(var.attrs.get("xsweep_encoding", ""))
+    encoding = str(var.attrs.get(ENCODING_ATTR, ""))
     times = encoding.startswith(("datetime64", "timedelta64"))  # NaT marks their holes
     return var.dtype != object and var.dtype.kind in "biu" and not times
 
@@ -246,7 +252,7 @@ def file_form(
         return data, None, attrs
     if data.dtype.kind == "b":
         stored = np.where(mask, np.int8(-1), data.astype(np.int8))
-        attrs[BOOL_ATTR] = "bool"
+        attrs[DTYPE_ATTR] = "bool"
         return stored, np.int8(-1), attrs
     fill = choose_fill(data, mask)
     if fill is None:
@@ -255,9 +261,9 @@ def file_form(
             if data.dtype.itemsize == 8
             else f"every value of {data.dtype} is taken"
         )
-        attrs[RAW_ATTR] = (
+        attrs[HOLES_ATTR] = (
             f"{why}, so no _FillValue marks cells without a value: read only cells whose "
-            f"{status_name} is 1 (computed)"
+            f"{status_name} is {COMPUTED} ({STATUS_MEANINGS[COMPUTED]})"
         )
         return data, None, attrs
     return (np.where(mask, fill, data) if fill_holes else data), fill, attrs
@@ -380,7 +386,7 @@ def view_dtypes(ds: Any, status_name: str) -> Any:
             continue
         cell_shape = da.shape[status.ndim :]
         var = VariableSpec(str(name), np.dtype(dtype), cell_shape, da.dims[status.ndim :])
-        extent = da.attrs.get("xsweep_extent")
+        extent = da.attrs.get(EXTENT_ATTR)
         extent = ds[extent].values if extent in ds.data_vars else None
         if extent is not None and np.isnan(extent).any():
             continue  # an extent of a cell without a value: a hole
@@ -405,14 +411,12 @@ def view_dtypes(ds: Any, status_name: str) -> Any:
 def mark_staged_holes(stage: Any, index: int, var: VariableSpec, table: Any) -> None:
     """Mark the holes of a staged file's big int output ``index`` once its cells are in:
     a free value (one read of the computed cells) written over the cells without a value
-    and named by ``missing_value``; none free, the raw bytes stay (``RAW_ATTR`` says so)."""
-    from .ondisk import write_fill_runs
-
+    and named by ``missing_value``; none free, the raw bytes stay (``HOLES_ATTR`` says so)."""
     file_var = stage.nc.variables[var.name]
     mask = table_mask(table, var)
     if mask is None:
-        if RAW_ATTR in file_var.ncattrs():
-            file_var.delncattr(RAW_ATTR)
+        if HOLES_ATTR in file_var.ncattrs():
+            file_var.delncattr(HOLES_ATTR)
         return
     holes = np.flatnonzero(table.status != COMPUTED)
     if var.extent is not None or holes.size > table.size // 10:
@@ -433,6 +437,6 @@ def mark_staged_holes(stage: Any, index: int, var: VariableSpec, table: Any) -> 
     write_fill_runs(stage.fd, var, holes, base, fill)
     if var.dtype.kind == "b":
         file_var.delncattr("dtype")
-        file_var.setncattr(BOOL_ATTR, "bool")
+        file_var.setncattr(DTYPE_ATTR, "bool")
     file_var.setncattr("missing_value", fill)
-    file_var.delncattr(RAW_ATTR)
+    file_var.delncattr(HOLES_ATTR)

@@ -8,8 +8,9 @@ import numpy as np
 import xarray as xr
 from xarray.backends import NetCDF4DataStore
 
+from ..file_format import DTYPE_ATTR
 from .grid import Grid
-from .holes import DTYPE_ATTR, lazy_masked, table_mask
+from .holes import lazy_masked, table_mask
 from .ncfile import open_generation
 from .nclock import NC_LOCK, LockedFileManager
 from .table import FunctionTable

@@ -15,15 +15,22 @@ from ..errors import (
     StoreError,
     StoreMismatchError,
 )
-from ..file_format import DONE, NO_VALUE, Coords, failed_rows, function_dim, status_counts
+from ..file_format import (
+    DIMS_ATTR,
+    DONE,
+    NO_VALUE,
+    Coords,
+    failed_rows,
+    function_dim,
+    status_counts,
+)
 from ..outputs import OutputSpec, VariableSpec
-from ..outputs.base import NAMED_DIMS
 from ..text import name_problem, text_problem
 from .base import NOT_STORED, FunctionSummary, Peek, Recorder, Store
 from .budget import check_fits
-from .grid import Grid, _short
+from .grid import Grid, short_values
 from .ondisk import is_on_disk
-from .table import FunctionTable, _same_structure
+from .table import FunctionTable, same_structure
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +143,7 @@ class MemoryStore(Store):
             if not hits.size:
                 raise StoreMismatchError(
                     f"computed_at[{d!r}] = {self.computed_at[d]!r} is not one of the values of "
-                    f"parameter {d!r}: {_short(values)}."
+                    f"parameter {d!r}: {short_values(values)}."
                 )
             fixed[d] = int(hits[0])
         table.regrid(dims, self.grid.shape(dims), {}, fixed)
@@ -149,7 +156,7 @@ class MemoryStore(Store):
         same; a different one (a whole-grid recompute of an edited function) replaces it,
         and the old cells, which cannot hold the new structure, count as not computed.
         """
-        if table.spec is not None and _same_structure(table.spec, spec):
+        if table.spec is not None and same_structure(table.spec, spec):
             return
         spec = self._check_spec(table, spec)
         if table.spec is not None:
@@ -508,10 +515,10 @@ def _with_stored_names(spec: OutputSpec, stored: dict[str, str]) -> OutputSpec:
             c = c.copy(deep=False)
             c.dims = tuple(rename.get(d, d) for d in c.dims)
             coords[rename.get(k, k) if k in rename else k] = c
-        attrs = {k: v for k, v in var.attrs.items() if k != NAMED_DIMS}
+        attrs = {k: v for k, v in var.attrs.items() if k != DIMS_ATTR}
         dims = tuple(rename[d] for d in var.dims)
         if dims != var.named_dims:
-            attrs[NAMED_DIMS] = json.dumps(list(var.named_dims))
+            attrs[DIMS_ATTR] = json.dumps(list(var.named_dims))
         variables.append(
             VariableSpec(
                 var.name, var.dtype, var.shape, dims, var.scalar, coords=coords, attrs=attrs

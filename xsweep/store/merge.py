@@ -13,7 +13,7 @@ from ..errors import (
 )
 from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
-from .grid import Grid, _union
+from .grid import Grid, union_values
 from .netcdf import NetCDFStore
 from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
 from .opening import open_store
@@ -80,7 +80,7 @@ def merge_stores(
         for name, (values, attrs) in src.grid.items():
             if name in grid:
                 attrs = grid[name].attrs
-                values, _ = _union(src.path, name, grid[name].values, values)
+                values, _ = union_values(src.path, name, grid[name].values, values)
             grid.set(name, values, attrs)
     merged: dict[str, FunctionTable] = {}
     for src in sources:
@@ -104,7 +104,18 @@ def merge_stores(
 def _merge_table(
     into: FunctionTable, src: FunctionTable, path: str, grid: Grid, on_conflict: str
 ) -> None:
+    """Merge the cells of ``src`` (read from ``path``) into ``into``, both over ``grid``."""
     where = f"{src.key} in {path}"
+    _check_same_function(into, src, where)
+    if src.spec is not None:
+        _merge_outputs(into, src, where)
+        _check_conflicts(into, src, path, grid, on_conflict)
+    _take_cells(into, src, on_conflict)
+    into.fingerprint = into.fingerprint or src.fingerprint
+
+
+def _check_same_function(into: FunctionTable, src: FunctionTable, where: str) -> None:
+    """Refuse tables over other parameters, or computed by another version of the code."""
     if into.dims != src.dims:
         raise StoreMismatchError(
             f"{where} is stored over {list(src.dims)}, but over {list(into.dims)} in an earlier "
@@ -116,44 +127,57 @@ def _merge_table(
             f"({src.fingerprint}) than in an earlier file ({into.fingerprint}); merging them "
             "would mix versions. Recompute one of them, or declare a version with @xs.version."
         )
-    if src.spec is not None and into.spec is None:
+
+
+def _merge_outputs(into: FunctionTable, src: FunctionTable, where: str) -> None:
+    """Give both tables the structure that holds the outputs of either (``src`` has one)."""
+    if into.spec is None:
         into.set_spec(src.spec)
-    if src.spec is not None:
-        mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
-        theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
-        # Ragged outputs of parts were padded to each part's own extent: pad both to the
-        # larger; the extents keep every cell's own shape.
-        both = union_spec(into.spec, src.spec)
-        if both is None or _outputs(into.spec) != _outputs(src.spec):
-            raise StoreMismatchError(
-                f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be "
-                "merged."
-            )
-        for table in (into, src):
-            if _layout(table.spec) != _layout(both):
-                table.regrow(both)
+    mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
+    theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
+    # Ragged outputs of parts were padded to each part's own extent: pad both to the
+    # larger; the extents keep every cell's own shape.
+    both = union_spec(into.spec, src.spec)
+    if both is None or _outputs(into.spec) != _outputs(src.spec):
+        raise StoreMismatchError(
+            f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be merged."
+        )
+    for table in (into, src):
+        if _layout(table.spec) != _layout(both):
+            table.regrow(both)
+
+
+def _check_conflicts(
+    into: FunctionTable, src: FunctionTable, path: str, grid: Grid, on_conflict: str
+) -> None:
+    """Compare the cells done in both; unless ``on_conflict`` picks one, differences raise."""
     both = np.flatnonzero(np.isin(into.status, DONE) & np.isin(src.status, DONE))
-    if both.size and src.spec is not None:
-        differ = np.zeros(both.size, dtype=bool)
-        for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
-            # A block of cells at a time: outputs kept on disk are read, never all at once.
-            per = max(COPY_BYTES // max(cell_nbytes(var), 1), 1)
-            for start in range(0, both.size, per):
-                part = both[start : start + per]
-                x, y = a[part], b[part]
-                same = x == y
-                if x.dtype.kind == "f":
-                    same |= np.isnan(x) & np.isnan(y)
-                differ[start : start + per] |= ~same.reshape(part.size, -1).all(axis=1)
-        differ |= into.status[both] != src.status[both]
-        if differ.any() and on_conflict == "raise":
-            cell = np.unravel_index(both[differ][0], into.shape)
-            label = ", ".join(f"{d}={v!r}" for d, v in grid.label(into.dims, cell).items())
-            raise StoreMismatchError(
-                f"{int(differ.sum())} cells of {src.key} are computed in several files with "
-                f"different values, first at {label} (in {path}). Pass on_conflict='first' or "
-                "'last' to keep one file's value (merge --on-conflict on the command line)."
-            )
+    if not both.size:
+        return
+    differ = np.zeros(both.size, dtype=bool)
+    for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
+        # A block of cells at a time: outputs kept on disk are read, never all at once.
+        per = max(COPY_BYTES // max(cell_nbytes(var), 1), 1)
+        for start in range(0, both.size, per):
+            part = both[start : start + per]
+            x, y = a[part], b[part]
+            same = x == y
+            if x.dtype.kind == "f":
+                same |= np.isnan(x) & np.isnan(y)
+            differ[start : start + per] |= ~same.reshape(part.size, -1).all(axis=1)
+    differ |= into.status[both] != src.status[both]
+    if differ.any() and on_conflict == "raise":
+        cell = np.unravel_index(both[differ][0], into.shape)
+        label = ", ".join(f"{d}={v!r}" for d, v in grid.label(into.dims, cell).items())
+        raise StoreMismatchError(
+            f"{int(differ.sum())} cells of {src.key} are computed in several files with "
+            f"different values, first at {label} (in {path}). Pass on_conflict='first' or "
+            "'last' to keep one file's value (merge --on-conflict on the command line)."
+        )
+
+
+def _take_cells(into: FunctionTable, src: FunctionTable, on_conflict: str) -> None:
+    """Copy into ``into`` the cells of ``src`` that ``on_conflict`` and the statuses pick."""
     take = np.isin(src.status, DONE)
     if on_conflict == "first":
         take &= ~np.isin(into.status, DONE)
@@ -175,7 +199,6 @@ def _merge_table(
         into.errors.pop(i, None)
         if i in src.errors:
             into.errors[i] = src.errors[i]
-    into.fingerprint = into.fingerprint or src.fingerprint
 
 
 def _layout(spec: OutputSpec) -> list[tuple]:

@@ -11,34 +11,46 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..errors import (
-    StoreError,
-)
+from ..errors import StoreError
 from ..file_format import (
     COMPUTED,
+    DTYPE_ATTR,
+    ENCODING_ATTR,
+    FINGERPRINT_ATTR,
     FLAG_VALUES,
+    FORMAT_ATTR,
     FORMAT_VERSION,
+    FUNCTION_ATTR,
+    FUNCTIONS_ATTR,
+    GENERATION_ATTR,
+    GENERATION_ID,
+    HOLES_ATTR,
+    KEPT_FINGERPRINTS_ATTR,
+    KIND_ATTR,
+    NAME_ATTR,
+    OUTPUTS_ATTR,
+    PARAMETERS_ATTR,
+    VERSION_ATTR,
     default_long_name,
     describe_codes,
     variable_prefix,
 )
 from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
-from .bigcells import _create_cells, _create_staged, _create_streamed, _is_big, _put
+from .bigcells import create_cells, create_staged, create_streamed, is_big, write_values
 from .budget import physical_memory
-from .codec import _STAGE_ID
 from .grid import Grid
-from .holes import BOOL_ATTR, RAW_ATTR, file_form, maskable, table_mask
+from .holes import file_form, maskable, table_mask
 from .nclock import locked
 from .ondisk import NcSource, OnDisk, is_on_disk, streams
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
-    from .staging import _StagePlan
+    from .staging import StagePlan
 
 
 class FileContents(NamedTuple):
-    """What a results file holds, as read by :func:`_read_file`."""
+    """What a results file holds, as read by :func:`read_file`."""
 
     generation: str  # the id of this snapshot (journals and staged files name it)
     created: str  # when the first snapshot of the file was written
@@ -50,7 +62,8 @@ class FileContents(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 # The NetCDF file itself
 # ---------------------------------------------------------------------------------------------
-def _now() -> str:
+def timestamp() -> str:
+    """The time now as the file's ``created``, ``updated`` and history lines spell it."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -58,7 +71,7 @@ def _provenance() -> dict[str, str]:
     import netCDF4
 
     return {
-        "xsweep_version": __version__,
+        VERSION_ATTR: __version__,
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
         "xarray_version": xr.__version__,
@@ -101,38 +114,38 @@ def _create(
         var = nc.createVariable(name, data.dtype, dims, fill_value=False)
     for k, v in attrs.items():
         var.setncattr(k, list(v) if isinstance(v, tuple) else v)
-    later.append((_put, var, data))
+    later.append((write_values, var, data))
 
 
 @locked
-def _write_file(
+def write_file(
     path: str,
     grid: Grid,
     tables: dict[str, FunctionTable],
     created: str,
     generation: str,
-    stage: _StagePlan | None = None,
+    stage: StagePlan | None = None,
     history: list[str] | None = None,
 ):
     """Write ``tables`` over ``grid`` as a complete file at ``path``.
 
     With ``stage``, the file is a staged snapshot: ``stage.table``'s big outputs are laid
     out contiguously with a marker in their first cell, and the file is returned open
-    (synced), for :func:`_create_stage` to go on with.
+    (synced), for :func:`~xsweep.store.staging.create_stage` to go on with.
     """
     import netCDF4
 
-    now = _now()
+    now = timestamp()
     nc = netCDF4.Dataset(path, "w", format="NETCDF4")
     try:
         nc.setncatts(
             {
                 "Conventions": "CF-1.10",
                 "title": "Parameter sweep results written by xsweep",
-                "xsweep_format": FORMAT_VERSION,
-                "xsweep_generation": generation,
-                "xsweep_functions": json.dumps(list(tables)),
-                "xsweep_parameters": json.dumps(list(grid)),
+                FORMAT_ATTR: FORMAT_VERSION,
+                GENERATION_ATTR: generation,
+                FUNCTIONS_ATTR: json.dumps(list(tables)),
+                PARAMETERS_ATTR: json.dumps(list(grid)),
                 "created": created,
                 "updated": now,
                 "history": "\n".join(history or [f"{created}: created by xsweep {__version__}"]),
@@ -163,7 +176,7 @@ def _write_file(
 
 
 def _write_table(
-    nc, table: FunctionTable, written: set[str], later: list, stage: _StagePlan | None = None
+    nc, table: FunctionTable, written: set[str], later: list, stage: StagePlan | None = None
 ) -> None:
     if table.spec is not None:
         for var, buf in zip(table.spec.variables, table.buffers):
@@ -177,34 +190,34 @@ def _write_table(
                     written.add(cname)
             attrs = dict(var.attrs)
             attrs.setdefault("long_name", default_long_name(var.name, table.name))
-            attrs["xsweep_function"] = table.key
+            attrs[FUNCTION_ATTR] = table.key
             extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
             if extra:
                 attrs["coordinates"] = " ".join(extra)
             status_name = table.names.status
-            if stage is not None and (_is_big(var) or is_on_disk(buf)):
+            if stage is not None and (is_big(var) or is_on_disk(buf)):
                 # Its cells arrive later, written in place: no values to choose a fill from
                 attrs.update(_raw_holes(var, status_name))
-                _create_staged(nc, var, table, attrs, later, stage)
+                create_staged(nc, var, table, attrs, later, stage)
                 continue
             if is_on_disk(buf):
                 if table_mask(table, var) is not None:
                     attrs.update(_raw_holes(var, status_name))
-                _create_streamed(nc, var, buf, table, attrs, later)
+                create_streamed(nc, var, buf, table, attrs, later)
                 continue
             data = buf.reshape(table.shape + var.shape)
             fill = None
             if maskable(var) and stage is not None:  # see holes.staged_form
                 attrs["ancillary_variables"] = status_name
             elif maskable(var):
-                # Big cells: the holes are written by _create_cells (HDF5's fill, or a few
+                # Big cells: the holes are written by create_cells (HDF5's fill, or a few
                 # cells), not by a copy of every cell; a ragged cell's padding needs one
-                whole = not _is_big(var) or var.extent is not None
+                whole = not is_big(var) or var.extent is not None
                 data, fill, more = file_form(data, table_mask(table, var), status_name, whole)
                 attrs.update(more)
-            if _is_big(var):
+            if is_big(var):
                 computed = np.flatnonzero(table.status == COMPUTED)
-                _create_cells(
+                create_cells(
                     nc,
                     var.name,
                     table.dims + var.dims,
@@ -238,7 +251,7 @@ def _write_table(
 
 
 @locked
-def _read_file(path: str, outputs: bool = True, budget: int | None = None) -> FileContents:
+def read_file(path: str, outputs: bool = True, budget: int | None = None) -> FileContents:
     """Read and check a results file (raises ``StoreError`` saying what is wrong).
 
     ``outputs=False`` reads everything but the output variables (whose tables then hold no
@@ -258,15 +271,15 @@ def _read_file(path: str, outputs: bool = True, budget: int | None = None) -> Fi
     with nc:
         nc.set_auto_maskandscale(False)
         attrs = nc.__dict__
-        if "xsweep_format" not in attrs:
+        if FORMAT_ATTR not in attrs:
             raise StoreError(
                 f"The file {path} is a NetCDF file but not an xsweep results file (it has no "
-                "'xsweep_format' attribute). Nothing was changed. Use another cache path: "
+                f"{FORMAT_ATTR!r} attribute). Nothing was changed. Use another cache path: "
                 "xsweep never overwrites a file it did not write."
             )
-        if str(attrs["xsweep_format"]) != FORMAT_VERSION:
+        if str(attrs[FORMAT_ATTR]) != FORMAT_VERSION:
             raise StoreError(
-                f"The file {path} uses xsweep file format {attrs['xsweep_format']}, which this "
+                f"The file {path} uses xsweep file format {attrs[FORMAT_ATTR]}, which this "
                 f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
             )
         try:
@@ -325,21 +338,21 @@ def _read_layout(
     path: str, nc, attrs: dict[str, Any], outputs: bool = True, budget: int | None = None
 ) -> FileContents:
     """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
-    generation = str(attrs.get("xsweep_generation", ""))
-    if not _STAGE_ID.fullmatch(generation):
-        raise _Damaged("the attribute 'xsweep_generation' is missing or malformed")
+    generation = str(attrs.get(GENERATION_ATTR, ""))
+    if not GENERATION_ID.fullmatch(generation):
+        raise _Damaged(f"the attribute {GENERATION_ATTR!r} is missing or malformed")
     variables = nc.variables
     grid = Grid()
-    for name in _names_attr(nc, "xsweep_parameters"):
+    for name in _names_attr(nc, PARAMETERS_ATTR):
         var = variables.get(name)
         if var is None or var.dimensions != (name,):
             raise _Damaged(f"parameter {name!r} has no coordinate variable")
         grid.set(name, _values(var), _attrs(var))
     status_vars = {}
     for v in variables.values():
-        if "flag_meanings" in v.ncattrs() and "xsweep_function" in v.ncattrs():
-            status_vars[str(v.getncattr("xsweep_function"))] = v
-    keys = _names_attr(nc, "xsweep_functions")
+        if "flag_meanings" in v.ncattrs() and FUNCTION_ATTR in v.ncattrs():
+            status_vars[str(v.getncattr(FUNCTION_ATTR))] = v
+    keys = _names_attr(nc, FUNCTIONS_ATTR)
     # A file claims its grid; check what loading it costs before allocating anything.
     need = 0
     stream: dict[str, bool] = {}
@@ -351,9 +364,9 @@ def _read_layout(
             raise _Damaged(f"the status of {key!r} is over {status_var.dimensions}, not parameters")
         cells = int(np.prod(grid.shape(status_var.dimensions), dtype=float))
         need += cells * 9  # status, seconds, error code
-        if "xsweep_outputs" in status_var.ncattrs():
+        if OUTPUTS_ATTR in status_var.ncattrs():
             sizes = []  # (bytes over the grid, streamable)
-            for out in _names_attr(status_var, "xsweep_outputs"):
+            for out in _names_attr(status_var, OUTPUTS_ATTR):
                 if out not in variables:
                     raise _Damaged(f"output variable {out!r} of {key!r} is missing")
                 var = variables[out]
@@ -394,7 +407,7 @@ def _read_layout(
 def _is_bool(var) -> bool:
     attrs = var.ncattrs()
     return ("dtype" in attrs and var.getncattr("dtype") == "bool") or (
-        BOOL_ATTR in attrs and var.getncattr(BOOL_ATTR) == "bool"
+        DTYPE_ATTR in attrs and var.getncattr(DTYPE_ATTR) == "bool"
     )
 
 
@@ -402,10 +415,13 @@ def _raw_holes(var: VariableSpec, status_name: str) -> dict[str, Any]:
     """The attributes of an int output whose holes keep raw values (status is the truth)."""
     if not maskable(var):
         return {}
-    note = f"no _FillValue marks cells without a value: read only cells whose {status_name} is 1"
+    note = (
+        "no _FillValue marks cells without a value: read only cells whose "
+        f"{status_name} is {COMPUTED}"
+    )
     if var.extent is not None:
         note += f", and of each only the shape its {var.extent} gives (the rest is padding)"
-    return {"ancillary_variables": status_name, RAW_ATTR: note}
+    return {"ancillary_variables": status_name, HOLES_ATTR: note}
 
 
 def _values(var) -> np.ndarray:
@@ -426,10 +442,10 @@ def _value_dtype(var) -> np.dtype:
 
 
 def _attrs(var) -> dict[str, Any]:
-    skip = {"_FillValue", "xsweep_function", "coordinates", "dtype", "ancillary_variables"}
-    skip.update((BOOL_ATTR, RAW_ATTR))
+    skip = {"_FillValue", FUNCTION_ATTR, "coordinates", "dtype", "ancillary_variables"}
+    skip.update((DTYPE_ATTR, HOLES_ATTR))
     out = {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
-    if "missing_value" in out and not str(out.get("xsweep_encoding", "")).startswith(
+    if "missing_value" in out and not str(out.get(ENCODING_ATTR, "")).startswith(
         ("datetime64", "timedelta64")
     ):
         del out["missing_value"]  # the holes of an int output (holes.staged_form), not its own
@@ -439,17 +455,36 @@ def _attrs(var) -> dict[str, Any]:
 def _read_table(
     nc, key: str, status_var, grid: Grid, outputs: bool = True, stream: bool = False
 ) -> FunctionTable:
-    variables = nc.variables
     dims = tuple(status_var.dimensions)
-    name = _text_attr(status_var, "xsweep_name")
+    name = _text_attr(status_var, NAME_ATTR)
     if name_problem(name) or name != variable_prefix(name):
         raise _Damaged(f"the function name {name!r:.80} of {key!r} is not a valid name")
     table = FunctionTable(key, name, dims, grid.shape(dims))
     attrs = status_var.ncattrs()
-    if "xsweep_fingerprint" in attrs:
-        table.fingerprint = str(status_var.getncattr("xsweep_fingerprint"))
-    if "xsweep_kept_fingerprints" in attrs:
-        table.history = json.loads(status_var.getncattr("xsweep_kept_fingerprints"))
+    if FINGERPRINT_ATTR in attrs:
+        table.fingerprint = str(status_var.getncattr(FINGERPRINT_ATTR))
+    if KEPT_FINGERPRINTS_ATTR in attrs:
+        table.history = json.loads(status_var.getncattr(KEPT_FINGERPRINTS_ATTR))
+    _read_bookkeeping(nc.variables, table, status_var)
+    if KIND_ATTR in attrs:
+        kind = status_var.getncattr(KIND_ATTR)
+        if kind not in _KINDS:
+            raise _Damaged(f"the output kind {kind!r:.40} of {key!r} is not one of {_KINDS}")
+        specs = []
+        buffers = []
+        for out in _names_attr(status_var, OUTPUTS_ATTR):
+            spec, data = _read_output(nc, table, kind, out, outputs, stream)
+            specs.append(spec)
+            buffers.append(data)
+        table.spec = OutputSpec(kind, tuple(specs))
+        if outputs:
+            _load_buffers(table, buffers)
+    return table
+
+
+def _read_bookkeeping(variables, table: FunctionTable, status_var) -> None:
+    """Read ``table``'s status, timings and error messages, checked."""
+    dims = table.dims
     for own in (status_var, variables[table.names.seconds], variables[table.names.error]):
         if own.dimensions != dims:
             raise _Damaged(f"variable {own.name!r} is not over {list(dims)}")
@@ -469,65 +504,67 @@ def _read_table(
         raise _Damaged(f"variable {table.names.error!r} refers to messages that do not exist")
     for index in np.flatnonzero(codes):
         table.errors[int(index)] = clean_message(str(messages[codes[index] - 1]))
-    if "xsweep_kind" in status_var.ncattrs():
-        kind = status_var.getncattr("xsweep_kind")
-        if kind not in _KINDS:
-            raise _Damaged(f"the output kind {kind!r:.40} of {key!r} is not one of {_KINDS}")
-        specs = []
-        buffers = []
-        for out in _names_attr(status_var, "xsweep_outputs"):
-            var = variables[out]
-            if tuple(var.dimensions[: len(dims)]) != dims:
-                raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
-            extra = tuple(var.dimensions[len(dims) :])
-            cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
-            on_disk = (
-                stream
-                and var.dtype is not str
-                and bool(extra)
-                and np.dtype(var.dtype).itemsize * int(np.prod(cell_shape)) >= 1024
-            )
-            data = _values(var) if outputs and not on_disk else None
-            coords = {}
-            wanted = [d for d in extra if d in variables]
-            if "coordinates" in var.ncattrs():
-                wanted += var.getncattr("coordinates").split()
-            for c in wanted:
-                cv = variables[c]
-                cattrs = _attrs(cv)
-                if cattrs.get("long_name") == default_long_name(c, name):
-                    del cattrs["long_name"]  # the file's, not the function's
-                coords[c] = xr.Variable(cv.dimensions, _values(cv), cattrs)
-            dtype = _value_dtype(var) if data is None else data.dtype
-            dtype = np.dtype(object) if dtype.kind in "OU" else dtype
-            var_attrs = _attrs(var)
-            if var_attrs.get("long_name") == default_long_name(out, name):
-                del var_attrs["long_name"]  # the file's, not the function's: as it returned
-            spec = VariableSpec(
-                out,
-                dtype,
-                cell_shape,
-                extra,
-                scalar=(kind != "array" and not extra),
-                coords=coords,
-                attrs=var_attrs,
-            )
-            specs.append(spec)
-            if on_disk and outputs and streams(spec):
-                data = OnDisk(spec, table.size)
-                source = NcSource(nc.filepath(), out, table.shape, cell_shape, dtype)
-                data.point(np.flatnonzero(table.status == COMPUTED), data.add(source))
-            elif on_disk and outputs:
-                data = _values(var)
-            buffers.append(data)
-        table.spec = OutputSpec(kind, tuple(specs))
-        if outputs:
-            _load_buffers(table, buffers)
-    return table
+
+
+def _read_output(
+    nc, table: FunctionTable, kind: str, out: str, outputs: bool, stream: bool
+) -> tuple[VariableSpec, Any]:
+    """The structure of ``table``'s output ``out`` and its data: an array, an ``OnDisk``
+    (``stream``: sizeable cells stay in the file), or None (not ``outputs``)."""
+    variables = nc.variables
+    dims = table.dims
+    var = variables[out]
+    if tuple(var.dimensions[: len(dims)]) != dims:
+        raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
+    extra = tuple(var.dimensions[len(dims) :])
+    cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
+    on_disk = (
+        stream
+        and var.dtype is not str
+        and bool(extra)
+        and np.dtype(var.dtype).itemsize * int(np.prod(cell_shape)) >= 1024
+    )
+    data = _values(var) if outputs and not on_disk else None
+    dtype = _value_dtype(var) if data is None else data.dtype
+    dtype = np.dtype(object) if dtype.kind in "OU" else dtype
+    var_attrs = _attrs(var)
+    if var_attrs.get("long_name") == default_long_name(out, table.name):
+        del var_attrs["long_name"]  # the file's, not the function's: as it returned
+    spec = VariableSpec(
+        out,
+        dtype,
+        cell_shape,
+        extra,
+        scalar=(kind != "array" and not extra),
+        coords=_output_coords(variables, var, extra, table.name),
+        attrs=var_attrs,
+    )
+    if on_disk and outputs and streams(spec):
+        data = OnDisk(spec, table.size)
+        source = NcSource(nc.filepath(), out, table.shape, cell_shape, dtype)
+        data.point(np.flatnonzero(table.status == COMPUTED), data.add(source))
+    elif on_disk and outputs:
+        data = _values(var)
+    return spec, data
+
+
+def _output_coords(variables, var, extra: tuple[str, ...], name: str) -> dict[str, xr.Variable]:
+    """The coordinates of output ``var`` (its own dims' and those it names) of function ``name``."""
+    coords = {}
+    wanted = [d for d in extra if d in variables]
+    if "coordinates" in var.ncattrs():
+        wanted += var.getncattr("coordinates").split()
+    for c in wanted:
+        cv = variables[c]
+        cattrs = _attrs(cv)
+        if cattrs.get("long_name") == default_long_name(c, name):
+            del cattrs["long_name"]  # the file's, not the function's
+        coords[c] = xr.Variable(cv.dimensions, _values(cv), cattrs)
+    return coords
 
 
 @locked
-def _read_outputs(path: str, tables: list[FunctionTable]) -> None:
+def read_outputs(path: str, tables: list[FunctionTable]) -> None:
     """Read the output variables of ``tables`` back from the file into their buffers."""
     import netCDF4
 
@@ -568,16 +605,6 @@ def file_attrs(path: str) -> dict[str, Any]:
 
 
 @locked
-def open_for_reading(path: str):
-    """``path`` open through netCDF4, raw values (no masking or scaling)."""
-    import netCDF4
-
-    nc = netCDF4.Dataset(path, "r")
-    nc.set_auto_maskandscale(False)
-    return nc
-
-
-@locked
 def open_generation(path: str, mode: str = "r", generation: str = ""):
     """``path`` open through netCDF4 if it is still the snapshot ``generation``.
 
@@ -589,7 +616,7 @@ def open_generation(path: str, mode: str = "r", generation: str = ""):
     import netCDF4
 
     nc = netCDF4.Dataset(path, mode)
-    found = str(nc.__dict__.get("xsweep_generation", ""))
+    found = str(nc.__dict__.get(GENERATION_ATTR, ""))
     if found != generation:
         nc.close()
         raise StoreError(

@@ -103,6 +103,16 @@ def locked(func: F) -> F:
     return run  # type: ignore[return-value]
 
 
+@locked
+def open_for_reading(path: str):
+    """``path`` open through netCDF4, raw values (no masking or scaling)."""
+    import netCDF4
+
+    nc = netCDF4.Dataset(path, "r")
+    nc.set_auto_maskandscale(False)
+    return nc
+
+
 def open_dataset(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
     """``xarray.open_dataset(path, **kwargs)``, safe while background sweeps write files.
 

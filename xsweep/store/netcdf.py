@@ -44,28 +44,23 @@ from ..errors import (
     StoreReadOnlyError,
     warn_user,
 )
-from ..file_format import DONE, Coords
+from ..file_format import DONE, JOURNAL_SUFFIX, LOCK_SUFFIX, Coords
 from .base import Recorder
 from .budget import default_budget
 from .codec import control_record
 from .durability import Durability, empty_file_message
-from .files import _clean_temp_files, _unlink, _wait_discards
+from .files import clean_temp_files, unlink_quietly, wait_discards
 from .grid import Grid
 from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
 from .lazy import lazy_dataset
 from .locking import WriterLock
 from .memory import MemoryStore
-from .ncfile import _now, _read_file, _read_outputs
+from .ncfile import read_file, read_outputs, timestamp
 from .ondisk import streams
 from .publishing import publish, publish_error
 from .recording import make_recorder
 from .replay import replay_journal
-from .staging import (
-    _create_stage,
-    _Stage,
-    _StageUnavailable,
-    stream_into,
-)
+from .staging import Stage, StageUnavailable, create_stage, stream_into
 from .table import FunctionTable
 
 
@@ -128,9 +123,9 @@ class NetCDFStore(MemoryStore):
         self.space_grid = self.grid.copy()
         self.computed_at = dict(computed_at or {})
         self.path = os.path.abspath(os.fspath(path))
-        self.journal_path = self.path + ".journal"
+        self.journal_path = self.path + JOURNAL_SUFFIX
         self.fsync_interval = fsync_interval
-        self._lock = WriterLock(self.path + ".lock", self.path)
+        self._lock = WriterLock(self.path + LOCK_SUFFIX, self.path)
         self._writer: JournalWriter | None = None
         self._in_session = False
         self._threads = threading.RLock()
@@ -145,7 +140,7 @@ class NetCDFStore(MemoryStore):
         self._slot_of: dict[str, int] = {}  # function key -> its slot in journal records
         self._published_at = time.monotonic()
         self._publish_seconds = 0.0
-        self._stage: _Stage | None = None  # this session's staged file
+        self._stage: Stage | None = None  # this session's staged file
         #: What is not on disk yet that journal records depend on (the one owner of fsync).
         self._durable = Durability(
             self.path, fsync_interval, self._threads, lambda: self._stage.fd if self._stage else -1
@@ -193,7 +188,7 @@ class NetCDFStore(MemoryStore):
             self._journal_only = {}
             self.grid = self.space_grid.copy()
             return
-        contents = _read_file(self.path, self._outputs, self.memory_budget)
+        contents = read_file(self.path, self._outputs, self.memory_budget)
         self._signature = signature
         self._file_generation, self._created = contents.generation, contents.created
         self._history = contents.history
@@ -280,7 +275,7 @@ class NetCDFStore(MemoryStore):
             ):
                 self._load()
             if self._read_only is None:
-                _clean_temp_files(self.path, keep=self._stage_in_journal)
+                clean_temp_files(self.path, keep=self._stage_in_journal)
                 if (
                     os.path.lexists(self.journal_path)
                     and read_header(self.journal_path) != self._file_generation
@@ -342,7 +337,7 @@ class NetCDFStore(MemoryStore):
             finally:
                 writer.close()
             if writer.size <= HEADER_LEN:
-                _unlink(self.journal_path)
+                unlink_quietly(self.journal_path)
         self._journal_loaded = self._journal_size()
         self._journal_intact = self._journal_loaded  # we appended whole records only
 
@@ -473,10 +468,10 @@ class NetCDFStore(MemoryStore):
         if self._file_signature() != self._signature:
             self._load()  # another writer published since: everything comes back from disk
             return
-        _read_outputs(self.path, lent)
+        read_outputs(self.path, lent)
 
     # -- staging: big cells written once, straight into the next snapshot -------------------
-    def _begin_stage(self, table: FunctionTable) -> _Stage | None:
+    def _begin_stage(self, table: FunctionTable) -> Stage | None:
         """Create the staged file for ``table`` and name it in the journal."""
         writer = self._writer
         if self._layout_dirty or writer is None or writer.size > HEADER_LEN:
@@ -484,15 +479,15 @@ class NetCDFStore(MemoryStore):
             self._publish()
             writer = self._open_journal()
         try:
-            stage = _create_stage(self, table)
-        except _StageUnavailable:
+            stage = create_stage(self, table)
+        except StageUnavailable:
             return None  # journal the cells whole instead: slower, as safe
         control = control_record(stage.path, self._slot_of[table.key], stage.places)
         try:
             writer.append(control)
         except BaseException:
             stage.close()
-            _unlink(stage.path)
+            unlink_quietly(stage.path)
             raise
         self._stage = stage
         self._stage_in_journal = stage.path
@@ -558,10 +553,10 @@ class NetCDFStore(MemoryStore):
     def add_history(self, line: str) -> None:
         """Note ``line`` in the file's ``history`` attribute (newest first, the last 100)."""
         if self._created is None:
-            self._created = _now()
+            self._created = timestamp()
         if not self._history:
             self._history = [f"{self._created}: created by xsweep {__version__}"]
-        self._history = [f"{_now()}: {line}", *self._history][:100]
+        self._history = [f"{timestamp()}: {line}", *self._history][:100]
         # Not a change of layout (that would keep a sweep's staged file from becoming the
         # file): the line reaches the file with the publish of the cells it describes.
 
@@ -588,7 +583,7 @@ class NetCDFStore(MemoryStore):
             except StoreError:
                 pass  # another writer holds it; it will publish the journal
         self._durable.close()  # flushes what a failed publish left pending
-        _wait_discards()  # no sidecar outlives disable_cache()
+        wait_discards()  # no sidecar outlives disable_cache()
 
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self) -> None:

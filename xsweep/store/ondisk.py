@@ -28,7 +28,9 @@ import numpy as np
 
 from ..errors import StoreError
 from ..outputs import VariableSpec
-from .nclock import close_soon, locked
+from .budget import available_memory, size_text
+from .files import pwrite_all
+from .nclock import close_soon, locked, open_for_reading
 
 #: Bytes of cells read or written at a time when cells are copied between files (working
 #: memory on top of the budget; copies run at disk speed from a few MiB on).
@@ -152,8 +154,6 @@ class NcSource(_Source):
 
     def _variable(self):
         if self._nc is None:
-            from .ncfile import open_for_reading  # the one module that imports netCDF4
-
             self._nc = open_for_reading(self.path)
         return self._nc.variables[self.name]
 
@@ -353,8 +353,6 @@ class OnDisk:
 
 def _check_room(buf: OnDisk, count: int) -> None:
     """Refuse to read cells that would not fit in memory (a file may claim any size)."""
-    from .budget import available_memory, size_text
-
     need = count * buf.cell_bytes
     if need > (64 << 20) and need > available_memory():
         raise StoreError(
@@ -374,8 +372,6 @@ def write_fill_runs(
 ) -> None:
     """``pwrite`` the output's fill (or ``fill``) over ``cells`` of a contiguous variable
     at ``base``."""
-    from .codec import _pwrite_all
-
     if cells.size == 0:
         return
     nbytes = cell_nbytes(var)
@@ -387,7 +383,7 @@ def write_fill_runs(
         at = first
         while at < stop:
             n = min(per, stop - at)
-            _pwrite_all(fd, raw[: n * nbytes], base + at * nbytes)
+            pwrite_all(fd, raw[: n * nbytes], base + at * nbytes)
             at += n
 
 

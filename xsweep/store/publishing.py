@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import StoreError
-from ..file_format import COMPUTED
-from .files import _discard, _unlink, _write_cause
+from ..file_format import COMPUTED, JOURNAL_SUFFIX, TEMP_MARK
+from .files import discard, unlink_quietly, write_cause
 from .journal import HEADER_LEN, JournalWriter
-from .ncfile import _now, _write_file
+from .ncfile import timestamp, write_file
 from .ondisk import NcSource, is_on_disk
-from .staging import _finish_stage, _Stage
+from .staging import Stage, finish_stage
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
     from .netcdf import NetCDFStore
@@ -50,7 +50,7 @@ def publish(store: NetCDFStore) -> None:
         store._durable.replace(tmp, entry=not new_layout)
     except OSError as exc:
         if stage is None or tmp != stage.path:
-            _unlink(tmp)  # a staged file stays: the journal's records need its cells
+            unlink_quietly(tmp)  # a staged file stays: the journal's records need its cells
         raise publish_error(store, exc) from exc
     store._file_generation = generation
     store._journal_only = {}
@@ -63,7 +63,7 @@ def publish(store: NetCDFStore) -> None:
     start_journal(store, generation)
 
 
-def repoint(store: NetCDFStore, finished: _Stage | None) -> None:
+def repoint(store: NetCDFStore, finished: Stage | None) -> None:
     """After a publish: on-disk outputs read from the new file (bounded open files).
 
     A staged file that became the file is still where its table's cells are; any other
@@ -86,25 +86,25 @@ def repoint(store: NetCDFStore, finished: _Stage | None) -> None:
                 buf.rebase(source, computed)
 
 
-def write_snapshot(store: NetCDFStore, stage: _Stage | None) -> tuple[str, str]:
+def write_snapshot(store: NetCDFStore, stage: Stage | None) -> tuple[str, str]:
     """Step 1 of a publish: ``(path, generation)`` of a complete file next to ours."""
     if stage is not None:
         current = not store._layout_dirty and store.tables.get(stage.table.key) is stage.table
-        if _finish_stage(stage, current, store._history):
+        if finish_stage(stage, current, store._history):
             return stage.path, stage.generation
     generation = uuid.uuid4().hex
-    tmp = f"{store.path}.xsweep-tmp-{os.getpid()}"
+    tmp = f"{store.path}{TEMP_MARK}{os.getpid()}"
     if store._created is None:
-        store._created = _now()
+        store._created = timestamp()
     try:
-        _write_file(
+        write_file(
             tmp, store.grid, store.tables, store._created, generation, history=store._history
         )
     except (OSError, RuntimeError) as exc:  # netCDF4 reports HDF5 errors as these
-        _unlink(tmp)
+        unlink_quietly(tmp)
         raise publish_error(store, exc) from exc
     except BaseException:
-        _unlink(tmp)
+        unlink_quietly(tmp)
         raise
     return tmp, generation
 
@@ -113,9 +113,10 @@ def start_journal(store: NetCDFStore, generation: str) -> None:
     """Step 3 of a publish: the old journal is inside the new file; open a new one."""
     if store._writer is not None:
         store._writer.close()
-    _discard(store.journal_path, f"{store.path}.xsweep-tmp-{os.getpid()}-{generation}.journal")
+    tomb = f"{store.path}{TEMP_MARK}{os.getpid()}-{generation}{JOURNAL_SUFFIX}"
+    discard(store.journal_path, tomb)
     if store._stage_in_journal is not None:
-        _unlink(store._stage_in_journal)  # gone already if it became the file
+        unlink_quietly(store._stage_in_journal)  # gone already if it became the file
         store._stage_in_journal = None
     if store._writer is not None:
         store._writer = JournalWriter(store.journal_path, generation, store.fsync_interval)
@@ -132,6 +133,6 @@ def publish_error(store: NetCDFStore, exc: Exception) -> StoreError:
             f"{store.journal_path}{stage}"
         )
     return StoreError(
-        f"Could not write the cache file {store.path}: {_write_cause(exc, store.path)}. "
+        f"Could not write the cache file {store.path}: {write_cause(exc, store.path)}. "
         f"{safe}; fix the cause and sweep again to publish them."
     )

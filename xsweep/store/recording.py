@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .base import Recorder
-from .codec import _Codec
-from .files import _write_cause
+from .codec import RecordCodec
+from .files import write_cause
 from .journal import JournalWriter
-from .staging import _wants_stage
+from .staging import wants_stage
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -28,7 +28,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     ``expect``: how many cells will be computed when the session ends (a layout hint).
     """
     # What the hot path uses, set again by start() after every publish (a new journal).
-    codec: _Codec | None = None
+    codec: RecordCodec | None = None
     writer: JournalWriter | None = None
     encode: Any = None  # codec.encode, or the struct of all-scalar cells (fast path)
     put = table.putter()
@@ -36,22 +36,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
 
     def start() -> None:
         nonlocal codec, writer, encode, put, journal_of
-        try:
-            store._open_journal()
-            stage = store._stage
-            if stage is None and store._session_publish and _wants_stage(table, expect):
-                stage = store._begin_stage(table)
-            elif stage is not None and stage.table is not table:
-                stage.finalizable = False  # another function's cells are not in it
-        except StoreError:
-            raise
-        except OSError as exc:
-            raise journal_error(store, exc) from exc
-        slot = store._slot_of[table.key]
-        if stage is not None and stage.table is table:
-            codec = _Codec(table, slot, stage.fd, stage.places)
-        else:
-            codec = _Codec(table, slot)
+        codec = open_codec(store, table, expect)
         encode = codec.encode
         writer = store._writer
         put = table.putter()
@@ -95,10 +80,31 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     return Recorder(record, record_failure, record_none)
 
 
+def open_codec(store: NetCDFStore, table: FunctionTable, expect: int) -> RecordCodec:
+    """Open the store's journal (and the sweep's staged file, if it wants one): the codec
+    that encodes ``table``'s cells for them. Once per journal, not per cell."""
+    try:
+        store._open_journal()
+        stage = store._stage
+        if stage is None and store._session_publish and wants_stage(table, expect):
+            stage = store._begin_stage(table)
+        elif stage is not None and stage.table is not table:
+            stage.finalizable = False  # another function's cells are not in it
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise journal_error(store, exc) from exc
+    slot = store._slot_of[table.key]
+    if stage is not None and stage.table is table:
+        return RecordCodec(table, slot, stage.fd, stage.places)
+    return RecordCodec(table, slot)
+
+
 def journal_error(store: NetCDFStore, exc: OSError) -> StoreError:
+    """The error of a cell that could not be recorded, saying why and that the rest is safe."""
     return StoreError(
         f"Could not record a finished cell in {store.journal_path}: "
-        f"{_write_cause(exc, store.path)}. Every cell recorded before it is safe (in "
+        f"{write_cause(exc, store.path)}. Every cell recorded before it is safe (in "
         f"{store.path} and the journal); the cell being recorded is not. Fix the cause and "
         "sweep again: it resumes with the missing cells."
     )

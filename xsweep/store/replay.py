@@ -10,8 +10,16 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DamagedSideFileWarning, warn_user
-from .bigcells import _is_big
-from .codec import _HEAD, _RECORD_ERRORS, _SLOT, _STAGE_ID, CONTROL_SLOT, _Codec, _Malformed
+from ..file_format import GENERATION_ID, STAGE_MARK
+from .bigcells import is_big
+from .codec import (
+    CONTROL_SLOT,
+    RECORD_ERRORS,
+    RECORD_HEAD,
+    RECORD_SLOT,
+    MalformedRecord,
+    RecordCodec,
+)
 from .journal import HEADER_LEN, is_foreign, map_journal, open_side_file, read_records
 from .ondisk import streams
 from .table import FunctionTable
@@ -47,7 +55,7 @@ def replay_journal(
             )
         # Written against an older snapshot (which the file already contains), or empty.
         return Replayed(size, 0, None)
-    decoders = [_Codec(t, i) for i, t in enumerate(tables)]
+    decoders = [RecordCodec(t, i) for i, t in enumerate(tables)]
     intact = HEADER_LEN
     stage_path = None
     opened: list[int] = []
@@ -55,7 +63,7 @@ def replay_journal(
     try:
         for end, payload in read_records(data, HEADER_LEN):
             try:
-                slot = _SLOT.unpack_from(payload)[0]
+                slot = RECORD_SLOT.unpack_from(payload)[0]
                 if slot == CONTROL_SLOT:
                     found, fd = _open_stage(path, payload, decoders)
                     if fd is None:
@@ -63,10 +71,10 @@ def replay_journal(
                     opened.append(fd)
                     stage_path = found
                 elif slot >= len(decoders):
-                    raise _Malformed(f"function slot {slot} does not exist")
+                    raise MalformedRecord(f"function slot {slot} does not exist")
                 elif not decoders[slot].apply(payload):
                     break
-            except _RECORD_ERRORS as exc:
+            except RECORD_ERRORS as exc:
                 skipped.append(f"at byte {end - len(payload)}: {exc}")
             intact = end
     finally:
@@ -86,43 +94,45 @@ def replay_journal(
     return Replayed(size, intact, stage_path)
 
 
-def _open_stage(path: str, payload: bytes, decoders: list[_Codec]) -> tuple[str | None, int | None]:
+def _open_stage(
+    path: str, payload: bytes, decoders: list[RecordCodec]
+) -> tuple[str | None, int | None]:
     """Check a control record and open the staged file it names: ``(its path, fd)``.
 
-    The fd is None when the file is gone. Raises ``_Malformed`` unless the record names
+    The fd is None when the file is gone. Raises ``MalformedRecord`` unless the record names
     ``<file>.xsweep-stage-<hex id>`` in the store's own folder and places that fit the
     function's big (or streamed) outputs.
     """
-    info = json.loads(payload[_HEAD.size :].decode("utf-8"))
+    info = json.loads(payload[RECORD_HEAD.size :].decode("utf-8"))
     if not isinstance(info, dict):
-        raise _Malformed("a control record that is not a JSON object")
+        raise MalformedRecord("a control record that is not a JSON object")
     name, slot, places = info.get("file"), info.get("slot"), info.get("places")
-    prefix = os.path.basename(path) + ".xsweep-stage-"
+    prefix = os.path.basename(path) + STAGE_MARK
     if not (
         isinstance(name, str)
         and name.startswith(prefix)
-        and _STAGE_ID.fullmatch(name[len(prefix) :])
+        and GENERATION_ID.fullmatch(name[len(prefix) :])
     ):
-        raise _Malformed(f"a control record naming {name!r}, not a staged file of this store")
+        raise MalformedRecord(f"a control record naming {name!r}, not a staged file of this store")
     if type(slot) is not int or not 0 <= slot < len(decoders):
-        raise _Malformed(f"a control record for function slot {slot!r}")
+        raise MalformedRecord(f"a control record for function slot {slot!r}")
     table = decoders[slot].table
     if table.spec is None or not isinstance(places, dict):
-        raise _Malformed("a control record without places")
+        raise MalformedRecord("a control record without places")
     checked: dict[int, tuple[int, int]] = {}
     for key, place in places.items():
         i = int(key)
         var = table.spec.variables[i] if 0 <= i < len(table.spec.variables) else None
         if (
             var is None
-            or not (_is_big(var) or streams(var))
+            or not (is_big(var) or streams(var))
             or not isinstance(place, list)
             or len(place) != 2
             or not all(type(x) is int for x in place)
             or place[0] < 0
             or place[1] != var.dtype.itemsize * int(np.prod(var.shape))
         ):
-            raise _Malformed(f"a control record with place {key!r}: {place!r}")
+            raise MalformedRecord(f"a control record with place {key!r}: {place!r}")
         checked[i] = (place[0], place[1])
     stage_path = os.path.join(os.path.dirname(path), name)
     fd = open_side_file(stage_path)

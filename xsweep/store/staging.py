@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..file_format import COMPUTED, DONE, FAILED, NO_VALUE
+from ..file_format import COMPUTED, DONE, FAILED, HOLES_ATTR, NO_VALUE, STAGE_MARK
 from ..outputs import VariableSpec
-from .bigcells import DENSE_FRACTION, _cell_head, _is_big
-from .codec import _pwrite_all
-from .files import _unlink
-from .holes import RAW_ATTR, mark_staged_holes, maskable, staged_form, table_mask
-from .ncfile import _now, _put, _write_file
+from .bigcells import DENSE_FRACTION, cell_head, is_big, write_values
+from .files import pwrite_all, unlink_quietly
+from .holes import mark_staged_holes, maskable, staged_form, table_mask
+from .ncfile import timestamp, write_file
 from .nclock import NC_LOCK, locked
 from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
 from .table import FunctionTable
@@ -40,17 +39,19 @@ if TYPE_CHECKING:  # annotations only: these modules import this one
 # from the staged file at its place, checks the sum, and stops at the first that does not
 # match, as it does at a torn record. HDF5 never moves the raw data of a contiguous
 # variable, so the places hold however the rest of the staged file is left.
-class _StageUnavailable(Exception):
+class StageUnavailable(Exception):
     """The staged layout could not be set up; cells are journaled whole instead."""
 
 
-class _StagePlan:
+class StagePlan:
+    """What writing a staged file needs: its table, and the markers of its big outputs."""
+
     def __init__(self, table: FunctionTable) -> None:
         self.table = table
         self.markers: dict[bytes, str] = {}  # marker -> variable name
 
 
-class _Stage:
+class Stage:
     """An open staged file: ``places`` maps variable index to (offset, cell bytes).
 
     HDF5 keeps the file open for the whole sweep, with nothing to flush between its
@@ -78,30 +79,30 @@ class _Stage:
 
 
 @locked
-def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
+def create_stage(store: NetCDFStore, table: FunctionTable) -> Stage:
     """Write the staged snapshot of ``store`` for a sweep of ``table`` (see above).
 
-    Raises ``_StageUnavailable`` if the places of the big outputs cannot be established
+    Raises ``StageUnavailable`` if the places of the big outputs cannot be established
     and checked (the staged file is then removed), ``OSError`` if the disk refuses.
     """
     generation = uuid.uuid4().hex
-    path = f"{store.path}.xsweep-stage-{generation}"
-    plan = _StagePlan(table)
+    path = f"{store.path}{STAGE_MARK}{generation}"
+    plan = StagePlan(table)
     try:
-        nc = _write_file(
+        nc = write_file(
             path,
             store.grid,
             store.tables,
-            store._created or _now(),
+            store._created or timestamp(),
             generation,
             plan,
             history=store._history,
         )
     except Exception as exc:  # a full disk, say: the cells then go to the journal whole
-        _unlink(path)
-        raise _StageUnavailable(str(exc)) from exc
+        unlink_quietly(path)
+        raise StageUnavailable(str(exc)) from exc
     except BaseException:
-        _unlink(path)
+        unlink_quietly(path)
         raise
     fd = -1
     try:
@@ -123,27 +124,27 @@ def _create_stage(store: NetCDFStore, table: FunctionTable) -> _Stage:
             # probe overwrote gets the store's content back.
             _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
             flat = buf.reshape(table.size, -1).view(np.uint8)
-            _pwrite_all(fd, memoryview(flat[0, :row]), base)
-            _pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
+            pwrite_all(fd, memoryview(flat[0, :row]), base)
+            pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
         if len(places) != len(plan.markers):
-            raise _StageUnavailable(f"markers not found in {path}")
+            raise StageUnavailable(f"markers not found in {path}")
     except Exception as exc:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(Exception):
             nc.close()
-        _unlink(path)
-        if isinstance(exc, _StageUnavailable):
+        unlink_quietly(path)
+        if isinstance(exc, StageUnavailable):
             raise
-        raise _StageUnavailable(str(exc)) from exc
+        raise StageUnavailable(str(exc)) from exc
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(Exception):
             nc.close()
-        _unlink(path)
+        unlink_quietly(path)
         raise
-    return _Stage(path, generation, nc, fd, table, places)
+    return Stage(path, generation, nc, fd, table, places)
 
 
 def _copy_into_stage(fd: int, buf, table: FunctionTable, base: int, nbytes: int) -> None:
@@ -159,11 +160,11 @@ def _copy_into_stage(fd: int, buf, table: FunctionTable, base: int, nbytes: int)
         pos = 0
         for first, stop in runs(part):
             n = stop - first
-            _pwrite_all(fd, memoryview(raw[pos : pos + n]).cast("B"), base + first * nbytes)
+            pwrite_all(fd, memoryview(raw[pos : pos + n]).cast("B"), base + first * nbytes)
             pos += n
 
 
-def stream_into(stage: _Stage) -> None:
+def stream_into(stage: Stage) -> None:
     """Point the stage table's on-disk outputs at the staged file, which now holds them."""
     table = stage.table
     computed = np.flatnonzero(table.status == COMPUTED)
@@ -178,17 +179,17 @@ def _check_place(
 ) -> int:
     """Check through HDF5 that the last cell of ``var`` is where ``base`` says it is.
 
-    A probe is written over the head of the last cell (see :func:`_cell_head`) and read back
+    A probe is written over the head of the last cell (see :func:`cell_head`) and read back
     through netCDF4; returns the bytes the probe took.
     """
     last = table.size - 1
-    suffix, head = _cell_head(var)
+    suffix, head = cell_head(var)
     probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), head)
-    _pwrite_all(fd, memoryview(probe), base + last * nbytes)
+    pwrite_all(fd, memoryview(probe), base + last * nbytes)
     index = tuple(int(i) for i in np.unravel_index(last, table.shape)) + suffix
     got = np.asarray(nc.variables[var.name][index])
     if got.tobytes() != probe.tobytes():
-        raise _StageUnavailable(f"{var.name} is not laid out as expected")
+        raise StageUnavailable(f"{var.name} is not laid out as expected")
     return head
 
 
@@ -198,7 +199,7 @@ def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: 
         return
     flat = buf.reshape(buf.shape[0], -1).view(np.uint8).reshape(buf.shape[0], nbytes)
     for first, stop in runs(cells):
-        _pwrite_all(fd, memoryview(flat[first:stop]).cast("B"), base + first * nbytes)
+        pwrite_all(fd, memoryview(flat[first:stop]).cast("B"), base + first * nbytes)
 
 
 def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
@@ -220,7 +221,7 @@ def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
             except OSError as exc:
                 if exc.errno == errno.ENXIO:
                     break  # no data after pos
-                raise _StageUnavailable(f"cannot find the data in {path}: {exc}") from exc
+                raise StageUnavailable(f"cannot find the data in {path}: {exc}") from exc
             end = os.lseek(fd, start, os.SEEK_HOLE)
             at = start
             while at < end and len(found) < len(markers):
@@ -236,22 +237,22 @@ def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
     return found
 
 
-def _wants_stage(table: FunctionTable, expect: int) -> bool:
+def wants_stage(table: FunctionTable, expect: int) -> bool:
     """Stage a sweep's big cells when the file it ends with will be mostly computed.
 
-    A staged file lays big outputs out contiguously (see :func:`_create_stage`); a barely
-    computed grid stays with the sparse layout of :func:`~xsweep.store.bigcells._create_cells`.
+    A staged file lays big outputs out contiguously (see :func:`create_stage`); a barely
+    computed grid stays with the sparse layout of :func:`~xsweep.store.bigcells.create_cells`.
     """
     spec = table.spec
     if table.streamed:
         return True  # its outputs never are in memory: they go to their place or nowhere
-    if spec is None or not any(_is_big(var) for var in spec.variables):
+    if spec is None or not any(is_big(var) for var in spec.variables):
         return False
     return expect >= DENSE_FRACTION * table.size
 
 
 @locked
-def _finish_stage(stage: _Stage, current: bool, history: list[str]) -> bool:
+def finish_stage(stage: Stage, current: bool, history: list[str]) -> bool:
     """Complete the staged file as the next snapshot; False when it cannot be.
 
     It cannot be when it is not ``current`` (a new layout arrived since it was staged), when
@@ -289,7 +290,7 @@ def _holes_read_as_fill(table: FunctionTable) -> bool:
     )
 
 
-def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
+def _finalize_stage(stage: Stage, history: list[str]) -> bool:
     """Write the small variables into the staged file and close it; False if it can't be.
 
     The big outputs' cells that are not computed get the fill the store holds for them
@@ -319,16 +320,16 @@ def _finalize_stage(stage: _Stage, history: list[str]) -> bool:
             data = buf.reshape(table.shape + var.shape)
             if maskable(var):
                 data = staged_form(data, table_mask(table, var), nc.variables[var.name])
-            _put(nc.variables[var.name], data)
-        if i in stage.places and RAW_ATTR in nc.variables[var.name].ncattrs():
+            write_values(nc.variables[var.name], data)
+        if i in stage.places and HOLES_ATTR in nc.variables[var.name].ncattrs():
             mark_staged_holes(stage, i, var, table)
     shape = table.shape
-    _put(nc.variables[table.names.status], table.status.reshape(shape))
-    _put(nc.variables[table.names.seconds], table.seconds.reshape(shape))
-    _put(nc.variables[table.names.error], codes.reshape(shape))
+    write_values(nc.variables[table.names.status], table.status.reshape(shape))
+    write_values(nc.variables[table.names.seconds], table.seconds.reshape(shape))
+    write_values(nc.variables[table.names.error], codes.reshape(shape))
     if messages:
         nc.variables[table.names.messages][0 : len(messages)] = np.array(messages, dtype=object)
-    nc.setncattr("updated", _now())
+    nc.setncattr("updated", timestamp())
     if history:  # the line of the sweep that filled it came after it was staged
         nc.setncattr("history", "\n".join(history))
     nc.close()

@@ -10,18 +10,26 @@ import xarray as xr
 
 from ..file_format import (
     COMPUTED,
+    DIMS_ATTR,
+    DTYPE_ATTR,
     FAILED,
+    FINGERPRINT_ATTR,
     FLAG_MEANINGS,
     FLAG_VALUES,
+    FUNCTION_ATTR,
+    KEPT_FINGERPRINTS_ATTR,
+    KIND_ATTR,
+    MESSAGES_ATTR,
+    NAME_ATTR,
     NO_VALUE,
     NOT_COMPUTED,
+    OUTPUTS_ATTR,
     VariableNames,
     variable_names,
 )
 from ..outputs import OutputSpec, VariableSpec
-from ..outputs.base import NAMED_DIMS
 from .grid import Grid
-from .holes import DTYPE_ATTR, lazy_masked, masked, table_mask
+from .holes import lazy_masked, masked, table_mask
 from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
 
 
@@ -338,8 +346,8 @@ class FunctionTable:
             attrs = {
                 "long_name": f"error raised by each failed cell of {self.key}",
                 "description": "0 where the cell did not fail; k > 0 means message k of the "
-                "attribute xsweep_messages (1-based)",
-                "xsweep_messages": messages,
+                f"attribute {MESSAGES_ATTR} (1-based)",
+                MESSAGES_ATTR: messages,
             }
             out[self.names.error] = xr.Variable(self.dims, codes.reshape(self.shape), attrs)
         return out
@@ -349,19 +357,19 @@ class FunctionTable:
             "long_name": f"computation status of {self.key}",
             "flag_values": FLAG_VALUES,
             "flag_meanings": FLAG_MEANINGS,
-            "xsweep_function": self.key,
-            "xsweep_name": self.name,
+            FUNCTION_ATTR: self.key,
+            NAME_ATTR: self.name,
         }
         if self.spec is not None:
-            attrs["xsweep_kind"] = self.spec.kind
-            attrs["xsweep_outputs"] = json.dumps(list(self.spec.names))
+            attrs[KIND_ATTR] = self.spec.kind
+            attrs[OUTPUTS_ATTR] = json.dumps(list(self.spec.names))
         if self.fingerprint is not None:
-            attrs["xsweep_fingerprint"] = self.fingerprint
+            attrs[FINGERPRINT_ATTR] = self.fingerprint
         if self.history:
-            attrs["xsweep_kept_fingerprints"] = json.dumps(self.history)
+            attrs[KEPT_FINGERPRINTS_ATTR] = json.dumps(self.history)
             attrs["comment"] = (
                 "Some cells were computed by earlier versions of the function's code, kept on "
-                "purpose (on_change='keep'); their fingerprints are in xsweep_kept_fingerprints."
+                f"purpose (on_change='keep'); their fingerprints are in {KEPT_FINGERPRINTS_ATTR}."
             )
         return attrs
 
@@ -376,7 +384,9 @@ class FunctionTable:
         }
 
 
-def _same_structure(a: OutputSpec, b: OutputSpec) -> bool:
+def same_structure(a: OutputSpec, b: OutputSpec) -> bool:
+    """Whether ``a`` and ``b`` are of one kind, with the same variables, dtypes and shapes."""
+
     def shape(spec: OutputSpec) -> list:
         return [(v.name, v.dtype, v.shape, v.named_dims, v.scalar) for v in spec.variables]
 
@@ -415,5 +425,5 @@ def own_dim_names(ds: xr.Dataset, table: FunctionTable) -> xr.Dataset:
     ds = ds.rename(rename)
     for var in spec.variables:
         if var.name in ds and all(rename.get(s, s) == n for s, n in zip(var.dims, var.named_dims)):
-            ds[var.name].attrs.pop(NAMED_DIMS, None)
+            ds[var.name].attrs.pop(DIMS_ATTR, None)
     return ds
