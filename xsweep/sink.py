@@ -49,7 +49,13 @@ class SweepOptions:
 
 
 class Sink:
-    """Hands finished cells to the store: infers the output structure, checks every cell."""
+    """The one write path of computed cells, whoever computed them: hands them to the store.
+
+    Infers the output structure from the first cell and checks every other against it
+    (growing it for arrays whose shape varies); counts the cells computed and failed, for
+    the report and the notes on errors. The serial loop calls ``extract`` and ``record``
+    itself per cell (the fast path) and comes here for the rest.
+    """
 
     def __init__(
         self,
@@ -77,9 +83,11 @@ class Sink:
         self.extract = spec.extractor() if spec is not None and not restructure else None
 
     def none(self, index: int, seconds: float) -> None:
+        """Record a cell whose function returned None: computed, nothing to store."""
         self.record_none(index, seconds)
 
     def ok(self, index: int, args: tuple, result: Any, seconds: float) -> None:
+        """Record a computed cell; the first sets the structure, a wider one grows it."""
         if result is None:
             self.record_none(index, seconds)
             self.computed += 1
@@ -119,6 +127,7 @@ class Sink:
         self.computed += 1
 
     def set_spec(self, result: Any, args: tuple) -> None:
+        """Fix the output structure from the first result (``args``: its cell)."""
         try:
             spec = infer_spec(result, self.name, self.output_dims)
         except OutputError as exc:
@@ -132,11 +141,13 @@ class Sink:
         self.extract = spec.extractor()
 
     def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
+        """Record a failed cell with its message."""
         # Messages from workers arrive unchecked: NULs and surrogates would poison the file.
         self.record_failure(index, clean_message(message), seconds)
         self.failed += 1
 
     def raise_note(self, args: tuple) -> str:
+        """The note for an exception a cell raised under errors='raise'."""
         kept = kept_note(self.computed)
         return (
             f"xsweep: raised by {self.name}({describe_cell(self.dims, args)}); {kept}, the "
