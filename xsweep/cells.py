@@ -99,7 +99,9 @@ def spread_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.argsort(level, kind="stable")
 
 
-def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool):
+def cells_to_compute(
+    plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool
+):
     """The selected flat indices, which of them to compute, and how many are cached."""
     flat = selected_flat(plan, table.shape)
     if force_recompute:
@@ -111,7 +113,7 @@ def _todo(plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_fai
     return flat, todo, int(flat.size - np.count_nonzero(todo))
 
 
-def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
+def expected_computed(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
     """How many of the table's cells are computed after the sweep, if every cell succeeds."""
     computed = np.isin(table.status, DONE)
     redone = np.count_nonzero(computed[flat[todo]])
@@ -123,7 +125,7 @@ def _expected(table: FunctionTable, flat: np.ndarray, todo: np.ndarray) -> int:
 CELL_BATCH = 1 << 16
 
 
-def _cells(
+def iter_cells(
     plan: CellPlan, shape: tuple[int, ...], flat: np.ndarray, todo: np.ndarray
 ) -> Iterator[tuple[int, tuple]]:
     """``(flat index, argument values)`` of the cells to compute, in order."""

@@ -1,10 +1,12 @@
-"""Running a function over the cells of a sweep, with one writer: the sink and the serial loop.
+"""Running a function over the cells of a sweep: serially here, or on an executor.
 
-The serial loop runs once per cell, millions of times in a big sweep, so it is written flat:
-a precomputed iterator of (flat index, argument values) (:mod:`xsweep.cells`), a direct call,
-and the store's ``record`` callable, which writes into numpy buffers (and the journal, with a
-cache). Every computed cell reaches the store through :class:`_Sink`, whoever computed it:
-this loop, an executor (:mod:`xsweep.parallel`) or ``run_process`` (:func:`write_cell`).
+:func:`run_sweep` opens the store's write session and hands the cells to the serial loop
+below or to :func:`xsweep.parallel.run_parallel`. The serial loop runs once per cell,
+millions of times in a big sweep, so it is written flat: a precomputed iterator of (flat
+index, argument values) (:mod:`xsweep.cells`), a direct call, and the store's ``record``
+callable, which writes into numpy buffers (and the journal, with a cache). Every computed
+cell reaches the store through the one write path, :class:`xsweep.sink.Sink`: this loop,
+an executor's results, and ``run_process``'s cells (:func:`write_cell`).
 """
 
 from __future__ import annotations
@@ -13,30 +15,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ._version import __version__
-from .cells import CellPlan, _cells, _expected, _todo, describe_cell
-from .errors import OutputError, SkipCell, StoreLockedError, SweepError, _UnstorableValue
-from .outputs import grow_spec, infer_spec
-from .progress import Progress
+from .binding import Binding
+from .cells import CellPlan, iter_cells
+from .errors import OutputError, SkipCell, StoreLockedError, SweepError
+from .parallel import run_parallel
+from .parameters import Parameter
+from .sink import Sink, SweepOptions, SweepReport, start_sweep
 from .store import FunctionTable, Store, status_counts
 from .store.table import own_dim_names
-from .text import clean_message, describe_exception
-
-
-@dataclass
-class SweepReport:
-    """What a sweep did: counts of cells found cached, computed and failed."""
-
-    cached: int = 0
-    computed: int = 0
-    failed: int = 0
-    stopped: bool = False  # stopped on request (a background sweep's stop()) before the end
+from .text import describe_exception
 
 
 class ValueSetter:
@@ -73,8 +66,6 @@ class ValueSetter:
 
     def _bind(self) -> None:
         """In a worker: prefer the parameters the function itself sees in its globals."""
-        from .parameters import Parameter
-
         found: dict[str, Any] = {}
         for value in list(getattr(self.fn, "__globals__", {}).values()):
             if isinstance(value, Parameter):
@@ -93,111 +84,6 @@ class ValueSetter:
             for param, value in zip(self.params, args):
                 param._set_index(param.index(value), fire=False, notify=False)
             return self.fn(**{self.takes[i]: args[k] for i, k in enumerate(self.picks)})
-
-
-class _Sink:
-    """Hands finished cells to the store: infers the output structure, checks every cell."""
-
-    def __init__(
-        self,
-        store: Store,
-        table: FunctionTable,
-        name: str,
-        output_dims,
-        dims,
-        expect: int = 0,
-        restructure: bool = False,
-        sweeping: bool = True,
-    ):
-        self.store = store
-        self.sweeping = sweeping
-        self.table = table
-        self.name = name
-        self.output_dims = output_dims
-        self.dims = dims
-        self.expect = expect
-        self.computed = 0
-        self.failed = 0
-        self.record, self.record_failure, self.record_none = store.recorder(table, expect)
-        # restructure: the first cell sets the structure again (a whole-grid recompute).
-        spec = table.spec
-        self.extract = spec.extractor() if spec is not None and not restructure else None
-
-    def none(self, index: int, seconds: float) -> None:
-        self.record_none(index, seconds)
-
-    def ok(self, index: int, args: tuple, result: Any, seconds: float) -> None:
-        if result is None:
-            self.record_none(index, seconds)
-            self.computed += 1
-            return
-        if self.extract is None:
-            self.set_spec(result, args)
-        try:
-            values = self.extract(result)
-        except OutputError as exc:
-            grown = grow_spec(self.table.spec, result, self.name, self.output_dims)
-            if grown is not None:  # arrays whose shape varies: padded, with extents
-                self.store.grow_spec(self.table, grown)
-                self.record, self.record_failure, self.record_none = self.store.recorder(
-                    self.table, self.expect
-                )
-                self.extract = grown.extractor()
-                self.record(index, self.extract(result), seconds)
-                self.computed += 1
-                return
-            if isinstance(exc, _UnstorableValue):
-                kept = f"; {_kept(self.computed)}" if self.sweeping else ""
-                raise OutputError(
-                    f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}{kept}."
-                ) from None
-            kept = (
-                _kept(self.computed)
-                if self.sweeping
-                else "the cache holds it with another structure"
-            )
-            raise OutputError(
-                f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}. Every cell must "
-                f"return the same structure; {kept}. If you changed the function on purpose, "
-                f"sweep the whole grid again with ps.sweep({self.name}, force_recompute=True) "
-                f"(it replaces the old structure), or ps.clear_cache({self.name}) first."
-            ) from None
-        self.record(index, values, seconds)
-        self.computed += 1
-
-    def set_spec(self, result: Any, args: tuple) -> None:
-        try:
-            spec = infer_spec(result, self.name, self.output_dims)
-        except OutputError as exc:
-            raise OutputError(
-                f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}."
-            ) from None
-        self.store.set_spec(self.table, spec)
-        self.record, self.record_failure, self.record_none = self.store.recorder(
-            self.table, self.expect
-        )
-        self.extract = spec.extractor()
-
-    def fail(self, index: int, args: tuple, message: str, seconds: float) -> None:
-        # Messages from workers arrive unchecked: NULs and surrogates would poison the file.
-        self.record_failure(index, clean_message(message), seconds)
-        self.failed += 1
-
-    def raise_note(self, args: tuple) -> str:
-        kept = _kept(self.computed)
-        return (
-            f"xsweep: raised by {self.name}({describe_cell(self.dims, args)}); {kept}, the "
-            "cell is recorded as failed. Pass errors='record' to record failures and go on."
-        )
-
-
-def _kept(computed: int) -> str:
-    """What a note says about the cells a sweep computed before it stopped."""
-    if computed == 0:
-        return "no cell was computed before it"
-    if computed == 1:
-        return "the 1 cell computed before it is kept"
-    return f"the {computed} cells computed before it are kept"
 
 
 def write_cell(
@@ -220,7 +106,7 @@ def write_cell(
         table = store.table(
             key, name, dims, fingerprint, "recompute" if force_recompute else "raise"
         )
-        sink = _Sink(store, table, name, None, dims, sweeping=False)
+        sink = Sink(store, table, name, None, dims, sweeping=False)
         sink.ok(store.grid.flat_index(dims, indices), args, result, seconds)
 
 
@@ -261,51 +147,36 @@ def _may_restructure(
 def run_sweep(
     fn: Callable[..., Any],
     store: Store,
-    key: str,
-    name: str,
-    dims: tuple[str, ...],
-    fingerprint: str | None,
+    binding: Binding,
     plan: CellPlan,
+    options: SweepOptions,
     pool: Any = None,
     *,
-    on_change: str,
-    output_dims: dict[str, tuple[str, ...]],
-    force_recompute: bool,
-    retry_failed: bool,
-    errors: str,
-    chunksize: int | None = None,
-    progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
-    stop: threading.Event | None = None,
-    lazy: bool | None = None,
     when_locked: Callable[[], tuple[SweepReport, xr.Dataset] | None] | None = None,
 ) -> tuple[SweepReport, xr.Dataset]:
     """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
 
     ``fn`` runs serially in this process when ``pool`` is None, else on the pool.
+    ``options`` are ``ps.sweep``'s, checked and built once there (:mod:`xsweep.plan`).
     ``when_locked``: when another writer holds the store, so that the session cannot start,
     its answer (None: the refusal stands). See :mod:`xsweep.results`.
     """
+    name = binding.name
     table = None
     try:
         with store.writing():
-            table = store.table(key, name, dims, fingerprint, on_change)
-            options = SweepOptions(
-                output_dims,
-                force_recompute,
-                retry_failed,
-                errors,
-                progress,
-                restructure=_may_restructure(name, table, plan, output_dims, force_recompute),
-                stop=stop,
+            table = store.table(
+                binding.key, name, binding.dims, binding.fingerprint, options.on_change
+            )
+            options.restructure = _may_restructure(
+                name, table, plan, options.output_dims, options.force_recompute
             )
             if pool is None:
                 report = run_serial(fn, name, store, table, plan, options)
             else:
-                from .parallel import run_parallel  # it builds on this module
-
                 report = run_parallel(
-                    fn, name, store, table, plan, pool, options, chunksize, on_interrupt
+                    fn, name, store, table, plan, pool, options, options.chunksize, on_interrupt
                 )
             if report.computed or report.failed:
                 store.add_history(
@@ -327,7 +198,7 @@ def run_sweep(
                 print(note, file=sys.stderr)
         raise
     # The caller owns what a sweep returns: a store never changes it afterwards.
-    return report, own_dim_names(store.result(table, lazy=lazy), table)
+    return report, own_dim_names(store.result(table, lazy=options.lazy), table)
 
 
 def _interrupted_note(store: Store, table: FunctionTable, name: str) -> str:
@@ -353,42 +224,6 @@ def _interrupted_note(store: Store, table: FunctionTable, name: str) -> str:
     )
 
 
-@dataclass
-class SweepOptions:
-    """How a sweep treats its cells (``ps.sweep``'s options, checked there)."""
-
-    output_dims: dict[str, tuple[str, ...]] | None = None
-    force_recompute: bool = False
-    retry_failed: bool = True
-    errors: str = "record"
-    progress: Progress | None = None
-    #: The first cell sets the output structure again (a whole-grid recompute).
-    restructure: bool = False
-    #: Set by another thread to stop the sweep: no new cell starts; cells in flight finish.
-    #: Checked before each cell (serially) and before each batch is sent (on executors).
-    stop: threading.Event | None = None
-
-
-def _begin(store: Store, table: FunctionTable, name: str, plan: CellPlan, options: SweepOptions):
-    """``(flat, todo, report, sink)`` of a sweep; ``sink`` is None when nothing is to do."""
-    flat, todo, cached = _todo(plan, table, options.force_recompute, options.retry_failed)
-    report = SweepReport(cached=cached)
-    if options.progress is not None:
-        options.progress.start(int(flat.size), cached)
-    if not todo.any():
-        return flat, todo, report, None
-    sink = _Sink(
-        store,
-        table,
-        name,
-        options.output_dims,
-        plan.dims,
-        _expected(table, flat, todo),
-        options.restructure,
-    )
-    return flat, todo, report, sink
-
-
 def run_serial(
     fn: Callable[..., Any],
     name: str,
@@ -404,7 +239,7 @@ def run_serial(
     it finishes, so an interruption (Ctrl-C, an exception, a kill) loses only the cell in
     flight.
     """
-    flat, todo, report, sink = _begin(store, table, name, plan, options)
+    flat, todo, report, sink = start_sweep(store, table, name, plan, options)
     if sink is None:
         return report
     progress, errors, stop = options.progress, options.errors, options.stop
@@ -420,7 +255,7 @@ def run_serial(
     # report of the fix); the progress reports stay every 0.2 s.
     stopped = stop.is_set if stop is not None else None
     try:
-        for index, args in _cells(plan, table.shape, flat, todo):
+        for index, args in iter_cells(plan, table.shape, flat, todo):
             if stopped is not None and stopped():
                 report.stopped = True
                 break
@@ -436,7 +271,7 @@ def run_serial(
                 sink.fail(index, args, describe_exception(exc), perf_counter() - t0)
                 sink.computed = computed
                 if errors == "raise":
-                    _add_note(exc, sink.raise_note(args))
+                    sink.note_raised(exc, args)
                     raise
                 continue
             t1 = perf_counter()
@@ -463,8 +298,3 @@ def run_serial(
         if progress is not None:
             progress.update(computed, sink.failed)
     return report
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)

@@ -29,7 +29,8 @@ _SUPPORTED = "int, unsigned int, float, str, bool"
 _EXAMPLES = "e.g. values=[1, 2, 3], values=range(5) or values=np.linspace(0, 1, 11)"
 
 
-_KIND_NAMES = {"b": "bools", "i": "ints", "u": "unsigned ints", "f": "floats", "U": "strings"}
+#: Each numpy dtype kind of a grid, named in the plural for messages.
+KIND_PLURALS = {"b": "bools", "i": "ints", "u": "unsigned ints", "f": "floats", "U": "strings"}
 
 
 # Values shown in messages: whole unless huge (a 10**400 int, a megabyte string).
@@ -39,7 +40,8 @@ _REPR = reprlib.Repr()
 _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 200, 60, 200
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """A value as shown in messages: its repr, shortened when huge."""
     return _REPR.repr(value)
 
 
@@ -47,18 +49,19 @@ def _check_text(name: str, what: str, text: str) -> None:
     problem = text_problem(text)
     if problem:
         raise ParameterError(
-            f"Parameter {name!r}: {what} {_short(text)} {problem}. NetCDF files hold text as UTF-8 "
-            "that ends at the first NUL, so the results file could not keep it. Remove or "
+            f"Parameter {name!r}: {what} {short_repr(text)} {problem}. NetCDF files hold text "
+            "as UTF-8 that ends at the first NUL, so the results file could not keep it. Remove or "
             "replace the character."
         )
 
 
-def _check_attr(name: str, what: str, text: Any) -> None:
+def check_text_attribute(name: str, what: str, text: Any) -> None:
+    """Refuse a parameter's ``units`` or ``description`` unless None or text a file keeps."""
     if text is None:
         return
     if not isinstance(text, str):
         raise ParameterError(
-            f"Parameter {name!r}: {what} must be a str or None, not {_short(text)} "
+            f"Parameter {name!r}: {what} must be a str or None, not {short_repr(text)} "
             f"({type(text).__name__}), e.g. {what}={'m' if what == 'units' else 'beam length'!r}."
         )
     _check_text(name, what, text)
@@ -105,7 +108,7 @@ def _kind_of(tp: type) -> str | None:
 
 def _unsupported(name: str, value: Any) -> ParameterError:
     return ParameterError(
-        f"Parameter {name!r}: values of type {type(value).__name__} (such as {_short(value)}) "
+        f"Parameter {name!r}: values of type {type(value).__name__} (such as {short_repr(value)}) "
         f"are not supported. Values must all be of one of these kinds: {_SUPPORTED}.{_hint(value)}"
     )
 
@@ -116,6 +119,29 @@ def _from_items(name: str, items: list) -> np.ndarray:
         raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
     if any(isinstance(v, np.ndarray) for v in items):
         items = [v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in items]
+    kinds = _kinds(name, items)
+    if "str" in kinds:
+        for v in items:
+            _check_text(name, "value", v)
+        return np.array(items, dtype=str)
+    if "bool" in kinds:
+        return np.array(items, dtype=bool)
+    if "float" in kinds:
+        _check_float_items(name, items, mixed="int" in kinds)
+    try:
+        arr = np.asarray(items)
+    except (ValueError, TypeError, OverflowError):
+        arr = np.asarray(items, dtype=object)
+    if set(kinds) == {"int"} and arr.dtype.kind not in "iu":
+        # numpy gives floats (or objects) when the ints fit no single 64-bit type.
+        arr = _int_array(name, items)
+    _check_held_exactly(name, items, arr)
+    return arr
+
+
+def _kinds(name: str, items: list) -> dict[str, Any]:
+    """Each kind of value among ``items`` and its first value; refuses what no grid holds:
+    unsupported types, nested sequences, and mixed kinds other than ints with floats."""
     kinds: dict[str, Any] = {}  # kind -> its first value
     for tp in set(map(type, items)):
         kind = _kind_of(tp)
@@ -125,63 +151,63 @@ def _from_items(name: str, items: list) -> np.ndarray:
                 raise _unsupported(name, first)
             raise ParameterError(
                 f"Parameter {name!r}: values must be 1-D, a flat sequence of single values, "
-                f"but it holds {_short(first)} ({type(first).__name__}). Pass a flat list such as "
-                f"[1, 2, 3] of one of these kinds: {_SUPPORTED}."
+                f"but it holds {short_repr(first)} ({type(first).__name__}). Pass a flat list "
+                f"such as [1, 2, 3] of one of these kinds: {_SUPPORTED}."
             )
         kinds.setdefault(kind, next(v for v in items if type(v) is tp))
     if len(kinds) > 1 and set(kinds) != {"int", "float"}:
-        shown = ", ".join(f"{k} ({_short(v)})" for k, v in sorted(kinds.items()))
+        shown = ", ".join(f"{k} ({short_repr(v)})" for k, v in sorted(kinds.items()))
         raise ParameterError(
             f"Parameter {name!r}: values mix kinds: {shown}. Use values of a single kind "
             f"({_SUPPORTED}); ints and floats may mix and become floats."
         )
-    if "str" in kinds:
-        for v in items:
-            _check_text(name, "value", v)
-        return np.array(items, dtype=str)
-    if "bool" in kinds:
-        return np.array(items, dtype=bool)
-    if "float" in kinds and any(isinstance(v, (float, np.floating)) and v != v for v in items):
+    return kinds
+
+
+def _check_float_items(name: str, items: list, mixed: bool) -> None:
+    """Refuse NaN among float values, and (``mixed`` with ints) an int no float holds."""
+    if any(isinstance(v, (float, np.floating)) and v != v for v in items):
         raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
-    if "float" in kinds and "int" in kinds:
-        for v in items:
-            if isinstance(v, (int, np.integer)) and not _exact_float(int(v)):
-                raise ParameterError(
-                    f"Parameter {name!r}: values mix floats with the int {_short(v)}, which "
-                    "no float holds exactly, so it would silently change. Give all values as "
-                    "ints, or all as floats if approximate values will do."
-                )
-    try:
-        arr = np.asarray(items)
-    except (ValueError, TypeError, OverflowError):
-        arr = np.asarray(items, dtype=object)
-    if set(kinds) == {"int"} and arr.dtype.kind not in "iu":
-        # numpy gives floats (or objects) when the ints fit no single 64-bit type.
-        ints = [int(v) for v in items]
-        lo, hi = min(ints), max(ints)
-        if -(2**63) <= lo and hi < 2**63:
-            arr = np.array(ints, dtype=np.int64)
-        elif lo >= 0 and hi < 2**64:
-            arr = np.array(ints, dtype=np.uint64)
-        else:
+    if not mixed:
+        return
+    for v in items:
+        if isinstance(v, (int, np.integer)) and not _exact_float(int(v)):
             raise ParameterError(
-                f"Parameter {name!r}: the ints range from {_short(lo)} to {_short(hi)}, which no "
-                "64-bit integer type holds "
-                "(int64 holds -2**63 to 2**63 - 1, uint64 holds 0 to 2**64 - 1), and NetCDF "
-                "stores at most 64-bit integers. Use smaller ints, or floats if approximate "
-                "values will do."
+                f"Parameter {name!r}: values mix floats with the int {short_repr(v)}, which "
+                "no float holds exactly, so it would silently change. Give all values as "
+                "ints, or all as floats if approximate values will do."
             )
+
+
+def _int_array(name: str, items: list) -> np.ndarray:
+    """The int64 or uint64 array of ints numpy could not type, or why none holds them."""
+    ints = [int(v) for v in items]
+    lo, hi = min(ints), max(ints)
+    if -(2**63) <= lo and hi < 2**63:
+        return np.array(ints, dtype=np.int64)
+    if lo >= 0 and hi < 2**64:
+        return np.array(ints, dtype=np.uint64)
+    raise ParameterError(
+        f"Parameter {name!r}: the ints range from {short_repr(lo)} to {short_repr(hi)}, which "
+        "no 64-bit integer type holds "
+        "(int64 holds -2**63 to 2**63 - 1, uint64 holds 0 to 2**64 - 1), and NetCDF "
+        "stores at most 64-bit integers. Use smaller ints, or floats if approximate "
+        "values will do."
+    )
+
+
+def _check_held_exactly(name: str, items: list, arr: np.ndarray) -> None:
+    """Refuse an array that is not numeric or does not hold every one of ``items``."""
     if arr.dtype.kind not in "iuf" or arr.tolist() != items:
         lost = next(
             (v for v, a in zip(items, arr.tolist()) if arr.dtype.kind not in "iuf" or a != v),
             items[0],
         )
         raise ParameterError(
-            f"Parameter {name!r}: {_short(lost)} cannot be held exactly among these values (they "
-            f"become {arr.dtype} values). Give all values as floats, e.g. float(v), or all as "
-            "ints that fit 64 bits."
+            f"Parameter {name!r}: {short_repr(lost)} cannot be held exactly among these values "
+            f"(they become {arr.dtype} values). Give all values as floats, e.g. float(v), or "
+            "all as ints that fit 64 bits."
         )
-    return arr
 
 
 def _exact_float(v: int) -> bool:
@@ -191,12 +217,30 @@ def _exact_float(v: int) -> bool:
         return False
 
 
-def _as_values(name: str, values: Iterable[Any]) -> np.ndarray:
+def as_grid_values(name: str, values: Iterable[Any]) -> np.ndarray:
     """The validated, read-only, private 1-D array of a parameter's values."""
+    _refuse_unordered(name, values)
+    if isinstance(values, (np.ndarray, np.generic)) or hasattr(values, "__array__"):
+        arr = _from_array(name, values)
+    else:
+        try:
+            items = list(values)
+        except TypeError:
+            raise _not_a_sequence(name, values) from None
+        arr = _from_items(name, items)
+    if arr.dtype.kind == "f":
+        _check_floats(name, arr)
+    _check_unique(name, arr)
+    arr.setflags(write=False)
+    return arr
+
+
+def _refuse_unordered(name: str, values: Any) -> None:
+    """Refuse iterables that are not an ordered sequence of values: bytes, a str, sets, maps."""
     if isinstance(values, (bytes, bytearray, memoryview)):
         raise ParameterError(
             f"Parameter {name!r}: values must be a sequence of values, not the bytes "
-            f"{_short(values)}. Bytes are not supported: decode them to str, e.g. "
+            f"{short_repr(values)}. Bytes are not supported: decode them to str, e.g. "
             "values=[b.decode() for b in values]."
         )
     if isinstance(values, str):
@@ -214,71 +258,73 @@ def _as_values(name: str, values: Iterable[Any]) -> np.ndarray:
             f"Parameter {name!r}: values must be a sequence, not a mapping "
             f"({type(values).__name__}). Pass list(d) for its keys or list(d.values())."
         )
-    if isinstance(values, (np.ndarray, np.generic)) or hasattr(values, "__array__"):
-        try:
-            arr = np.array(values, copy=True)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(
-                f"Parameter {name!r}: values cannot form a 1-D array ({exc}). Pass a flat "
-                "list of numbers, strings or bools."
-            ) from None
-        if arr.ndim == 0:
-            raise _not_a_sequence(name, values)
-        if arr.ndim != 1:
-            raise ParameterError(
-                f"Parameter {name!r}: values must be 1-D, got an array of shape {arr.shape}. "
-                "Pass a flat list such as [1, 2, 3]."
-            )
-        if arr.dtype.kind == "O":
-            arr = _from_items(name, arr.tolist())
-        elif arr.size == 0:
-            raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
-        elif arr.dtype.kind not in _ALLOWED_KINDS:
-            raise _unsupported(name, arr[0])
-        elif arr.dtype.kind == "U":
-            for v in arr.tolist():
-                _check_text(name, "value", v)
-        arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
-    else:
-        try:
-            items = list(values)
-        except TypeError:
-            raise _not_a_sequence(name, values) from None
-        arr = _from_items(name, items)
-    if arr.dtype.kind == "f":
-        if arr.dtype.itemsize not in (4, 8):
-            raise ParameterError(
-                f"Parameter {name!r}: values of dtype {arr.dtype} are not supported: NetCDF "
-                "stores float32 and float64 only. Convert them, e.g. "
-                "values=np.asarray(values, dtype=np.float64)."
-            )
-        if np.isnan(arr).any():
-            raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+
+
+def _from_array(name: str, values: Any) -> np.ndarray:
+    """A copy of an array (or array-like) of values, 1-D, of a supported kind, native order."""
+    try:
+        arr = np.array(values, copy=True)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"Parameter {name!r}: values cannot form a 1-D array ({exc}). Pass a flat "
+            "list of numbers, strings or bools."
+        ) from None
+    if arr.ndim == 0:
+        raise _not_a_sequence(name, values)
+    if arr.ndim != 1:
+        raise ParameterError(
+            f"Parameter {name!r}: values must be 1-D, got an array of shape {arr.shape}. "
+            "Pass a flat list such as [1, 2, 3]."
+        )
+    if arr.dtype.kind == "O":
+        arr = _from_items(name, arr.tolist())
+    elif arr.size == 0:
+        raise ParameterError(f"Parameter {name!r}: values is empty. Give at least one value.")
+    elif arr.dtype.kind not in _ALLOWED_KINDS:
+        raise _unsupported(name, arr[0])
+    elif arr.dtype.kind == "U":
+        for v in arr.tolist():
+            _check_text(name, "value", v)
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)
+
+
+def _check_floats(name: str, arr: np.ndarray) -> None:
+    """Refuse float values NetCDF cannot store, or NaN (it never equals itself)."""
+    if arr.dtype.itemsize not in (4, 8):
+        raise ParameterError(
+            f"Parameter {name!r}: values of dtype {arr.dtype} are not supported: NetCDF "
+            "stores float32 and float64 only. Convert them, e.g. "
+            "values=np.asarray(values, dtype=np.float64)."
+        )
+    if np.isnan(arr).any():
+        raise ParameterError(f"Parameter {name!r}: values contain NaN. Remove it.")
+
+
+def _check_unique(name: str, arr: np.ndarray) -> None:
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dups = [v.item() for v in uniq[counts > 1]]
         zero = " (0.0 and -0.0 are the same value)" if 0.0 in dups and arr.dtype.kind == "f" else ""
         raise ParameterError(
-            f"Parameter {name!r}: values must be unique, but {_short(dups)} appear more than "
-            f"once{zero}."
+            f"Parameter {name!r}: values must be unique, but {short_repr(dups)} appear more "
+            f"than once{zero}."
         )
-    arr.setflags(write=False)
-    return arr
 
 
 def _not_a_sequence(name: str, values: Any) -> ParameterError:
     single = (
-        f" For a single value, use values=[{_short(values)}]."
+        f" For a single value, use values=[{short_repr(values)}]."
         if _kind_of(type(values)) in ("bool", "int", "float")
         else ""
     )
     return ParameterError(
         f"Parameter {name!r}: values must be a non-empty 1-D sequence of {_SUPPORTED} values, "
-        f"{_EXAMPLES}; got {_short(values)} ({type(values).__name__}).{single}"
+        f"{_EXAMPLES}; got {short_repr(values)} ({type(values).__name__}).{single}"
     )
 
 
-def _check_name(name: str) -> None:
+def check_parameter_name(name: str) -> None:
+    """Refuse a name that no function argument or NetCDF variable can carry."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise ParameterError(
             f"Parameter name {name!r} is not a valid Python identifier. The name is matched to "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import XsweepError
-from .widgets import _ipywidgets, _label, place, render
+from .widgets import place, render, require_ipywidgets, value_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from .space import ParameterSpace
@@ -82,7 +82,7 @@ class GridView:
         show: str = "status",
         interval: float | None = 0.5,
     ) -> None:
-        w = _ipywidgets()
+        w = require_ipywidgets()
         self.space = space
         self.fn = fn
         self.watched = space.watch(fn)
@@ -105,7 +105,7 @@ class GridView:
         for d in shown:
             values = space[d].values.tolist()
             self.pick[d] = w.SelectionSlider(
-                options=[(_label(v), v) for v in values],
+                options=[(value_label(v), v) for v in values],
                 value=space[d].value,
                 description=f"{d}",
                 continuous_update=False,
@@ -229,7 +229,7 @@ class GridView:
     def _titles(self, nf: int) -> list[str]:
         if self.facet is None:
             return [""]
-        return [f"{self.facet}={_label(v)}" for v in self.space[self.facet].values.tolist()]
+        return [f"{self.facet}={value_label(v)}" for v in self.space[self.facet].values.tolist()]
 
     def _legend(self, counts: dict[str, int], low, high) -> str:
         def swatch(color) -> str:
@@ -246,9 +246,9 @@ class GridView:
         def span(d: str) -> str:
             values = self.space[d].values.tolist()
             ends = (
-                _label(values[0])
+                value_label(values[0])
                 if len(values) == 1
-                else f"{_label(values[0])} … {_label(values[-1])}"
+                else f"{value_label(values[0])} … {value_label(values[-1])}"
             )
             return html.escape(f"{d} ({ends})")
 
@@ -271,7 +271,7 @@ class GridView:
         if signature == self._cell_signature:
             return
         self._cell_signature = signature
-        where = ", ".join(f"{d}={_label(values[d])}" for d in self.watched.dims)
+        where = ", ".join(f"{d}={value_label(values[d])}" for d in self.watched.dims)
         if code == 1 or code == 3:
             value: Any = None
             try:

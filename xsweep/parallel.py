@@ -3,7 +3,7 @@
 Batches of cells go to any ``concurrent.futures.Executor`` (or a dask client); the function
 travels to the workers once, pickled with cloudpickle so that closures and notebook functions
 work. Results come back to this process, which alone writes the store through the sweep's
-sink (:mod:`xsweep.execution`): HDF5 files must never be written concurrently.
+sink (:mod:`xsweep.sink`): HDF5 files must never be written concurrently.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import (
@@ -24,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from .cells import CellPlan, _cells, describe_cell
+from .cells import CellPlan, describe_cell, iter_cells
 from .errors import CellError, OutputError, SkipCell, SweepError
-from .execution import SweepOptions, SweepReport, _add_note, _begin, _Sink
+from .outputs import infer_spec
 from .pools import executor_workers
+from .progress import Progress
+from .sink import Sink, SweepOptions, SweepReport, start_sweep
 from .store import FunctionTable, Store
 from .text import describe_exception
 
@@ -111,8 +114,6 @@ def _packed(out: list) -> bytes:
 def _unsendable(value: Any, exc: Exception) -> tuple[Any, Any]:
     """``(ok, value)`` of a result that cannot be pickled: the output check's refusal (what
     a serial sweep raises), or if xsweep could store it, a failure saying why it is lost."""
-    from .outputs import infer_spec
-
     try:
         infer_spec(value, "result")
     except OutputError as refusal:
@@ -183,107 +184,20 @@ def run_parallel(
     per-task overhead) while every worker keeps work (expensive cells stay one per task).
     At most two tasks per worker are queued, so Ctrl-C stops within one task's time.
     """
-    flat, todo, report, sink = _begin(store, table, name, plan, options)
+    flat, todo, report, sink = start_sweep(store, table, name, plan, options)
     if sink is None:
         return report
-    progress, errors, stop = options.progress, options.errors, options.stop
-    remaining = int(np.count_nonzero(todo))
-    if isinstance(executor, ThreadPoolExecutor):
-        blob, key = fn, name  # threads share memory: nothing to send
-    else:
-        blob = ship(fn)
-        key = f"{name}-{hashlib.sha1(blob).hexdigest()}"
-    workers = executor_workers(executor)
-    cells = _cells(plan, table.shape, flat, todo)
-    args_of: dict[int, tuple] = {}
-    pending: dict[Future, list] = {}
-    busy_seconds = 0.0
-    done_cells = 0
-
-    def next_batch() -> list:
-        if chunksize is not None:
-            size = chunksize
-        elif done_cells == 0:
-            size = 1
-        else:
-            mean = busy_seconds / done_cells
-            size = int(min(max(0.2 / max(mean, 1e-9), 1), max(remaining // (2 * workers), 1)))
-        return list(itertools.islice(cells, min(size, in_flight_cap())))
-
-    def in_flight_cap() -> int:
-        # Backpressure: the results of the tasks in flight (2 per worker) stay within half
-        # the store's memory budget, however fast workers are and however big the cells.
-        budget = getattr(store, "memory_budget", None)
-        if budget is None or table.spec is None:
-            return 1 << 62
-        cell = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in table.spec.variables)
-        return max(budget // max(4 * workers * cell, 1), 1)
-
+    progress = options.progress
+    tasks = _Tasks(fn, name, store, table, plan, flat, todo, executor, sink, options, chunksize)
     try:
         while True:
-            while len(pending) < 2 * workers:
-                if stop is not None and stop.is_set():
-                    report.stopped = True  # cells in flight finish; no new one starts
-                    break
-                batch = next_batch()
-                if not batch:
-                    break
-                remaining -= len(batch)
-                for index, args in batch:
-                    args_of[index] = args
-                # Other processes get the batch as one opaque bytes object: cheap to send
-                # and for dask to key, unlike a long list of tuples.
-                payload = batch if blob is fn else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
-                fut = executor.submit(run_batch, key, blob, plan.dims, plan.positional, payload)
-                pending[fut] = batch
-            if not pending:
+            if tasks.submit(options.stop):
+                report.stopped = True  # cells in flight finish; no new one starts
+            if not tasks.pending:
                 break
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                batch = pending.pop(fut)
-                try:
-                    results = fut.result()
-                except Exception as exc:  # the worker died or the task could not run
-                    failed = _worker_failed(sink, batch, pending, exc)
-                    raise SweepError(
-                        f"A worker failed while computing cells of {name} ({type(exc).__name__}: "
-                        f"{exc}). The {failed} cells that were in flight are recorded as failed "
-                        "(the culprit is among them) and everything finished before is kept; "
-                        "sweep again to retry them (with a fresh executor if this one is "
-                        "broken)."
-                    ) from exc
-                if isinstance(results, bytes):
-                    results = pickle.loads(results)
-                for index, ok, value, seconds in results:
-                    args = args_of.pop(index)
-                    busy_seconds += seconds
-                    done_cells += 1
-                    if ok is True:
-                        sink.ok(index, args, value, seconds)
-                        continue
-                    if ok is None:  # the function raised SkipCell
-                        continue
-                    if ok == REFUSED:  # as the serial sweep refuses it: nothing is recorded
-                        raise OutputError(
-                            f"Cell {describe_cell(plan.dims, args)} of {name}: {value}."
-                        )
-                    message, original = value
-                    sink.fail(index, args, message, seconds)
-                    if errors == "raise":
-                        exc = (
-                            original
-                            if original is not None
-                            else CellError(message, dict(zip(plan.dims, args)))
-                        )
-                        _add_note(exc, sink.raise_note(args))
-                        raise exc
-                if progress is not None:
-                    progress.update(sink.computed, sink.failed)
+            tasks.collect(progress)
     finally:
-        for fut in pending:
-            fut.cancel()
-        if pending and on_interrupt is not None:
-            on_interrupt()
+        tasks.cancel(on_interrupt)
         report.computed = sink.computed
         report.failed = sink.failed
         if progress is not None:
@@ -291,7 +205,143 @@ def run_parallel(
     return report
 
 
-def _worker_failed(sink: _Sink, batch: list, pending: dict[Future, list], exc: Exception) -> int:
+class _Tasks:
+    """A parallel sweep's tasks: sized, submitted two per worker, their results recorded.
+
+    Owns what is in flight (each task's batch, each cell's arguments) and the cell times
+    seen so far, which size the next batches.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        store: Store,
+        table: FunctionTable,
+        plan: CellPlan,
+        flat: np.ndarray,
+        todo: np.ndarray,
+        executor: Executor,
+        sink: Sink,
+        options: SweepOptions,
+        chunksize: int | None,
+    ):
+        self.name, self.store, self.table, self.plan = name, store, table, plan
+        self.executor, self.sink, self.chunksize = executor, sink, chunksize
+        self.errors = options.errors
+        self.remote = not isinstance(executor, ThreadPoolExecutor)
+        if self.remote:
+            self.blob = ship(fn)
+            self.key = f"{name}-{hashlib.sha1(self.blob).hexdigest()}"
+        else:  # threads share memory: nothing to send
+            self.blob, self.key = fn, name
+        self.workers = executor_workers(executor)
+        self.cells = iter_cells(plan, table.shape, flat, todo)
+        self.remaining = int(np.count_nonzero(todo))  # cells not yet submitted
+        self.args_of: dict[int, tuple] = {}
+        self.pending: dict[Future, list] = {}
+        self.busy_seconds = 0.0
+        self.done_cells = 0
+
+    def submit(self, stop: threading.Event | None) -> bool:
+        """Submit batches until two per worker are in flight; True if ``stop`` is set."""
+        plan = self.plan
+        while len(self.pending) < 2 * self.workers:
+            if stop is not None and stop.is_set():
+                return True
+            batch = self._next_batch()
+            if not batch:
+                break
+            self.remaining -= len(batch)
+            for index, args in batch:
+                self.args_of[index] = args
+            # Other processes get the batch as one opaque bytes object: cheap to send
+            # and for dask to key, unlike a long list of tuples.
+            payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL) if self.remote else batch
+            fut = self.executor.submit(
+                run_batch, self.key, self.blob, plan.dims, plan.positional, payload
+            )
+            self.pending[fut] = batch
+        return False
+
+    def _next_batch(self) -> list:
+        if self.chunksize is not None:
+            size = self.chunksize
+        elif self.done_cells == 0:
+            size = 1
+        else:
+            mean = self.busy_seconds / self.done_cells
+            fill = max(self.remaining // (2 * self.workers), 1)
+            size = int(min(max(0.2 / max(mean, 1e-9), 1), fill))
+        return list(itertools.islice(self.cells, min(size, self._in_flight_cap())))
+
+    def _in_flight_cap(self) -> int:
+        # Backpressure: the results of the tasks in flight (2 per worker) stay within half
+        # the store's memory budget, however fast workers are and however big the cells.
+        budget = getattr(self.store, "memory_budget", None)
+        spec = self.table.spec
+        if budget is None or spec is None:
+            return 1 << 62
+        cell = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in spec.variables)
+        return max(budget // max(4 * self.workers * cell, 1), 1)
+
+    def collect(self, progress: Progress | None) -> None:
+        """Wait for a task to finish and record the cells of every finished one."""
+        done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        for fut in done:
+            batch = self.pending.pop(fut)
+            self._record(self._results(fut, batch))
+            if progress is not None:
+                progress.update(self.sink.computed, self.sink.failed)
+
+    def _results(self, fut: Future, batch: list) -> list:
+        """A finished task's results; a task that failed as a whole fails the sweep."""
+        try:
+            results = fut.result()
+        except Exception as exc:  # the worker died or the task could not run
+            failed = _worker_failed(self.sink, batch, self.pending, exc)
+            raise SweepError(
+                f"A worker failed while computing cells of {self.name} "
+                f"({type(exc).__name__}: {exc}). The {failed} cells that were in flight are "
+                "recorded as failed (the culprit is among them) and everything finished "
+                "before is kept; sweep again to retry them (with a fresh executor if this "
+                "one is broken)."
+            ) from exc
+        return pickle.loads(results) if isinstance(results, bytes) else results
+
+    def _record(self, results: list) -> None:
+        """Hand one task's cells to the sink; a failure under errors='raise' is re-raised."""
+        sink, args_of, dims = self.sink, self.args_of, self.plan.dims
+        busy_seconds = 0.0
+        for index, ok, value, seconds in results:
+            args = args_of.pop(index)
+            busy_seconds += seconds
+            if ok is True:
+                sink.ok(index, args, value, seconds)
+                continue
+            if ok is None:  # the function raised SkipCell
+                continue
+            if ok == REFUSED:  # as the serial sweep refuses it: nothing is recorded
+                raise OutputError(f"Cell {describe_cell(dims, args)} of {self.name}: {value}.")
+            message, original = value
+            sink.fail(index, args, message, seconds)
+            if self.errors == "raise":
+                if original is None:
+                    original = CellError(message, dict(zip(dims, args)))
+                sink.note_raised(original, args)
+                raise original
+        self.busy_seconds += busy_seconds
+        self.done_cells += len(results)
+
+    def cancel(self, on_interrupt: Callable[[], None] | None) -> None:
+        """Cancel the tasks still in flight (the sweep ended early); tell ``on_interrupt``."""
+        for fut in self.pending:
+            fut.cancel()
+        if self.pending and on_interrupt is not None:
+            on_interrupt()
+
+
+def _worker_failed(sink: Sink, batch: list, pending: dict[Future, list], exc: Exception) -> int:
     """Record what a failed task leaves behind; return how many cells were marked failed.
 
     When a worker process dies, every task in flight on the pool fails at once and which

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError
-from .grid_values import _KIND_NAMES, _as_values, _check_attr, _check_name, _short
+from .grid_values import (
+    KIND_PLURALS,
+    as_grid_values,
+    check_parameter_name,
+    check_text_attribute,
+    short_repr,
+)
 
 # Relative tolerance under which two floats name the same grid value, so that 0.1 + 0.2
 # selects 0.3. Far below any spacing a real grid has.
@@ -107,11 +113,11 @@ class Parameter:
         units: str | None = None,
         description: str | None = None,
     ) -> None:
-        _check_name(name)
+        check_parameter_name(name)
         self.name = name
-        self._values = _as_values(name, values)
-        _check_attr(name, "units", units)
-        _check_attr(name, "description", description)
+        self._values = as_grid_values(name, values)
+        check_text_attribute(name, "units", units)
+        check_text_attribute(name, "description", description)
         self.units = units
         self.description = description
         # Exact-match lookup for the common case; floats fall back to a tolerance search.
@@ -254,7 +260,7 @@ class Parameter:
         why = ""
         if isinstance(value, (bool, np.bool_)):
             if not self._is_bool:
-                why = f" (a bool never matches {_KIND_NAMES[kind]}; give one of the values)"
+                why = f" (a bool never matches {KIND_PLURALS[kind]}; give one of the values)"
         elif self._is_bool:
             why = " (the values are bools: give True or False)"
         elif isinstance(value, (float, np.floating)) and value != value:
@@ -269,11 +275,11 @@ class Parameter:
                 if i is not None:
                     return i
         elif kind in "iuf" and not isinstance(value, (int, np.integer)):
-            why = f" (its type is {type(value).__name__}; the values are {_KIND_NAMES[kind]})"
+            why = f" (its type is {type(value).__name__}; the values are {KIND_PLURALS[kind]})"
         elif kind == "U" and not isinstance(value, str):
             why = f" (its type is {type(value).__name__}; the values are strings)"
         raise ParameterError(
-            f"Parameter {self.name!r}: {_short(value)} is not one of its values{why}. "
+            f"Parameter {self.name!r}: {short_repr(value)} is not one of its values{why}. "
             f"Nearest valid values: {self._nearest(value)}."
         )
 
@@ -317,9 +323,9 @@ class Parameter:
             near = [v for v in items if not (type(v) is type(value) and v == value)][:5]
         if kind in "iuf":
             near = sorted(near)
-        text = ", ".join(_short(v) if isinstance(v, str) else str(v) for v in near)
+        text = ", ".join(short_repr(v) if isinstance(v, str) else str(v) for v in near)
         if len(items) <= 10 and len(items) > len(near):
-            return f"{text} (all values: [{', '.join(_short(v) for v in items)}])"
+            return f"{text} (all values: [{', '.join(short_repr(v) for v in items)}])"
         return text
 
     def _bracket(self, value: Any) -> list:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 import xarray as xr
 
-from .cells import CellPlan, _todo
+from .binding import Binding
+from .cells import CellPlan, cells_to_compute
 from .errors import SweepError
-from .execution import SweepReport
-from .progress import Progress
+from .sink import SweepOptions, SweepReport
 from .store import Grid, MemoryStore, NetCDFStore, Store
 from .store.table import own_dim_names
 
@@ -102,16 +101,7 @@ class Results:
         return self.cache if self.cache is not None else self._last.get(key)
 
     def read_complete(
-        self,
-        store: Store,
-        binding: Any,
-        plan: CellPlan,
-        *,
-        force_recompute: bool,
-        retry_failed: bool,
-        output_dims: dict[str, tuple[str, ...]],
-        progress: Progress | None,
-        lazy: bool | None,
+        self, store: Store, binding: Binding, plan: CellPlan, options: SweepOptions
     ) -> tuple[SweepReport, xr.Dataset] | None:
         """A sweep's answer read from ``store`` when none of its cells needs computing.
 
@@ -119,20 +109,21 @@ class Results:
         session can answer, and the sweep is refused while another writer holds the file.
         The same checks as ``run_process``'s read: the function's dims, name and fingerprint.
         """
-        if force_recompute:
+        if options.force_recompute:
             return None
         table = store.readable(binding.key, binding.name, binding.dims, binding.fingerprint)
         if table is None:
             return None
         stored = {v.name: v.named_dims for v in table.spec.variables if v.dims}
-        if any(stored.get(k) != d for k, d in output_dims.items()):
+        if any(stored.get(k) != d for k, d in (options.output_dims or {}).items()):
             return None
-        flat, todo, cached = _todo(plan, table, False, retry_failed)
+        flat, todo, cached = cells_to_compute(plan, table, False, options.retry_failed)
         if todo.any():
             return None
-        if progress is not None:
-            progress.start(int(flat.size), cached)
-        return SweepReport(cached=cached), own_dim_names(store.result(table, lazy=lazy), table)
+        if options.progress is not None:
+            options.progress.start(int(flat.size), cached)
+        report = SweepReport(cached=cached)
+        return report, own_dim_names(store.result(table, lazy=options.lazy), table)
 
     def check_lazy(self, lazy: bool | None) -> None:
         """Refuse ``lazy=True`` without a cache file, before anything runs."""

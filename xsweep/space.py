@@ -31,6 +31,7 @@ from .plan import check_output_dims, check_sweep_options, plan_cells, refuse_unk
 from .pools import resolve_executor, stop_pool
 from .progress import Progress, progress_wanted
 from .results import Results
+from .sink import SweepOptions
 from .space_cache import CacheMethods
 from .space_cells import CellMethods
 from .space_views import ViewMethods
@@ -335,7 +336,6 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         self._results.check_lazy(lazy)
         self._remember(fn, name=name, set_values=set_values, depends_on=depends_on, version=version)
         binding = self._binding(fn, computing=True)
-        out_dims = check_output_dims(output_dims)
         store = self._results.for_sweep(binding.key)
         plan = plan_cells(self._params, binding, store.grid, params, cells, part, order)
         pool, owned = resolve_executor(executor, workers)
@@ -344,36 +344,27 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         counts = getattr(jobs.hooks, "counts", None)  # a background sweep's live counts
         if counts is not None:
             counts.bar, bar = bar, counts
+        options = SweepOptions(  # built once, here: every layer below reads these
+            output_dims=check_output_dims(output_dims),
+            force_recompute=force_recompute,
+            retry_failed=retry_failed,
+            errors=errors,
+            progress=bar,
+            stop=getattr(jobs.hooks, "stop", None),
+            on_change="recompute" if force_recompute else on_change,
+            lazy=lazy,
+            chunksize=chunksize,
+        )
         try:
             report, ds = run_sweep(
                 call,
                 store,
-                binding.key,
-                binding.name,
-                binding.dims,
-                binding.fingerprint,
+                binding,
                 plan,
+                options,
                 pool,
-                on_change="recompute" if force_recompute else on_change,
-                output_dims=out_dims,
-                force_recompute=force_recompute,
-                retry_failed=retry_failed,
-                errors=errors,
-                progress=bar,
-                chunksize=chunksize,
                 on_interrupt=(lambda: stop_pool(pool)) if owned else None,
-                stop=getattr(jobs.hooks, "stop", None),
-                lazy=lazy,
-                when_locked=lambda: self._results.read_complete(
-                    store,
-                    binding,
-                    plan,
-                    force_recompute=force_recompute,
-                    retry_failed=retry_failed,
-                    output_dims=out_dims,
-                    progress=bar,
-                    lazy=lazy,
-                ),
+                when_locked=lambda: self._results.read_complete(store, binding, plan, options),
             )
         finally:
             for param, index in saved.items():

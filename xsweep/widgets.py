@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .space import ParameterSpace
 
 
-def _ipywidgets():
+def require_ipywidgets():
+    """The ipywidgets module, or an ``XsweepError`` saying how to install it."""
     try:
         import ipywidgets
     except ImportError:
@@ -41,7 +42,8 @@ def _ipywidgets():
 # ---------------------------------------------------------------------------------------------
 # One control per parameter
 # ---------------------------------------------------------------------------------------------
-def _label(value: Any) -> str:
+def value_label(value: Any) -> str:
+    """A grid value as a control shows it: floats short (``%g``), the rest as ``str``."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -64,7 +66,7 @@ def parameter_widget(p: Parameter):
     >>> w.value
     2
     """
-    w = _ipywidgets()
+    w = require_ipywidgets()
     values = p.values.tolist()
     kind = p.values.dtype.kind
     description = p.name if not p.units else f"{p.name} [{p.units}]"
@@ -76,7 +78,7 @@ def parameter_widget(p: Parameter):
         cls = w.ToggleButtons if len(values) <= 4 else w.Dropdown
         control = cls(options=values, value=p.value, **common)
     else:
-        options = [(_label(v), v) for v in values]
+        options = [(value_label(v), v) for v in values]
         control = w.SelectionSlider(
             options=options, value=p.value, continuous_update=True, **common
         )
@@ -116,7 +118,7 @@ def space_widgets(space: ParameterSpace, names: list[str] | None = None):
     >>> len(space_widgets(ps, ["on"]).children)
     1
     """
-    w = _ipywidgets()
+    w = require_ipywidgets()
     names = list(space.dims) if names is None else names
     return w.VBox([space[n].widget() for n in names])
 
@@ -223,7 +225,7 @@ class _View:
     """Controls, a status line and a display area; shows ``self._value(wanted)``."""
 
     def __init__(self, controls: dict[str, Any], background: bool) -> None:
-        w = _ipywidgets()
+        w = require_ipywidgets()
         self.controls = controls
         self.image = w.Image(format="png", layout={"max_width": "100%"})
         self.text = w.HTML()
@@ -291,7 +293,7 @@ class _View:
         except Exception as exc:  # shown, not raised: a view must survive a bad cell
             kind, data, source = "html", f"<pre>{html.escape(repr(exc))}</pre>", "error"
         place(kind, data, self.image, self.text, self.area)
-        cell = ", ".join(f"{k}={_label(v)}" for k, v in wanted.items())
+        cell = ", ".join(f"{k}={value_label(v)}" for k, v in wanted.items())
         took = time.perf_counter() - start
         self.message = f"{cell}: {source} ({took * 1000:.0f} ms)"
         self.status.value = f"<small>{html.escape(self.message)}</small>"
@@ -359,7 +361,7 @@ class DatasetExplorer(_View):
     """
 
     def __init__(self, ds: xr.Dataset, var: str | None = None, background: bool = False):
-        w = _ipywidgets()
+        w = require_ipywidgets()
         names = [v for v in ds.data_vars if not is_bookkeeping(ds, v)]
         if not names:
             raise XsweepError("The Dataset has no output variables to explore.")
@@ -372,7 +374,7 @@ class DatasetExplorer(_View):
         for d in self.params:
             values = ds[d].values.tolist()
             controls[d] = w.SelectionSlider(
-                options=[(_label(v), v) for v in values], value=values[0], description=d
+                options=[(value_label(v), v) for v in values], value=values[0], description=d
             )
         super().__init__(controls, background)
         self.source = ""
