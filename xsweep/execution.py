@@ -82,7 +82,7 @@ class ValueSetter:
             if not self._bound:
                 self._bind()
             for param, value in zip(self.params, args):
-                param._set_index(param.index(value), fire=False, notify=False)
+                param.move_to(param.index(value), callbacks=False, watchers=False)
             return self.fn(**{self.takes[i]: args[k] for i, k in enumerate(self.picks)})
 
 

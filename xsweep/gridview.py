@@ -161,7 +161,7 @@ class GridView:
             seen = self.watched.now(output)
             status, values, message_of = seen.status, seen.values, seen.message_of
             self._check_show(seen.outputs)
-            held = {d: self.space[d]._index for d in self.held}
+            held = {d: self.space[d].position for d in self.held}
             status, values = self._slice(status, held), self._slice(values, held)
             signature = status.tobytes() + (values.tobytes() if values is not None else b"")
             if force or signature != self._signature:

@@ -376,23 +376,49 @@ class Parameter:
 
     @value.setter
     def value(self, new: Any) -> None:
-        self._set_index(self.index(new), fire=True)
+        self.move_to(self.index(new), callbacks=True)
 
-    def _set_index(self, index: int, *, fire: bool, notify: bool = True) -> None:
-        """Move the current value; ``fire`` calls the callbacks, ``notify`` the watchers.
+    @property
+    def position(self) -> int:
+        """Where the current value sits in :attr:`values` (its index).
 
-        A cache hit moves the value silently for callbacks, but views (widgets) still
-        follow; a sweep that sets values per cell (``set_values=True``) tells no one.
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("x", values=[10, 20, 30], default=20)
+        >>> p.position
+        1
+        """
+        return self._index
+
+    def move_to(self, index: int, *, callbacks: bool, watchers: bool = True) -> None:
+        """Make ``values[index]`` the current value, telling the callbacks or not.
+
+        ``callbacks``: call them, as setting :attr:`value` does; ``watchers``: call the
+        functions given to :meth:`watch` (views). A value read from the cache moves the
+        value without callbacks while views still follow; a sweep that sets values per
+        cell (``set_values=True``) tells no one.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> p = xs.Parameter("x", values=[10, 20, 30])
+        >>> p.register_callback(lambda v: print("callback", v))
+        >>> p.move_to(2, callbacks=False)
+        >>> p.value
+        30
+        >>> p.move_to(0, callbacks=True)
+        callback 10
         """
         if index == self._index:
             return
         self._index = index
-        if fire or (notify and self._watchers):
+        if callbacks or (watchers and self._watchers):
             new = self._values[index].item()
-            if notify:
+            if watchers:
                 for watcher in list(self._watchers):
                     watcher(new)
-            if fire:
+            if callbacks:
                 for cb in list(self._callbacks):
                     cb(new)
 

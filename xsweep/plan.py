@@ -73,7 +73,7 @@ def plan_cells(
         elif d in swept:
             chosen[d] = np.arange(len(p))
         else:
-            chosen[d] = np.array([p._index])
+            chosen[d] = np.array([p.position])
     if part is not None:
         if (
             not isinstance(part, tuple)

@@ -368,7 +368,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             )
         finally:
             for param, index in saved.items():
-                param._set_index(index, fire=False, notify=False)
+                param.move_to(index, callbacks=False, watchers=False)
             if bar is not None:
                 bar.close()
             if owned:
@@ -468,7 +468,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         if not binding.sets_values:
             return fn, {}
         params = [self._params[d] for d in binding.dims]
-        return ValueSetter(fn, params, binding.takes), {p: p._index for p in params}
+        return ValueSetter(fn, params, binding.takes), {p: p.position for p in params}
 
     def _space_view(self, ds: xr.Dataset, store: Store, plan: CellPlan, params) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""

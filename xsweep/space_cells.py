@@ -104,10 +104,10 @@ class CellMethods:
             cached = self._cached_cell(store, binding, indices)
             if cached is not NOT_STORED:
                 for name, i in indices.items():
-                    self._params[name]._set_index(i, fire=False)
+                    self._params[name].move_to(i, callbacks=False)
                 return cached
         for name, i in indices.items():
-            self._params[name]._set_index(i, fire=True)
+            self._params[name].move_to(i, callbacks=True)
         if store is None:
             return fn(**{d: self._params[d].value for d in binding.takes})
         return self._compute_cell(fn, store, binding, indices, force_recompute)
@@ -161,7 +161,7 @@ class CellMethods:
     def _call_at(self, fn, binding: Binding, indices: dict[str, int]) -> Any:
         """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
         args = [
-            self._params[d].values[indices.get(d, self._params[d]._index)].item()
+            self._params[d].values[indices.get(d, self._params[d].position)].item()
             for d in binding.dims
         ]
         if binding.sets_values:
@@ -170,7 +170,7 @@ class CellMethods:
                 return call(*args)
             finally:
                 for param, index in saved.items():
-                    param._set_index(index, fire=False, notify=False)
+                    param.move_to(index, callbacks=False, watchers=False)
         return fn(**dict(zip(binding.dims, args)))
 
     def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
@@ -202,7 +202,7 @@ class CellMethods:
 
     def _cell_indices(self, binding: Binding, indices: dict[str, int]) -> dict[str, int]:
         """The space's index of each of ``fn``'s parameters: ``indices``, else the current."""
-        return {d: indices.get(d, self._params[d]._index) for d in binding.dims}
+        return {d: indices.get(d, self._params[d].position) for d in binding.dims}
 
     def _cached_cell(self, store: Store, binding: Binding, indices: dict[str, int]) -> Any:
         return store.lookup(
