@@ -10,7 +10,10 @@ users share). A module per idea:
 * the file's layout (status codes, variable and attribute names) is spelled once, in
   :mod:`xsweep.file_format`, below this package: ``outputs/`` writes attributes too;
 * ``grid``: each parameter's values and attributes, and where a space's values sit in them;
-* ``table``: one function's results in numpy buffers (:class:`FunctionTable`);
+* ``cells``: flat cell indices: runs and blocks of cells, hyper-slabs, raw writes of fills;
+* ``buffers``: where an output's cells live, one interface (:class:`~.buffers.CellBuffer`):
+  in memory (:class:`~.buffers.InMemory`, a numpy array) or kept on disk (``ondisk``);
+* ``table``: one function's results, a buffer per output (:class:`FunctionTable`);
 * ``memory``: the in-memory store and the checks every store shares;
 * ``journal``: the append-only journal file (framing, checksums, the header);
 * ``codec``: journal records of cells, encoded and applied;
@@ -36,8 +39,10 @@ Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
 
     files, journal, locking, budget, grid, nclock
-    ondisk, durability
+    cells, durability
     holes
+    buffers
+    ondisk
     table
     base, bigcells, codec
     memory, ncfile, replay
