@@ -159,8 +159,8 @@ class FunctionTable:
     def put_none(self, index: int, seconds: float) -> None:
         """The function returned None: computed, no value (outputs hold their fill)."""
         if self.spec is not None:
-            for var, buf in zip(self.spec.variables, self.buffers):
-                buf.put(index, var.fill)
+            for var, sink in zip(self.spec.variables, self._sinks):
+                sink[index] = var.fill
         self.status[index] = NO_VALUE
         self.seconds[index] = seconds
         if self.errors:
@@ -168,8 +168,8 @@ class FunctionTable:
 
     def put_failure(self, index: int, message: str, seconds: float) -> None:
         if self.spec is not None:
-            for var, buf in zip(self.spec.variables, self.buffers):
-                buf.put(index, var.fill)
+            for var, sink in zip(self.spec.variables, self._sinks):
+                sink[index] = var.fill
         self.status[index] = FAILED
         self.seconds[index] = seconds
         self.errors[index] = message
