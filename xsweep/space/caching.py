@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (
+from ..errors import (
     ParameterError,
     SweepError,
 )
-from .store import NetCDFStore
-from .store.budget import parse_budget
+from ..store import NetCDFStore
+from ..store.budget import parse_budget
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
 DEFAULT_CACHE_NAME = "xsweep_results.nc"

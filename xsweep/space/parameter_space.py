@@ -15,27 +15,27 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import jobs
-from .binding import Binding, Bindings
-from .cells import CellPlan
-from .errors import (
+from ..errors import (
     ParameterError,
     StoreLockedError,
     SweepError,
     SweepFailuresWarning,
 )
-from .execution import ValueSetter, run_sweep
-from .outputs.encodings import decode_times
-from .parameters import Parameter
+from ..functions.binding import Binding, Bindings
+from ..outputs.encodings import decode_times
+from ..parameters.parameter import Parameter
+from ..running import jobs
+from ..running.cells import CellPlan
+from ..running.execution import ValueSetter, run_sweep
+from ..running.pools import resolve_executor, stop_pool
+from ..running.progress import Progress, progress_wanted
+from ..running.sink import SweepOptions
+from ..store import Grid, Store, status_variables, view_dtypes
+from .caching import CacheMethods
+from .inspecting import ViewMethods
 from .plan import check_output_dims, check_sweep_options, plan_cells, refuse_unknown
-from .pools import resolve_executor, stop_pool
-from .progress import Progress, progress_wanted
 from .results import Results
-from .sink import SweepOptions
-from .space_cache import CacheMethods
-from .space_cells import CellMethods
-from .space_views import ViewMethods
-from .store import Grid, Store, status_variables, view_dtypes
+from .single_cells import CellMethods
 
 
 class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
@@ -78,7 +78,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         if not params:
             raise ParameterError("A ParameterSpace needs at least one Parameter.")
         self._params = params
-        #: Which store each verb reads and writes, and when a sweep writes (xsweep.results).
+        #: Which store each verb reads and writes, and when a sweep writes (xsweep.space.results).
         self._results = Results(self._grid)
         self._functions = Bindings(params)  # how each swept function maps onto the space
         self._views: dict[str, Any] = {}
@@ -385,7 +385,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         return self._space_view(decode_times(ds), store, plan, params)
 
     def sweep_async(self, fn: Callable[..., Any], **options: Any) -> jobs.SweepJob:
-        """Start :meth:`sweep` in the background and return a :class:`~xsweep.jobs.SweepJob`.
+        """Start :meth:`sweep` in the background; a :class:`~xsweep.running.jobs.SweepJob`.
 
         The notebook stays usable while it runs: look at cached cells with
         :meth:`run_process` or :meth:`explore`, watch ``job.counts()``, stop it with

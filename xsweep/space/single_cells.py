@@ -7,15 +7,15 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .binding import Binding
-from .cells import describe_cell
-from .errors import (
+from ..errors import (
     StoreLockedError,
     StoreReadOnlyError,
     SweepError,
 )
-from .execution import write_cell
-from .store import NOT_STORED, Store
+from ..functions.binding import Binding
+from ..running.cells import describe_cell
+from ..running.execution import write_cell
+from ..store import NOT_STORED, Store
 
 
 class Cell(NamedTuple):
