@@ -21,7 +21,7 @@ import xarray as xr
 
 from ._version import __version__
 from .cells import CellPlan, _cells, _expected, _todo, describe_cell
-from .errors import OutputError, SkipCell, SweepError, _UnstorableValue
+from .errors import OutputError, SkipCell, SweepError, UnstorableValueError
 from .outputs import grow_spec, infer_spec
 from .progress import Progress
 from .store import FunctionTable, Store, status_counts
@@ -146,7 +146,7 @@ class _Sink:
                 self.record(index, self.extract(result), seconds)
                 self.computed += 1
                 return
-            if isinstance(exc, _UnstorableValue):
+            if isinstance(exc, UnstorableValueError):
                 kept = f"; {_kept(self.computed)}" if self.sweeping else ""
                 raise OutputError(
                     f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}{kept}."
