@@ -7,7 +7,6 @@ move it to the module that owns the idea. Imports under ``if TYPE_CHECKING:`` co
 
 from __future__ import annotations
 
-from importlinter.domain import fields
 from importlinter.domain.contract import Contract, ContractCheck
 
 from tests.architecture.report import modules, private_imports
@@ -17,11 +16,9 @@ class PrivateNamesContract(Contract):
     """No module imports a private name (one underscore) from another module of the package."""
 
     type_name = "private_names"
-    allow = fields.SetField(subfield=fields.StringField(), required=False)
 
     def check(self, graph, verbose: bool) -> ContractCheck:
-        allowed = set(self.allow or ())  # type: ignore[arg-type]
-        found = [line for line in private_imports(modules(), type_checking=True) if line not in allowed]
+        found = private_imports(modules(), type_checking=True)
         return ContractCheck(kept=not found, metadata={"found": found})
 
     def render_broken_contract(self, check: ContractCheck) -> None:

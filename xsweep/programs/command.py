@@ -342,7 +342,7 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
     import pandas as pd
     import xarray as xr
 
-    from ..outputs.frames import _pandas_values
+    from ..outputs.frames import pandas_values
 
     variables: dict[str, Any] = {}
     for key, value in values.items():
@@ -360,7 +360,7 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
             for column in table.columns:
                 # as a returned DataFrame is stored: a text column (object or pandas str
                 # dtype) becomes a numpy str array, not an object array xsweep refuses
-                values = _pandas_values(table[column], f"column {column!r} of output {key!r}")
+                values = pandas_values(table[column], f"column {column!r} of output {key!r}")
                 variables[f"{key}_{column}"] = xr.DataArray(
                     values, dims=(dims.get(key, (f"{key}_row",))[0],)
                 )

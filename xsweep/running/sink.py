@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError, _UnstorableValue
+from ..errors import OutputError, UnstorableValueError
 from ..outputs import grow_spec, infer_spec
 from ..store import FunctionTable, Store
 from ..text import clean_message
@@ -113,7 +113,7 @@ class Sink:
                 self.record(index, self.extract(result), seconds)
                 self.computed += 1
                 return
-            if isinstance(exc, _UnstorableValue):
+            if isinstance(exc, UnstorableValueError):
                 kept = f"; {kept_note(self.computed)}" if self.sweeping else ""
                 raise OutputError(
                     f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}{kept}."
