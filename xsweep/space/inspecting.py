@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..file_format import COMPUTED, FLAG_MEANINGS, FLAG_VALUES
 from ..functions.binding import Binding
+from .core import SpaceCore
 
 
 class CellsNow(NamedTuple):
@@ -59,7 +60,7 @@ class Watch:
         return self._space._cells_now(self._binding, output)
 
 
-class ViewMethods:
+class ViewMethods(SpaceCore):
     """What :class:`~xsweep.space.ParameterSpace` shows of its results (a mixin of it)."""
 
     def failures(self, fn: Callable[..., Any]):
