@@ -22,6 +22,10 @@ How the NetCDF store keeps every computed cell through any interruption:
   and the store reads them back from the file if it needs them again (``result``).
 * ``<file>.lock`` (an ``flock``) admits one writer at a time; the kernel drops it when its
   holder dies, so a dead holder's lock is taken over.
+
+The store is its tables (:class:`~xsweep.store.tablestore.TableStore`, as the in-memory
+store) plus the file's lifecycle, one :class:`~xsweep.store.results_file.ResultsFile`: which
+snapshot this process holds, its journal, the staged file and when to publish next.
 """
 
 from __future__ import annotations
