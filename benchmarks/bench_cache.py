@@ -104,7 +104,7 @@ def plain_loop(fn, n):
 def progress_on():
     """Whether sweeps show their default progress bar here (it costs time per cell)."""
     try:
-        from xsweep.progress import progress_wanted
+        from xsweep.running.progress import progress_wanted
     except ImportError:
         return False
     return progress_wanted(None)

@@ -198,7 +198,7 @@ def main(argv=None):
     repeats = args.repeats or (3 if args.quick else 9)
     cells = args.cells or (6 if args.quick else 20)
     # xs.command is the function; its module (which holds the launcher it found) is here:
-    launcher = sys.modules["xsweep.command"]._SETPRIV
+    launcher = sys.modules["xsweep.programs.command"]._SETPRIV
     print(f"xsweep {xs.__version__}, python {sys.version.split()[0]}, numpy {np.__version__}")
     print(f"launcher: {'setpriv --pdeathsig KILL (' + launcher + ')' if launcher else 'none'}")
     root = tempfile.mkdtemp(prefix="xsweep-bench-command-")

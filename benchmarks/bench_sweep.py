@@ -198,7 +198,7 @@ def main(argv=None):
     repeats = args.repeats or (3 if args.quick else 15)
     print(f"xsweep {xs.__version__}, python {sys.version.split()[0]}, numpy {np.__version__}")
     try:
-        from xsweep.progress import progress_wanted
+        from xsweep.running.progress import progress_wanted
 
         bar = progress_wanted(None)
     except ImportError:

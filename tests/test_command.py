@@ -504,7 +504,7 @@ def test_a_function_calling_a_command_follows_its_script(sim, tmp_path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     import user_helpers
 
-    from xsweep.fingerprint import fingerprint
+    from xsweep.functions.fingerprint import fingerprint
 
     first = fingerprint(user_helpers.guarded)
     sim.write_text(SIM.replace("length * width", "length + width"))
@@ -517,7 +517,7 @@ def test_a_function_calling_a_command_follows_its_script(sim, tmp_path, monkeypa
 
 def test_a_version_declared_by_hand_on_a_command(sim):
     fn = xs.version("calibration 2")(make(outputs={"area": "area.json"}))
-    from xsweep.fingerprint import fingerprint
+    from xsweep.functions.fingerprint import fingerprint
 
     assert fingerprint(fn) == "version:calibration 2"
     sim.write_text(SIM + "\n# an edit\n")

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 import xsweep as xs
-import xsweep.fingerprint as fp
-from xsweep.fingerprint import fingerprint
+import xsweep.functions.fingerprint as fp
+from xsweep.functions.fingerprint import fingerprint
 
 _names = itertools.count()
 
@@ -432,7 +432,7 @@ def test_the_fingerprint_is_the_same_in_a_fresh_process(load, tmp_path):
         f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
-        from xsweep.fingerprint import fingerprint
+        from xsweep.functions.fingerprint import fingerprint
         import {conf.__name__} as conf, {user.__name__} as user
         print(fingerprint(user.model))
         conf.K = 2
@@ -506,7 +506,7 @@ def test_attribute_names_are_not_globals(tmp_path):
 
     import numpy as np
 
-    from xsweep.fingerprint import fingerprint
+    from xsweep.functions.fingerprint import fingerprint
 
     module = types.ModuleType("user_notebook")
     module.__file__ = str(tmp_path / "user_notebook.py")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import xsweep as xs
-from xsweep.gridview import STATUS_COLORS
+from xsweep.views.gridview import STATUS_COLORS
 
 ipywidgets = pytest.importorskip("ipywidgets")
 

@@ -6,9 +6,7 @@ function over every combination: ``ds = ps.sweep(fn)`` gives an ``xarray.Dataset
 interrupted sweep stopped.
 """
 
-from . import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from ._version import __version__
-from .command import command
 from .errors import (
     CommandError,
     DamagedSideFileWarning,
@@ -25,18 +23,21 @@ from .errors import (
     SweepFailuresWarning,
     XsweepError,
 )
-from .fingerprint import version
+from .functions.fingerprint import version
 from .outputs.images import ImageArray
-from .parameters import Parameter
-from .plotting import figure_to_array, montage
-from .space import ParameterSpace
+from .parameters.parameter import Parameter
+from .programs import readers  # noqa: F401  (xsweep.readers.read_text: readers for xs.command)
+from .programs.command import command
+from .programs.tree import open_tree
+from .space.parameter_space import ParameterSpace
 from .store import merge_stores
 from .store.nclock import open_dataset
-from .tree import open_tree
+from .views import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
+from .views.plotting import figure_to_array, montage
 
 
 def explore(ds, var=None):
-    """Browse a Dataset (e.g. a shared results file) with sliders: see :mod:`xsweep.widgets`.
+    """Browse a Dataset (e.g. a shared results file) with sliders: see :mod:`xsweep.views.widgets`.
 
     Examples
     --------
@@ -47,7 +48,7 @@ def explore(ds, var=None):
     >>> view.text.value
     '<pre>2.5</pre>'
     """
-    from .widgets import explore as _explore
+    from .views.widgets import explore as _explore
 
     return _explore(ds, var)
 

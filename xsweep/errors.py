@@ -28,7 +28,7 @@ class OutputError(XsweepError, TypeError):
     """A function returned something xsweep cannot store, or a cell's output does not match."""
 
 
-class _UnstorableValue(OutputError):
+class UnstorableValueError(OutputError):
     """A value of the right structure that no file can hold (text with a NUL): recomputing
     with another structure cannot help, so its message gives no such advice."""
 

@@ -50,7 +50,7 @@ job = ps.sweep_async(slow, progress=False)
 view
 """
 
-#: The first cell's centre in the map: 8 px margin, 40 px cells (see xsweep.gridview._panels).
+#: The first cell's centre in the map: 8 px margin, 40 px cells (see xsweep.views.gridview._panels).
 FIRST_CELL = (28, 28)
 COMPUTED_GREEN = [46, 160, 67]
 CELL_PIXEL_JS = PIXEL_JS.replace("getImageData(5, 5, 1, 1)", "getImageData(%d, %d, 1, 1)")

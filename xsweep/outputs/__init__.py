@@ -18,14 +18,17 @@ A variable's encoding is its ``xsweep_encoding`` attribute, and a pandas output'
 ``xsweep_pandas`` attribute: both are read back from the file's attributes, so the store knows
 none of this. Plain scalars and arrays have no encoding and keep the per-cell fast path.
 
-Modules: ``base`` (what may be returned, in words), ``spec`` (``VariableSpec`` and
-``OutputSpec``: the per-cell checks), ``encodings`` (lists, images, times, complex numbers,
-JSON), ``frames`` (pandas), ``images`` (``ImageArray``, the pixels of ``figure_to_array``)
-and ``infer`` (the structure from a first cell, and its growth).
+Modules, each importing only those before it: ``base`` (what may be returned, in words,
+and the checks all share), ``encodings`` (lists, images, times, complex numbers, JSON),
+``frames`` (the layout of pandas outputs), ``spec`` (``VariableSpec`` and ``OutputSpec``: the
+per-cell checks), ``infer`` (the structure from a first cell) and ``grow`` (ragged outputs:
+the structure grown to hold arrays of varying shape); ``images`` (``ImageArray``, the pixels
+of ``figure_to_array``) stands apart, used by ``infer``.
 """
 
 from .base import ALLOWED_OUTPUTS, CONVERT_HINT
-from .infer import grow_spec, infer_spec, union_spec
+from .grow import grow_spec, union_spec
+from .infer import infer_spec
 from .spec import OutputSpec, VariableSpec
 
 __all__ = [

@@ -10,8 +10,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import OutputError
+from ..file_format import ENCODING_ATTR
 from ..text import text_problem
-from .base import _IN_JSON, _NAT, _TIME_ATTRS, _TIME_UNITS, CONVERT_HINT, _describe, _pil
+from .base import CONVERT_HINT, describe, imported_pil
 
 if TYPE_CHECKING:  # annotations only: spec imports this module
     from .spec import VariableSpec
@@ -29,7 +30,7 @@ class _Codec:
     """
 
     fill: Any = None  # the variable's fill if not its dtype's usual one
-    added: tuple[str, ...] = ("xsweep_encoding",)  # attributes the encoding writes
+    added: tuple[str, ...] = (ENCODING_ATTR,)  # attributes the encoding writes
 
     def __init__(self, var: VariableSpec, arg: str) -> None:
         self.var = var
@@ -52,24 +53,25 @@ class _Codec:
         return {k: v for k, v in attrs.items() if k not in self.added}
 
 
-def _codec(var: VariableSpec, encoding: Any) -> _Codec:
+def codec_for(var: VariableSpec, encoding: Any) -> _Codec:
+    """The codec of ``var``'s encoding attribute; ``ValueError`` if unknown or not fitting."""
     if not isinstance(encoding, str):
-        raise ValueError(f"the xsweep_encoding of {var.name!r} is not a string")
+        raise ValueError(f"the {ENCODING_ATTR} of {var.name!r} is not a string")
     head, _, arg = encoding.partition(":")
     if encoding in ("list", "tuple", "list of arrays", "tuple of arrays"):
         return _ListCodec(var, encoding)
     if head == "image":
-        return _ImageCodec(var, arg)
+        return ImageCodec(var, arg)
     if encoding.startswith(("datetime64[", "timedelta64[")):
         return _TimeCodec(var, encoding)
     if encoding in ("complex64", "complex128"):
-        return _ComplexCodec(var, encoding)
+        return ComplexCodec(var, encoding)
     if encoding == "json":
         return _JsonCodec(var, encoding)
-    raise ValueError(f"output {var.name!r} has the unknown xsweep_encoding {encoding!r:.40}")
+    raise ValueError(f"output {var.name!r} has the unknown {ENCODING_ATTR} {encoding!r:.40}")
 
 
-def _as_array(value: list | tuple) -> np.ndarray | None:
+def list_as_array(value: list | tuple) -> np.ndarray | None:
     """A list or tuple as the non-empty array of numbers or strings it spells, else None."""
     try:
         arr = np.asarray(value)
@@ -99,11 +101,11 @@ class _ListCodec(_Codec):
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
-            arr = _as_array(value)
+            arr = list_as_array(value)
         else:
             arr = value if isinstance(value, np.ndarray) else None
         if arr is None:
-            raise OutputError(f"got {_describe(value)} where earlier cells gave {self.what}")
+            raise OutputError(f"got {describe(value)} where earlier cells gave {self.what}")
         return self.plain(arr)
 
     def decode(self, values: np.ndarray, kind: str) -> Any:
@@ -113,7 +115,7 @@ class _ListCodec(_Codec):
         return _to_tuples(out) if self.container is tuple else out
 
 
-class _ImageCodec(_Codec):
+class ImageCodec(_Codec):
     """A PIL image, stored as its ``np.asarray`` array; given back in the same mode."""
 
     def __init__(self, var: VariableSpec, mode: str) -> None:
@@ -123,11 +125,11 @@ class _ImageCodec(_Codec):
         self.mode = mode
 
     def coerce(self, value: Any) -> Any:
-        image = _pil()
+        image = imported_pil()
         if image is None or not isinstance(value, image.Image):
             h, w = self.var.shape[:2]
             raise OutputError(
-                f"got {_describe(value)} where earlier cells gave a PIL image of mode "
+                f"got {describe(value)} where earlier cells gave a PIL image of mode "
                 f"{self.mode!r} and size {w}x{h}"
             )
         if value.mode != self.mode:
@@ -138,10 +140,11 @@ class _ImageCodec(_Codec):
         return self.plain(np.asarray(value))
 
     def decode(self, values: np.ndarray, kind: str) -> Any:
-        return _image_from_array(np.asarray(values), self.mode)
+        return image_from_array(np.asarray(values), self.mode)
 
 
-def _image_from_array(arr: np.ndarray, mode: str):
+def image_from_array(arr: np.ndarray, mode: str):
+    """The PIL image of mode ``mode`` whose ``np.asarray`` is ``arr``."""
     try:
         from PIL import Image
     except ImportError:
@@ -156,11 +159,26 @@ def _image_from_array(arr: np.ndarray, mode: str):
     return image
 
 
+#: numpy time units a file stores, with their CF names (pandas and xarray know no others).
+TIME_UNITS = {
+    "D": "days",
+    "h": "hours",
+    "m": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+}
+_NAT = np.iinfo(np.int64).min  # NaT as an int64, in every unit
+#: Attributes the time encoding writes; a returned DataArray may not have them itself.
+TIME_ATTRS = ("units", "calendar", "missing_value", "dtype")
+
+
 class _TimeCodec(_Codec):
     """``datetime64`` or ``timedelta64`` values, stored as int64 counts with CF units."""
 
     fill = _NAT
-    added = ("xsweep_encoding", *_TIME_ATTRS)
+    added = (ENCODING_ATTR, *TIME_ATTRS)
 
     def __init__(self, var: VariableSpec, arg: str) -> None:
         super().__init__(var, arg)
@@ -171,12 +189,12 @@ class _TimeCodec(_Codec):
         self.python = python
         self.dtype = np.dtype(arg)
         unit, count = np.datetime_data(self.dtype)
-        if var.dtype != np.int64 or unit not in _TIME_UNITS or count != 1:
+        if var.dtype != np.int64 or unit not in TIME_UNITS or count != 1:
             raise ValueError(f"output {var.name!r} cannot hold {arg!r:.30} as {var.dtype}")
         self.kind = self.dtype.kind
         self.type = np.datetime64 if self.kind == "M" else np.timedelta64
         # The store drops a "dtype" attribute when it reads a file; xarray needs it.
-        for key, value in _time_attrs(self.dtype).items():
+        for key, value in time_attrs(self.dtype).items():
             var.attrs.setdefault(key, value)
 
     def coerce(self, value: Any) -> Any:
@@ -188,7 +206,7 @@ class _TimeCodec(_Codec):
             if arr.dtype != self.dtype:
                 if arr.dtype.kind != self.kind or not np.can_cast(arr.dtype, self.dtype, "safe"):
                     raise OutputError(
-                        f"got {_describe(value)} where earlier cells gave {self.dtype}; return "
+                        f"got {describe(value)} where earlier cells gave {self.dtype}; return "
                         f"the same dtype from every cell (.astype('{self.dtype}'))"
                     )
                 arr = arr.astype(self.dtype)
@@ -199,7 +217,7 @@ class _TimeCodec(_Codec):
             ints = arr.view(np.int64)
             return int(ints) if var.scalar else ints
         what = "a" if var.scalar else f"an array of shape {var.shape} and dtype"
-        raise OutputError(f"got {_describe(value)} where earlier cells gave {what} {self.dtype}")
+        raise OutputError(f"got {describe(value)} where earlier cells gave {what} {self.dtype}")
 
     def decode(self, values: np.ndarray, kind: str) -> Any:
         out = np.array(values, dtype=np.int64).view(self.dtype)
@@ -235,38 +253,34 @@ def python_time(value: Any) -> Any:
     return np.timedelta64(value, "us")
 
 
-def _time_attrs(dtype: np.dtype) -> dict[str, Any]:
+def time_attrs(dtype: np.dtype) -> dict[str, Any]:
     """CF attributes under which ``xarray.open_dataset`` decodes int64 counts of ``dtype``."""
     unit = np.datetime_data(dtype)[0]
-    attrs: dict[str, Any] = {"xsweep_encoding": dtype.name}
+    attrs: dict[str, Any] = {ENCODING_ATTR: dtype.name}
     if dtype.kind == "M":
-        attrs["units"] = f"{_TIME_UNITS[unit]} since 1970-01-01"
+        attrs["units"] = f"{TIME_UNITS[unit]} since 1970-01-01"
         attrs["calendar"] = "proleptic_gregorian"
     else:
-        attrs["units"] = _TIME_UNITS[unit]
+        attrs["units"] = TIME_UNITS[unit]
         # xarray decodes timedeltas with this attribute only, at pandas' resolutions.
         attrs["dtype"] = f"timedelta64[{unit if unit in ('s', 'ms', 'us', 'ns') else 's'}]"
     attrs["missing_value"] = np.int64(_NAT)  # not-computed cells read as NaT
     return attrs
 
 
-def _complex_comment(name: str, pair: str) -> str:
+def complex_comment(name: str, pair: str) -> str:
+    """The ``comment`` attribute telling a reader how to rebuild complex output ``name``."""
     return (
         f"complex numbers stored as (real, imag) float pairs along the last dim {pair!r}: "
         f"{name} = {name}.sel({pair}='real') + 1j * {name}.sel({pair}='imag')"
     )
 
 
-class _ComplexCodec(_Codec):
+class ComplexCodec(_Codec):
     """Complex values, stored as floats with a trailing (real, imag) dim of length 2."""
 
     def __init__(self, var: VariableSpec, arg: str) -> None:
         super().__init__(var, arg)
-        # "datetime64[us]:datetime": the function returned Python datetime objects
-        arg, _, python = arg.partition(":")
-        if python not in ("", "datetime", "timedelta"):
-            raise ValueError(f"output {var.name!r} has the unknown time encoding {python!r:.30}")
-        self.python = python
         self.dtype = np.dtype(arg)
         if var.shape[-1:] != (2,) or var.dtype.itemsize * 2 != self.dtype.itemsize:
             raise ValueError(f"output {var.name!r} cannot hold {arg} as {var.dtype}")
@@ -275,7 +289,7 @@ class _ComplexCodec(_Codec):
         self.value_dims = var.dims[:-1]
         self.value_shape = var.shape[:-1]
         self.pair = var.dims[-1]
-        self.comment = _complex_comment(var.name, self.pair)
+        self.comment = complex_comment(var.name, self.pair)
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, np.ndarray):
@@ -286,7 +300,7 @@ class _ComplexCodec(_Codec):
             arr = np.asarray(value)
         else:
             raise OutputError(
-                f"got {_describe(value)} where earlier cells gave complex values of shape "
+                f"got {describe(value)} where earlier cells gave complex values of shape "
                 f"{self.value_shape} and dtype {self.dtype}"
             )
         if arr.dtype != self.dtype:
@@ -328,13 +342,19 @@ class _JsonCodec(_Codec):
             raise ValueError(f"output {var.name!r} cannot hold JSON text as {var.dtype}")
 
     def coerce(self, value: Any) -> Any:
-        return _json_text(value)
+        return json_text(value)
 
     def decode(self, values: np.ndarray, kind: str) -> Any:
         return json.loads(np.asarray(values).item())
 
 
-def _json_text(value: Any) -> str:
+_IN_JSON = (
+    "a JSON value holds dicts with str keys, lists, tuples (given back as lists), str, int, "
+    "float, bool, None and numpy arrays of numbers or strings (given back as lists)"
+)
+
+
+def json_text(value: Any) -> str:
     """``value`` as JSON text a NetCDF string keeps exactly, or ``OutputError``."""
     try:
         plain = _jsonable(value, "")
@@ -372,12 +392,12 @@ def _jsonable(value: Any, where: str) -> Any:
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
         return value.tolist()
     raise OutputError(
-        f"the value holds {_describe(value)} at {where or 'the top'}, which JSON cannot hold: "
+        f"the value holds {describe(value)} at {where or 'the top'}, which JSON cannot hold: "
         f"{_IN_JSON}. {CONVERT_HINT}"
     )
 
 
-def _is_json_dict(result: dict) -> bool:
+def is_json_dict(result: dict) -> bool:
     """Whether a returned dict is stored as one JSON value rather than one variable per key.
 
     It is when a value is itself a dict, or a list or tuple that is not a rectangular,
@@ -386,7 +406,7 @@ def _is_json_dict(result: dict) -> bool:
     for value in result.values():
         if isinstance(value, dict):
             return True
-        if isinstance(value, (list, tuple)) and _as_array(value) is None:
+        if isinstance(value, (list, tuple)) and list_as_array(value) is None:
             return True
     return False
 
@@ -400,7 +420,7 @@ def decode_times(ds: xr.Dataset) -> xr.Dataset:
     """
     units: dict[str, list[str]] = {}
     for name, var in ds.variables.items():
-        encoding = str(var.attrs.get("xsweep_encoding", ""))
+        encoding = str(var.attrs.get(ENCODING_ATTR, ""))
         if encoding.startswith(("datetime64", "timedelta64")):
             # "datetime64[us]", or "datetime64[us]:datetime" for datetime objects
             unit = np.datetime_data(np.dtype(encoding.partition(":")[0]))[0]

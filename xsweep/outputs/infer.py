@@ -1,4 +1,4 @@
-"""Working out a function's output structure from its first cell, and growing it."""
+"""Working out a function's output structure from its first cell."""
 
 from __future__ import annotations
 
@@ -11,36 +11,38 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import OutputError
+from ..file_format import (
+    DIMS_ATTR,
+    DTYPE_ATTR,
+    ENCODING_ATTR,
+    HOLES_ATTR,
+    PANDAS_ATTR,
+    RETURNED_DIMS_ATTR,
+)
 from ..text import MAX_NAME_BYTES, name_problem
-from .base import (
-    _ALLOWED_DTYPE_KINDS,
-    _KIND_NAMES,
-    _OWN_ATTRS,
-    _PAIR,
-    _TIME_ATTRS,
-    _TIME_UNITS,
-    ALLOWED_OUTPUTS,
-    CONVERT_HINT,
-    RETURNED_DIMS,
-    _describe,
-    _fits,
-    _is_scalar,
-    _pil,
-    _scalar_dtype,
-    _storable_dtype,
-)
+from .base import ALLOWED_OUTPUTS, CONVERT_HINT, describe, imported_pil
 from .encodings import (
-    _as_array,
-    _complex_comment,
-    _image_from_array,
-    _ImageCodec,
-    _is_json_dict,
-    _json_text,
-    _time_attrs,
+    TIME_ATTRS,
+    TIME_UNITS,
+    ImageCodec,
+    complex_comment,
+    image_from_array,
+    is_json_dict,
+    json_text,
+    list_as_array,
     python_time,
+    time_attrs,
 )
+from .frames import pandas_values
 from .images import image_dims
 from .spec import OutputSpec, VariableSpec
+
+_ALLOWED_DTYPE_KINDS = "biufU"
+_KIND_NAMES = "bool, int, unsigned int, float, complex, str, datetime64, timedelta64"
+#: The labels of the (real, imag) pair dim of complex outputs.
+_PAIR = np.array(["real", "imag"])
+#: Variable attributes that describe how xsweep stored the values.
+_OWN_ATTRS = (ENCODING_ATTR, PANDAS_ATTR, DTYPE_ATTR, HOLES_ATTR, DIMS_ATTR, RETURNED_DIMS_ATTR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,6 +57,39 @@ def _check_var_name(name: Any, where: str, what: str = "an output variable") -> 
             "that does not start with '_'."
         )
     return name
+
+
+def _storable_dtype(name: str, dtype: np.dtype) -> None:
+    """Refuse dtypes a NetCDF file has no type for, saying how to convert."""
+    if dtype.kind == "f" and dtype.itemsize not in (4, 8):
+        raise OutputError(
+            f"output {name!r} has dtype {dtype}, which NetCDF files cannot hold (they have "
+            "32- and 64-bit floats only). Convert it: .astype(np.float32) or np.float64."
+        )
+    if dtype.kind == "c" and dtype.itemsize not in (8, 16):
+        raise OutputError(
+            f"output {name!r} has dtype {dtype}, which NetCDF files cannot hold (complex "
+            "numbers are stored as pairs of 32- or 64-bit floats). Convert it: "
+            ".astype(np.complex128)."
+        )
+
+
+def _scalar_dtype(value: Any) -> np.dtype | None:
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (int, np.integer)):
+        if isinstance(value, np.timedelta64):  # numpy makes it an integer type
+            return None
+        return np.dtype(np.int64) if isinstance(value, int) else value.dtype
+    if isinstance(value, (float, np.floating)):
+        return np.dtype(np.float64) if isinstance(value, float) else value.dtype
+    if isinstance(value, (str, np.str_)):
+        return np.dtype(object)
+    return None
+
+
+def _is_scalar(value: Any) -> bool:
+    return _scalar_dtype(value) is not None
 
 
 def _array_spec(
@@ -74,7 +109,7 @@ def _array_spec(
         spec = _value_spec(name, value, output_dims) if dims is None else None
         if spec is None:
             raise OutputError(
-                f"output {name!r} is {_describe(value)}; allowed: {ALLOWED_OUTPUTS}. {_hint(value)}"
+                f"output {name!r} is {describe(value)}; allowed: {ALLOWED_OUTPUTS}. {_hint(value)}"
             )
         return spec
     if value.size == 0:
@@ -158,24 +193,24 @@ def _encoded_spec(
         dims = _dims(name, arr.shape, output_dims, dims, pair=True)
         pair = dims[-1]
         coords[pair] = xr.Variable((pair,), _PAIR, {"long_name": "part of a complex number"})
-        attrs["xsweep_encoding"] = dtype.name
-        attrs.setdefault("comment", _complex_comment(name, pair))
+        attrs[ENCODING_ATTR] = dtype.name
+        attrs.setdefault("comment", complex_comment(name, pair))
         floats = np.dtype(np.float32 if dtype.itemsize == 8 else np.float64)
         return VariableSpec(name, floats, (*arr.shape, 2), dims, coords=coords, attrs=attrs)
     unit, count = np.datetime_data(dtype)
-    if unit not in _TIME_UNITS or count != 1:
+    if unit not in TIME_UNITS or count != 1:
         raise OutputError(
             f"output {name!r} has dtype {dtype}; a file stores times in days, hours, minutes, "
             f"seconds, ms, us or ns. Convert it: .astype('{dtype.kind}8[s]') (or "
             f"np.{'datetime64' if dtype.kind == 'M' else 'timedelta64'}(value, 's'))."
         )
-    clash = [k for k in _TIME_ATTRS if k in attrs]
+    clash = [k for k in TIME_ATTRS if k in attrs]
     if clash:
         raise OutputError(
             f"output {name!r} holds times and has the attributes {clash}, which the file "
             "needs to describe them; rename or drop those attributes"
         )
-    attrs.update(_time_attrs(dtype))
+    attrs.update(time_attrs(dtype))
     dims = () if scalar else _dims(name, arr.shape, output_dims, dims)
     return VariableSpec(
         name, np.dtype(np.int64), arr.shape, dims, scalar=scalar, coords=coords, attrs=attrs
@@ -187,13 +222,13 @@ def _value_spec(
 ) -> VariableSpec | None:
     """The variable of a value that is neither a plain scalar nor an array, or None."""
     if isinstance(value, (list, tuple)):
-        arr = _as_array(value)
+        arr = list_as_array(value)
         if arr is None:
             return None
         encoding = "tuple" if isinstance(value, tuple) else "list"
         if all(isinstance(v, np.ndarray) for v in value):
             encoding += " of arrays"
-        return _array_spec(name, arr, output_dims, attrs={"xsweep_encoding": encoding})
+        return _array_spec(name, arr, output_dims, attrs={ENCODING_ATTR: encoding})
     if isinstance(value, (complex, np.complexfloating, np.datetime64, np.timedelta64)):
         arr = np.asarray(value)
         _storable_dtype(name, arr.dtype)
@@ -205,9 +240,9 @@ def _value_spec(
         arr = np.asarray(python_time(value))
         spec = _encoded_spec(name, arr, output_dims, None, None, None, scalar=True)
         python = "datetime" if arr.dtype.kind == "M" else "timedelta"
-        attrs = {**spec.attrs, "xsweep_encoding": f"{arr.dtype.name}:{python}"}
+        attrs = {**spec.attrs, ENCODING_ATTR: f"{arr.dtype.name}:{python}"}
         return VariableSpec(name, spec.dtype, (), (), scalar=True, attrs=attrs)
-    image = _pil()
+    image = imported_pil()
     if image is not None and isinstance(value, image.Image):
         return _image_spec(name, value, output_dims)
     return None
@@ -224,7 +259,7 @@ def _image_spec(name: str, image: Any, output_dims: dict[str, tuple[str, ...]]) 
     arr = np.asarray(image)
     if arr.size == 0:
         raise OutputError(f"{what} with no pixels; every cell must hold at least one value")
-    if not arr.dtype.isnative or _image_from_array(arr, mode).tobytes() != image.tobytes():
+    if not arr.dtype.isnative or image_from_array(arr, mode).tobytes() != image.tobytes():
         raise OutputError(
             f"{what}, which xsweep cannot store exactly; convert it: image.convert('RGB'), "
             "'RGBA', 'L', 'I' or 'F', or return np.asarray(image)"
@@ -233,14 +268,12 @@ def _image_spec(name: str, image: Any, output_dims: dict[str, tuple[str, ...]]) 
         dims = tuple(output_dims[name])
     else:
         dims = ("y", "x", mode.lower())[: arr.ndim]
-    return _array_spec(name, arr, {name: dims}, attrs={"xsweep_encoding": f"image:{mode}"})
+    return _array_spec(name, arr, {name: dims}, attrs={ENCODING_ATTR: f"image:{mode}"})
 
 
 def _json_spec(result: Any, name: str) -> OutputSpec:
-    _json_text(result)  # refuse what JSON cannot hold now, naming it
-    var = VariableSpec(
-        name, np.dtype(object), (), (), scalar=True, attrs={"xsweep_encoding": "json"}
-    )
+    json_text(result)  # refuse what JSON cannot hold now, naming it
+    var = VariableSpec(name, np.dtype(object), (), (), scalar=True, attrs={ENCODING_ATTR: "json"})
     return OutputSpec("json", (var,))
 
 
@@ -287,7 +320,7 @@ def infer_spec(
     elif isinstance(result, dict):
         if not result:
             raise OutputError("the function returned an empty dict; return at least one output")
-        if _is_json_dict(result):
+        if is_json_dict(result):
             spec = _json_spec(result, default_name)
         else:
             variables = []
@@ -329,7 +362,7 @@ def infer_spec(
             f"output_dims names {sorted(unused)}, which the function does not return; "
             f"its outputs are {list(spec.names)}."
         )
-    _check_dim_lengths(spec)
+    check_dim_lengths(spec)
     return spec
 
 
@@ -338,7 +371,7 @@ def _other_spec(
 ) -> OutputSpec:
     """The structure of a return value of the kinds added to plain values and xarray."""
     if isinstance(result, (list, tuple)):
-        if _as_array(result) is None:
+        if list_as_array(result) is None:
             return _json_spec(result, default_name)
         return OutputSpec("array", (_array_spec(default_name, result, output_dims),))
     if isinstance(result, (pd.Series, pd.DataFrame)):
@@ -347,14 +380,12 @@ def _other_spec(
                 "output_dims cannot name the dim of a pandas output: it is named after the "
                 "index (result.rename_axis('t') names it 't'; an unnamed index gives 'index')"
             )
-        from .frames import _pandas_spec  # frames uses this module's helpers
-
         return _pandas_spec(result, default_name)
     var = _value_spec(default_name, result, output_dims)
     if var is not None:
-        return OutputSpec("array" if isinstance(var._codec, _ImageCodec) else "scalar", (var,))
+        return OutputSpec("array" if isinstance(var._codec, ImageCodec) else "scalar", (var,))
     raise OutputError(
-        f"the function returned {_describe(result)}; allowed: {ALLOWED_OUTPUTS}. {_hint(result)}"
+        f"the function returned {describe(result)}; allowed: {ALLOWED_OUTPUTS}. {_hint(result)}"
     )
 
 
@@ -386,7 +417,7 @@ def _from_dataarray(
                 f"DataArray has {len(returned)}: {returned}."
             )
         if dims != returned:
-            attrs[RETURNED_DIMS] = json.dumps(list(returned))
+            attrs[RETURNED_DIMS_ATTR] = json.dumps(list(returned))
     rename = dict(zip(returned, dims))
     coords = {}
     for k, c in da.coords.items():
@@ -398,7 +429,7 @@ def _from_dataarray(
 
 
 def _is_image(value: Any) -> bool:
-    pil = _pil()
+    pil = imported_pil()
     return image_dims(value) is not None or (pil is not None and isinstance(value, pil.Image))
 
 
@@ -429,7 +460,8 @@ def _images_apart(variables: list[VariableSpec], implicit: set[str]) -> tuple[Va
     return tuple(out)
 
 
-def _check_dim_lengths(spec: OutputSpec) -> None:
+def check_dim_lengths(spec: OutputSpec) -> None:
+    """Refuse a structure in which one dim has two lengths, saying how to name them apart."""
     seen: dict[str, tuple[int, str]] = {}
     for var in spec.variables:
         for dim, n in zip(var.dims, var.shape):
@@ -441,136 +473,83 @@ def _check_dim_lengths(spec: OutputSpec) -> None:
             seen[dim] = (n, var.name)
 
 
-def grow_spec(
-    spec: OutputSpec,
-    result: Any,
-    default_name: str,
-    output_dims: dict[str, tuple[str, ...]] | None = None,
-) -> OutputSpec | None:
-    """The structure that holds both ``spec``'s cells and ``result``, if arrays just grew.
-
-    Arrays whose shape varies between cells (a time series that stops early) are stored
-    padded to the union of their shapes, with the fill, and a per-cell extent variable
-    ``<name>_extent`` holds each cell's own shape, so the exact array comes back. Returns
-    None when ``result`` differs in any other way (kind, names, dtype, number of dims): a
-    real change of structure.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xsweep.outputs import grow_spec, infer_spec
-    >>> spec = infer_spec(np.zeros(3), "trace")
-    >>> grown = grow_spec(spec, np.zeros(5), "trace")
-    >>> [(v.name, v.shape) for v in grown.variables]
-    [('trace', (5,)), ('trace_extent', (1,))]
-    >>> grow_spec(spec, np.zeros((5, 2)), "trace") is None
-    True
-    """
-    if spec.kind not in ("array", "dict", "dataarray", "dataset") or spec._pandas is not None:
-        return None
-    try:
-        new = infer_spec(result, default_name, output_dims)
-    except OutputError:
-        return None
-    grown = union_spec(spec, new)
-    return None if grown is None or grown is spec else grown
-
-
-def union_spec(spec: OutputSpec, other: OutputSpec) -> OutputSpec | None:
-    """The structure that holds the cells of both ``spec`` and ``other``, if only the
-    shapes of their arrays differ (ragged outputs, padded to the larger extent).
-
-    Returns ``spec`` itself when it holds ``other``'s cells as it is, and None when padding
-    cannot hold them (another kind, other names, or an array of another dtype or number of
-    dims): a real change of structure. The dtypes of arrays of one shape are not compared
-    here. Used to grow a sweep's structure cell by cell (:func:`grow_spec`) and to
-    merge results files whose parts were padded to different extents.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xsweep.outputs import infer_spec, union_spec
-    >>> short, long = infer_spec(np.zeros(2), "trace"), infer_spec(np.zeros(4), "trace")
-    >>> [(v.name, v.shape) for v in union_spec(short, long).variables]
-    [('trace', (4,)), ('trace_extent', (1,))]
-    >>> union_spec(long, long) is long
-    True
-    """
-    if spec.kind not in ("array", "dict", "dataarray", "dataset") or spec._pandas is not None:
-        return spec if _same_variables(spec, other) else None
-    if other.kind != spec.kind or other._pandas is not None:
-        return None
-    old = [v for i, v in enumerate(spec.variables) if i not in set(spec._extents.values())]
-    new = [v for i, v in enumerate(other.variables) if i not in set(other._extents.values())]
-    if [v.name for v in new] != [v.name for v in old]:
-        return None
-    variables: list[VariableSpec] = []
-    grew = False
-    for was, now in zip(old, new):
-        if _fits(now.shape, was.shape) and (
-            was.shape == now.shape and now.extent is None or was.extent is not None
-        ):
-            variables.append(was)
-            if was.extent is not None:
-                variables.append(spec.variables[spec.names.index(was.extent)])
-            continue
-        plain = was._codec is None and now._codec is None and not was.scalar
-        same_kind = was.dtype == now.dtype or (
-            now.dtype.kind in "biuf" and np.can_cast(now.dtype, was.dtype, "safe")
+# ---------------------------------------------------------------------------------------------
+# pandas: a Series or DataFrame is stored as variables over its index (frames.PandasLayout)
+# ---------------------------------------------------------------------------------------------
+def _pandas_spec(result: pd.Series | pd.DataFrame, default_name: str) -> OutputSpec:
+    what = f"the returned {type(result).__name__}"
+    index = result.index
+    if isinstance(index, pd.MultiIndex):
+        raise OutputError(
+            f"{what} has a MultiIndex, which xsweep stores as one dim; return "
+            "result.to_xarray() (one dim per level) or result.reset_index()"
         )
-        same_dims = was.named_dims == now.named_dims
-        if not plain or not same_kind or len(was.shape) != len(now.shape) or not same_dims:
-            return None
-        shape = tuple(max(a, b) for a, b in zip(was.shape, now.shape))
-        extent = was.extent or now.extent or f"{was.name}_extent"
-        attrs = {**was.attrs, "xsweep_extent": extent}
-        coords = _grown_coords(was, now, shape)
-        variables.append(
-            VariableSpec(was.name, was.dtype, shape, was.dims, coords=coords, attrs=attrs)
+    if isinstance(result, pd.DataFrame) and isinstance(result.columns, pd.MultiIndex):
+        raise OutputError(
+            f"{what} has MultiIndex columns; flatten them to strings (df.columns = "
+            "['_'.join(c) for c in df.columns]) or return df.to_xarray()"
         )
+    dim = index.name if isinstance(index.name, str) else "index"
+    _check_var_name(dim, f"the index of {what}", "a dim")
+    meta_index = {
+        "name": _json_scalar(index.name, f"the index name of {what}"),
+        "dtype": str(index.dtype),
+        "range": isinstance(index, pd.RangeIndex),
+        "freq": getattr(index, "freqstr", None),
+    }
+    coord = _index_coord(index, dim, what)
+    if isinstance(result, pd.Series):
+        name = result.name if isinstance(result.name, str) else default_name
+        _check_var_name(name, f"the name of {what}")
+        meta = {"name": _json_scalar(result.name, f"the name of {what}"), "index": meta_index}
+        series = {name: result}
+        kind = "series"
+    else:
+        if result.columns.empty:
+            raise OutputError(f"{what} has no columns; return at least one")
+        if not result.columns.is_unique:
+            raise OutputError(f"{what} has duplicate column names; make them unique")
+        for col in result.columns:
+            if not isinstance(col, str):
+                raise OutputError(
+                    f"{what} has the column name {col!r:.40}; columns name variables, so they "
+                    "must be strings: df.columns = df.columns.astype(str)"
+                )
+            _check_var_name(col, f"a column of {what}")
+        meta = {
+            "columns": _json_scalar(result.columns.name, f"the columns name of {what}"),
+            "index": meta_index,
+        }
+        series = {col: result[col] for col in result.columns}
+        kind = "dataframe"
+    variables = []
+    for name, column in series.items():
+        values = pandas_values(column, what if kind == "series" else f"column {name!r} of {what}")
+        attrs = {PANDAS_ATTR: json.dumps({**meta, "dtype": str(column.dtype)})}
         variables.append(
-            VariableSpec(
-                extent,
-                np.dtype(np.int32),
-                (len(shape),),
-                (f"{was.name}_axis",),
-                attrs={
-                    "long_name": f"shape of each cell's {was.name} before padding",
-                    "description": f"{was.name} is padded with its fill to {list(shape)}; "
-                    f"a cell's own values are {was.name}[:n0, :n1, ...] with these n",
-                },
+            _array_spec(name, values, {}, dims=(dim,), coords={dim: coord}, attrs=attrs)
+        )
+    return OutputSpec(kind, tuple(variables))
+
+
+def _json_scalar(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise OutputError(f"{what} is {value!r:.40}; use a string (or None)")
+
+
+def _index_coord(index: pd.Index, dim: str, what: str) -> xr.Variable:
+    values = pandas_values(pd.Series(index), f"the index of {what}")
+    if values.dtype.kind in "mM":
+        dtype = values.dtype
+        if np.datetime_data(dtype)[0] not in TIME_UNITS:
+            raise OutputError(
+                f"the index of {what} has dtype {dtype}; convert it to seconds or finer"
             )
+        return xr.Variable((dim,), values.view(np.int64), time_attrs(dtype))
+    if values.dtype.kind not in "biufU":
+        raise OutputError(
+            f"the index of {what} has dtype {values.dtype}, which a NetCDF coordinate cannot "
+            "hold; use numbers, strings or times"
         )
-        grew = True
-    if not grew:
-        return spec
-    grown = OutputSpec(spec.kind, tuple(variables))
-    try:
-        _check_dim_lengths(grown)
-    except OutputError:  # a dim shared with an output that did not grow with it
-        return None
-    return grown
-
-
-def _same_variables(spec: OutputSpec, other: OutputSpec) -> bool:
-    mine = [(v.name, v.dtype, v.shape) for v in spec.variables]
-    return other.kind == spec.kind and mine == [(v.name, v.dtype, v.shape) for v in other.variables]
-
-
-def _grown_coords(
-    was: VariableSpec, now: VariableSpec, shape: tuple[int, ...]
-) -> dict[str, xr.Variable]:
-    """The coordinates of a DataArray output padded to ``shape``.
-
-    A coordinate along a ragged dim is taken from the cell that spans all of it (the
-    longest), so a shorter cell's coordinate is its start (``t = 0, 1, 2`` of ``0 .. 4``),
-    which is what a time axis or an index is; one that no cell spans whole is dropped.
-    """
-    sizes = dict(zip(was.dims, shape))
-    coords = {}
-    for name in {**was.coords, **now.coords}:
-        for source in (now.coords.get(name), was.coords.get(name)):
-            if source is not None and all(sizes.get(d) == n for d, n in source.sizes.items()):
-                coords[name] = source
-                break
-    return coords
+    return xr.Variable((dim,), values)

@@ -9,10 +9,21 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import OutputError, _UnstorableValue
+from ..errors import OutputError, UnstorableValueError
+from ..file_format import DIMS_ATTR, ENCODING_ATTR, EXTENT_ATTR, RETURNED_DIMS_ATTR
 from ..text import text_problem
-from .base import _FAST_TYPES, NAMED_DIMS, RETURNED_DIMS, _describe, _fits
-from .encodings import _codec, _ComplexCodec
+from .base import describe, fits_within
+from .encodings import ComplexCodec, codec_for
+from .frames import PandasLayout
+
+# Python types accepted for a scalar variable of each dtype kind without a numpy cast check.
+_FAST_TYPES = {
+    "f": (float, int, bool, np.floating, np.integer, np.bool_),
+    "i": (int, bool, np.integer, np.bool_),
+    "u": (int, bool, np.unsignedinteger, np.bool_),
+    "b": (bool, np.bool_),
+    "U": (str, np.str_),
+}
 
 
 def _dim_list(text: Any, attr: str, n: int) -> tuple[str, ...]:
@@ -27,7 +38,7 @@ def _dim_list(text: Any, attr: str, n: int) -> tuple[str, ...]:
 
 def _text_refused(text: str) -> OutputError:
     """The refusal of text NetCDF cannot hold, with the only advice that helps."""
-    return _UnstorableValue(
+    return UnstorableValueError(
         f"the text {text!r:.80} {text_problem(text)}; remove or replace that character in "
         "what the function returns"
     )
@@ -62,10 +73,10 @@ class VariableSpec:
         self.value_dims = self.dims
         #: Ragged: cells may be smaller than ``shape`` (padded with the fill); the variable
         #: named here holds each cell's own shape (see :func:`grow_spec`).
-        self.extent = self.attrs.get("xsweep_extent")
+        self.extent = self.attrs.get(EXTENT_ATTR)
         self.seen_shape: tuple[int, ...] = self.shape
-        encoding = self.attrs.get("xsweep_encoding")
-        self._codec = None if encoding is None else _codec(self, encoding)
+        encoding = self.attrs.get(ENCODING_ATTR)
+        self._codec = None if encoding is None else codec_for(self, encoding)
         if self._codec is not None:
             self._fast = ()
             self.coerce = self._codec.coerce  # type: ignore[method-assign]
@@ -75,20 +86,20 @@ class VariableSpec:
         #: The output's own dim names: ``dims`` are those in the results, where the store
         #: gives a dim the function's name when another part of the file uses it otherwise.
         self.named_dims = self.dims
-        named = self.attrs.get(NAMED_DIMS)
-        returned = self.attrs.get(RETURNED_DIMS)
+        named = self.attrs.get(DIMS_ATTR)
+        returned = self.attrs.get(RETURNED_DIMS_ATTR)
         if named is not None or returned is not None:
             self._renamed(named, returned)
 
     def _renamed(self, named: Any, returned: Any) -> None:
         """Follow the attributes saying how the stored dims were named and returned."""
         if named is not None:
-            self.named_dims = _dim_list(named, NAMED_DIMS, len(self.dims))
+            self.named_dims = _dim_list(named, DIMS_ATTR, len(self.dims))
         to_named = dict(zip(self.dims, self.named_dims))
         value = tuple(to_named[d] for d in self.value_dims)
         if returned is not None:
             # output_dims renamed a returned DataArray's dims: it is given back with its own
-            to_returned = dict(zip(value, _dim_list(returned, RETURNED_DIMS, len(value))))
+            to_returned = dict(zip(value, _dim_list(returned, RETURNED_DIMS_ATTR, len(value))))
             value = tuple(to_returned[d] for d in value)
         self.value_dims = value
 
@@ -117,16 +128,16 @@ class VariableSpec:
             if isinstance(value, np.ndarray) and value.shape == () and self._castable(value):
                 return value.item()
             raise OutputError(
-                f"got {_describe(value)} where earlier cells gave a {self._type_name()}"
+                f"got {describe(value)} where earlier cells gave a {self._type_name()}"
             )
         arr = value if isinstance(value, np.ndarray) else None
         if arr is None:
             raise OutputError(
-                f"got {_describe(value)} where earlier cells gave an array of shape "
+                f"got {describe(value)} where earlier cells gave an array of shape "
                 f"{self.shape} and dtype {self.dtype}"
             )
         if arr.shape != self.shape:
-            if self.extent is None or not _fits(arr.shape, self.shape):
+            if self.extent is None or not fits_within(arr.shape, self.shape):
                 raise OutputError(
                     f"got shape {arr.shape} where earlier cells gave shape {self.shape}"
                 )
@@ -156,7 +167,7 @@ class VariableSpec:
                 raise _text_refused(item)
         if arr.ndim == 0:  # a 0-d text DataArray: its str (an object buffer holds str)
             if not self._castable(arr):
-                raise OutputError(f"got {_describe(arr)} where earlier cells gave a str")
+                raise OutputError(f"got {describe(arr)} where earlier cells gave a str")
             return str(arr.item())
         return arr
 
@@ -195,9 +206,7 @@ class OutputSpec:
     def __post_init__(self) -> None:
         self._pandas = None
         if self.kind in ("series", "dataframe"):
-            from .frames import _PandasLayout  # frames builds specs: imported when needed
-
-            self._pandas = _PandasLayout(self)
+            self._pandas = PandasLayout(self)
         # Ragged outputs: each has an extent variable, which the function does not return.
         names = [v.name for v in self.variables]
         self._extents = {
@@ -266,7 +275,7 @@ class OutputSpec:
         if kind == "dict":
             if type(result) is not dict and not isinstance(result, dict):
                 raise OutputError(
-                    f"got {_describe(result)} where earlier cells gave a dict with keys "
+                    f"got {describe(result)} where earlier cells gave a dict with keys "
                     f"{list(self.names)}"
                 )
             if len(result) != len(self.variables):
@@ -281,7 +290,7 @@ class OutputSpec:
                 ) from None
         if kind == "dataarray":
             if not isinstance(result, xr.DataArray):
-                raise OutputError(f"got {_describe(result)} where earlier cells gave a DataArray")
+                raise OutputError(f"got {describe(result)} where earlier cells gave a DataArray")
             var = self.variables[0]
             if result.dims != var.value_dims:
                 raise OutputError(
@@ -293,7 +302,7 @@ class OutputSpec:
         if kind == "series" or kind == "dataframe":
             return self._pandas.extract(result)
         if not isinstance(result, xr.Dataset):
-            raise OutputError(f"got {_describe(result)} where earlier cells gave a Dataset")
+            raise OutputError(f"got {describe(result)} where earlier cells gave a Dataset")
         if set(result.data_vars) != set(self.names):
             raise OutputError(
                 f"got Dataset variables {sorted(result.data_vars)} where earlier cells gave "
@@ -376,7 +385,7 @@ class OutputSpec:
         sub = sub.isel({d: slice(0, n) for d, n in lengths.items() if d in sub.dims})
         for i in self._extents:
             name = self.variables[i].name
-            sub[name].attrs.pop("xsweep_extent", None)
+            sub[name].attrs.pop(EXTENT_ATTR, None)
         return sub
 
     def _decoded(self, sub: xr.Dataset) -> xr.Dataset:
@@ -391,7 +400,7 @@ class OutputSpec:
                 continue
             values = codec.decode(da.values, self.kind)
             data_vars[var.name] = xr.Variable(codec.value_dims, values, codec.user_attrs(da.attrs))
-            if isinstance(codec, _ComplexCodec):
+            if isinstance(codec, ComplexCodec):
                 pairs.add(codec.pair)
         coords = {k: c.variable for k, c in sub.coords.items() if not pairs & set(c.dims)}
         return xr.Dataset(data_vars, coords)
@@ -401,5 +410,5 @@ def _as_returned(da: xr.DataArray, var: VariableSpec) -> xr.DataArray:
     """A stored output's DataArray with the dims (and their coordinates) it was returned with."""
     names = {k: r for k, r in var.dims_returned.items() if k in da.dims or k in da.coords}
     da = da.rename(names) if names else da
-    da.attrs = {k: v for k, v in da.attrs.items() if k not in (NAMED_DIMS, RETURNED_DIMS)}
+    da.attrs = {k: v for k, v in da.attrs.items() if k not in (DIMS_ATTR, RETURNED_DIMS_ATTR)}
     return da

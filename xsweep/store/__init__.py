@@ -2,9 +2,10 @@
 
 The layers above talk to a store through one narrow interface, :class:`Store` (``base``):
 write sessions, a table per function, a recorder of cells, ``lookup`` of one cell after
-every validity check, results, failures, clear, compact, close. Two stores implement it:
-:class:`MemoryStore` (no cache) and :class:`NetCDFStore` (one NetCDF4 file, the artefact
-users share). A module per idea:
+every validity check, results, failures, clear, compact, close. Two stores implement it,
+side by side over one table set (``tablestore``): :class:`MemoryStore` (no cache) and
+:class:`NetCDFStore` (one NetCDF4 file, the artefact users share), whose file's lifecycle
+is one object (``results_file``). A module per idea:
 
 * ``base``: the interface (:class:`Store`, :class:`Recorder`, :data:`NOT_STORED`);
 * the file's layout (status codes, variable and attribute names) is spelled once, in
@@ -14,7 +15,9 @@ users share). A module per idea:
 * ``buffers``: where an output's cells live, one interface (:class:`~.buffers.CellBuffer`):
   in memory (:class:`~.buffers.InMemory`, a numpy array) or kept on disk (``ondisk``);
 * ``table``: one function's results, a buffer per output (:class:`FunctionTable`);
-* ``memory``: the in-memory store and the checks every store shares;
+* ``tablestore``: the table set both stores share (a table per function, the checks of
+  names and structures, reading cells) and the hooks each store implements;
+* ``memory``: the in-memory store;
 * ``journal``: the append-only journal file (framing, checksums, the header);
 * ``codec``: journal records of cells, encoded and applied;
 * ``replay``: replaying a journal onto its file's tables after a crash;
@@ -27,6 +30,8 @@ users share). A module per idea:
 * ``nclock``: the one process-wide lock every netCDF call holds (the libraries are not
   thread-safe), shared with xarray's own reads, and opening a file under it;
 * ``staging``: big cells written straight into the next snapshot;
+* ``results_file``: the results file's lifecycle: its identity as loaded, the journal
+  writer, the staged file, the publish clock, durability, whether the file is current;
 * ``netcdf``: :class:`NetCDFStore`: loading, write sessions, the store's verbs;
 * ``recording``: the per-cell write path (a journal record, then the table);
 * ``publishing``: replacing the file with a complete new snapshot;
@@ -45,8 +50,9 @@ first; those on one line import none of each other)::
     ondisk
     table
     base, bigcells, codec
-    memory, ncfile, replay
-    lazy, staging
+    tablestore, ncfile, replay
+    memory, lazy, staging
+    results_file
     publishing, recording
     netcdf
     opening

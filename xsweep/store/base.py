@@ -1,6 +1,6 @@
 """The interface every result store offers: the only way the layers above reach results.
 
-:mod:`xsweep.space` and :mod:`xsweep.execution` talk to a store through these verbs only,
+:mod:`xsweep.space` and :mod:`xsweep.running.execution` talk to a store through these verbs only,
 in the spirit of xarray's ``AbstractWritableDataStore``, zarr's ``abc.Store`` and joblib's
 ``StoreBackendBase``: nothing above knows a file name suffix, a buffer or how the grid is
 laid out. A store holds, per function (its *key*: the name its results are stored under),
@@ -181,7 +181,7 @@ class Store(abc.ABC):
         That is when the store holds it under ``name`` over ``dims``, with an output
         structure, computed by this version of the code (``fingerprint``), and no write
         session of this store runs in another thread. A sweep whose cells are all computed
-        then reads it while another writer holds the file (see :mod:`xsweep.results`).
+        then reads it while another writer holds the file (see :mod:`xsweep.space.results`).
         """
 
     @abc.abstractmethod

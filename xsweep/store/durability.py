@@ -124,7 +124,7 @@ class Durability:
         """A journal writer starts: it flushes through :meth:`before_flush`, on our clock."""
         writer.before_sync = self.before_flush
         # The interval runs across writers: a write session (run_process) is often shorter.
-        writer._last_sync = self.flushed_at
+        writer.last_sync = self.flushed_at
         if self.pending or self.flushed_at == -math.inf:
             writer.synced = 0  # records of an earlier session or process wait for a flush
         if writer.created:
@@ -155,7 +155,7 @@ class Durability:
     def ended(self, writer: JournalWriter) -> None:
         """A write session ends with ``writer``: flush its records within the interval."""
         if writer.size <= max(writer.synced, HEADER_LEN) or self.fsync_interval is None:
-            self.flushed_at = max(self.flushed_at, writer._last_sync)
+            self.flushed_at = max(self.flushed_at, writer.last_sync)
             return
         self.pending = True
         delay = self.flushed_at + self.fsync_interval - time.monotonic()

@@ -260,7 +260,8 @@ class JournalWriter:
         self._map_start = 0  # the file offset of the map's first byte
         self._map_end = 0  # records up to here are copied into the map
         self.fsync_interval = fsync_interval
-        self._last_sync = time.monotonic()
+        #: When the journal was last flushed on the interval (``time.monotonic``).
+        self.last_sync = time.monotonic()
         #: The end of the records known to be flushed.
         self.synced = self.size
         #: Called with the time after each periodic flush (cheap hook for timed work).
@@ -315,9 +316,9 @@ class JournalWriter:
         interval = self.fsync_interval
         if interval is not None:
             now = _monotonic()
-            if now - self._last_sync >= interval:
+            if now - self.last_sync >= interval:
                 self.sync()
-                self._last_sync = now
+                self.last_sync = now
                 if self.on_sync is not None:
                     self.on_sync(now)
 

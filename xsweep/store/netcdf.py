@@ -22,6 +22,10 @@ How the NetCDF store keeps every computed cell through any interruption:
   and the store reads them back from the file if it needs them again (``result``).
 * ``<file>.lock`` (an ``flock``) admits one writer at a time; the kernel drops it when its
   holder dies, so a dead holder's lock is taken over.
+
+The store is its tables (:class:`~xsweep.store.tablestore.TableStore`, as the in-memory
+store) plus the file's lifecycle, one :class:`~xsweep.store.results_file.ResultsFile`: which
+snapshot this process holds, its journal, the staged file and when to publish next.
 """
 
 from __future__ import annotations
@@ -29,14 +33,12 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from .._version import __version__
 from ..errors import (
     DamagedSideFileWarning,
     StoreError,
@@ -44,31 +46,35 @@ from ..errors import (
     StoreReadOnlyError,
     warn_user,
 )
-from ..file_format import DONE, JOURNAL_SUFFIX, LOCK_SUFFIX, Coords
+from ..file_format import DONE, LOCK_SUFFIX, Coords
+from ..outputs import OutputSpec
 from .base import Recorder
 from .budget import default_budget
-from .codec import control_record
-from .durability import Durability, empty_file_message
-from .files import clean_temp_files, unlink_quietly, wait_discards
+from .durability import empty_file_message
+from .files import clean_temp_files, wait_discards
 from .grid import Grid
-from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
+from .journal import HEADER_LEN, JournalWriter
 from .lazy import lazy_dataset
 from .locking import WriterLock
-from .memory import MemoryStore
-from .ncfile import read_file, read_outputs, timestamp
+from .ncfile import read_file, read_outputs
 from .ondisk import streams
-from .publishing import publish, publish_error
+from .publishing import publish
 from .recording import make_recorder
 from .replay import replay_journal
-from .staging import Stage, StageUnavailable, create_stage, stream_into
+from .results_file import ResultsFile
 from .table import FunctionTable
+from .tablestore import TableStore
 
 
 # ---------------------------------------------------------------------------------------------
 # The NetCDF store
 # ---------------------------------------------------------------------------------------------
-class NetCDFStore(MemoryStore):
+class NetCDFStore(TableStore):
     """Results persisted in one NetCDF4 file, crash-safe (see the module docstring).
+
+    The tables live in memory (:class:`~xsweep.store.tablestore.TableStore`); the file's
+    lifecycle (its identity, journal, staged file and publish clock) is ``file``, a
+    :class:`~xsweep.store.results_file.ResultsFile`.
 
     Parameters
     ----------
@@ -118,94 +124,51 @@ class NetCDFStore(MemoryStore):
         super().__init__(grid or {})
         #: Bytes of a function's array outputs kept in memory; beyond, they stay on disk.
         self.memory_budget = default_budget() if memory_budget is None else memory_budget
-        self.snapshot_interval = snapshot_interval
         #: The space's own grid; the store's (``grid``) is its union with the file's.
         self.space_grid = self.grid.copy()
         self.computed_at = dict(computed_at or {})
         self.path = os.path.abspath(os.fspath(path))
-        self.journal_path = self.path + JOURNAL_SUFFIX
-        self.fsync_interval = fsync_interval
-        self._lock = WriterLock(self.path + LOCK_SUFFIX, self.path)
-        self._writer: JournalWriter | None = None
-        self._in_session = False
         self._threads = threading.RLock()
+        #: The results file's lifecycle: identity, journal, staged file, publish clock.
+        self.file = ResultsFile(self.path, fsync_interval, snapshot_interval, self._threads)
+        self.journal_path = self.file.journal_path
+        self._lock = WriterLock(self.path + LOCK_SUFFIX, self.path)
+        self._in_session = False
         self._sweeping_thread: int | None = None  # the thread whose sweep holds the session
-        self._layout_dirty = False
-        self._file_generation: str | None = None  # the published snapshot's id; None: no file
-        self._signature: tuple | None = None  # the file's identity when we last read it
-        self._journal_loaded = 0  # the journal's size when we last read it
-        self._journal_intact = 0  # end of the journal's last intact record
-        self._created: str | None = None
-        self._history: list[str] = []  # the file's CF history lines, newest first
-        self._slot_of: dict[str, int] = {}  # function key -> its slot in journal records
-        self._published_at = time.monotonic()
-        self._publish_seconds = 0.0
-        self._stage: Stage | None = None  # this session's staged file
-        #: What is not on disk yet that journal records depend on (the one owner of fsync).
-        self._durable = Durability(
-            self.path, fsync_interval, self._threads, lambda: self._stage.fd if self._stage else -1
-        )
-        self._stage_in_journal: str | None = None  # the staged file journal records point into
-        self._session_publish = False
-        self._publishes = 0  # recorders start again (new journal, new codec) after each
         #: Why this session cannot write (the folder is read-only), or None.
         self._read_only: str | None = None
-        #: False: a summary (``xsweep info``) of a file of any size; it never writes.
-        self._outputs = outputs
+        #: A summary (``xsweep info``) of a file of any size: it never writes.
+        self.summary_only = not outputs
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
-    def _file_signature(self) -> tuple | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _journal_size(self) -> int:
-        try:
-            return os.lstat(self.journal_path).st_size  # never follow a planted link
-        except FileNotFoundError:
-            return 0
-
     def _load(self) -> None:
         for table in self.tables.values():
             table.close()
         self.tables = {}
-        self._file_generation = None
-        self._created = None
-        self._history = []
-        self._layout_dirty = False
-        signature = self._file_signature()
+        file = self.file
+        file.unload()
+        signature = file.on_disk_signature()
         empty = signature is not None and signature[2] == 0
         if empty:  # it never held results: the next publish replaces it
             warn_user(empty_file_message(self.path), DamagedSideFileWarning)
         if signature is None or empty:
-            self._signature = signature
-            self._journal_loaded = self._journal_size()
-            self._journal_intact = 0  # an orphan journal: removed when a session starts
-            self._stage_in_journal = None
-            self._journal_only = {}
+            file.found_none(signature)
             self.grid = self.space_grid.copy()
             return
-        contents = read_file(self.path, self._outputs, self.memory_budget)
-        self._signature = signature
-        self._file_generation, self._created = contents.generation, contents.created
-        self._history = contents.history
+        contents = read_file(self.path, not self.summary_only, self.memory_budget)
+        file.read(signature, contents)
         self.tables = contents.tables
-        self._slot_of = {key: i for i, key in enumerate(self.tables)}
         # Journal records index cells in the file's grid: replay before the grid grows.
         in_file = {key: np.isin(t.status, DONE) for key, t in self.tables.items()}
         replayed = replay_journal(
-            self.path, self.journal_path, self._file_generation, list(self.tables.values())
+            self.path, self.journal_path, file.generation, list(self.tables.values())
         )
-        self._journal_only = {
+        journal_only = {
             key: int(np.count_nonzero(np.isin(t.status, DONE) & ~in_file[key]))
             for key, t in self.tables.items()
         }
-        self._journal_loaded, self._journal_intact = replayed.size, replayed.intact
-        self._durable.loaded(replayed.intact > HEADER_LEN)
-        self._stage_in_journal = replayed.stage_path
+        file.replayed(replayed, journal_only)
         self._grow_grid(contents.grid)
 
     def _grow_grid(self, file_grid: Grid) -> None:
@@ -220,7 +183,7 @@ class NetCDFStore(MemoryStore):
             if positions:
                 table.regrid(table.dims, self.grid.shape(table.dims), positions, {})
         if moved:
-            self._layout_dirty = True
+            self.file.layout_dirty = True
 
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -231,7 +194,7 @@ class NetCDFStore(MemoryStore):
         the results are published as a new complete file (``publish=True``, or when the
         journal has grown past the file), the journal is removed, and the lock released.
         """
-        if not self._outputs:
+        if self.summary_only:
             raise StoreError(f"{self.path} was opened for a summary only; it cannot be written.")
         # A notebook view's thread and the main thread take turns for short writes; a sweep
         # that another thread runs (a background sweep) is an error at once, not a wait.
@@ -267,25 +230,13 @@ class NetCDFStore(MemoryStore):
             # only ever replaced whole), writing anything raises (see _check_writable).
             self._read_only = str(exc)
         self._in_session = True
-        self._session_publish = publish
+        self.file.session_publish = publish
         try:
-            if (
-                self._file_signature() != self._signature
-                or self._journal_size() != self._journal_loaded
-            ):
+            if self.file.stale():
                 self._load()
             if self._read_only is None:
-                clean_temp_files(self.path, keep=self._stage_in_journal)
-                if (
-                    os.path.lexists(self.journal_path)
-                    and read_header(self.journal_path) != self._file_generation
-                ):
-                    # Left by a process killed mid-publish (the file already holds its
-                    # records), killed while creating it (no complete header, so no records),
-                    # without a file to replay onto, or not a journal at all (a link): nothing
-                    # in it can be replayed.
-                    remove_journal(self.journal_path)
-                    self._journal_loaded = self._journal_intact = 0
+                clean_temp_files(self.path, keep=self.file.stage_in_journal)
+                self.file.drop_foreign_journal()
             self._reclaim()
             ok = False
             try:
@@ -297,7 +248,7 @@ class NetCDFStore(MemoryStore):
                     # session's in-memory changes go, as below.
                     if not ok:
                         self._roll_back()
-                elif not ok and self._writer is None:
+                elif not ok and self.file.writer is None:
                     self._roll_back()
                 else:
                     self._end_session(publish or not ok)
@@ -312,45 +263,28 @@ class NetCDFStore(MemoryStore):
         first cell was then refused (a bad return value, a name clash); publishing that
         would leave an empty table behind, and keep the refused structure.
         """
-        if not self._layout_dirty:
+        if not self.file.layout_dirty:
             return
         try:
             self._load()
         except Exception:
-            self._signature = None  # reloaded at the start of the next session
+            self.file.reload_next_session()
 
     def _check_writable(self) -> None:
         if self._read_only is not None:
             raise StoreReadOnlyError(self._read_only)
 
     def _end_session(self, publish: bool) -> None:
-        writer = self._writer
+        file = self.file
         # Records may also come from earlier run_process writes or a killed writer's journal.
-        dirty = (writer.size if writer is not None else self._journal_size()) > HEADER_LEN
-        if self._layout_dirty or (dirty and (publish or self._journal_outgrown())):
-            self._publish()
-        writer = self._writer
-        self._writer = None
-        if writer is not None:
-            try:
-                self._durable.ended(writer)  # run_process: flushed within fsync_interval
-            finally:
-                writer.close()
-            if writer.size <= HEADER_LEN:
-                unlink_quietly(self.journal_path)
-        self._journal_loaded = self._journal_size()
-        self._journal_intact = self._journal_loaded  # we appended whole records only
+        dirty = file.holds_records()
+        if file.layout_dirty or (
+            dirty and (publish or file.journal_outgrown(self.journal_limit()))
+        ):
+            self.publish_snapshot()
+        file.close_journal()
 
-    def _streams(self, table: FunctionTable, spec) -> bool:
-        """Stream ``table``'s array outputs when they need more than the memory budget."""
-        arrays = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in spec.variables if streams(v))
-        return table.size * arrays > self.memory_budget
-
-    def _journal_outgrown(self) -> bool:
-        size = self._writer.size if self._writer else 0
-        return size > self._journal_limit()
-
-    def _journal_limit(self) -> int:
+    def journal_limit(self) -> int:
         """Journal size that triggers a publish: the size of the results it would hold.
 
         Keeping the journal at most as big as the data bounds replay time and disk use, and
@@ -366,16 +300,11 @@ class NetCDFStore(MemoryStore):
         )
         return max(data, 64 << 20)
 
-    def _open_journal(self) -> JournalWriter:
+    def open_journal(self) -> JournalWriter:
         """The session's journal, publishing first any layout the file does not hold yet."""
-        if self._layout_dirty or self._file_generation is None:
-            self._publish()
-        if self._writer is None:
-            self._writer = open_journal(
-                self.journal_path, self._file_generation, self._journal_intact, self.fsync_interval
-            )
-            self._durable.opened(self._writer)
-        return self._writer
+        if self.file.layout_dirty or self.file.generation is None:
+            self.publish_snapshot()
+        return self.file.open_journal()
 
     def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:
         """Per-cell writes: a journal record, then the table in memory.
@@ -386,6 +315,17 @@ class NetCDFStore(MemoryStore):
         self._check_writable()  # before any cell is computed, not after
         return make_recorder(self, table, expect)
 
+    def rotate(self) -> None:
+        """Publish mid-session (the journal outgrew the file, or time is up); new journal."""
+        self.publish_snapshot()
+        self.file.schedule_publish(self.journal_limit())
+
+    def publish_snapshot(self) -> None:
+        """Replace the file with a complete new snapshot, now, in a write session (see
+        :mod:`xsweep.store.publishing`)."""
+        publish(self.file, self.grid, self.tables)
+
+    # -- reading --------------------------------------------------------------------------------
     def readable(self, key, name, dims, fingerprint) -> FunctionTable | None:
         if self._in_session or self._sweeping_thread is not None:
             return None  # a session of this process writes the tables: take turns with it
@@ -409,22 +349,24 @@ class NetCDFStore(MemoryStore):
                 lazy = table.streamed
             if lazy:
                 return self._lazy_result(table)
-            if (
-                self.tables.get(table.key) is table
-                and table.spec is not None
-                and sum(buf.nbytes for buf in table.buffers) >= LEND_BYTES
-                and not table.lent
-                and not table.streamed
-                and not self._layout_dirty
-                and self._writer is None
-                and self._journal_size() <= HEADER_LEN
-                and self._signature is not None
-                and self._file_signature() == self._signature
-            ):
+            if self._lendable(table):
                 return table.lend(self.grid)
             self._reclaim()
             table = self.tables.get(table.key, table)
             return table.to_dataset(self.grid, copy=True).load()
+
+    def _lendable(self, table: FunctionTable) -> bool:
+        """Whether the caller may take over ``table``'s buffers: big, the store's own, and
+        in the file as they are, with no journal open that the session may still write."""
+        return (
+            self.tables.get(table.key) is table
+            and table.spec is not None
+            and sum(buf.nbytes for buf in table.buffers) >= LEND_BYTES
+            and not table.lent
+            and not table.streamed
+            and self.file.writer is None
+            and self.file.is_current()
+        )
 
     def _lazy_result(self, table: FunctionTable) -> xr.Dataset:
         """``table``'s results with its array outputs read lazily from the published file.
@@ -433,23 +375,13 @@ class NetCDFStore(MemoryStore):
         journal holds cells), the outputs read through the store instead: lazily too, and
         never stale.
         """
-        if not self._in_session and not self._file_is_current():
+        if not self._in_session and not self.file.is_current():
             with contextlib.suppress(StoreError):
                 self.publish()
         table = self.tables.get(table.key, table)
-        if not self._file_is_current():
+        if not self.file.is_current():
             return table.to_dataset(self.grid, copy=True)  # reads through the store
-        return lazy_dataset(self.path, self._file_generation, table, self.grid, self.memory_budget)
-
-    def _file_is_current(self) -> bool:
-        """Whether the published file holds everything the store holds."""
-        return (
-            self._file_generation is not None
-            and not self._layout_dirty
-            and (self._writer is None or self._writer.size <= HEADER_LEN)
-            and self._journal_size() <= HEADER_LEN
-            and self._file_signature() == self._signature
-        )
+        return lazy_dataset(self.path, self.file.generation, table, self.grid, self.memory_budget)
 
     def reclaim(self) -> None:
         """Give lent tables buffers of their own again, read back from the file.
@@ -465,64 +397,32 @@ class NetCDFStore(MemoryStore):
         lent = [t for t in self.tables.values() if t.lent]
         if not lent:
             return
-        if self._file_signature() != self._signature:
+        if self.file.replaced():
             self._load()  # another writer published since: everything comes back from disk
             return
         read_outputs(self.path, lent)
 
-    # -- staging: big cells written once, straight into the next snapshot -------------------
-    def _begin_stage(self, table: FunctionTable) -> Stage | None:
-        """Create the staged file for ``table`` and name it in the journal."""
-        writer = self._writer
-        if self._layout_dirty or writer is None or writer.size > HEADER_LEN:
-            # The staged file starts a journal of its own; earlier records go to the file.
-            self._publish()
-            writer = self._open_journal()
-        try:
-            stage = create_stage(self, table)
-        except StageUnavailable:
-            return None  # journal the cells whole instead: slower, as safe
-        control = control_record(stage.path, self._slot_of[table.key], stage.places)
-        try:
-            writer.append(control)
-        except BaseException:
-            stage.close()
-            unlink_quietly(stage.path)
-            raise
-        self._stage = stage
-        self._stage_in_journal = stage.path
-        self._durable.new_entry()
-        stream_into(stage)
-        return stage
+    def journal_only_cells(self, key: str) -> int:
+        """Computed cells of ``key`` that only the journal holds, not the file yet."""
+        return self.file.journal_only.get(key, 0)
 
-    def _rotate(self) -> None:
-        """Publish mid-session (journal outgrew the file, or time is up); new journal."""
-        self._publish()
-        self._publish_at = self._journal_limit()
-        self._writer.on_sync = self._maybe_publish_soon
-
-    def _maybe_publish_soon(self, now: float) -> None:
-        # Readers of the file see progress at least every snapshot_interval seconds, while
-        # publishing never takes more than 1/20 of the sweep's time on big files.
-        if self._stage is not None and self._stage.table.streamed:
-            # Not for a streamed sweep: a publish would copy every cell computed so far
-            # into a new staged file. Its cells are safe in the staged file and the
-            # journal (xsweep readers see them); the file is published when it ends, or
-            # on demand (ps.publish(), xsweep publish).
-            return
-        due = self._published_at + max(self.snapshot_interval, 20 * self._publish_seconds)
-        if now >= due:
-            self._publish_at = 0  # the next record publishes
-
-    def _layout_changed(self) -> None:
+    # -- the table set's hooks ------------------------------------------------------------------
+    def layout_changed(self) -> None:
+        """The next journal record publishes first: records only carry cell values."""
         # New functions and output structures reach the file before any journal record
-        # that refers to them (see _open_journal), so records only carry cell values.
+        # that refers to them (see open_journal).
         if not self._in_session:
             raise StoreError(
                 f"Internal error: the layout of {self.path} changed outside a write session."
             )
-        self._layout_dirty = True
+        self.file.layout_dirty = True
 
+    def keeps_on_disk(self, table: FunctionTable, spec: OutputSpec) -> bool:
+        """Stream ``table``'s array outputs when they need more than the memory budget."""
+        arrays = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in spec.variables if streams(v))
+        return table.size * arrays > self.memory_budget
+
+    # -- housekeeping ---------------------------------------------------------------------------
     def compact(self) -> dict[str, int]:
         """Drop from the file every parameter value the space does not have.
 
@@ -542,7 +442,7 @@ class NetCDFStore(MemoryStore):
                         table.take(name, keep)
                 self.grid.set(name, values, {**self.grid[name].attrs, **attrs})
             if dropped:
-                self._layout_dirty = True
+                self.file.layout_dirty = True
             return dropped
 
     def publish(self) -> None:
@@ -552,46 +452,26 @@ class NetCDFStore(MemoryStore):
 
     def add_history(self, line: str) -> None:
         """Note ``line`` in the file's ``history`` attribute (newest first, the last 100)."""
-        if self._created is None:
-            self._created = timestamp()
-        if not self._history:
-            self._history = [f"{self._created}: created by xsweep {__version__}"]
-        self._history = [f"{timestamp()}: {line}", *self._history][:100]
         # Not a change of layout (that would keep a sweep's staged file from becoming the
         # file): the line reaches the file with the publish of the cells it describes.
-
-    def adopt(self, table: FunctionTable) -> None:
-        """Take ``table`` (read from another file, over this grid) as a function's results."""
-        self._check_new_name(table.key, table.name)
-        if table.spec is not None:
-            table.spec = self._check_spec(table, table.spec)
-        self.tables[table.key] = table
-        self._layout_changed()
+        self.file.add_history(line)
 
     def clear(self, key: str | None = None) -> None:
         with self.writing():
             self._check_writable()
             super().clear(key)
-            self._layout_dirty = True  # publish the cleared state even with nothing journaled
+            self.file.layout_dirty = True  # publish the cleared state even with nothing journaled
 
     def close(self) -> None:
         """Publish results that only the journal holds (after ``run_process`` writes)."""
-        if self._journal_size() > HEADER_LEN and not self._in_session and self._outputs:
+        if self.file.journal_size() > HEADER_LEN and not self._in_session and not self.summary_only:
             try:
                 with self.writing():
                     pass
             except StoreError:
                 pass  # another writer holds it; it will publish the journal
-        self._durable.close()  # flushes what a failed publish left pending
+        self.file.close()  # flushes what a failed publish left pending
         wait_discards()  # no sidecar outlives disable_cache()
-
-    # -- publishing -----------------------------------------------------------------------------
-    def _publish(self) -> None:
-        """Replace the file with a complete new snapshot (see :mod:`xsweep.store.publishing`)."""
-        publish(self)
-
-    def _publish_error(self, exc: Exception) -> StoreError:
-        return publish_error(self, exc)
 
 
 #: Results at least this big are handed to the caller rather than copied (``result``).

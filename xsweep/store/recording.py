@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .base import Recorder
-from .codec import RecordCodec
-from .files import write_cause
-from .journal import JournalWriter
-from .staging import wants_stage
+from .codec import RecordCodec, control_record
+from .files import unlink_quietly, write_cause
+from .journal import HEADER_LEN, JournalWriter
+from .staging import Stage, StageUnavailable, create_stage, stream_into, wants_stage
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -27,6 +27,8 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
 
     ``expect``: how many cells will be computed when the session ends (a layout hint).
     """
+    file = store.file  # the results file's lifecycle: its journal, stage and publish clock
+    rotate = store.rotate
     # What the hot path uses, set again by start() after every publish (a new journal).
     codec: RecordCodec | None = None
     writer: JournalWriter | None = None
@@ -38,11 +40,10 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
         nonlocal codec, writer, encode, put, journal_of
         codec = open_codec(store, table, expect)
         encode = codec.encode
-        writer = store._writer
+        writer = file.writer
         put = table.putter()
-        journal_of = store._publishes
-        store._publish_at = store._journal_limit()
-        writer.on_sync = store._maybe_publish_soon
+        journal_of = file.publishes
+        file.schedule_publish(store.journal_limit())
 
     def append(payload: bytes | list) -> None:
         try:
@@ -53,7 +54,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
             raise journal_error(store, exc) from exc
 
     def record(index: int, values: tuple, seconds: float) -> None:
-        if journal_of != store._publishes:
+        if journal_of != file.publishes:
             start()
         try:
             writer.append(encode(index, values, seconds))
@@ -62,17 +63,17 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
         except OSError as exc:
             raise journal_error(store, exc) from exc
         put(index, values, seconds)
-        if writer.size > store._publish_at:
-            store._rotate()
+        if writer.size > file.publish_at:
+            rotate()
 
     def record_failure(index: int, message: str, seconds: float) -> None:
-        if journal_of != store._publishes:
+        if journal_of != file.publishes:
             start()
         append(codec.encode_failure(index, message, seconds))
         table.put_failure(index, message, seconds)
 
     def record_none(index: int, seconds: float) -> None:
-        if journal_of != store._publishes:
+        if journal_of != file.publishes:
             start()
         append(codec.encode_none(index, seconds))
         table.put_none(index, seconds)
@@ -83,21 +84,46 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
 def open_codec(store: NetCDFStore, table: FunctionTable, expect: int) -> RecordCodec:
     """Open the store's journal (and the sweep's staged file, if it wants one): the codec
     that encodes ``table``'s cells for them. Once per journal, not per cell."""
+    file = store.file
     try:
-        store._open_journal()
-        stage = store._stage
-        if stage is None and store._session_publish and wants_stage(table, expect):
-            stage = store._begin_stage(table)
+        store.open_journal()
+        stage = file.stage
+        if stage is None and file.session_publish and wants_stage(table, expect):
+            stage = begin_stage(store, table)
         elif stage is not None and stage.table is not table:
             stage.finalizable = False  # another function's cells are not in it
     except StoreError:
         raise
     except OSError as exc:
         raise journal_error(store, exc) from exc
-    slot = store._slot_of[table.key]
+    slot = file.slot_of[table.key]
     if stage is not None and stage.table is table:
         return RecordCodec(table, slot, stage.fd, stage.places)
     return RecordCodec(table, slot)
+
+
+def begin_stage(store: NetCDFStore, table: FunctionTable) -> Stage | None:
+    """Create the staged file for ``table`` and name it in the journal (None: unavailable)."""
+    file = store.file
+    writer = file.writer
+    if file.layout_dirty or writer is None or writer.size > HEADER_LEN:
+        # The staged file starts a journal of its own; earlier records go to the file.
+        store.publish_snapshot()
+        writer = store.open_journal()
+    try:
+        stage = create_stage(file.path, store.grid, store.tables, table, file.created, file.history)
+    except StageUnavailable:
+        return None  # journal the cells whole instead: slower, as safe
+    control = control_record(stage.path, file.slot_of[table.key], stage.places)
+    try:
+        writer.append(control)
+    except BaseException:
+        stage.close()
+        unlink_quietly(stage.path)
+        raise
+    file.staged(stage)
+    stream_into(stage)
+    return stage
 
 
 def journal_error(store: NetCDFStore, exc: OSError) -> StoreError:

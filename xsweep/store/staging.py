@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import uuid
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,14 +14,12 @@ from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, cell_head, is_big, write_values
 from .cells import COPY_BYTES, blocks, runs, write_fill_runs
 from .files import pwrite_all, unlink_quietly
+from .grid import Grid
 from .holes import mark_staged_holes, maskable, staged_form, table_mask
 from .ncfile import timestamp, write_file
 from .nclock import NC_LOCK, locked
 from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
-
-if TYPE_CHECKING:  # annotations only: these modules import this one
-    from .netcdf import NetCDFStore
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,24 +77,27 @@ class Stage:
 
 
 @locked
-def create_stage(store: NetCDFStore, table: FunctionTable) -> Stage:
-    """Write the staged snapshot of ``store`` for a sweep of ``table`` (see above).
+def create_stage(
+    results: str,
+    grid: Grid,
+    tables: dict[str, FunctionTable],
+    table: FunctionTable,
+    created: str | None,
+    history: list[str],
+) -> Stage:
+    """Write the next snapshot of the file ``results`` for a sweep of ``table`` (see above).
 
-    Raises ``StageUnavailable`` if the places of the big outputs cannot be established
-    and checked (the staged file is then removed), ``OSError`` if the disk refuses.
+    ``grid`` and ``tables`` are what the snapshot holds, ``created`` and ``history`` its
+    provenance (``created`` None: now). Raises ``StageUnavailable`` if the places of the big
+    outputs cannot be established and checked (the staged file is then removed), ``OSError``
+    if the disk refuses.
     """
     generation = uuid.uuid4().hex
-    path = f"{store.path}{STAGE_MARK}{generation}"
+    path = f"{results}{STAGE_MARK}{generation}"
     plan = StagePlan(table)
     try:
         nc = write_file(
-            path,
-            store.grid,
-            store.tables,
-            store._created or timestamp(),
-            generation,
-            plan,
-            history=store._history,
+            path, grid, tables, created or timestamp(), generation, plan, history=history
         )
     except Exception as exc:  # a full disk, say: the cells then go to the journal whole
         unlink_quietly(path)

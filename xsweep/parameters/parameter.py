@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
-from .grid_values import (
+from ..errors import ParameterError
+from .values import (
     KIND_PLURALS,
     as_grid_values,
     check_parameter_name,
@@ -516,7 +516,7 @@ class Parameter:
 
         A selection slider for numbers, a dropdown or toggle buttons for strings, a checkbox
         for bools (needs ``pip install 'xsweep[notebook]'``); see
-        :func:`xsweep.widgets.parameter_widget`.
+        :func:`xsweep.views.widgets.parameter_widget`.
 
         Examples
         --------
@@ -525,7 +525,7 @@ class Parameter:
         >>> type(flag.widget()).__name__
         'Checkbox'
         """
-        from .widgets import parameter_widget
+        from ..views.widgets import parameter_widget
 
         return parameter_widget(self)
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SweepError
+from ..errors import SweepError
+from ..store import variable_prefix
+from ..text import name_problem
 from .fingerprint import fingerprint, inspect_function
-from .store import variable_prefix
-from .text import name_problem
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def function_key(fn: Callable[..., Any]) -> str:
 
     Examples
     --------
-    >>> from xsweep.binding import function_key
+    >>> from xsweep.functions.binding import function_key
     >>> def area(length, width):
     ...     return length * width
     >>> function_key(area)
@@ -68,7 +68,7 @@ class Bindings:
     Examples
     --------
     >>> import xsweep as xs
-    >>> from xsweep.binding import Bindings
+    >>> from xsweep.functions.binding import Bindings
     >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1]), xs.Parameter("b", values=[2])])
     >>> Bindings({p.name: p for p in ps}).of(lambda b, a: a + b).dims
     ('a', 'b')

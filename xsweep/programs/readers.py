@@ -9,7 +9,7 @@ the file (``.npy`` files are read without pickles).
 Examples
 --------
 >>> import json, os, tempfile
->>> from xsweep.readers import read
+>>> from xsweep.programs.readers import read
 >>> path = os.path.join(tempfile.mkdtemp(), "out.json")
 >>> with open(path, "w") as f:
 ...     json.dump({"energy": 1.5}, f)
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import XsweepError
+from ..errors import XsweepError
 
 Reader = Callable[[str], Any]
 
@@ -57,7 +57,7 @@ def read_npy(path: str) -> np.ndarray:
 
 def read_netcdf(path: str):
     """A NetCDF file with one data variable, as a DataArray (loaded; the file is closed)."""
-    from .store.nclock import NC_LOCK, open_dataset
+    from ..store.nclock import NC_LOCK, open_dataset
 
     # Loaded holding the lock: sweeps in other threads may be publishing (see nclock)
     with NC_LOCK, open_dataset(path) as ds:

@@ -3,7 +3,7 @@
 Batches of cells go to any ``concurrent.futures.Executor`` (or a dask client); the function
 travels to the workers once, pickled with cloudpickle so that closures and notebook functions
 work. Results come back to this process, which alone writes the store through the sweep's
-sink (:mod:`xsweep.sink`): HDF5 files must never be written concurrently.
+sink (:mod:`xsweep.running.sink`): HDF5 files must never be written concurrently.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CellError, OutputError, SkipCell, SweepError
+from ..outputs import infer_spec
+from ..store import FunctionTable, Store
+from ..text import describe_exception
 from .cells import CellPlan, describe_cell, iter_cells
-from .errors import CellError, OutputError, SkipCell, SweepError
-from .outputs import infer_spec
 from .pools import executor_workers
 from .progress import Progress
 from .sink import Sink, SweepOptions, SweepReport, start_sweep
-from .store import FunctionTable, Store
-from .text import describe_exception
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}
 

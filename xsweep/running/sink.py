@@ -1,9 +1,9 @@
 """The one write path of computed cells: the sweep's sink, its options, its start and its report.
 
-Every computed cell reaches the store through :class:`Sink`, whoever computed it: the serial
-loop (:mod:`xsweep.execution`), an executor (:mod:`xsweep.parallel`) or ``run_process``
-(:func:`xsweep.execution.write_cell`). Both loops start with :func:`start_sweep` and fill in
-the same :class:`SweepReport`.
+Every computed cell reaches the store through :class:`Sink`, whoever computed it: the
+serial loop (:mod:`xsweep.running.execution`), an executor (:mod:`xsweep.running.parallel`)
+or ``run_process`` (:func:`xsweep.running.execution.write_cell`). Both loops start with
+:func:`start_sweep` and fill in the same :class:`SweepReport`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OutputError, UnstorableValueError
+from ..outputs import grow_spec, infer_spec
+from ..store import FunctionTable, Store
+from ..text import clean_message
 from .cells import CellPlan, cells_to_compute, describe_cell, expected_computed
-from .errors import OutputError, _UnstorableValue
-from .outputs import grow_spec, infer_spec
 from .progress import Progress
-from .store import FunctionTable, Store
-from .text import clean_message
 
 
 @dataclass
@@ -113,7 +113,7 @@ class Sink:
                 self.record(index, self.extract(result), seconds)
                 self.computed += 1
                 return
-            if isinstance(exc, _UnstorableValue):
+            if isinstance(exc, UnstorableValueError):
                 kept = f"; {kept_note(self.computed)}" if self.sweeping else ""
                 raise OutputError(
                     f"Cell {describe_cell(self.dims, args)} of {self.name}: {exc}{kept}."

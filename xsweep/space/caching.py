@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (
+from ..errors import (
     ParameterError,
     SweepError,
 )
-from .store import NetCDFStore
-from .store.budget import parse_budget
+from ..store import NetCDFStore
+from ..store.budget import parse_budget
+from .core import SpaceCore
 
 #: The cache file used by ``enable_cache()`` without a path, in the working directory.
 DEFAULT_CACHE_NAME = "xsweep_results.nc"
@@ -28,7 +29,7 @@ def _is_seconds(value: Any, *, zero: bool) -> bool:
     return value >= 0 if zero else value > 0
 
 
-class CacheMethods:
+class CacheMethods(SpaceCore):
     """The cache switch of :class:`~xsweep.space.ParameterSpace` (a mixin of it)."""
 
     @property

@@ -19,12 +19,12 @@ from collections.abc import Callable
 
 import xarray as xr
 
-from .binding import Binding
-from .cells import CellPlan, cells_to_compute
-from .errors import SweepError
-from .sink import SweepOptions, SweepReport
-from .store import Grid, MemoryStore, NetCDFStore, Store
-from .store.table import own_dim_names
+from ..errors import SweepError
+from ..functions.binding import Binding
+from ..running.cells import CellPlan, cells_to_compute
+from ..running.sink import SweepOptions, SweepReport
+from ..store import Grid, MemoryStore, NetCDFStore, Store
+from ..store.table import own_dim_names
 
 
 class Results:
@@ -39,7 +39,7 @@ class Results:
     Examples
     --------
     >>> import numpy as np
-    >>> from xsweep.results import Results
+    >>> from xsweep.space.results import Results
     >>> from xsweep.store import Grid
     >>> results = Results(lambda: Grid({"a": (np.array([1, 2]), {})}))
     >>> results.cache is None, results.path

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
-from .errors import SweepError
+from ..errors import SweepError
 
 
 def resolve_executor(executor: Any, workers: int | None) -> tuple[Executor | None, bool]:

@@ -1,7 +1,7 @@
 """A live map of a function's whole grid: each cell's status, or a scalar output, as it fills.
 
 Made by :meth:`xsweep.ParameterSpace.grid_view`. Next to the one-cell explorer
-(:mod:`xsweep.widgets`), it shows every cell at once over two chosen parameters (one small map
+(:mod:`xsweep.views.widgets`), it shows every cell at once over two chosen parameters (one small map
 per value of a third), the other parameters held at their current values. A thread looks at
 the space's results a few times a second (``ParameterSpace.watch``: statuses and one scalar
 output, copied without a lock) and redraws the map when they changed, so it fills while a
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import XsweepError
+from ..errors import XsweepError
 from .widgets import place, render, require_ipywidgets, value_label
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .space import ParameterSpace
+    from ..space.parameter_space import ParameterSpace
 
 #: RGB of each status code: not computed, computed, failed, computed without a value.
 STATUS_COLORS = {0: (226, 226, 226), 1: (46, 160, 67), 2: (214, 48, 49), 3: (120, 150, 220)}

@@ -1,11 +1,11 @@
 """Running a function over the cells of a sweep: serially here, or on an executor.
 
 :func:`run_sweep` opens the store's write session and hands the cells to the serial loop
-below or to :func:`xsweep.parallel.run_parallel`. The serial loop runs once per cell,
+below or to :func:`xsweep.running.parallel.run_parallel`. The serial loop runs once per cell,
 millions of times in a big sweep, so it is written flat: a precomputed iterator of (flat
-index, argument values) (:mod:`xsweep.cells`), a direct call, and the store's ``record``
+index, argument values) (:mod:`xsweep.running.cells`), a direct call, and the store's ``record``
 callable, which writes into numpy buffers (and the journal, with a cache). Every computed
-cell reaches the store through the one write path, :class:`xsweep.sink.Sink`: this loop,
+cell reaches the store through the one write path, :class:`xsweep.running.sink.Sink`: this loop,
 an executor's results, and ``run_process``'s cells (:func:`write_cell`).
 """
 
@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._version import __version__
-from .binding import Binding
+from .._version import __version__
+from ..errors import OutputError, SkipCell, StoreLockedError, SweepError
+from ..functions.binding import Binding
+from ..parameters.parameter import Parameter
+from ..store import FunctionTable, Store, status_counts
+from ..store.table import own_dim_names
+from ..text import describe_exception
 from .cells import CellPlan, iter_cells
-from .errors import OutputError, SkipCell, StoreLockedError, SweepError
 from .parallel import run_parallel
-from .parameters import Parameter
 from .sink import Sink, SweepOptions, SweepReport, start_sweep
-from .store import FunctionTable, Store, status_counts
-from .store.table import own_dim_names
-from .text import describe_exception
 
 
 class ValueSetter:
@@ -158,9 +158,9 @@ def run_sweep(
     """Sweep ``fn`` over ``plan`` into ``store`` in one write session; the report and results.
 
     ``fn`` runs serially in this process when ``pool`` is None, else on the pool.
-    ``options`` are ``ps.sweep``'s, checked and built once there (:mod:`xsweep.plan`).
+    ``options`` are ``ps.sweep``'s, checked and built once there (:mod:`xsweep.space.plan`).
     ``when_locked``: when another writer holds the store, so that the session cannot start,
-    its answer (None: the refusal stands). See :mod:`xsweep.results`.
+    its answer (None: the refusal stands). See :mod:`xsweep.space.results`.
     """
     name = binding.name
     table = None

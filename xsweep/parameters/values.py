@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
-from .text import MAX_NAME_BYTES, NC_MAX_NAME, text_problem
+from ..errors import ParameterError
+from ..text import MAX_NAME_BYTES, NC_MAX_NAME, text_problem
 
 _ALLOWED_KINDS = {"b": "bool", "i": "int", "u": "unsigned int", "f": "float", "U": "str"}
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..errors import SkipCell, SweepFailuresWarning, XsweepError, warn_user
 from .command import as_dataset
-from .errors import SkipCell, SweepFailuresWarning, XsweepError, warn_user
 from .readers import Reader, reader_for
 
 _INT = re.compile(r"[+-]?\d+")
@@ -51,7 +51,7 @@ def open_tree(
         Output name -> file in the run's folder, or ``(file, reader)``.
     reader : callable, optional
         Reads the pattern's file (``reader(path) -> value``); by default by its extension
-        (see :mod:`xsweep.readers`).
+        (see :mod:`xsweep.programs.readers`).
     name : str, optional
         The name results are stored under (default: the output's, or ``"tree"``).
     cache : str, optional
@@ -85,8 +85,8 @@ def open_tree(
     >>> ds.xsweep.status.values.tolist()
     [[1, 1], [1, 0]]
     """
-    from .parameters import Parameter
-    from .space import ParameterSpace
+    from ..parameters.parameter import Parameter
+    from ..space.parameter_space import ParameterSpace
 
     pattern = os.fspath(pattern)
     if outputs is None:
@@ -168,7 +168,7 @@ class _Reads:
         )
         self.__name__ = self.__qualname__ = name  # the results' name, as sweep(name=) gives
         h = hashlib.sha256(json.dumps(sorted(files)).encode())
-        from .fingerprint import fingerprint
+        from ..functions.fingerprint import fingerprint
 
         for key, (path, read) in sorted(files.items()):
             h.update(f"{key}\0{path}\0{fingerprint(read)}".encode())

@@ -3,7 +3,7 @@
 ``ps.sweep`` (and ``sweep_async``, ``run_process``, ``cell``, ``enable_cache``) check what
 they were given here, once: option values, output dim names, parameter names; then
 :func:`plan_cells` turns the chosen parameters and values into a
-:class:`~xsweep.cells.CellPlan` in the store's indices.
+:class:`~xsweep.running.cells.CellPlan` in the store's indices.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .binding import Binding
-from .cells import CellPlan
-from .errors import SweepError
-from .parameters import Parameter
-from .store import Grid
+from ..errors import SweepError
+from ..functions.binding import Binding
+from ..parameters.parameter import Parameter
+from ..running.cells import CellPlan
+from ..store import Grid
 
 #: The choices of ``sweep(errors=...)``.
 ERRORS = ("record", "raise")
@@ -31,7 +31,7 @@ def refuse_unknown(
     Examples
     --------
     >>> import xsweep as xs
-    >>> from xsweep.plan import refuse_unknown
+    >>> from xsweep.space.plan import refuse_unknown
     >>> refuse_unknown({"a": xs.Parameter("a", values=[1])}, ["b"], lambda n: f"{n!r} is unknown")
     Traceback (most recent call last):
     ...
@@ -95,7 +95,7 @@ def check_sweep_options(**options: Any) -> None:
 
     Examples
     --------
-    >>> from xsweep.plan import check_sweep_options
+    >>> from xsweep.space.plan import check_sweep_options
     >>> check_sweep_options(errors="ignore")
     Traceback (most recent call last):
     ...

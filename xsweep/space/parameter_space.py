@@ -1,41 +1,38 @@
-"""ParameterSpace: parameters, sweep() and sweep_async(). Orchestrates; owns no format.
+"""ParameterSpace: sweep() and sweep_async(). Orchestrates; owns no format.
 
-Its other verbs live next to it, one module per group, as mixins of the one class:
-``space_cache`` (enable_cache, clear_cache, ...), ``space_cells`` (run_process, cell) and
-``space_views`` (status, failures, explore, grid_view).
+The class is built from parts, one module each: :mod:`.core` (the parameters, the grid and
+the state every part shares), :mod:`.caching` (enable_cache, ...), :mod:`.single_cells`
+(run_process, cell) and :mod:`.inspecting` (status, failures, watch, explore, grid_view);
+:mod:`.results` decides which store a verb talks to, :mod:`.plan` what a sweep will do.
 """
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from . import jobs
-from .binding import Binding, Bindings
-from .cells import CellPlan
-from .errors import (
-    ParameterError,
+from ..errors import (
     StoreLockedError,
     SweepError,
     SweepFailuresWarning,
 )
-from .execution import ValueSetter, run_sweep
-from .outputs.encodings import decode_times
-from .parameters import Parameter
-from .plan import check_output_dims, check_sweep_options, plan_cells, refuse_unknown
-from .pools import resolve_executor, stop_pool
-from .progress import Progress, progress_wanted
-from .results import Results
-from .sink import SweepOptions
-from .space_cache import CacheMethods
-from .space_cells import CellMethods
-from .space_views import ViewMethods
-from .store import Grid, Store, status_variables, view_dtypes
+from ..outputs.encodings import decode_times
+from ..running import jobs
+from ..running.cells import CellPlan
+from ..running.execution import run_sweep
+from ..running.pools import resolve_executor, stop_pool
+from ..running.progress import Progress, progress_wanted
+from ..running.sink import SweepOptions
+from ..store import Store, status_variables, view_dtypes
+from .caching import CacheMethods
+from .inspecting import ViewMethods
+from .plan import check_output_dims, check_sweep_options, plan_cells
+from .single_cells import CellMethods
 
 
 class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
@@ -61,132 +58,6 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
     >>> int(ds["area"].sel(length=2, width=20))
     40
     """
-
-    def __init__(self, parameters: Iterable[Parameter]) -> None:
-        params: dict[str, Parameter] = {}
-        for p in parameters:
-            if not isinstance(p, Parameter):
-                raise ParameterError(
-                    f"ParameterSpace takes Parameter objects; got {type(p).__name__} {p!r}. "
-                    "Wrap it: xs.Parameter(name, values=[...])."
-                )
-            if p.name in params:
-                raise ParameterError(
-                    f"Two parameters are named {p.name!r}; names must be unique in a space."
-                )
-            params[p.name] = p
-        if not params:
-            raise ParameterError("A ParameterSpace needs at least one Parameter.")
-        self._params = params
-        #: Which store each verb reads and writes, and when a sweep writes (xsweep.results).
-        self._results = Results(self._grid)
-        self._functions = Bindings(params)  # how each swept function maps onto the space
-        self._views: dict[str, Any] = {}
-        self._jobs: list[jobs.SweepJob] = []
-
-    # -- the grid -----------------------------------------------------------------------------
-    def __getitem__(self, name: str) -> Parameter:
-        try:
-            return self._params[name]
-        except KeyError:
-            raise KeyError(
-                f"No parameter named {name!r}; the space has {list(self._params)}."
-            ) from None
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self._params.values())
-
-    def __len__(self) -> int:
-        return len(self._params)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._params
-
-    def __repr__(self) -> str:
-        lines = [f"ParameterSpace({self.size} cells, cache={self.cache_path!r})"]
-        lines += [f"  {p!r}" for p in self]
-        return "\n".join(lines)
-
-    @property
-    def parameters(self) -> tuple[Parameter, ...]:
-        """The parameters, in order.
-
-        Examples
-        --------
-        >>> import xsweep as xs
-        >>> ps = xs.ParameterSpace([xs.Parameter("a", values=[1]), xs.Parameter("b", values=[2])])
-        >>> [p.name for p in ps.parameters]
-        ['a', 'b']
-        """
-        return tuple(self._params.values())
-
-    @property
-    def dims(self) -> tuple[str, ...]:
-        """The parameter names, in order.
-
-        Examples
-        --------
-        >>> import xsweep as xs
-        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).dims
-        ('a',)
-        """
-        return tuple(self._params)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The number of values of each parameter.
-
-        Examples
-        --------
-        >>> import xsweep as xs
-        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2])]).shape
-        (2,)
-        """
-        return tuple(len(p) for p in self)
-
-    @property
-    def size(self) -> int:
-        """The number of cells of the whole grid.
-
-        Examples
-        --------
-        >>> import xsweep as xs
-        >>> xs.ParameterSpace([xs.Parameter("a", values=[1, 2]),
-        ...                    xs.Parameter("b", values=["x", "y", "z"])]).size
-        6
-        """
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def coords(self) -> xr.Coordinates:
-        """The parameters as xarray coordinates with ``units``, ``long_name``, ``description``.
-
-        Examples
-        --------
-        >>> import xsweep as xs
-        >>> ps = xs.ParameterSpace([xs.Parameter("t", values=[0.0, 0.5], units="s")])
-        >>> ps.coords["t"].attrs["units"]
-        's'
-        """
-        return xr.Coordinates({p.name: xr.Variable(p.name, p.values, p.attrs) for p in self})
-
-    def _refuse_unknown(self, names: Iterable[str], said: Callable[[str], str]) -> None:
-        """The one check of parameter names a verb was given (see :func:`plan.refuse_unknown`)."""
-        refuse_unknown(self._params, names, said)
-
-    def _grid(self) -> Grid:
-        return Grid({p.name: (p.values, p.attrs) for p in self})
-
-    # -- the cache ------------------------------------------------------------------------------
-    # -- binding functions ----------------------------------------------------------------------
-    def _binding(self, fn: Callable[..., Any], computing: bool = False) -> Binding:
-        """How ``fn`` maps onto the space, with its fingerprint as of now; ``computing``:
-        refuse a function that reads a parameter it is not swept over, before any cell."""
-        return self._functions.of(fn, computing)
-
-    def _remember(self, fn, **options: Any) -> None:
-        """Record per-function options of a sweep; later calls (run_process) use them too."""
-        self._functions.remember(fn, **options)
 
     # -- sweeping -------------------------------------------------------------------------------
     def sweep(
@@ -385,7 +256,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         return self._space_view(decode_times(ds), store, plan, params)
 
     def sweep_async(self, fn: Callable[..., Any], **options: Any) -> jobs.SweepJob:
-        """Start :meth:`sweep` in the background and return a :class:`~xsweep.jobs.SweepJob`.
+        """Start :meth:`sweep` in the background; a :class:`~xsweep.running.jobs.SweepJob`.
 
         The notebook stays usable while it runs: look at cached cells with
         :meth:`run_process` or :meth:`explore`, watch ``job.counts()``, stop it with
@@ -463,13 +334,6 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 job.stop(wait=True)
         self._jobs = [job for job in self._jobs if not job.done()]
 
-    def _callable(self, fn: Callable[..., Any], binding: Binding):
-        """What the execution layer calls per cell, and the values to restore afterwards."""
-        if not binding.sets_values:
-            return fn, {}
-        params = [self._params[d] for d in binding.dims]
-        return ValueSetter(fn, params, binding.takes), {p: p.position for p in params}
-
     def _space_view(self, ds: xr.Dataset, store: Store, plan: CellPlan, params) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""
         index = {}
@@ -486,4 +350,3 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
             view = view_dtypes(view, status)
         return view
 
-    # -- notebooks (more in space_views) ----------------------------------------------------

@@ -38,7 +38,7 @@ class Progress:
 
     Examples
     --------
-    >>> from xsweep.progress import Progress
+    >>> from xsweep.running.progress import Progress
     >>> bar = Progress("area", file=open(__import__("os").devnull, "w"))
     >>> bar.start(total=10, cached=4)
     >>> bar.update(computed=5, failed=1)

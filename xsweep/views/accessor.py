@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import XsweepError
-from .file_format import MESSAGES_ATTR
-from .store import STATUS_COLUMNS, failed_rows, status_counts, status_variables, variable_names
+from ..errors import XsweepError
+from ..file_format import MESSAGES_ATTR
+from ..store import STATUS_COLUMNS, failed_rows, status_counts, status_variables, variable_names
 
 
 @xr.register_dataset_accessor("xsweep")

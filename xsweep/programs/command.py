@@ -11,7 +11,7 @@ which ``sweep``, ``sweep_async``, ``run_process`` and ``explore`` take like any 
    ``.xsweep-stdout`` and ``.xsweep-stderr`` in the folder;
 3. on a non-zero exit or a timeout raises :class:`~xsweep.errors.CommandError` (the cell is
    recorded as failed) with the exit status and the end of stderr; else reads each declared
-   output file with its reader (:mod:`xsweep.readers`) and returns an ``xarray.Dataset``
+   output file with its reader (:mod:`xsweep.programs.readers`) and returns an ``xarray.Dataset``
    with one variable per output: numbers and text as they are, arrays over ``dims=`` (else
    ``<name>_dim_0``, ...), DataArrays with their own dims and coords, tables (CSV) as one
    variable per column over ``<name>_row``, JSON structures as JSON text.
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CommandError, XsweepError
+from ..errors import CommandError, XsweepError
 from .readers import Reader, reader_for
 
 #: How much of the end of a failed program's stderr its failure message keeps.
@@ -73,7 +73,7 @@ def command(
     outputs : dict, optional
         Output name -> file (in the working folder, a template too), or ``(file, reader)``
         where ``reader(path)`` returns the value. Files are read by extension otherwise
-        (see :mod:`xsweep.readers`). Without outputs the function returns the exit status.
+        (see :mod:`xsweep.programs.readers`). Without outputs the function returns the exit status.
     timeout : float, optional
         Seconds a run may take; a longer one is killed and the cell recorded as failed.
     name : str, optional
@@ -184,7 +184,7 @@ class Command:
         """
         if self._version is not None:
             return self._version
-        from .fingerprint import fingerprint
+        from ..functions.fingerprint import fingerprint
 
         h = hashlib.sha256()
         layout = [self.args, self.workdir, sorted(self.outputs), sorted(self.dims.items())]
@@ -331,7 +331,7 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
     Examples
     --------
     >>> import numpy as np
-    >>> from xsweep.command import as_dataset
+    >>> from xsweep.programs.command import as_dataset
     >>> ds = as_dataset({"energy": 1.5, "trace": np.arange(3), "meta": {"ok": True, "n": 2},
     ...                  "tree": {"a": {"b": 1}}}, {"trace": ("t",)})
     >>> {name: v.dims for name, v in ds.data_vars.items()}
@@ -342,7 +342,7 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
     import pandas as pd
     import xarray as xr
 
-    from .outputs.frames import _pandas_values
+    from ..outputs.frames import pandas_values
 
     variables: dict[str, Any] = {}
     for key, value in values.items():
@@ -360,7 +360,7 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
             for column in table.columns:
                 # as a returned DataFrame is stored: a text column (object or pandas str
                 # dtype) becomes a numpy str array, not an object array xsweep refuses
-                values = _pandas_values(table[column], f"column {column!r} of output {key!r}")
+                values = pandas_values(table[column], f"column {column!r} of output {key!r}")
                 variables[f"{key}_{column}"] = xr.DataArray(
                     values, dims=(dims.get(key, (f"{key}_row",))[0],)
                 )

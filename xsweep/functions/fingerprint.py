@@ -46,7 +46,7 @@ def version(label: str) -> Callable[[F], F]:
     >>> @xs.version("2024-06 calibration")
     ... def model(a):
     ...     return a + 1
-    >>> from xsweep.fingerprint import fingerprint
+    >>> from xsweep.functions.fingerprint import fingerprint
     >>> fingerprint(model)
     'version:2024-06 calibration'
     """
@@ -84,7 +84,7 @@ def fingerprint(fn: Callable[..., Any]) -> str:
     --------
     Docstrings, comments and line numbers do not count; the code does:
 
-    >>> from xsweep.fingerprint import fingerprint
+    >>> from xsweep.functions.fingerprint import fingerprint
     >>> def f(a):
     ...     "Docstrings do not count."
     ...     return a * 2  # nor comments
@@ -137,7 +137,7 @@ def inspect_function(fn: Callable[..., Any]) -> Reads:
 
     Examples
     --------
-    >>> from xsweep.fingerprint import inspect_function
+    >>> from xsweep.functions.fingerprint import inspect_function
     >>> class Knob:
     ...     value = 3
     >>> knob = Knob()
@@ -240,7 +240,7 @@ _ARRAY_BYTES = 1 << 20
 _ARRAY_SAMPLE = 4096
 
 _STORES = frozenset(dis.opmap[op] for op in ("STORE_GLOBAL", "DELETE_GLOBAL") if op in dis.opmap)
-_XSWEEP_DIR = os.path.dirname(os.path.realpath(__file__))
+_XSWEEP_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package
 _user_files: dict[str, bool] = {}
 _user_modules: dict[str, bool] = {}
 _installed: tuple[str, ...] | None = None

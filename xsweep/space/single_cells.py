@@ -7,15 +7,16 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .binding import Binding
-from .cells import describe_cell
-from .errors import (
+from ..errors import (
     StoreLockedError,
     StoreReadOnlyError,
     SweepError,
 )
-from .execution import write_cell
-from .store import NOT_STORED, Store
+from ..functions.binding import Binding
+from ..running.cells import describe_cell
+from ..running.execution import write_cell
+from ..store import NOT_STORED, Store
+from .core import SpaceCore
 
 
 class Cell(NamedTuple):
@@ -25,7 +26,7 @@ class Cell(NamedTuple):
     cached: bool
 
 
-class CellMethods:
+class CellMethods(SpaceCore):
     """Single cells of :class:`~xsweep.space.ParameterSpace` (a mixin of it)."""
 
     # -- one cell -------------------------------------------------------------------------------
@@ -158,21 +159,6 @@ class CellMethods:
         """
         return self._binding(fn).dims
 
-    def _call_at(self, fn, binding: Binding, indices: dict[str, int]) -> Any:
-        """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
-        args = [
-            self._params[d].values[indices.get(d, self._params[d].position)].item()
-            for d in binding.dims
-        ]
-        if binding.sets_values:
-            call, saved = self._callable(fn, binding)
-            try:
-                return call(*args)
-            finally:
-                for param, index in saved.items():
-                    param.move_to(index, callbacks=False, watchers=False)
-        return fn(**dict(zip(binding.dims, args)))
-
     def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
         cell = self._cell_indices(binding, indices)
         args = tuple(self._params[d].values[cell[d]].item() for d in binding.dims)
@@ -199,10 +185,6 @@ class CellMethods:
                 stacklevel=3,
             )
         return result
-
-    def _cell_indices(self, binding: Binding, indices: dict[str, int]) -> dict[str, int]:
-        """The space's index of each of ``fn``'s parameters: ``indices``, else the current."""
-        return {d: indices.get(d, self._params[d].position) for d in binding.dims}
 
     def _cached_cell(self, store: Store, binding: Binding, indices: dict[str, int]) -> Any:
         return store.lookup(

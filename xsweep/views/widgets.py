@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .errors import XsweepError
-from .file_format import is_bookkeeping
+from ..errors import XsweepError
+from ..file_format import is_bookkeeping
 from .plotting import holds_pixels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .parameters import Parameter
-    from .space import ParameterSpace
+    from ..parameters.parameter import Parameter
+    from ..space.parameter_space import ParameterSpace
 
 
 def require_ipywidgets():
@@ -111,7 +111,7 @@ def space_widgets(space: ParameterSpace, names: list[str] | None = None):
     Examples
     --------
     >>> import xsweep as xs
-    >>> from xsweep.widgets import space_widgets
+    >>> from xsweep.views.widgets import space_widgets
     >>> ps = xs.ParameterSpace(
     ...     [xs.Parameter("a", values=[1, 2]), xs.Parameter("on", values=[True, False])]
     ... )
@@ -175,7 +175,7 @@ def render(value: Any) -> tuple[str, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xsweep.widgets import render
+    >>> from xsweep.views.widgets import render
     >>> render({"x": 1.5})
     ('html', '<table><tr><th>x</th><td>1.5</td></tr></table>')
     >>> render(np.zeros((2, 2, 3), np.uint8))[0]
@@ -354,7 +354,7 @@ class DatasetExplorer(_View):
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from xsweep.widgets import DatasetExplorer
+    >>> from xsweep.views.widgets import DatasetExplorer
     >>> ds = xr.Dataset({"v": ("a", np.array([1.5, 2.5]))}, coords={"a": [1, 2]})
     >>> DatasetExplorer(ds).variable.options
     ('v',)

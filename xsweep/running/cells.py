@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .store import DONE, FAILED, FunctionTable
+from ..store import DONE, FAILED, FunctionTable
 
 
 @dataclass
@@ -61,7 +61,7 @@ def bisection_ranks(n: int) -> np.ndarray:
 
     Examples
     --------
-    >>> from xsweep.cells import bisection_ranks
+    >>> from xsweep.running.cells import bisection_ranks
     >>> order = bisection_ranks(9).argsort()
     >>> order.tolist()
     [0, 8, 4, 2, 6, 1, 3, 5, 7]

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .file_format import DTYPE_ATTR
-from .outputs.images import ImageArray
+from ..file_format import DTYPE_ATTR
+from ..outputs.images import ImageArray
 
 
 def figure_to_array(fig: Any = None, *, close: bool = True) -> ImageArray:
@@ -175,7 +175,7 @@ def holds_pixels(da: xr.DataArray) -> bool:
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from xsweep.plotting import holds_pixels
+    >>> from xsweep.views.plotting import holds_pixels
     >>> holds_pixels(xr.DataArray([0.0, np.nan, 1.0], attrs={"xsweep_dtype": "uint8"}))
     True
     >>> holds_pixels(xr.DataArray([0.0, 0.5, 1.0]))

@@ -8,8 +8,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from .binding import Binding
-from .file_format import COMPUTED, FLAG_MEANINGS, FLAG_VALUES
+from ..file_format import COMPUTED, FLAG_MEANINGS, FLAG_VALUES
+from ..functions.binding import Binding
+from .core import SpaceCore
 
 
 class CellsNow(NamedTuple):
@@ -59,7 +60,7 @@ class Watch:
         return self._space._cells_now(self._binding, output)
 
 
-class ViewMethods:
+class ViewMethods(SpaceCore):
     """What :class:`~xsweep.space.ParameterSpace` shows of its results (a mixin of it)."""
 
     def failures(self, fn: Callable[..., Any]):
@@ -102,7 +103,7 @@ class ViewMethods:
         >>> [type(c).__name__ for c in ps.widgets().children]
         ['SelectionSlider', 'ToggleButtons']
         """
-        from .widgets import space_widgets
+        from ..views.widgets import space_widgets
 
         return space_widgets(self)
 
@@ -123,7 +124,7 @@ class ViewMethods:
         >>> "9" in view.text.value
         True
         """
-        from .widgets import SpaceExplorer
+        from ..views.widgets import SpaceExplorer
 
         # Re-running a notebook cell replaces its view rather than leaving the old one live.
         key = self._binding(fn, computing=True).key
@@ -273,7 +274,7 @@ class ViewMethods:
 
         Returns
         -------
-        xsweep.gridview.GridView
+        xsweep.views.gridview.GridView
 
         Examples
         --------
@@ -285,7 +286,7 @@ class ViewMethods:
         ('b', 'a')
         >>> view.close()
         """
-        from .gridview import GridView
+        from ..views.gridview import GridView
 
         # Re-running a notebook cell replaces its view (once the new one is made).
         key = ("grid", self._binding(fn).key)
