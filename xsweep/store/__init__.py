@@ -11,7 +11,10 @@ is one object (``results_file``). A module per idea:
 * the file's layout (status codes, variable and attribute names) is spelled once, in
   :mod:`xsweep.file_format`, below this package: ``outputs/`` writes attributes too;
 * ``grid``: each parameter's values and attributes, and where a space's values sit in them;
-* ``table``: one function's results in numpy buffers (:class:`FunctionTable`);
+* ``cells``: flat cell indices: runs and blocks of cells, hyper-slabs, raw writes of fills;
+* ``buffers``: where an output's cells live, one interface (:class:`~.buffers.CellBuffer`):
+  in memory (:class:`~.buffers.InMemory`, a numpy array) or kept on disk (``ondisk``);
+* ``table``: one function's results, a buffer per output (:class:`FunctionTable`);
 * ``tablestore``: the table set both stores share (a table per function, the checks of
   names and structures, reading cells) and the hooks each store implements;
 * ``memory``: the in-memory store;
@@ -41,8 +44,10 @@ Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
 
     files, journal, locking, budget, grid, nclock
-    ondisk, durability
+    cells, durability
     holes
+    buffers
+    ondisk
     table
     base, bigcells, codec
     tablestore, ncfile, replay

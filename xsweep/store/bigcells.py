@@ -5,7 +5,7 @@ contiguous when the grid is mostly computed (one plain write, as fast as a raw `
 one chunk per cell when it is barely computed (disk space for computed cells only), and a
 staged layout whose places are fixed so that a sweep writes each cell straight there (see
 :mod:`xsweep.store.staging`). Outputs kept on disk (:mod:`xsweep.store.ondisk`) are copied a
-block at a time.
+block at a time, read through their buffer (:mod:`xsweep.store.buffers`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from ..file_format import COMPUTED, DTYPE_ATTR
 from ..outputs import VariableSpec
-from .ondisk import COPY_BYTES, OnDisk, blocks, cell_nbytes, slabs
+from .buffers import CellBuffer
+from .cells import blocks, cells_per_copy, slabs
 from .table import FunctionTable
 
 #: Output cells at least this big get a layout of their own (see :func:`create_cells`).
@@ -95,11 +96,11 @@ def _define_big(
     return var
 
 
-def create_streamed(nc, var: VariableSpec, buf: OnDisk, table: FunctionTable, attrs, later):
+def create_streamed(nc, var: VariableSpec, buf: CellBuffer, table: FunctionTable, attrs, later):
     """An output kept on disk: laid out as :func:`create_cells` does; copied in blocks.
 
     Its cells are read from wherever they are (the previous file, a staged file) a block of
-    at most ``ondisk.COPY_BYTES`` at a time: memory stays bounded whatever the grid.
+    at most ``cells.COPY_BYTES`` at a time: memory stays bounded whatever the grid.
     """
     computed = np.flatnonzero(table.status == COMPUTED)
     dims = table.dims + var.dims
@@ -113,10 +114,9 @@ def create_streamed(nc, var: VariableSpec, buf: OnDisk, table: FunctionTable, at
     later.append((_copy_cells, v, buf, table.shape, cells))
 
 
-def _copy_cells(v, buf: OnDisk, grid_shape: tuple[int, ...], cells: np.ndarray) -> None:
+def _copy_cells(v, buf: CellBuffer, grid_shape: tuple[int, ...], cells: np.ndarray) -> None:
     """Write ``cells`` of ``buf`` into the file variable ``v``, a block at a time."""
-    per = max(COPY_BYTES // max(cell_nbytes(buf.var), 1), 1)
-    for part in blocks(cells, per):
+    for part in blocks(cells, cells_per_copy(buf.var)):
         values = buf.read(part)
         if values.dtype.kind == "b":
             values = values.astype(np.int8)

@@ -15,7 +15,6 @@ from ..outputs import VariableSpec
 from ..text import clean_message, text_problem
 from .files import pwrite_all
 from .journal import sum64
-from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
 
 # ---------------------------------------------------------------------------------------------
@@ -126,12 +125,7 @@ class RecordCodec:
         self.stage_fd = stage_fd
         self.places = places
         for i, buf in enumerate(self.table.buffers):
-            if is_on_disk(buf):
-                if i in places:
-                    var = self.variables[i]
-                    buf.live = buf.add(RawSource(stage_fd, places[i][0], var.dtype, var.shape))
-                else:
-                    buf.live = None
+            buf.stage_at(stage_fd, places[i][0] if i in places else None)
 
     def encode(self, index: int, values: tuple, seconds: float) -> bytes | list:
         """The payload: one bytes object, or a list of buffers (arrays are not copied)."""

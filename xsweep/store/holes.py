@@ -32,7 +32,7 @@ from ..file_format import (
     STATUS_MEANINGS,
 )
 from ..outputs import VariableSpec
-from .ondisk import write_fill_runs
+from .cells import write_fill_runs
 
 # DTYPE_ATTR: the dtype an output was returned in, where holes made it float (in a returned
 # Dataset); in a file, "bool" on a bool output stored as int8 with a fill. HOLES_ATTR: set
@@ -140,7 +140,7 @@ def table_mask(table: Any, var: VariableSpec) -> np.ndarray | None:
         return None
     extent = None
     if var.extent is not None and var.extent in table.spec.names:
-        extent = table.buffers[table.spec.names.index(var.extent)]
+        extent = table.buffers[table.spec.names.index(var.extent)].read(slice(None))
     return hole_mask(table.status, table.shape, var, extent)
 
 

@@ -13,9 +13,9 @@ from ..errors import (
 )
 from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
+from .cells import cells_per_copy
 from .grid import Grid, union_values
 from .netcdf import NetCDFStore
-from .ondisk import COPY_BYTES, cell_nbytes, is_on_disk
 from .opening import open_store
 from .table import FunctionTable
 
@@ -157,10 +157,10 @@ def _check_conflicts(
     differ = np.zeros(both.size, dtype=bool)
     for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
         # A block of cells at a time: outputs kept on disk are read, never all at once.
-        per = max(COPY_BYTES // max(cell_nbytes(var), 1), 1)
+        per = cells_per_copy(var)
         for start in range(0, both.size, per):
             part = both[start : start + per]
-            x, y = a[part], b[part]
+            x, y = a.read(part), b.read(part)
             same = x == y
             if x.dtype.kind == "f":
                 same |= np.isnan(x) & np.isnan(y)
@@ -186,13 +186,7 @@ def _take_cells(into: FunctionTable, src: FunctionTable, on_conflict: str) -> No
     take |= (src.status == FAILED) & np.isin(into.status, failed_before)
     index = np.flatnonzero(take)
     for a, b in zip(into.buffers, src.buffers):
-        if is_on_disk(a) and is_on_disk(b):
-            a.take_from(index, b)  # the cells stay in their file until the merged one
-        elif is_on_disk(a) or is_on_disk(b):  # one cell at a time: memory stays bounded
-            for flat in index.tolist():
-                a[flat] = b[flat]
-        else:
-            a[index] = b[index]
+        a.take_from(index, b)  # outputs kept on disk: the cells stay in their files
     into.status[index] = src.status[index]
     into.seconds[index] = src.seconds[index]
     for i in index.tolist():

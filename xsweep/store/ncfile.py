@@ -39,10 +39,11 @@ from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
 from .bigcells import create_cells, create_staged, create_streamed, is_big, write_values
 from .budget import physical_memory
+from .buffers import CellBuffer, InMemory
 from .grid import Grid
 from .holes import file_form, maskable, table_mask
 from .nclock import locked
-from .ondisk import NcSource, OnDisk, is_on_disk, streams
+from .ondisk import NcSource, OnDisk, streams
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
@@ -195,17 +196,17 @@ def _write_table(
             if extra:
                 attrs["coordinates"] = " ".join(extra)
             status_name = table.names.status
-            if stage is not None and (is_big(var) or is_on_disk(buf)):
+            if stage is not None and (is_big(var) or buf.on_disk):
                 # Its cells arrive later, written in place: no values to choose a fill from
                 attrs.update(_raw_holes(var, status_name))
                 create_staged(nc, var, table, attrs, later, stage)
                 continue
-            if is_on_disk(buf):
+            if buf.on_disk:  # copied in blocks: no pass over every value to choose a fill
                 if table_mask(table, var) is not None:
                     attrs.update(_raw_holes(var, status_name))
                 create_streamed(nc, var, buf, table, attrs, later)
                 continue
-            data = buf.reshape(table.shape + var.shape)
+            data = buf.read(slice(None)).reshape(table.shape + var.shape)
             fill = None
             if maskable(var) and stage is not None:  # see holes.staged_form
                 attrs["ancillary_variables"] = status_name
@@ -473,12 +474,12 @@ def _read_table(
         specs = []
         buffers = []
         for out in _names_attr(status_var, OUTPUTS_ATTR):
-            spec, data = _read_output(nc, table, kind, out, outputs, stream)
+            spec, buf = _read_output(nc, table, kind, out, outputs, stream)
             specs.append(spec)
-            buffers.append(data)
+            buffers.append(buf)
         table.spec = OutputSpec(kind, tuple(specs))
         if outputs:
-            _load_buffers(table, buffers)
+            _set_buffers(table, buffers)
     return table
 
 
@@ -508,8 +509,8 @@ def _read_bookkeeping(variables, table: FunctionTable, status_var) -> None:
 
 def _read_output(
     nc, table: FunctionTable, kind: str, out: str, outputs: bool, stream: bool
-) -> tuple[VariableSpec, Any]:
-    """The structure of ``table``'s output ``out`` and its data: an array, an ``OnDisk``
+) -> tuple[VariableSpec, CellBuffer | None]:
+    """The structure of ``table``'s output ``out`` and its buffer: in memory, ``OnDisk``
     (``stream``: sizeable cells stay in the file), or None (not ``outputs``)."""
     variables = nc.variables
     dims = table.dims
@@ -539,13 +540,14 @@ def _read_output(
         coords=_output_coords(variables, var, extra, table.name),
         attrs=var_attrs,
     )
-    if on_disk and outputs and streams(spec):
-        data = OnDisk(spec, table.size)
+    if not outputs:
+        return spec, None
+    if on_disk and streams(spec):
+        buf = OnDisk(spec, table.size)
         source = NcSource(nc.filepath(), out, table.shape, cell_shape, dtype)
-        data.point(np.flatnonzero(table.status == COMPUTED), data.add(source))
-    elif on_disk and outputs:
-        data = _values(var)
-    return spec, data
+        buf.point(np.flatnonzero(table.status == COMPUTED), buf.add(source))
+        return spec, buf
+    return spec, _in_memory(table, spec, _values(var) if data is None else data)
 
 
 def _output_coords(variables, var, extra: tuple[str, ...], name: str) -> dict[str, xr.Variable]:
@@ -571,25 +573,27 @@ def read_outputs(path: str, tables: list[FunctionTable]) -> None:
     with netCDF4.Dataset(path, "r") as nc:
         nc.set_auto_maskandscale(False)
         for table in tables:
-            _load_buffers(table, [_values(nc.variables[v.name]) for v in table.spec.variables])
+            buffers = [
+                _in_memory(table, v, _values(nc.variables[v.name])) for v in table.spec.variables
+            ]
+            _set_buffers(table, buffers)
 
 
-def _load_buffers(table: FunctionTable, arrays: list[np.ndarray]) -> None:
-    """Make the output variables read from a file ``table``'s buffers.
+def _in_memory(table: FunctionTable, var: VariableSpec, data: np.ndarray) -> InMemory:
+    """The output variable ``var`` read from a file as ``table``'s buffer, in memory.
 
     Whatever the file holds at cells not computed, memory holds the fill there.
     """
+    array = np.ascontiguousarray(data.astype(var.dtype, copy=False))
+    array = array.reshape((table.size, *var.shape))
     not_computed = table.status != COMPUTED
-    buffers = []
-    for var, data in zip(table.spec.variables, arrays):
-        if is_on_disk(data):
-            buffers.append(data)
-            continue
-        buf = np.ascontiguousarray(data.astype(var.dtype, copy=False))
-        buf = buf.reshape((table.size, *var.shape))
-        if not_computed.any():
-            buf[not_computed] = var.fill
-        buffers.append(buf)
+    if not_computed.any():
+        array[not_computed] = var.fill
+    return InMemory(var, array)
+
+
+def _set_buffers(table: FunctionTable, buffers: list[CellBuffer]) -> None:
+    """Make the outputs read from a file ``table``'s buffers."""
     table.buffers = tuple(buffers)
     table.lent = False
     table._view = None

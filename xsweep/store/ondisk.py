@@ -2,8 +2,9 @@
 
 A function whose array outputs over its whole grid need more than the store's memory budget
 (see :mod:`xsweep.store.budget`) is *streamed*: its array outputs' buffers are
-:class:`OnDisk` objects instead of numpy arrays. An ``OnDisk`` says, per cell, in which
-*source* the cell's bytes are and at which cell there:
+:class:`OnDisk` objects instead of in-memory ones; both answer the verbs of
+:class:`~xsweep.store.buffers.CellBuffer`. An ``OnDisk`` says, per cell, in which *source*
+the cell's bytes are and at which cell there:
 
 * :class:`RawSource`: a contiguous variable at a known place in a file (a sweep's staged file:
   the codec ``pwrite``-s each finished cell there; it stays the same inode once published);
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,62 +29,18 @@ import numpy as np
 from ..errors import StoreError
 from ..outputs import VariableSpec
 from .budget import available_memory, size_text
-from .files import pwrite_all
+from .buffers import CellBuffer, Move
+from .cells import blocks, cell_nbytes, cells_per_copy, runs, slabs
+from .holes import lazy_masked
 from .nclock import close_soon, locked, open_for_reading
-
-#: Bytes of cells read or written at a time when cells are copied between files (working
-#: memory on top of the budget; copies run at disk speed from a few MiB on).
-COPY_BYTES = 8 << 20
 
 #: Array outputs with cells at least this big are streamed (smaller ones stay in memory).
 STREAM_CELL_BYTES = 1024
 
 
-def cell_nbytes(var: VariableSpec) -> int:
-    return var.dtype.itemsize * int(np.prod(var.shape, dtype=np.int64))
-
-
 def streams(var: VariableSpec) -> bool:
     """Whether ``var`` is kept on disk in a streamed table (arrays of sizeable cells)."""
     return var.dtype != object and not var.scalar and cell_nbytes(var) >= STREAM_CELL_BYTES
-
-
-def runs(cells: np.ndarray) -> Iterator[tuple[int, int]]:
-    """``(first, stop)`` of each run of consecutive values in sorted ``cells``."""
-    if cells.size == 0:
-        return
-    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    stops = np.concatenate((breaks, [cells.size]))
-    for a, b in zip(starts.tolist(), stops.tolist()):
-        yield int(cells[a]), int(cells[b - 1]) + 1
-
-
-def blocks(cells: np.ndarray, per_block: int) -> Iterator[np.ndarray]:
-    """``cells`` in consecutive pieces of at most ``per_block``."""
-    per_block = max(int(per_block), 1)
-    for i in range(0, cells.size, per_block):
-        yield cells[i : i + per_block]
-
-
-def slabs(shape: tuple[int, ...], start: int, stop: int) -> Iterator[tuple[tuple, int, int]]:
-    """Split flat cells ``[start, stop)`` of a C-order grid into hyper-slabs.
-
-    Yields ``(index, first, stop)``: ``index`` is a basic index into the grid (integers,
-    then one slice) covering flat cells ``[first, stop)``.
-    """
-    if not shape:
-        if start < stop:
-            yield (), 0, 1
-        return
-    row = shape[-1]
-    at = start
-    while at < stop:
-        end = min(stop, (at // row + 1) * row) if row else stop
-        head = np.unravel_index(at, shape)
-        index = tuple(int(i) for i in head[:-1]) + (slice(int(head[-1]), int(head[-1]) + end - at),)
-        yield index, at, end
-        at = end
 
 
 class _Source:
@@ -205,65 +161,65 @@ class MemSource(_Source):
         return out
 
 
-class OnDisk:
+class OnDisk(CellBuffer):
     """A streamed output's buffer: which source holds each cell (see the module docstring).
 
-    It answers the few array verbs a table uses (``shape``, ``dtype``, ``nbytes``, reading
-    ``buf[i]`` or ``buf[cells]``, ``buf[i] = value``); whole-grid operations go through
-    :meth:`read` in blocks.
+    The verbs of :class:`~xsweep.store.buffers.CellBuffer`; whole-grid operations read in
+    blocks. Its own: the sources (``add``, ``point``, ``rebase``) and ``live``.
     """
+
+    on_disk = True
 
     def __init__(self, var: VariableSpec, ncells: int):
         self.var = var
-        self.dtype = var.dtype
-        self.cell_shape = tuple(var.shape)
-        self.ncells = ncells
+        self._ncells = ncells
         self.sources: list[_Source | None] = []
         self.where = np.full(ncells, -1, dtype=np.int16)  # source number, -1: the fill
         self.at = np.zeros(ncells, dtype=np.int64)  # the cell's index in its source
         #: The staged file of the write session, whose places the codec writes: a value
-        #: put while it is set is already there (see ``__setitem__``).
+        #: put while it is set is already there (see ``put``).
         self.live: int | None = None
         self._memory: int | None = None  # the MemSource's number, once there is one
 
-    # -- what a table asks of a buffer ----------------------------------------------------
+    # -- what it holds --------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.ncells, *self.cell_shape)
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
+    def ncells(self) -> int:
+        return self._ncells
 
     @property
-    def nbytes(self) -> int:
-        return self.ncells * cell_nbytes(self.var)
+    def memory_bytes(self) -> int:
+        return 0  # a few cells at most (MemSource), until the next publish
 
-    @property
-    def cell_bytes(self) -> int:
-        return cell_nbytes(self.var)
+    # -- writing --------------------------------------------------------------------------
+    def sink(self) -> OnDisk:
+        return self
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if isinstance(key, (int, np.integer)):
-            return self.read(np.array([int(key)]))[0]
-        cells = np.arange(self.ncells)[key]
-        return self.read(np.atleast_1d(cells))
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        if not isinstance(index, (int, np.integer)):
+    def put(self, flat: Any, value: Any) -> None:
+        if not isinstance(flat, (int, np.integer)):
             if np.ndim(value) == 0:  # the fill, for many cells
-                self.where[index] = -1
+                self.where[flat] = -1
                 return
             raise TypeError("cells of an output kept on disk are written one at a time")
         if np.ndim(value) == 0:  # the fill: not computed, failed or no value
-            self.where[index] = -1
+            self.where[flat] = -1
         elif self.live is not None:
-            self.where[index] = self.live
-            self.at[index] = index
+            self.where[flat] = self.live
+            self.at[flat] = flat
         else:
-            self.memory().cells[int(index)] = np.array(value, dtype=self.dtype, copy=True)
-            self.where[index] = self._memory
-            self.at[index] = index
+            self.memory().cells[int(flat)] = np.array(value, dtype=self.dtype, copy=True)
+            self.where[flat] = self._memory
+            self.at[flat] = flat
+
+    __setitem__ = put  # ``sink()[flat] = value``
+
+    def clear(self) -> None:
+        self.where[:] = -1
+
+    def stage_at(self, fd: int, base: int | None) -> None:
+        if base is None:
+            self.live = None
+        else:
+            self.live = self.add(RawSource(fd, base, self.dtype, self.cell_shape))
 
     def memory(self) -> MemSource:
         if self._memory is None:
@@ -303,8 +259,9 @@ class OnDisk:
         self.where[:] = -1
 
     # -- reading --------------------------------------------------------------------------
-    def read(self, cells: np.ndarray) -> np.ndarray:
-        """The values of ``cells`` (flat indices), ``(n, *cell_shape)``; the fill where none."""
+    def read(self, cells: np.ndarray | slice) -> np.ndarray:
+        if not isinstance(cells, np.ndarray) or cells.dtype == bool:  # a slice, a mask
+            cells = np.atleast_1d(np.arange(self.ncells)[cells])
         cells = np.asarray(cells, dtype=np.int64)
         _check_room(self, cells.size)
         out = np.empty((cells.size, *self.cell_shape), dtype=self.dtype)
@@ -313,32 +270,50 @@ class OnDisk:
             out[where < 0] = self.var.fill
         for k in np.unique(where[where >= 0]).tolist():
             rows = np.flatnonzero(where == k)
-            source = self.sources[k]
-            data = source.read(self.at[cells[rows]])
-            if data.dtype != self.dtype:
-                data = data.astype(self.dtype)
-            if tuple(source.cell_shape) != self.cell_shape:  # cells from before a regrow
-                pad = np.full((rows.size, *self.cell_shape), self.var.fill, dtype=self.dtype)
-                pad[(slice(None), *(slice(0, n) for n in source.cell_shape))] = data
-                data = pad
-            out[rows] = data
+            out[rows] = self._read_source(k, self.at[cells[rows]])
         return out
 
-    # -- moving cells (the table moves its other flat arrays the same way) -------------------
-    def remap(self, move, ncells: int) -> None:
-        """Apply ``move(flat_array, fill)`` (a regrid or a cut) to the per-cell indices."""
-        self.where = move(self.where, -1)
-        self.at = move(self.at, 0)
-        self.ncells = ncells
+    def _read_source(self, number: int, at: np.ndarray) -> np.ndarray:
+        """Cells ``at`` of source ``number``, in this output's dtype and cell shape."""
+        source = self.sources[number]
+        data = source.read(at)
+        if data.dtype != self.dtype:
+            data = data.astype(self.dtype)
+        if tuple(source.cell_shape) != self.cell_shape:  # cells from before a regrow
+            pad = np.full((at.size, *self.cell_shape), self.var.fill, dtype=self.dtype)
+            pad[(slice(None), *(slice(0, n) for n in source.cell_shape))] = data
+            data = pad
+        return data
 
-    def regrown(self, var: VariableSpec) -> OnDisk:
-        """The same cells under a structure whose cells grew (reads pad them)."""
-        self.var = var
-        self.cell_shape = tuple(var.shape)
+    def grid_data(self, grid_shape: tuple[int, ...], holes: np.ndarray | None, copy: bool) -> Any:
+        from xarray.core import indexing
+
+        cells = _LazyCells(self, grid_shape)
+        if holes is None:
+            return indexing.LazilyIndexedArray(cells)
+        return lazy_masked(cells.read_outer, cells.shape, self.dtype, holes)
+
+    # -- moving cells (the table moves its other flat arrays the same way) -------------------
+    def moved(self, move: Move, ncells: int) -> OnDisk:
+        self.where = move(self.where, -1, ())
+        self.at = move(self.at, 0, ())
+        self._ncells = ncells
         return self
 
-    def take_from(self, cells: np.ndarray, other: OnDisk) -> None:
-        """Make ``cells`` read what ``other`` holds at the same cells (a merge)."""
+    def regrown(self, var: VariableSpec) -> OnDisk:
+        self.var = var  # reads pad the cells of the sources written before
+        return self
+
+    def take_from(self, cells: np.ndarray, other: CellBuffer) -> None:
+        if isinstance(other, OnDisk):  # the cells stay in their file until the merged one
+            self._share_sources(cells, other)
+            return
+        for part in blocks(cells, cells_per_copy(self.var)):
+            for flat, value in zip(part.tolist(), other.read(part)):
+                self.put(flat, value)
+
+    def _share_sources(self, cells: np.ndarray, other: OnDisk) -> None:
+        """Make ``cells`` read what ``other`` holds at the same cells, from its sources."""
         numbers: dict[int, int] = {}
         for k in np.unique(other.where[cells]).tolist():
             if k >= 0:
@@ -364,34 +339,8 @@ def _check_room(buf: OnDisk, count: int) -> None:
 
 
 def is_on_disk(buf: Any) -> bool:
+    """Whether ``buf`` is an output kept on disk (``buf.on_disk`` of a table's buffer)."""
     return isinstance(buf, OnDisk)
-
-
-def write_fill_runs(
-    fd: int, var: VariableSpec, cells: np.ndarray, base: int, fill: Any = None
-) -> None:
-    """``pwrite`` the output's fill (or ``fill``) over ``cells`` of a contiguous variable
-    at ``base``."""
-    if cells.size == 0:
-        return
-    nbytes = cell_nbytes(var)
-    per = min(max(COPY_BYTES // max(nbytes, 1), 1), cells.size)
-    dtype = np.dtype("i1") if var.dtype.kind == "b" else var.dtype
-    block = np.full((per, *var.shape), var.fill if fill is None else fill, dtype=dtype)
-    raw = memoryview(block.reshape(-1).view(np.uint8))
-    for first, stop in runs(cells):
-        at = first
-        while at < stop:
-            n = min(per, stop - at)
-            pwrite_all(fd, raw[: n * nbytes], base + at * nbytes)
-            at += n
-
-
-def lazy_cells(buf: OnDisk, grid_shape: tuple[int, ...]):
-    """An xarray-lazy array over ``buf``'s cells laid out on the grid (reads on indexing)."""
-    from xarray.core import indexing
-
-    return indexing.LazilyIndexedArray(_LazyCells(buf, grid_shape))
 
 
 def _lazy_base():
@@ -401,6 +350,8 @@ def _lazy_base():
 
 
 class _LazyCells(_lazy_base()):  # type: ignore[misc]
+    """An output kept on disk laid out on its grid, for xarray (reads on indexing)."""
+
     def __init__(self, buf: OnDisk, grid_shape: tuple[int, ...]):
         self.buf = buf
         self.grid_shape = tuple(grid_shape)
@@ -411,10 +362,11 @@ class _LazyCells(_lazy_base()):  # type: ignore[misc]
         from xarray.core import indexing
 
         return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._outer
+            key, self.shape, indexing.IndexingSupport.OUTER, self.read_outer
         )
 
-    def _outer(self, key: tuple) -> np.ndarray:
+    def read_outer(self, key: tuple) -> np.ndarray:
+        """The cells an outer-indexing ``key`` (grid dims, then cell dims) selects."""
         ngrid = len(self.grid_shape)
         picks, squeeze = [], []
         for axis, (k, n) in enumerate(zip(key[:ngrid], self.grid_shape)):

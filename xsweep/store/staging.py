@@ -12,12 +12,13 @@ import numpy as np
 from ..file_format import COMPUTED, DONE, FAILED, HOLES_ATTR, NO_VALUE, STAGE_MARK
 from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, cell_head, is_big, write_values
+from .cells import COPY_BYTES, blocks, runs, write_fill_runs
 from .files import pwrite_all, unlink_quietly
 from .grid import Grid
 from .holes import mark_staged_holes, maskable, staged_form, table_mask
 from .ncfile import timestamp, write_file
 from .nclock import NC_LOCK, locked
-from .ondisk import COPY_BYTES, RawSource, blocks, is_on_disk, runs, write_fill_runs
+from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
 
 

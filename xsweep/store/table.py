@@ -27,20 +27,23 @@ from ..file_format import (
     VariableNames,
     variable_names,
 )
-from ..outputs import OutputSpec, VariableSpec
+from ..outputs import OutputSpec
+from .buffers import CellBuffer, InMemory, filled
 from .grid import Grid
-from .holes import lazy_masked, masked, table_mask
-from .ondisk import OnDisk, is_on_disk, lazy_cells, streams
+from .holes import table_mask
+from .ondisk import OnDisk, streams
 
 
 # ---------------------------------------------------------------------------------------------
 # One function's results in memory
 # ---------------------------------------------------------------------------------------------
 class FunctionTable:
-    """The results of one function over its parameter dims, in flat numpy buffers.
+    """The results of one function over its parameter dims, in flat buffers.
 
     ``status``, ``seconds`` and each output buffer are indexed by the flat (C-order) cell
-    index over ``dims``; output buffers have shape ``(ncells, *cell_shape)``.
+    index over ``dims``. ``status`` and ``seconds`` are numpy arrays; each output's buffer is
+    a :class:`~xsweep.store.buffers.CellBuffer` (in memory, or kept on disk), of shape
+    ``(ncells, *cell_shape)``.
     """
 
     def __init__(self, key: str, name: str, dims: tuple[str, ...], shape: tuple[int, ...]):
@@ -53,12 +56,23 @@ class FunctionTable:
         self.seconds = np.full(self.size, np.nan, dtype=np.float32)
         self.errors: dict[int, str] = {}
         self.spec: OutputSpec | None = None
-        self.buffers: tuple[np.ndarray, ...] = ()
+        self.buffers: tuple[CellBuffer, ...] = ()
         self.fingerprint: str | None = None
         self.history: list[str] = []  # earlier fingerprints whose cells were kept
         self._view: xr.Dataset | None = None
         #: The output buffers belong to a Dataset handed to the caller (see ``lend``).
         self.lent = False
+
+    @property
+    def buffers(self) -> tuple[CellBuffer, ...]:
+        """The outputs' buffers, in the order of ``spec.variables``."""
+        return self._buffers
+
+    @buffers.setter
+    def buffers(self, buffers: tuple[CellBuffer, ...]) -> None:
+        self._buffers = buffers
+        # What put writes into, bound once per change of buffers (see CellBuffer.sink).
+        self._sinks = tuple(buf.sink() for buf in buffers)
 
     @property
     def names(self) -> VariableNames:
@@ -76,7 +90,7 @@ class FunctionTable:
         self.close()
         self.spec = spec
         self.buffers = tuple(
-            OnDisk(v, self.size) if stream and streams(v) else _filled((self.size, *v.shape), v)
+            OnDisk(v, self.size) if stream and streams(v) else InMemory.filled(v, self.size)
             for v in spec.variables
         )
         self._view = None
@@ -84,17 +98,16 @@ class FunctionTable:
     @property
     def streamed(self) -> bool:
         """Whether some outputs are kept on disk rather than in memory."""
-        return any(is_on_disk(buf) for buf in self.buffers)
+        return any(buf.on_disk for buf in self.buffers)
 
     def memory_bytes(self) -> int:
         """Bytes of results this table holds in memory."""
-        return sum(0 if is_on_disk(b) else b.nbytes for b in self.buffers)
+        return sum(buf.memory_bytes for buf in self.buffers)
 
     def close(self) -> None:
         """Let go of the files the on-disk outputs read from."""
         for buf in self.buffers:
-            if is_on_disk(buf):
-                buf.close()
+            buf.close()
 
     def regrow(self, spec: OutputSpec) -> None:
         """Take a structure whose ragged outputs grew (see :func:`xsweep.outputs.grow_spec`).
@@ -107,24 +120,21 @@ class FunctionTable:
         done = self.status == COMPUTED  # cells without a value keep the fill
         buffers = []
         for var in spec.variables:
-            if var.name in old and is_on_disk(old[var.name][1]):
-                buffers.append(old[var.name][1].regrown(var))  # reads pad the old cells
-                continue
-            buf = _filled((self.size, *var.shape), var)
             if var.name in old:
-                was, data = old[var.name]
-                buf[(slice(None), *(slice(0, n) for n in was.shape))] = data
-            else:  # the extent of an output that just became ragged: the old shape
-                source = next(v for v in spec.variables if v.extent == var.name)
-                buf[done] = old[source.name][0].shape
-            buffers.append(buf)
+                buffers.append(old[var.name][1].regrown(var))
+                continue
+            # The extent of an output that just became ragged: the old shape
+            extent = filled((self.size, *var.shape), var)
+            source = next(v for v in spec.variables if v.extent == var.name)
+            extent[done] = old[source.name][0].shape
+            buffers.append(InMemory(var, extent))
         self.spec = spec
         self.buffers = tuple(buffers)
         self._view = None
 
     def put(self, index: int, values: tuple[Any, ...], seconds: float) -> None:
-        for buf, value in zip(self.buffers, values):
-            buf[index] = value
+        for sink, value in zip(self._sinks, values):
+            sink[index] = value
         self.status[index] = COMPUTED
         self.seconds[index] = seconds
         if self.errors:
@@ -135,10 +145,10 @@ class FunctionTable:
         structure change, as recorders do), a third faster for one output."""
         if len(self.buffers) != 1:
             return self.put
-        buf, status, times, errors = self.buffers[0], self.status, self.seconds, self.errors
+        sink, status, times, errors = self._sinks[0], self.status, self.seconds, self.errors
 
         def put(index: int, values: tuple[Any, ...], seconds: float) -> None:
-            buf[index] = values[0]
+            sink[index] = values[0]
             status[index] = COMPUTED
             times[index] = seconds
             if errors:
@@ -149,8 +159,8 @@ class FunctionTable:
     def put_none(self, index: int, seconds: float) -> None:
         """The function returned None: computed, no value (outputs hold their fill)."""
         if self.spec is not None:
-            for var, buf in zip(self.spec.variables, self.buffers):
-                buf[index] = var.fill
+            for var, sink in zip(self.spec.variables, self._sinks):
+                sink[index] = var.fill
         self.status[index] = NO_VALUE
         self.seconds[index] = seconds
         if self.errors:
@@ -158,8 +168,8 @@ class FunctionTable:
 
     def put_failure(self, index: int, message: str, seconds: float) -> None:
         if self.spec is not None:
-            for var, buf in zip(self.spec.variables, self.buffers):
-                buf[index] = var.fill
+            for var, sink in zip(self.spec.variables, self._sinks):
+                sink[index] = var.fill
         self.status[index] = FAILED
         self.seconds[index] = seconds
         self.errors[index] = message
@@ -168,9 +178,8 @@ class FunctionTable:
         self.status[:] = NOT_COMPUTED
         self.seconds[:] = np.nan
         self.errors.clear()
-        if self.spec is not None:
-            for var, buf in zip(self.spec.variables, self.buffers):
-                buf[...] = var.fill
+        for buf in self.buffers:
+            buf.clear()
 
     def regrid(
         self,
@@ -209,11 +218,7 @@ class FunctionTable:
         codes_old = dict(self.errors)
         self.status = move(self.status, NOT_COMPUTED)
         self.seconds = move(self.seconds, np.nan)
-        if self.spec is not None:
-            self.buffers = tuple(
-                _remapped(buf, move, size) if is_on_disk(buf) else move(buf, var.fill, var.shape)
-                for var, buf in zip(self.spec.variables, self.buffers)
-            )
+        self.buffers = tuple(buf.moved(move, size) for buf in self.buffers)
         if codes_old:
             flat_old = np.fromiter(codes_old, dtype=np.int64)
             marker = np.full(self.size, -1, dtype=np.int64)
@@ -232,7 +237,7 @@ class FunctionTable:
         shape = tuple(shape)
         size = int(np.prod(shape, dtype=np.int64))
 
-        def cut(flat: np.ndarray, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
+        def cut(flat: np.ndarray, fill: Any = None, cell_shape: tuple[int, ...] = ()) -> np.ndarray:
             grid = flat.reshape(self.shape + cell_shape)
             return np.ascontiguousarray(np.take(grid, keep, axis=axis)).reshape((size, *cell_shape))
 
@@ -242,13 +247,7 @@ class FunctionTable:
             marker[index] = n
         self.status = cut(self.status)
         self.seconds = cut(self.seconds)
-        if self.spec is not None:
-            self.buffers = tuple(
-                _remapped(buf, lambda flat, fill: cut(flat), size)
-                if is_on_disk(buf)
-                else cut(buf, var.shape)
-                for var, buf in zip(self.spec.variables, self.buffers)
-            )
+        self.buffers = tuple(buf.moved(cut, size) for buf in self.buffers)
         moved = cut(marker)
         self.errors = {int(i): old_errors[m][1] for i, m in enumerate(moved) if m >= 0}
         self.shape, self.size = shape, size
@@ -313,26 +312,11 @@ class FunctionTable:
         for var, buf in zip(self.spec.variables, self.buffers):
             # Cells without a value never read as a number: see store/holes.py
             holes = table_mask(self, var) if mask else None
-            if is_on_disk(buf):  # read when indexed; the store hands callers the file's
-                data = lazy_cells(buf, self.shape)
-                attrs = dict(var.attrs)
-                if holes is not None:
-                    shape = self.shape + var.shape
-                    data = lazy_masked(data.array._outer, shape, var.dtype, holes)
-                    attrs[DTYPE_ATTR] = var.dtype.name
-                out[var.name] = xr.Variable(self.dims + var.dims, data, attrs)
-                continue
-            arr = buf.reshape(self.shape + var.shape)
-            if var.dtype == object:
-                arr = arr.astype(str)
-            elif holes is not None:
-                arr = masked(arr, holes)
-            elif copy:
-                arr = arr.copy()
+            data = buf.grid_data(self.shape, holes, copy)  # on disk: read when indexed
             attrs = dict(var.attrs)
             if holes is not None:
                 attrs[DTYPE_ATTR] = var.dtype.name
-            out[var.name] = xr.Variable(self.dims + var.dims, arr, attrs)
+            out[var.name] = xr.Variable(self.dims + var.dims, data, attrs)
         return out
 
     def _bookkeeping_coords(self) -> dict[str, xr.Variable]:
@@ -391,17 +375,6 @@ def same_structure(a: OutputSpec, b: OutputSpec) -> bool:
         return [(v.name, v.dtype, v.shape, v.named_dims, v.scalar) for v in spec.variables]
 
     return a.kind == b.kind and shape(a) == shape(b)
-
-
-def _remapped(buf: OnDisk, move, size: int) -> OnDisk:
-    buf.remap(move, size)
-    return buf
-
-
-def _filled(shape: tuple[int, ...], var: VariableSpec) -> np.ndarray:
-    if var.fill == 0:
-        return np.zeros(shape, dtype=var.dtype)  # lazily zeroed pages: no pass over memory
-    return np.full(shape, var.fill, dtype=var.dtype)
 
 
 def own_dim_names(ds: xr.Dataset, table: FunctionTable) -> xr.Dataset:
