@@ -24,7 +24,7 @@ is one object (``results_file``). A module per idea:
 * ``locking``: the one-writer lock;
 * ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
 * ``durability``: when the file, the journal and their folder entries reach the disk;
-* ``ncfile``: writing and reading whole NetCDF files;
+* ``ncfile``: writing whole NetCDF files; ``ncread``: reading them back, checked;
 * ``bigcells``: the layouts of outputs of big cells (images, fields) in a file;
 * ``holes``: cells without a value in int and bool outputs, never read as a number;
 * ``nclock``: the one process-wide lock every netCDF call holds (the libraries are not
@@ -50,7 +50,7 @@ first; those on one line import none of each other)::
     ondisk
     table
     base, bigcells, codec
-    tablestore, ncfile, replay
+    tablestore, ncfile, ncread, replay
     memory, lazy, staging
     results_file
     publishing, recording
@@ -85,7 +85,7 @@ from .grid import Axis, Grid
 from .holes import view_dtypes
 from .memory import MemoryStore
 from .merge import merge_stores
-from .ncfile import file_attrs
+from .ncread import file_attrs
 from .netcdf import NetCDFStore
 from .opening import open_store
 from .table import FunctionTable

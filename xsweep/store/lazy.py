@@ -11,8 +11,8 @@ from xarray.backends import NetCDF4DataStore
 from ..file_format import DTYPE_ATTR
 from .grid import Grid
 from .holes import lazy_masked, table_mask
-from .ncfile import open_generation
 from .nclock import NC_LOCK, LockedFileManager
+from .ncread import open_generation
 from .table import FunctionTable
 
 
@@ -25,7 +25,7 @@ def lazy_dataset(
     arrays. The Dataset holds the file it opened: a file that replaces it later (the next
     publish) does not change what it reads. Should xarray close it (its cache of open files
     is full) and open the path again, the file must still be snapshot ``generation``, else
-    reading raises a ``StoreError`` that says what to do (see ``ncfile.open_generation``).
+    reading raises a ``StoreError`` that says what to do (see ``ncread.open_generation``).
     It pickles (dask clusters): the workers open the file by path, with the same check.
     """
     ds = table.to_dataset(grid, copy=True)

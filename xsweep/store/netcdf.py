@@ -56,7 +56,7 @@ from .grid import Grid
 from .journal import HEADER_LEN, JournalWriter
 from .lazy import lazy_dataset
 from .locking import WriterLock
-from .ncfile import read_file, read_outputs
+from .ncread import read_file, read_outputs
 from .ondisk import streams
 from .publishing import publish
 from .recording import make_recorder

@@ -22,7 +22,8 @@ from ..file_format import JOURNAL_SUFFIX, TEMP_MARK
 from .durability import Durability
 from .files import discard, unlink_quietly
 from .journal import HEADER_LEN, JournalWriter, open_journal, read_header, remove_journal
-from .ncfile import FileContents, timestamp
+from .ncfile import timestamp
+from .ncread import FileContents
 from .replay import Replayed
 from .staging import Stage
 
