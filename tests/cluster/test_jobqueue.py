@@ -1,0 +1,115 @@
+"""Sweeps on SLURM workers through dask-jobqueue, one writer (tests/cluster/conftest.py).
+
+Every dask worker is a SLURM job on the test cluster; the driver (this process) is the only
+writer of the cache file. A worker job cancelled with ``scancel`` mid-sweep loses nothing: its
+cells are computed elsewhere and the file is complete and right.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xsweep as xs
+
+from .conftest import run
+
+pytest.importorskip("dask_jobqueue", reason="the hpc extra: pip install 'xsweep[hpc]'")
+
+
+@pytest.fixture
+def slurm_client(slurm, tmp_path, monkeypatch):
+    """A dask client whose workers are two SLURM jobs (replaced if cancelled)."""
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])  # sbatch reads it from here
+    cluster = SLURMCluster(
+        cores=1,
+        processes=1,
+        memory="512MB",
+        walltime="00:10:00",
+        job_extra_directives=["--mem=400M"],
+        interface="lo",
+        scheduler_options={"dashboard_address": ":0"},
+        python=sys.executable,
+        log_directory=str(tmp_path / "worker-logs"),
+    )
+    cluster.adapt(minimum_jobs=2, maximum_jobs=2)  # scale() would not replace a lost job
+    client = Client(cluster)
+    try:
+        client.wait_for_workers(2, timeout=120)
+        yield client, cluster, slurm
+    finally:
+        client.close()
+        cluster.close()
+
+
+def cell_taking(seconds: float):
+    """A function of (a, b) that returns its value and the SLURM job that computed it.
+
+    Made here, not at module level, so that it travels to the workers by value: they run
+    outside the test tree and could not import this module.
+    """
+
+    def on_a_worker(a, b):
+        time.sleep(seconds)
+        return {"value": a * 10 + b, "job": int(os.environ.get("SLURM_JOB_ID", "-1"))}
+
+    return on_a_worker
+
+
+def space() -> xs.ParameterSpace:
+    return xs.ParameterSpace([xs.Parameter("a", values=list(range(6))),
+                              xs.Parameter("b", values=list(range(5)))])
+
+
+def worker_jobs(env) -> set[int]:
+    listed = run(["squeue", "-h", "-o", "%i %j"], env)
+    return {int(line.split()[0]) for line in listed.splitlines() if "dask-worker" in line}
+
+
+def test_a_cached_sweep_on_slurm_workers_is_right_and_ran_in_their_jobs(slurm_client, tmp_path):
+    client, _, env = slurm_client
+    jobs = worker_jobs(env)
+    assert len(jobs) == 2
+    ps = space()
+    ps.enable_cache(tmp_path / "r.nc")
+    ds = ps.sweep(cell_taking(0.05), executor=client, progress=False)
+    want = np.arange(6)[:, None] * 10 + np.arange(5)[None, :]
+    np.testing.assert_array_equal(ds["value"].values, want)
+    assert set(ds["job"].values.ravel().tolist()) <= jobs  # computed in the worker jobs
+    ps.disable_cache()
+    with xr.open_dataset(tmp_path / "r.nc") as shared:
+        np.testing.assert_array_equal(shared["value"].values, want)
+        assert (shared["on_a_worker_status"] == 1).all()
+
+
+def test_a_worker_job_cancelled_mid_sweep_loses_nothing(slurm_client, tmp_path):
+    client, _, env = slurm_client
+    ps = space()
+    ps.enable_cache(tmp_path / "r.nc")
+    job = ps.sweep_async(cell_taking(0.25), executor=client, progress=False)
+    deadline = time.monotonic() + 60
+    while job.counts()["computed"] < 4:
+        assert time.monotonic() < deadline and not job.done(), "the sweep did not get going"
+        time.sleep(0.05)
+    victim = min(worker_jobs(env))
+    run(["scancel", str(victim)], env)
+    ds = job.result(timeout=180)
+    want = np.arange(6)[:, None] * 10 + np.arange(5)[None, :]
+    np.testing.assert_array_equal(ds["value"].values, want)
+    assert (ds["on_a_worker_status"] == 1).all()
+    ps.disable_cache()
+    with xr.open_dataset(tmp_path / "r.nc") as shared:  # the file is complete and right
+        np.testing.assert_array_equal(shared["value"].values, want)
+    # The pool healed: a new job replaced the cancelled one.
+    deadline = time.monotonic() + 60
+    while not (len(worker_jobs(env)) == 2 and victim not in worker_jobs(env)):
+        assert time.monotonic() < deadline, "the cancelled worker job was not replaced"
+        time.sleep(0.5)
