@@ -8,6 +8,7 @@ cells are computed elsewhere and the file is complete and right.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -19,7 +20,11 @@ import xsweep as xs
 
 from .conftest import run
 
+# Importing dask_jobqueue sets SIGINT to sys.exit for the whole process (its runner module):
+# Ctrl-C would then raise SystemExit, not KeyboardInterrupt. Put the handler back.
+_sigint = signal.getsignal(signal.SIGINT)
 pytest.importorskip("dask_jobqueue", reason="the hpc extra: pip install 'xsweep[hpc]'")
+signal.signal(signal.SIGINT, _sigint)
 
 
 @pytest.fixture
