@@ -148,7 +148,6 @@ ps.sweep(on_a_worker, executor=client, progress=False, version="1")
 
 
 def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path):
-    import signal
     import subprocess
 
     from xsweep.store import open_store
