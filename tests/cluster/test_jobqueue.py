@@ -118,3 +118,97 @@ def test_a_worker_job_cancelled_mid_sweep_loses_nothing(slurm_client, tmp_path):
     while not (len(worker_jobs(env)) == 2 and victim not in worker_jobs(env)):
         assert time.monotonic() < deadline, "the cancelled worker job was not replaced"
         time.sleep(0.5)
+
+
+DRIVER = """
+import os, sys, time
+from dask_jobqueue import SLURMCluster
+from distributed import Client
+import xsweep as xs
+
+path, logs = sys.argv[1], sys.argv[2]
+cluster = SLURMCluster(
+    cores=1, processes=1, memory="512MB", walltime="00:10:00",
+    job_extra_directives=["--mem=400M"], interface="lo",
+    scheduler_options={"dashboard_address": ":0"}, python=sys.executable, log_directory=logs,
+)
+cluster.scale(jobs=2)
+client = Client(cluster)
+client.wait_for_workers(2, timeout=120)
+ps = xs.ParameterSpace([xs.Parameter("a", values=list(range(6))),
+                        xs.Parameter("b", values=list(range(5)))])
+ps.enable_cache(path)
+
+def on_a_worker(a, b):
+    time.sleep(0.3)
+    return {"value": a * 10 + b, "job": int(os.environ.get("SLURM_JOB_ID", "-1"))}
+
+ps.sweep(on_a_worker, executor=client, progress=False, version="1")
+"""
+
+
+def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path):
+    import subprocess
+
+    from xsweep.store import open_store
+
+    path = tmp_path / "r.nc"
+    env = {**slurm}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(path), str(tmp_path / "logs")],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    done = 0
+    while done < 6:  # cells reach the driver's journal as the workers return them
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "the driver's sweep did not get going"
+        time.sleep(0.2)
+        if path.exists():
+            store = open_store(str(path), outputs=False)
+            try:
+                done = store.functions()[0].counts["computed"] if store.functions() else 0
+            finally:
+                store.close()
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    # Its worker jobs outlive it: cancel them, as a user would (squeue shows them).
+    run(["scancel", "--name=dask-worker"], env)
+
+    store = open_store(str(path), outputs=False)
+    try:
+        kept = store.functions()[0].counts["computed"]
+    finally:
+        store.close()
+    assert 6 <= kept < 30
+
+    # A new driver on a new cluster computes only the missing cells.
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    os.environ["SLURM_CONF"] = slurm["SLURM_CONF"]
+    cluster = SLURMCluster(
+        cores=1, processes=1, memory="512MB", walltime="00:10:00",
+        job_extra_directives=["--mem=400M"], interface="lo",
+        scheduler_options={"dashboard_address": ":0"}, python=sys.executable,
+        log_directory=str(tmp_path / "logs2"),
+    )
+    cluster.scale(jobs=2)
+    try:
+        with Client(cluster) as client:
+            client.wait_for_workers(2, timeout=120)
+            ps = space()
+            ps.enable_cache(path)
+            # The same function (a version label, since this copy is made another way).
+            report = ps.sweep(cell_taking(0.01), executor=client, progress=False, version="1")
+            ps.disable_cache()
+            new_jobs = worker_jobs(env)
+    finally:
+        cluster.close()
+    want = np.arange(6)[:, None] * 10 + np.arange(5)[None, :]
+    np.testing.assert_array_equal(report["value"].values, want)
+    recomputed = int(np.isin(report["job"].values, list(new_jobs)).sum())
+    assert recomputed == 30 - kept  # only the cells the killed driver had not kept
+    with xr.open_dataset(path) as shared:
+        np.testing.assert_array_equal(shared["value"].values, want)
+        assert (shared["on_a_worker_status"] == 1).all()
