@@ -27,14 +27,14 @@ pytest.importorskip("dask_jobqueue", reason="the hpc extra: pip install 'xsweep[
 signal.signal(signal.SIGINT, _sigint)
 
 
-@pytest.fixture
-def slurm_client(slurm, tmp_path, monkeypatch):
-    """A dask client whose workers are two SLURM jobs (replaced if cancelled)."""
-    from dask_jobqueue import SLURMCluster
-    from distributed import Client
+def new_cluster(logs):
+    """Worker jobs of 1 core each on the test cluster; the scheduler on loopback.
 
-    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])  # sbatch reads it from here
-    cluster = SLURMCluster(
+    (The driver in DRIVER below, a separate process, makes the same cluster.)
+    """
+    from dask_jobqueue import SLURMCluster
+
+    return SLURMCluster(
         cores=1,
         processes=1,
         memory="512MB",
@@ -43,8 +43,17 @@ def slurm_client(slurm, tmp_path, monkeypatch):
         interface="lo",
         scheduler_options={"dashboard_address": ":0"},
         python=sys.executable,
-        log_directory=str(tmp_path / "worker-logs"),
+        log_directory=str(logs),
     )
+
+
+@pytest.fixture
+def slurm_client(slurm, tmp_path, monkeypatch):
+    """A dask client whose workers are two SLURM jobs (replaced if cancelled)."""
+    from distributed import Client
+
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])  # sbatch reads it from here
+    cluster = new_cluster(tmp_path / "worker-logs")
     cluster.adapt(minimum_jobs=2, maximum_jobs=2)  # scale() would not replace a lost job
     client = Client(cluster)
     try:
@@ -147,7 +156,7 @@ ps.sweep(on_a_worker, executor=client, progress=False, version="1")
 """
 
 
-def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path):
+def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path, monkeypatch):
     import subprocess
 
     from xsweep.store import open_store
@@ -183,16 +192,10 @@ def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path)
     assert 6 <= kept < 30
 
     # A new driver on a new cluster computes only the missing cells.
-    from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    os.environ["SLURM_CONF"] = slurm["SLURM_CONF"]
-    cluster = SLURMCluster(
-        cores=1, processes=1, memory="512MB", walltime="00:10:00",
-        job_extra_directives=["--mem=400M"], interface="lo",
-        scheduler_options={"dashboard_address": ":0"}, python=sys.executable,
-        log_directory=str(tmp_path / "logs2"),
-    )
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    cluster = new_cluster(tmp_path / "logs2")
     cluster.scale(jobs=2)
     try:
         with Client(cluster) as client:
