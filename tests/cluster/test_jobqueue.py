@@ -2,7 +2,9 @@
 
 Every dask worker is a SLURM job on the test cluster; the driver (this process) is the only
 writer of the cache file. A worker job cancelled with ``scancel`` mid-sweep loses nothing: its
-cells are computed elsewhere and the file is complete and right.
+cells are computed elsewhere and the file is complete and right. Neither is anything lost when
+the driver is killed (a new driver on a new cluster resumes from the file) or when the cluster
+is scaled down to no worker at all and up again mid-sweep (the sweep waits, then finishes).
 """
 
 from __future__ import annotations
@@ -213,5 +215,53 @@ def test_a_killed_driver_resumes_from_the_file_on_a_new_cluster(slurm, tmp_path,
     recomputed = int(np.isin(report["job"].values, list(new_jobs)).sum())
     assert recomputed == 30 - kept  # only the cells the killed driver had not kept
     with xr.open_dataset(path) as shared:
+        np.testing.assert_array_equal(shared["value"].values, want)
+        assert (shared["on_a_worker_status"] == 1).all()
+
+
+def test_a_cluster_scaled_to_zero_and_back_mid_sweep_finishes_the_sweep(
+    slurm, tmp_path, monkeypatch
+):
+    """Every worker job goes away mid-sweep (scale to 0) and comes back: nothing is lost."""
+    from distributed import Client
+
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    cluster = new_cluster(tmp_path / "logs")
+    cluster.scale(jobs=2)
+    try:
+        with Client(cluster) as client:
+            client.wait_for_workers(2, timeout=120)
+            first_jobs = worker_jobs(slurm)
+            ps = space()
+            ps.enable_cache(tmp_path / "r.nc")
+            job = ps.sweep_async(cell_taking(0.25), executor=client, progress=False)
+            deadline = time.monotonic() + 60
+            while job.counts()["computed"] < 4:
+                assert time.monotonic() < deadline and not job.done(), "no start"
+                time.sleep(0.05)
+
+            cluster.scale(0)  # every worker job cancelled
+            deadline = time.monotonic() + 90
+            while worker_jobs(slurm) or client.scheduler_info()["workers"]:
+                assert time.monotonic() < deadline, "the worker jobs did not go away"
+                time.sleep(0.2)
+            time.sleep(1)
+            stalled = job.counts()["computed"]
+            time.sleep(1.5)
+            # No worker: the sweep waits (it neither fails nor finishes) and keeps what it has.
+            assert not job.done() and job.counts()["computed"] == stalled < 30
+
+            cluster.scale(jobs=2)  # new jobs pick the sweep up
+            ds = job.result(timeout=180)
+            second_jobs = worker_jobs(slurm)
+            ps.disable_cache()
+    finally:
+        cluster.close()
+    want = np.arange(6)[:, None] * 10 + np.arange(5)[None, :]
+    np.testing.assert_array_equal(ds["value"].values, want)
+    assert (ds["on_a_worker_status"] == 1).all()
+    ran_in = set(ds["job"].values.ravel().tolist())
+    assert ran_in & first_jobs and ran_in & second_jobs and not first_jobs & second_jobs
+    with xr.open_dataset(tmp_path / "r.nc") as shared:
         np.testing.assert_array_equal(shared["value"].values, want)
         assert (shared["on_a_worker_status"] == 1).all()
