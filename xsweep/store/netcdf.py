@@ -315,8 +315,10 @@ class NetCDFStore(TableStore):
         now, a task killed before its first cell (or during a long first cell) would leave
         no file saying what it owes. One publish per change of the note, not per sweep.
         """
+        if self._read_only is not None:
+            return False  # a session that cannot write changes nothing (its reads go on)
         changed = super().record_part(table, part, selected)
-        if changed and self._read_only is None:
+        if changed:
             self.publish_snapshot()
         return changed
 
