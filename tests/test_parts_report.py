@@ -251,6 +251,11 @@ def test_cells_computed_by_another_file_count_as_done(tmp_path, monkeypatch):
         xs.merge_stores([part, rest], tmp_path / "all.nc")
     with xr.open_dataset(tmp_path / "all.nc") as ds:
         assert ds["maybe_status"].values.tolist() == [1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1]
+    # With part 1's even cells in a third file, nothing needs computing: no task to resubmit.
+    sweep_into(tmp_path / "evens.nc", maybe, cells={"a": [2, 6, 10]})
+    report = xs.check_parts([part, rest, tmp_path / "evens.nc"])
+    assert report.complete and report.groups[0].resubmit == []
+    assert "part 1: no file holds it; all 6 of its cells are in other files" in report.text()
 
 
 def test_failed_cells_are_counted_but_do_not_make_a_part_incomplete(tmp_path):

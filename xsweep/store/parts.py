@@ -387,15 +387,13 @@ class PartsGroup:
             ks = [p.k for p in missing]
             lacking = sum(p.not_computed for p in missing)
             cells = sum(p.cells for p in missing)
-            held = "it" if len(ks) == 1 else "them"
-            lacks = (
-                f"{lacking} of {cells} cells not computed"
-                if lacking
-                else "but other files hold"
-                f" all {cells} of {'its' if len(ks) == 1 else 'their'} cells"
-            )
+            one = len(ks) == 1
+            lacks = f"{lacking} of {cells} cells not computed"
+            if not lacking:
+                lacks = f"all {cells} of {'its' if one else 'their'} cells are in other files"
             out.append(
-                f"  {_plural('part', ks)} {compress_indices(ks)}: no file holds {held}; {lacks}"
+                f"  {_plural('part', ks)} {compress_indices(ks)}: no file holds "
+                f"{'it' if one else 'them'}; {lacks}"
             )
         if self.resubmit:
             out.append(
