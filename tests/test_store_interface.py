@@ -134,3 +134,19 @@ def test_is_computed_agrees_with_run_process_everywhere(tmp_path):
             pass
         assert computed == (len(calls) == before), value
     assert [ps.is_computed(f, a=v) for v in (0, 1, 2, 3)] == [True, False, True, True]
+
+
+def test_a_part_is_recorded_before_any_cell_and_a_second_part_joins_it(make_store):
+    store = make_store()
+    selected = [np.arange(3), np.arange(2)]
+    with store.writing():
+        table = store.table("f", "f", ("a", "b"), "v1")
+        assert store.record_part(table, (1, 4), selected)
+        assert not store.record_part(table, (1, 4), selected)  # the same: nothing to do
+        if store.persistent:  # in the file already, with no cell computed
+            from xsweep.store import open_store
+
+            assert open_store(store.path, outputs=False).tables["f"].part.parts == (1,)
+        assert store.record_part(table, (3, 4), selected)
+    assert table.part.parts == (1, 3) and table.part.n == 4
+    assert [table.part.cells(k) for k in (1, 3)] == [1, 2]  # 6 cells dealt 0,1,2,3,3,2

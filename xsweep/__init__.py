@@ -13,6 +13,8 @@ from .errors import (
     FunctionChangedError,
     OutputError,
     ParameterError,
+    PartsIncompleteError,
+    PartsIncompleteWarning,
     ResultsTooLargeError,
     SkipCell,
     StoreError,
@@ -30,7 +32,7 @@ from .programs import readers  # noqa: F401  (xsweep.readers.read_text: readers 
 from .programs.command import command
 from .programs.tree import open_tree
 from .space.parameter_space import ParameterSpace
-from .store import merge_stores
+from .store import check_parts, merge_stores
 from .store.nclock import open_dataset
 from .views import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from .views.plotting import figure_to_array, montage
@@ -64,6 +66,8 @@ __all__ = [
     "Parameter",
     "ParameterError",
     "ParameterSpace",
+    "PartsIncompleteError",
+    "PartsIncompleteWarning",
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
@@ -72,6 +76,7 @@ __all__ = [
     "SweepFailuresWarning",
     "XsweepError",
     "__version__",
+    "check_parts",
     "command",
     "explore",
     "figure_to_array",

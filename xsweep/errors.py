@@ -81,6 +81,16 @@ class StoreReadOnlyError(StoreError):
     """The cache file's folder cannot be written; cached cells can still be read."""
 
 
+class PartsIncompleteError(StoreError):
+    """Part files to merge lack parts or cells, and the merge was asked to require them all
+    (``merge_stores(..., require_complete=True)``, ``xsweep merge --require-complete``)."""
+
+
+class PartsIncompleteWarning(UserWarning):
+    """Part files were merged although some parts are missing or lack cells: those cells
+    are not computed in the merged file."""
+
+
 class DamagedSideFileWarning(UserWarning):
     """A file next to the cache file was damaged or not made by xsweep; it was ignored."""
 

@@ -75,6 +75,14 @@ FINGERPRINT_ATTR = "xsweep_fingerprint"
 KEPT_FINGERPRINTS_ATTR = "xsweep_kept_fingerprints"
 #: On the error codes: the messages, when kept as an attribute.
 MESSAGES_ATTR = "xsweep_messages"
+#: The part(s) of the cells the file was asked to compute, ``"k/n"`` (``"1/4,3/4"`` for
+#: several), written when a ``sweep(part=(k, n))`` starts, before any cell.
+PART_ATTR = "xsweep_part"
+#: How many cells each of those parts holds (ints, in the order of ``PART_ATTR``).
+PART_CELLS_ATTR = "xsweep_part_cells"
+#: JSON object: per parameter dim, ``"all"`` or the indices of the values whose cells were
+#: dealt to the parts, in the order they were dealt (see ``xsweep.store.parts``).
+PART_SELECTION_ATTR = "xsweep_part_selection"
 
 # --- attributes of an output variable ---------------------------------------------------------
 #: How the stored values decode to what the function returned (json, image:RGB, complex, ...).

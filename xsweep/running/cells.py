@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..store import DONE, FAILED, FunctionTable
+from ..store.parts import part_positions  # which cells a part holds: the file records it
 
 
 @dataclass
@@ -52,27 +53,6 @@ def selected_flat(plan: CellPlan, shape: tuple[int, ...]) -> np.ndarray:
     if plan.order == "spread" and flat.size > 1:
         flat = flat[spread_order(flat, shape)]
     return flat
-
-
-def part_positions(size: int, k: int, n: int) -> np.ndarray:
-    """Which of ``size`` selected cells part ``k`` of ``n`` computes (``sweep(part=(k, n))``).
-
-    The cells are dealt to the parts like cards, in grid order and back and forth (0, 1, ...,
-    n-1, then n-1, ..., 0, ...): the parts are disjoint, cover every cell, differ in size by
-    at most one cell, and each is spread over the whole grid, so that a cost that grows
-    along a parameter (a longer beam, a finer mesh) is shared alike instead of landing on
-    the last part (``benchmarks/bench_parts.py``). Positions come back in grid order.
-
-    Examples
-    --------
-    >>> from xsweep.running.cells import part_positions
-    >>> [part_positions(10, k, 3).tolist() for k in range(3)]
-    [[0, 5, 6], [1, 4, 7], [2, 3, 8, 9]]
-    """
-    i = np.arange(size, dtype=np.int64)
-    forward = (i // n) % 2 == 0
-    dealt = np.where(forward, i % n, n - 1 - i % n)
-    return np.flatnonzero(dealt == k)
 
 
 def bisection_ranks(n: int) -> np.ndarray:

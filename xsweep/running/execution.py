@@ -172,6 +172,8 @@ def run_sweep(
             options.restructure = _may_restructure(
                 name, table, plan, options.output_dims, options.force_recompute
             )
+            if plan.part is not None:  # before any cell: a task killed now says what it owes
+                store.record_part(table, plan.part, plan.selected)
             if pool is None:
                 report = run_serial(fn, name, store, table, plan, options)
             else:

@@ -11,6 +11,8 @@ is one object (``results_file``). A module per idea:
 * the file's layout (status codes, variable and attribute names) is spelled once, in
   :mod:`xsweep.file_format`, below this package: ``outputs/`` writes attributes too;
 * ``grid``: each parameter's values and attributes, and where a space's values sit in them;
+* ``parts``: which cells part ``k`` of ``n`` holds, the record a file keeps of the part it
+  was asked to compute, and the report of what a set of part files lacks;
 * ``cells``: flat cell indices: runs and blocks of cells, hyper-slabs, raw writes of fills;
 * ``buffers``: where an output's cells live, one interface (:class:`~.buffers.CellBuffer`):
   in memory (:class:`~.buffers.InMemory`, a numpy array) or kept on disk (``ondisk``);
@@ -37,13 +39,13 @@ is one object (``results_file``). A module per idea:
 * ``publishing``: replacing the file with a complete new snapshot;
 * ``ondisk``: outputs kept on disk when they exceed the memory budget (``budget``);
 * ``lazy``: results read from the file when indexed;
-* ``opening``: opening a results file without a space;
+* ``opening``: opening a results file without a space (and part files, ``check_parts``);
 * ``merge``: combining results files.
 
 Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
 
-    files, journal, locking, budget, grid, nclock
+    files, journal, locking, budget, grid, nclock, parts
     cells, durability
     holes
     buffers
@@ -87,7 +89,8 @@ from .memory import MemoryStore
 from .merge import merge_stores
 from .ncread import file_attrs
 from .netcdf import NetCDFStore
-from .opening import open_store
+from .opening import check_parts, open_store
+from .parts import PartsReport, parts_report
 from .table import FunctionTable
 
 __all__ = [
@@ -104,6 +107,7 @@ __all__ = [
     "Axis",
     "Coords",
     "Peek",
+    "PartsReport",
     "FunctionSummary",
     "FunctionTable",
     "Grid",
@@ -111,11 +115,13 @@ __all__ = [
     "NetCDFStore",
     "Recorder",
     "Store",
+    "check_parts",
     "failed_rows",
     "file_attrs",
     "is_bookkeeping",
     "merge_stores",
     "open_store",
+    "parts_report",
     "status_counts",
     "status_variables",
     "variable_names",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -98,7 +98,8 @@ class Store(abc.ABC):
     -----
     Writing: :meth:`writing` (a session), :meth:`table` (a function's results, created or
     checked against its dims and fingerprint), :meth:`set_spec` / :meth:`grow_spec` (its
-    output structure), :meth:`recorder` (per-cell writes). Reading: :meth:`lookup` (one
+    output structure), :meth:`record_part` (the part of a job array it computes),
+    :meth:`recorder` (per-cell writes). Reading: :meth:`lookup` (one
     cell, after every validity check), :meth:`contains`, :meth:`result` (a Dataset the
     caller owns), :meth:`functions`, :meth:`failures`. Housekeeping: :meth:`clear`,
     :meth:`compact`, :meth:`close`.
@@ -143,6 +144,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def grow_spec(self, table: FunctionTable, spec: OutputSpec) -> None:
         """Widen ``table``'s ragged outputs; its cells keep their values."""
+
+    @abc.abstractmethod
+    def record_part(
+        self, table: FunctionTable, part: tuple[int, int], selected: Sequence[np.ndarray]
+    ) -> bool:
+        """Note that ``table`` is asked for part ``k`` of ``n`` (``part``) of the cells
+        ``selected`` (per dim, the store's indices, in the order the sweep deals them).
+
+        Called when a ``sweep(part=(k, n))`` starts, before any cell: a file keeps the note
+        at once, so that a task killed before its first cell still says what it owes.
+        Returns whether the note changed.
+        """
 
     @abc.abstractmethod
     def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:

@@ -8,8 +8,11 @@ import numpy as np
 
 from ..errors import (
     FunctionChangedError,
+    PartsIncompleteError,
+    PartsIncompleteWarning,
     StoreError,
     StoreMismatchError,
+    warn_user,
 )
 from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
@@ -17,11 +20,16 @@ from .cells import cells_per_copy
 from .grid import Grid, union_values
 from .netcdf import NetCDFStore
 from .opening import open_store
+from .parts import PartsReport, parts_report
 from .table import FunctionTable
 
 
 def merge_stores(
-    paths: list[str | os.PathLike[str]], out: str | os.PathLike[str], *, on_conflict: str = "raise"
+    paths: list[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    on_conflict: str = "raise",
+    require_complete: bool = False,
 ) -> str:
     """Combine results files computed over parts of a grid (one per cluster job) into one.
 
@@ -30,6 +38,11 @@ def merge_stores(
     ``on_conflict`` picks one. Failed cells yield to computed ones. Arrays whose shape varies
     between cells (ragged outputs, each file padded to its own largest cell) are padded to
     the largest of all; every cell keeps its own shape (``<name>_extent``).
+
+    Files of ``sweep(part=(k, n))`` record their part: when a part of ``n`` is in none of
+    the files, or a part's cells are not all computed (its task was killed), a
+    :class:`~xsweep.errors.PartsIncompleteWarning` names them and the array indices to
+    resubmit (see :func:`check_parts`); the merge goes on, and those cells stay not computed.
 
     Parameters
     ----------
@@ -40,6 +53,10 @@ def merge_stores(
     on_conflict : {"raise", "first", "last"}, default "raise"
         What a cell computed with different values in several inputs does: an error naming
         the cell, or the first or last input's value.
+    require_complete : bool, default False
+        Refuse to merge, with a :class:`~xsweep.errors.PartsIncompleteError` that names the
+        missing parts, when any part is missing or lacks cells (failed cells count as
+        done); nothing is written.
 
     Returns
     -------
@@ -75,6 +92,15 @@ def merge_stores(
             "another output path or remove it first."
         )
     sources = [open_store(os.fspath(p)) for p in paths]
+    report = parts_report(sources)  # before the tables move to the union grid
+    if not report.complete:
+        if require_complete:
+            raise PartsIncompleteError(_incomplete_message(report, out))
+        warn_user(
+            "Merging parts that lack cells; those cells are not computed in "
+            f"{out}:\n{report.text(problems_only=True)}",
+            PartsIncompleteWarning,
+        )
     grid = Grid()
     for src in sources:
         for name, (values, attrs) in src.grid.items():
@@ -97,8 +123,22 @@ def merge_stores(
     target = NetCDFStore(out, grid)
     with target.writing():
         for table in merged.values():
+            table.part = None  # the merged file holds the parts' union, not a part
             target.adopt(table)
     return target.path
+
+
+def _incomplete_message(report: PartsReport, out: str) -> str:
+    """Why ``require_complete`` refused, what is safe, and what to do."""
+    return (
+        f"Some parts are missing or lack cells, and a complete merge was required:\n"
+        f"{report.text(problems_only=True)}\n"
+        f"Nothing was written ({out} was not created) and the part files are unchanged. "
+        "Resubmit the array tasks named above (each resumes its own file, computing only "
+        "what it lacks) and merge again once they are done; or merge without "
+        "require_complete=True (--require-complete) to get a file whose missing cells are "
+        "not computed."
+    )
 
 
 def _merge_table(

@@ -206,9 +206,8 @@ def _write_table(
             else:
                 _create(nc, var.name, table.dims + var.dims, data, attrs, later, fill=fill)
     shape = table.shape
-    _create(
-        nc, table.names.status, table.dims, table.status.reshape(shape), table.status_attrs(), later
-    )
+    status_attrs = table.status_attrs(file=True)
+    _create(nc, table.names.status, table.dims, table.status.reshape(shape), status_attrs, later)
     seconds = table.seconds.reshape(shape)
     _create(nc, table.names.seconds, table.dims, seconds, table.seconds_attrs(), later)
     codes, messages = table.error_codes()

@@ -28,6 +28,9 @@ from ..file_format import (
     NAME_ATTR,
     OUTPUTS_ATTR,
     PARAMETERS_ATTR,
+    PART_ATTR,
+    PART_CELLS_ATTR,
+    PART_SELECTION_ATTR,
     default_long_name,
     describe_codes,
     variable_prefix,
@@ -39,6 +42,7 @@ from .buffers import CellBuffer, InMemory
 from .grid import Grid
 from .nclock import locked
 from .ondisk import NcSource, OnDisk, streams
+from .parts import read_part_record
 from .table import FunctionTable
 
 
@@ -255,6 +259,8 @@ def _read_table(
     if KEPT_FINGERPRINTS_ATTR in attrs:
         table.history = json.loads(status_var.getncattr(KEPT_FINGERPRINTS_ATTR))
     _read_bookkeeping(nc.variables, table, status_var)
+    if PART_ATTR in attrs:
+        table.part = _part_record(status_var, table)
     if KIND_ATTR in attrs:
         kind = status_var.getncattr(KIND_ATTR)
         if kind not in _KINDS:
@@ -269,6 +275,19 @@ def _read_table(
         if outputs:
             _set_buffers(table, buffers)
     return table
+
+
+def _part_record(status_var, table: FunctionTable):
+    """The part record of ``table``; None when it does not fit (ignored, never an error)."""
+    try:
+        found = {
+            a: status_var.getncattr(a)
+            for a in (PART_ATTR, PART_CELLS_ATTR, PART_SELECTION_ATTR)
+            if a in status_var.ncattrs()
+        }
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError, UnicodeError):
+        return None  # an attribute of a type the library cannot read back
+    return read_part_record(found, table.dims, table.shape)
 
 
 def _read_bookkeeping(variables, table: FunctionTable, status_var) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -305,6 +305,22 @@ class NetCDFStore(TableStore):
         if self.file.layout_dirty or self.file.generation is None:
             self.publish_snapshot()
         return self.file.open_journal()
+
+    def record_part(
+        self, table: FunctionTable, part: tuple[int, int], selected: Sequence[np.ndarray]
+    ) -> bool:
+        """Note the part ``table`` is asked for, and publish the note at once.
+
+        Cells reach the file through the journal, the note only with a publish: without one
+        now, a task killed before its first cell (or during a long first cell) would leave
+        no file saying what it owes. One publish per change of the note, not per sweep.
+        """
+        if self._read_only is not None:
+            return False  # a session that cannot write changes nothing (its reads go on)
+        changed = super().record_part(table, part, selected)
+        if changed:
+            self.publish_snapshot()
+        return changed
 
     def recorder(self, table: FunctionTable, expect: int = 0) -> Recorder:
         """Per-cell writes: a journal record, then the table in memory.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from ..errors import StoreError
 from .netcdf import NetCDFStore
+from .parts import PartsReport, parts_report
 
 
 def open_store(path: str, outputs: bool = True) -> NetCDFStore:
@@ -32,6 +34,56 @@ def open_store(path: str, outputs: bool = True) -> NetCDFStore:
             "wrote (ps.cache_path says where a space's cache is)."
         )
     return NetCDFStore(path, None, outputs=outputs)
+
+
+def check_parts(paths: Sequence[str | os.PathLike[str]]) -> PartsReport:
+    """What the part files ``paths`` of ``sweep(part=(k, n))`` hold: per function and per
+    ``n``, the parts no file holds, and how many cells each held part lacks.
+
+    Each file records, from the moment its sweep starts, which part it was asked to compute
+    (see docs/file_format.md); a cell computed by any of the files counts as done, as in
+    the merged file. ``report.complete`` says whether a merge would hold every cell (failed
+    cells count as done); ``report.text()`` says it in words, with the job array indices to
+    resubmit. The files are only read (a summary: their outputs are not loaded).
+
+    Parameters
+    ----------
+    paths : list of str
+        The part files, in any order (a missing part simply has no file).
+
+    Returns
+    -------
+    PartsReport
+        ``groups``: a :class:`~xsweep.store.parts.PartsGroup` per function and ``n``, each
+        with a :class:`~xsweep.store.parts.PartState` per part; ``complete``; ``text()``;
+        ``as_dicts()`` (plain data).
+
+    Examples
+    --------
+    >>> import os, tempfile, xsweep as xs
+    >>> folder = tempfile.mkdtemp()
+    >>> ps = xs.ParameterSpace([xs.Parameter("a", values=range(12))])
+    >>> def cube(a):
+    ...     return a**3
+    >>> for k in (0, 1, 3):  # part 2 of 4 never ran
+    ...     ps.enable_cache(os.path.join(folder, f"part{k}.nc"))
+    ...     _ = ps.sweep(cube, part=(k, 4))
+    >>> ps.disable_cache()
+    >>> report = xs.check_parts([os.path.join(folder, f"part{k}.nc") for k in (0, 1, 3)])
+    >>> report.complete
+    False
+    >>> group = report.groups[0]
+    >>> [(p.k, p.cells, p.not_computed) for p in group.parts]
+    [(0, 3, 0), (1, 3, 0), (2, 3, 3), (3, 3, 0)]
+    >>> group.resubmit
+    [2]
+    """
+    stores = [open_store(os.fspath(p), outputs=False) for p in paths]
+    try:
+        return parts_report(stores)
+    finally:
+        for store in stores:
+            store.close()
 
 
 def _what_file(path: str) -> str | None:

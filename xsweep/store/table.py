@@ -32,6 +32,7 @@ from .buffers import CellBuffer, InMemory, filled
 from .grid import Grid
 from .holes import table_mask
 from .ondisk import OnDisk, streams
+from .parts import PartRecord
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +60,8 @@ class FunctionTable:
         self.buffers: tuple[CellBuffer, ...] = ()
         self.fingerprint: str | None = None
         self.history: list[str] = []  # earlier fingerprints whose cells were kept
+        #: The part(s) of a ``sweep(part=(k, n))`` this table was asked to compute, or None.
+        self.part: PartRecord | None = None
         self._view: xr.Dataset | None = None
         #: The output buffers belong to a Dataset handed to the caller (see ``lend``).
         self.lent = False
@@ -216,6 +219,11 @@ class FunctionTable:
             return new.reshape((size, *cell_shape))
 
         codes_old = dict(self.errors)
+        if self.part is not None:
+            # Other dims (added, reordered) deal the cells in another order: the record no
+            # longer says which cells its parts hold, and the next part sweep writes anew.
+            same = dims == self.dims and not fixed
+            self.part = self.part.moved(self._axes(positions)) if same else None
         self.status = move(self.status, NOT_COMPUTED)
         self.seconds = move(self.seconds, np.nan)
         self.buffers = tuple(buf.moved(move, size) for buf in self.buffers)
@@ -241,6 +249,8 @@ class FunctionTable:
             grid = flat.reshape(self.shape + cell_shape)
             return np.ascontiguousarray(np.take(grid, keep, axis=axis)).reshape((size, *cell_shape))
 
+        if self.part is not None:
+            self.part = self.part.kept(axis, keep, self.shape[axis])
         marker = np.full(self.size, -1, dtype=np.int64)
         old_errors = list(self.errors.items())
         for n, (index, _) in enumerate(old_errors):
@@ -252,6 +262,9 @@ class FunctionTable:
         self.errors = {int(i): old_errors[m][1] for i, m in enumerate(moved) if m >= 0}
         self.shape, self.size = shape, size
         self._view = None
+
+    def _axes(self, positions: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+        return {self.dims.index(d): p for d, p in positions.items() if d in self.dims}
 
     def error_codes(self) -> tuple[np.ndarray, list[str]]:
         """Per-cell error codes (0: none, k: ``messages[k-1]``) and the distinct messages."""
@@ -336,7 +349,8 @@ class FunctionTable:
             out[self.names.error] = xr.Variable(self.dims, codes.reshape(self.shape), attrs)
         return out
 
-    def status_attrs(self) -> dict[str, Any]:
+    def status_attrs(self, file: bool = False) -> dict[str, Any]:
+        """The attributes of ``<name>_status``; in the ``file``, the part record too."""
         attrs: dict[str, Any] = {
             "long_name": f"computation status of {self.key}",
             "flag_values": FLAG_VALUES,
@@ -355,6 +369,8 @@ class FunctionTable:
                 "Some cells were computed by earlier versions of the function's code, kept on "
                 f"purpose (on_change='keep'); their fingerprints are in {KEPT_FINGERPRINTS_ATTR}."
             )
+        if file and self.part is not None:
+            attrs.update(self.part.attrs(self.dims, self.shape))
         return attrs
 
     def seconds_attrs(self) -> dict[str, Any]:

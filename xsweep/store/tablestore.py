@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from ..text import name_problem, text_problem
 from .base import NOT_STORED, FunctionSummary, Peek, Store
 from .grid import Grid, short_values
 from .ondisk import is_on_disk
+from .parts import PartRecord
 from .table import FunctionTable, same_structure
 
 
@@ -181,6 +183,23 @@ class TableStore(Store):
         spec = self._check_spec(table, spec, keep=table.spec)
         table.regrow(spec)
         self.layout_changed()
+
+    def record_part(
+        self, table: FunctionTable, part: tuple[int, int], selected: Sequence[np.ndarray]
+    ) -> bool:
+        """Note on ``table`` that it is asked for part ``part = (k, n)`` of ``selected``.
+
+        A table asked for another part of the same cells before holds both; another ``n``
+        or other cells replace the note. Returns whether it changed.
+        """
+        k, n = part
+        old = table.part
+        new = PartRecord.of_sweep(k, n, selected) if old is None else old.including(k, n, selected)
+        if new.same(old):
+            return False
+        table.part = new
+        self.layout_changed()
+        return True
 
     def adopt(self, table: FunctionTable) -> None:
         """Take ``table`` (read from another file, over this grid) as a function's results."""
