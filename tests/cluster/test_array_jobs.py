@@ -8,6 +8,7 @@ own file, computing only its missing cells); a merge job submitted with
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 import time
@@ -87,6 +88,18 @@ def test_an_array_job_cancelled_resubmitted_and_merged_computes_every_cell_once(
         with xr.open_dataset(tmp_path / f"part{k}.nc") as part:  # finished: published
             assert int((part["score_status"] == 1).sum()) == len(part_cells(k))
 
+    # `xsweep info` over the part files names what to resubmit, and how much it lacks.
+    listed = subprocess.run(
+        [sys.executable, "-m", "xsweep", "info", *sorted(map(str, tmp_path.glob("part*.nc")))],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    lacking = len(part_cells(2)) - done_before
+    assert f"{lacking} of its {len(part_cells(2))} cells not computed" in listed.stdout, (
+        listed.stdout
+    )
+    assert "sbatch --array=2 " in listed.stdout, listed.stdout
+
     # Resubmit task 2 alone, with the same index; the merge waits for it.
     before = len(calls(tmp_path))
     again = submit(slurm, tmp_path, "--array=2", wrap=f"{python} {script}")
@@ -94,7 +107,7 @@ def test_an_array_job_cancelled_resubmitted_and_merged_computes_every_cell_once(
     parts = " ".join(str(tmp_path / f"part{k}.nc") for k in range(N_PARTS))
     merge = submit(
         slurm, tmp_path, f"--dependency=afterok:{again}",
-        wrap=f"{python} -m xsweep merge -o {merged} {parts}",
+        wrap=f"{python} -m xsweep merge --require-complete -o {merged} {parts}",
     )
     wait_gone(merge, slurm)
     assert merged.exists(), "the merge job did not run: " + "".join(

@@ -140,4 +140,6 @@ def test_step_4_an_array_then_info_then_the_merge_job(slurm, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert info.returncode == 0, info.stderr
-    assert "10 of 10" in info.stdout, info.stdout
+    assert "20 cells in 10 parts" in info.stdout, info.stdout
+    assert info.stdout.count("complete, 2 cells") == 10, info.stdout
+    assert "complete: every part's cells are computed" in info.stdout, info.stdout
