@@ -185,6 +185,25 @@ class NetCDFStore(TableStore):
         if moved:
             self.file.layout_dirty = True
 
+    def grow_to(self, space: Grid) -> None:
+        """The space's values changed (refinement): the store's grid becomes the union of
+        its values and the new space's; the file follows at the next write session.
+
+        Refused while a sweep that another thread runs writes this store: its tables must
+        not move under it.
+        """
+        if not self._threads.acquire(blocking=False):
+            raise StoreLockedError(
+                f"The parameters of a space using {self.path} gained values while a sweep in "
+                "another thread writes it; the file's grid grows once that sweep has ended. "
+                "Wait for it (job.result()) or stop it (job.stop()), then try again."
+            )
+        try:
+            self.space_grid = space.copy()
+            self._grow_grid(self.grid)
+        finally:
+            self._threads.release()
+
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self, publish: bool = True) -> Iterator[None]:
@@ -440,7 +459,13 @@ class NetCDFStore(TableStore):
                 for table in self.tables.values():
                     if name in table.dims:
                         table.take(name, keep)
-                self.grid.set(name, values, {**self.grid[name].attrs, **attrs})
+                rounds = self.grid.rounds.get(name)
+                self.grid.set(
+                    name,
+                    values,
+                    {**self.grid[name].attrs, **attrs},
+                    rounds=None if rounds is None else rounds[keep],
+                )
             if dropped:
                 self.file.layout_dirty = True
             return dropped
