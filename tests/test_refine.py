@@ -182,7 +182,9 @@ def test_tolerance_stops_when_every_weighted_loss_is_below_it(tmp_path):
     ps = xs.ParameterSpace([continuous(n=3)])
     ps.enable_cache(tmp_path / "wave.nc")
     reports = []
-    ds = ps.refine(lambda x: np.sin(6 * x), name="wave", tolerance=1e-3, on_round=reports.append)
+    ds = ps.refine(
+        lambda x: np.sin(6 * x), name="wave", loss="change", tolerance=1e-3, on_round=reports.append
+    )
     assert reports[-1].stop == "tolerance" and reports[-1].worst <= 1e-3
     assert all(r.worst > 1e-3 for r in reports[:-1])
     x, y = ds["x"].values, ds["wave"].values
@@ -190,7 +192,9 @@ def test_tolerance_stops_when_every_weighted_loss_is_below_it(tmp_path):
     assert weighted.max() <= 1e-3 < (np.abs(np.diff(y[::2])) * np.diff(x[::2])).max()
     # The same goal again computes nothing and adds nothing: the cache has every cell.
     again = []
-    ps.refine(lambda x: np.sin(6 * x), name="wave", tolerance=1e-3, on_round=again.append)
+    ps.refine(
+        lambda x: np.sin(6 * x), name="wave", loss="change", tolerance=1e-3, on_round=again.append
+    )
     assert [(r.computed, r.stop) for r in again] == [(0, "tolerance")]
     ps.disable_cache()
 
@@ -211,34 +215,32 @@ def test_a_flat_function_converges_and_a_step_converges_by_its_width():
 
 
 def test_max_seconds_stops_mid_round_and_the_next_refinement_completes_it(tmp_path):
-    path = tmp_path / "slow.nc"
-
-    @xs.version("1")
-    def slow(x):
-        time.sleep(0.02)
-        return peak(x)
-
-    ps = xs.ParameterSpace([continuous(n=5)])
-    ps.enable_cache(path)
-    reports = []
-    started = time.monotonic()
-    ds = ps.refine(slow, max_cells=200, per_round=30, max_seconds=0.5, on_round=reports.append)
-    assert time.monotonic() - started < 5
-    assert reports[-1].stop == "max_seconds"
-    status = ds["slow_status"].values
-    assert (status == 0).any()  # the round stopped mid-way: its other cells wait
-    missing = set(ds["x"].values[status == 0].tolist())
     calls = []
 
     @xs.version("1")
-    def slow(x):  # noqa: F811 - the same function, counting its calls
+    def slow(x):
         calls.append(x)
-        time.sleep(0.02)
+        time.sleep(0.05)
         return peak(x)
 
+    ps = xs.ParameterSpace([continuous(n=5)])
+    ps.enable_cache(tmp_path / "slow.nc")
+    ps.refine(slow, max_cells=9)
+    reports = []
+    started = time.monotonic()
+    ds = ps.refine(slow, max_cells=200, per_round=8, max_seconds=0.3, on_round=reports.append)
+    assert time.monotonic() - started < 5
+    first = reports[0].round  # the round the first call ended in
+    assert [(r.round, r.stop) for r in reports] == [(first, None), (first + 1, "max_seconds")]
+    status = ds["slow_status"].values
+    assert ds.sizes["x"] == 17 and 0 < (status == 0).sum() < 8  # stopped mid-round
+    missing = set(ds["x"].values[status == 0].tolist())
+    calls.clear()
     again = []
-    ps.refine(slow, max_cells=ds.sizes["x"], on_round=again.append)
+    ps.refine(slow, max_cells=17, on_round=again.append)
     assert set(calls) == missing and again[0].computed == len(missing)
+    assert again[0].round == first + 1 and again[-1].stop == "max_cells"
+    ps.disable_cache()
 
 
 def test_per_round_adds_that_many_values_and_a_goal_is_required():
@@ -269,7 +271,7 @@ def test_along_names_the_parameters_to_refine():
     )
 
     def f(x, y, mode):
-        return x * 10 + y
+        return x * 10 + np.sin(5 * y)
 
     ds = ps.refine(f, along="y", max_cells=30)
     assert ds.sizes["x"] == 3 and ds.sizes["y"] == 5

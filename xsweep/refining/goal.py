@@ -85,7 +85,7 @@ def check_goal(
     *,
     output: str | None = None,
     reduce: Callable[[Any], Any] | None = None,
-    loss: Any = "change",
+    loss: Any = "curvature",
     tolerance: float | None = None,
     max_cells: int | None = None,
     max_seconds: float | None = None,

@@ -40,7 +40,7 @@ class RefineMethods(SpaceCore):
         along: Sequence[str] | str | None = None,
         output: str | None = None,
         reduce: Callable[[np.ndarray], float] | None = None,
-        loss: str | Callable[[np.ndarray, np.ndarray], Any] = "change",
+        loss: str | Callable[[np.ndarray, np.ndarray], Any] = "curvature",
         tolerance: float | None = None,
         max_cells: int | None = None,
         max_seconds: float | None = None,
@@ -89,17 +89,18 @@ class RefineMethods(SpaceCore):
             ``reduce(value) -> float``: turns each cell's output (a numpy array: an image,
             a field) into the number refinement judges, e.g. ``lambda img: img.mean()``.
             Called once per computed cell, in this process. Needed for an array output.
-        loss : {"change", "curvature"} or callable, default "change"
-            How bad an interval is. ``"change"``: how much the output changes across it,
-            ``|y[i+1] - y[i]|``; ``"curvature"``: how far its ends stray from the straight
-            line through their neighbours (linear stretches cost nothing). A callable
-            ``loss(x, y)`` gets ``x`` (the ``n`` sorted values of one refined parameter,
-            float64) and ``y`` (float64, ``(lines, n)``: the output along ``x`` for each
-            combination of the other swept parameters, NaN where a cell has no value) and
-            returns one loss >= 0 per interval, ``(n - 1,)`` or ``(lines, n - 1)`` (then the
-            largest over the lines counts); NaN counts as 0. The built-in losses skip cells
-            without a value (failed, not computed): an interval is judged between the
-            nearest cells that have one.
+        loss : {"curvature", "change"} or callable, default "curvature"
+            How bad an interval is. ``"curvature"``: how far its ends stray from the
+            straight line through their neighbours (the error linear interpolation would
+            make there: straight stretches cost nothing); ``"change"``: how much the output
+            changes across it, ``|y[i+1] - y[i]|`` (spends cells on steep straight stretches
+            too). A callable ``loss(x, y)`` gets ``x`` (the ``n`` sorted values of one
+            refined parameter, float64) and ``y`` (float64, ``(lines, n)``: the output along
+            ``x`` for each combination of the other swept parameters, NaN where a cell has
+            no value) and returns one loss >= 0 per interval, ``(n - 1,)`` or
+            ``(lines, n - 1)`` (then the largest over the lines counts); NaN counts as 0.
+            The built-in losses skip cells without a value (failed, not computed): an
+            interval is judged between the nearest cells that have one.
         tolerance : float, optional
             Stop when no interval's *weighted* loss (its loss times its width as a share of
             the parameter's bounds, in the output's units) is above this.
@@ -151,9 +152,9 @@ version, name, set_values, depends_on, order, lazy
         >>> ds.sizes["x"], bool(ds.indexes["x"].is_monotonic_increasing)
         (30, True)
         >>> int(((ds.x > 0.25) & (ds.x < 0.35)).sum())  # near the peak (uniform: 3 of 30)
-        9
+        18
         >>> ds["x_refinement_round"].values[:5].tolist()  # 0: declared, k: added by round k
-        [0, 6, 3, 6, 1]
+        [0, 1, 2, 5, 9]
         >>> x.values.size  # the parameter keeps the values refinement added
         30
         """

@@ -189,20 +189,12 @@ class NetCDFStore(TableStore):
         """The space's values changed (refinement): the store's grid becomes the union of
         its values and the new space's; the file follows at the next write session.
 
-        Refused while a sweep that another thread runs writes this store: its tables must
-        not move under it.
+        Waits for a write session that another thread runs in this store (a sweep, a
+        publish) to end: its tables must not move under it.
         """
-        if not self._threads.acquire(blocking=False):
-            raise StoreLockedError(
-                f"The parameters of a space using {self.path} gained values while a sweep in "
-                "another thread writes it; the file's grid grows once that sweep has ended. "
-                "Wait for it (job.result()) or stop it (job.stop()), then try again."
-            )
-        try:
+        with self._threads:
             self.space_grid = space.copy()
             self._grow_grid(self.grid)
-        finally:
-            self._threads.release()
 
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
