@@ -259,10 +259,12 @@ def test_per_round_adds_that_many_values_and_a_goal_is_required():
         ({"loss": "steep", "max_cells": 9}, "loss='steep' is not one of"),
         ({"reduce": 3, "max_cells": 9}, "reduce must be a callable"),
         ({"max_cells": 9, "order": "random"}, "order='random' is not one of"),
+        ({"max_cells": 9, "executor": ProcessPoolExecutor, "workers": 2}, "either executor="),
     ):
         with pytest.raises(xs.SweepError, match=match):
             ps.refine(peak, **bad)
     assert ps["x"].values.size == 20  # refused before anything ran
+    assert ps.refine(peak, max_cells=21).sizes["x"] == 21  # and nothing was left locked
 
 
 def test_along_names_the_parameters_to_refine():

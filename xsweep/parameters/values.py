@@ -357,6 +357,13 @@ def check_bounds(name: str, values: np.ndarray, bounds: Any) -> tuple[Any, Any]:
 
     The values must be numbers in increasing order, inside the bounds; the bounds are two
     finite numbers, ``low < high``, of the values' kind (whole numbers for int values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.parameters.values import check_bounds
+    >>> check_bounds("n", np.array([1, 5]), (0, 10.0))
+    (0, 10)
     """
     kind = values.dtype.kind
     if kind not in "iuf":

@@ -42,7 +42,16 @@ def lines(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def latest_round(ds: xr.Dataset, along: Sequence[str]) -> int:
-    """The highest refinement round among the refined parameters' values in ``ds``."""
+    """The highest refinement round among the refined parameters' values in ``ds``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from xsweep.refining.rounds import latest_round
+    >>> ds = xr.Dataset(coords={"x": [0.0, 0.5, 1.0], "x_refinement_round": ("x", [0, 2, 0])})
+    >>> latest_round(ds, ["x"])
+    2
+    """
     rounds = [
         int(ds[refinement_round_name(p)].max())
         for p in along
@@ -51,7 +60,7 @@ def latest_round(ds: xr.Dataset, along: Sequence[str]) -> int:
     return max(rounds, default=0)
 
 
-def judge(
+def _judge(
     goal: RefineGoal,
     observed: Observed,
     ds: xr.Dataset,
@@ -98,6 +107,30 @@ def run_rounds(
     ``time.monotonic()`` of ``max_seconds`` (``inf`` without one). Sweeps stop at either
     too (the space passes them the same stop), so a round may end with cells not computed;
     the next refinement computes them first.
+
+    Examples
+    --------
+    The loop needs no space: here a list of values plays the grid.
+
+    >>> import math
+    >>> import numpy as np, xarray as xr
+    >>> from xsweep.refining.goal import check_goal
+    >>> from xsweep.refining.observed import Observed
+    >>> from xsweep.refining.rounds import run_rounds
+    >>> grid = {0.0: 0, 1.0: 0}  # value: the round that added it
+    >>> def sweep(added):
+    ...     x = np.array(sorted(grid))
+    ...     return len(added or grid), 0, False, xr.Dataset(
+    ...         {"f": ("x", np.abs(x - 0.3))},
+    ...         coords={"x": x, "f_status": ("x", np.ones(x.size, int)),
+    ...                 "x_refinement_round": ("x", [grid[v] for v in x])})
+    >>> def grow(added, number):
+    ...     grid.update({v: number for v in added["x"].tolist()})
+    >>> ds, failed = run_rounds(check_goal(max_cells=6), Observed(None, None, "f"), ["x"],
+    ...                         {"x": 1.0}, sweep, grow, stopped=lambda: False,
+    ...                         deadline=math.inf)
+    >>> ds.x.values.tolist()
+    [0.0, 0.125, 0.25, 0.375, 0.5, 1.0]
     """
     started = time.monotonic()
     computed, failed, halted, ds = sweep(None)
@@ -107,7 +140,7 @@ def run_rounds(
     failures = failed
     while True:
         t0 = time.monotonic()
-        choice, size = judge(goal, observed, ds, along, spans, min_cells)
+        choice, size = _judge(goal, observed, ds, along, spans, min_cells)
         stop = choice.stop
         if stopped():
             stop = "stopped"

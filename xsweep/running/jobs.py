@@ -55,7 +55,18 @@ class StopAt:
 
 @contextlib.contextmanager
 def stop_at(deadline: float) -> Iterator[StopAt]:
-    """Meanwhile, sweeps in this thread also stop at ``deadline`` (``time.monotonic()``)."""
+    """Meanwhile, sweeps in this thread also stop at ``deadline`` (``time.monotonic()``).
+
+    Examples
+    --------
+    >>> import time
+    >>> from xsweep.running.jobs import hooks, stop_at
+    >>> with stop_at(time.monotonic() - 1) as stop:
+    ...     hooks.stop is stop, stop.is_set()
+    (True, True)
+    >>> getattr(hooks, "stop", None) is None
+    True
+    """
     outer = getattr(hooks, "stop", None)
     hooks.stop = stop = StopAt(outer, deadline)
     try:

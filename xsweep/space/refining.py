@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..errors import ParameterError, SweepError, SweepFailuresWarning
 from ..functions.binding import Binding
-from ..refining.goal import RoundReport, check_goal
+from ..refining.goal import RefineGoal, RoundReport, check_goal
 from ..refining.observed import Observed
 from ..refining.rounds import run_rounds
 from ..running import jobs
@@ -190,49 +190,35 @@ version, name, set_values, depends_on, order, lazy
                 "since it adds values to the space's parameters. Wait for it with "
                 "job.result(), or stop it with job.stop(), then try again."
             )
-        pool, owned = resolve_executor(executor, workers)
-        rounds = SpaceRounds(
-            self,
-            fn,
-            binding,
-            retry_failed,
-            dict(
-                params=params,
-                output_dims=output_dims,
-                force_recompute=False,
-                errors=errors,
-                executor=pool,
-                workers=None,
-                chunksize=chunksize,
-                progress=progress,
-                on_change=on_change,
-                version=version,
-                part=None,
-                name=name,
-                set_values=set_values,
-                depends_on=depends_on,
-                order=order,
-                lazy=lazy,
-            ),
-        )
-        bounds = {p: self._params[p].bounds for p in refined}
-        spans = {p: float(high - low) for p, (low, high) in bounds.items()}
-        seconds = goal.max_seconds
-        deadline = time.monotonic() + seconds if seconds is not None else math.inf
+        pool, owned = None, False
         try:
-            with self._results.keeping(binding.key), jobs.stop_at(deadline) as stop:
-                self._adopt(binding, refined)
-                ds, failed = run_rounds(
-                    goal,
-                    Observed(goal.output, goal.reduce, binding.name),
-                    refined,
-                    spans,
-                    rounds.sweep,
-                    rounds.grow,
-                    stopped=stop.stopped,
-                    deadline=deadline,
-                    min_cells=executor_workers(pool) if pool is not None else 1,
-                )
+            pool, owned = resolve_executor(executor, workers)
+            ds, failed = self._refine_rounds(
+                fn,
+                binding,
+                goal,
+                refined,
+                pool,
+                retry_failed,
+                dict(
+                    params=params,
+                    output_dims=output_dims,
+                    force_recompute=False,
+                    errors=errors,
+                    executor=pool,
+                    workers=None,
+                    chunksize=chunksize,
+                    progress=progress,
+                    on_change=on_change,
+                    version=version,
+                    part=None,
+                    name=name,
+                    set_values=set_values,
+                    depends_on=depends_on,
+                    order=order,
+                    lazy=lazy,
+                ),
+            )
         except KeyboardInterrupt:
             if owned:
                 stop_pool(pool)
@@ -283,12 +269,44 @@ version, name, set_values, depends_on, order, lazy
         return self._start_job(self.refine, fn, options)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _refine_rounds(
+        self,
+        fn: Callable[..., Any],
+        binding: Binding,
+        goal: RefineGoal,
+        refined: tuple[str, ...],
+        pool: Any,
+        retry_failed: bool,
+        options: dict[str, Any],
+    ) -> tuple[xr.Dataset, int]:
+        """The rounds of :meth:`refine`, its options checked: the Dataset and failed cells."""
+        rounds = SpaceRounds(self, fn, binding, retry_failed, options)
+        spans = {}
+        for p in refined:
+            low, high = self._params[p].bounds
+            spans[p] = float(high - low)
+        seconds = goal.max_seconds
+        deadline = time.monotonic() + seconds if seconds is not None else math.inf
+        with self._results.keeping(binding.key), jobs.stop_at(deadline) as stop:
+            self._adopt(binding, refined)
+            return run_rounds(
+                goal,
+                Observed(goal.output, goal.reduce, binding.name),
+                refined,
+                spans,
+                rounds.sweep,
+                rounds.grow,
+                stopped=stop.stopped,
+                deadline=deadline,
+                min_cells=executor_workers(pool) if pool is not None else 1,
+            )
+
     def _refined(
         self, binding: Binding, along: Sequence[str] | str | None, params: Any
     ) -> tuple[str, ...]:
         """The parameters to refine, checked: continuous, and swept over by ``fn``."""
-        held = () if params is None else [params] if isinstance(params, str) else list(params)
-        swept = [d for d in binding.dims if params is None or d in held]
+        named = () if params is None else [params] if isinstance(params, str) else list(params)
+        swept = [d for d in binding.dims if params is None or d in named]
         if along is None:
             chosen = [d for d in swept if self._params[d].bounds is not None]
             if not chosen:

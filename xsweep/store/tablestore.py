@@ -309,7 +309,16 @@ class TableStore(Store):
         return True
 
     def holds_space(self, space: Grid) -> bool:
-        """Whether the grid's positions are exactly ``space``'s values, parameter by parameter."""
+        """Whether the grid's positions are exactly ``space``'s values, parameter by parameter.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xsweep.store import Grid, MemoryStore
+        >>> store = MemoryStore({"x": (np.array([0.0, 1.0]), {})})
+        >>> store.holds_space(Grid({"x": (np.array([0.0, 1.0]), {})}))
+        True
+        """
         for name, axis in space.items():
             if name not in self.grid:
                 return False
