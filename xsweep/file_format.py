@@ -60,6 +60,42 @@ FUNCTIONS_ATTR = "xsweep_functions"
 #: JSON list of the parameter names (the grid's dims), in order.
 PARAMETERS_ATTR = "xsweep_parameters"
 
+# --- attributes and variables of a continuous parameter (``bounds=``; see ps.refine) -------
+#: On a parameter's coordinate: ``[low, high]``, the range its values may take (refinement
+#: adds values inside it, never outside).
+BOUNDS_ATTR = "xsweep_bounds"
+
+
+def refinement_round_name(parameter: str) -> str:
+    """The variable that says which refinement round added each value of ``parameter``.
+
+    A non-index coordinate along the parameter's dim: 0 for the values a space declared,
+    ``k`` for those round ``k`` of ``ps.refine`` added.
+
+    Examples
+    --------
+    >>> from xsweep.file_format import refinement_round_name
+    >>> refinement_round_name("x")
+    'x_refinement_round'
+    """
+    return f"{parameter}_refinement_round"
+
+
+def refinement_round_attrs(parameter: str) -> dict[str, str]:
+    """The attributes of ``parameter``'s refinement round variable (for people and CF).
+
+    Examples
+    --------
+    >>> from xsweep.file_format import refinement_round_attrs
+    >>> refinement_round_attrs("x")["long_name"]
+    'refinement round that added each value of x'
+    """
+    return {
+        "long_name": f"refinement round that added each value of {parameter}",
+        "description": "0: a declared value; k: added by round k of ParameterSpace.refine",
+    }
+
+
 # --- attributes of a function's status variable ----------------------------------------------
 #: The function's key (its status variable's owner).
 FUNCTION_ATTR = "xsweep_function"

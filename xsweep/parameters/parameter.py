@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..file_format import BOUNDS_ATTR
 from .values import (
     KIND_PLURALS,
     as_grid_values,
+    check_bounds,
     check_parameter_name,
     check_text_attribute,
+    new_values,
     short_repr,
 )
 
@@ -63,6 +66,12 @@ class Parameter:
     units, description : str, optional
         Stored as the coordinate's ``units`` and ``description`` attributes; text as for
         string values (no NUL, valid UTF-8).
+    bounds : (low, high), optional
+        Makes the parameter **continuous**: the range its values may take. Its values must
+        then be numbers in increasing order inside the bounds, and
+        :meth:`ParameterSpace.refine <xsweep.ParameterSpace.refine>` may add values between
+        them (never outside the bounds). Without bounds a parameter is discrete: swept,
+        never refined. Stored as the coordinate's ``xsweep_bounds`` attribute.
 
     Raises
     ------
@@ -88,6 +97,17 @@ class Parameter:
     Traceback (most recent call last):
     ...
     xsweep.errors.ParameterError: Parameter 's': value 'a\\x00b' holds a NUL character ...
+
+    A continuous parameter, declared by its range and a first sampling of it:
+
+    >>> import numpy as np
+    >>> x = xs.Parameter("x", values=np.linspace(0, 1, 5), bounds=(0.0, 1.0))
+    >>> x.bounds, x.refinement_rounds.tolist()
+    ((0.0, 1.0), [0, 0, 0, 0, 0])
+    >>> xs.Parameter("x", values=[0.0, 2.0], bounds=(0.0, 1.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xsweep.errors.ParameterError: Parameter 'x': values [2.0] are outside its bounds (0.0, 1.0). ...
     """
 
     __slots__ = (
@@ -102,6 +122,8 @@ class Parameter:
         "_is_bool",
         "_floats",
         "_rtol",
+        "_bounds",
+        "_rounds",
     )
 
     def __init__(
@@ -112,29 +134,40 @@ class Parameter:
         default: Any = None,
         units: str | None = None,
         description: str | None = None,
+        bounds: tuple[Any, Any] | None = None,
     ) -> None:
         check_parameter_name(name)
         self.name = name
-        self._values = as_grid_values(name, values)
+        values = as_grid_values(name, values)
         check_text_attribute(name, "units", units)
         check_text_attribute(name, "description", description)
         self.units = units
         self.description = description
-        # Exact-match lookup for the common case; floats fall back to a tolerance search.
-        self._lookup = {v: i for i, v in enumerate(self._values.tolist())}
-        self._is_bool = self._values.dtype.kind == "b"
-        self._floats = None
-        self._rtol = FLOAT_RTOL
-        if self._values.dtype.kind == "f":
-            # The finite values as float64; inf and -inf are NaN here so that they never
-            # match within a tolerance (they match only themselves, in the lookup above).
-            floats = self._values.astype(np.float64)
-            floats[~np.isfinite(floats)] = np.nan
-            self._floats = floats
-            self._rtol = max(FLOAT_RTOL, float(np.finfo(self._values.dtype).eps))
+        self._bounds = None if bounds is None else check_bounds(name, values, bounds)
+        self._rounds = None
+        if self._bounds is not None:
+            self._rounds = np.zeros(values.size, dtype=np.int32)
+            self._rounds.setflags(write=False)
+        self._is_bool = values.dtype.kind == "b"
+        self._set_values(values)
         self._callbacks: list[Callable[[Any], Any]] = []
         self._watchers: list[Callable[[Any], Any]] = []
         self._index = 0 if default is None else self.index(default)
+
+    def _set_values(self, values: np.ndarray) -> None:
+        """Make ``values`` (read-only, checked) the grid, with the lookups built from it."""
+        self._values = values
+        # Exact-match lookup for the common case; floats fall back to a tolerance search.
+        self._lookup = {v: i for i, v in enumerate(values.tolist())}
+        self._floats = None
+        self._rtol = FLOAT_RTOL
+        if values.dtype.kind == "f":
+            # The finite values as float64; inf and -inf are NaN here so that they never
+            # match within a tolerance (they match only themselves, in the lookup above).
+            floats = values.astype(np.float64)
+            floats[~np.isfinite(floats)] = np.nan
+            self._floats = floats
+            self._rtol = max(FLOAT_RTOL, float(np.finfo(values.dtype).eps))
 
     # -- values -----------------------------------------------------------------------------
     @property
@@ -182,17 +215,113 @@ class Parameter:
             object.__setattr__(self, key, value)
         if not hasattr(self, "_watchers"):
             self._watchers = []
+        for name in ("_bounds", "_rounds"):  # pickled by a release without them
+            if not hasattr(self, name):
+                object.__setattr__(self, name, None)
         self._values.setflags(write=False)
+        if self._rounds is not None:
+            self._rounds.setflags(write=False)
 
     def __len__(self) -> int:
         return len(self._values)
 
     def __repr__(self) -> str:
         units = f", units={self.units!r}" if self.units else ""
+        bounds = f", bounds={self._bounds!r}" if self._bounds is not None else ""
         return (
             f"Parameter({self.name!r}, values={self._values.tolist()!r}, "
-            f"value={self.value!r}{units})"
+            f"value={self.value!r}{units}{bounds})"
         )
+
+    # -- continuous parameters ------------------------------------------------------------------
+    @property
+    def bounds(self) -> tuple[Any, Any] | None:
+        """``(low, high)`` of a continuous parameter, None for a discrete one.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> xs.Parameter("x", values=[0.0, 1.0], bounds=(0, 1)).bounds
+        (0.0, 1.0)
+        >>> xs.Parameter("n", values=[1, 2]).bounds is None
+        True
+        """
+        return self._bounds
+
+    @property
+    def refinement_rounds(self) -> np.ndarray | None:
+        """Which refinement round added each value: 0 for declared ones (read-only).
+
+        None for a discrete parameter. Aligned with :attr:`values`.
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> x = xs.Parameter("x", values=[0.0, 1.0], bounds=(0.0, 1.0))
+        >>> x.insert_values([0.5], refinement_round=1)
+        >>> x.values.tolist(), x.refinement_rounds.tolist()
+        ([0.0, 0.5, 1.0], [0, 1, 0])
+        """
+        return self._rounds
+
+    def insert_values(self, values: Iterable[Any], *, refinement_round: int) -> None:
+        """Add values inside the bounds of a continuous parameter; the values stay sorted.
+
+        :meth:`ParameterSpace.refine <xsweep.ParameterSpace.refine>` calls this for each
+        round (``refinement_round``, 1, 2, ...; 0 for values a space adopts from its cache
+        file). The current value stays the same (no callback fires), and every space using
+        the parameter follows at its next sweep or look: new values are new, not computed
+        cells. A discrete parameter's values never change.
+
+        Raises
+        ------
+        ParameterError
+            For a discrete parameter, a value outside the bounds, one of another kind, or a
+            value the parameter has already (within the tolerance of :meth:`index`).
+
+        Examples
+        --------
+        >>> import xsweep as xs
+        >>> n = xs.Parameter("n", values=[1, 9], bounds=(1, 9))
+        >>> n.insert_values([5], refinement_round=1)
+        >>> n.values.tolist()
+        [1, 5, 9]
+        >>> n.insert_values([12], refinement_round=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        xsweep.errors.ParameterError: Parameter 'n': cannot add [12]: outside its bounds (1, 9). ...
+        """
+        if self._bounds is None:
+            raise ParameterError(
+                f"Parameter {self.name!r} is discrete (declared without bounds=): its values "
+                "never change. Declare it with bounds=(low, high) to refine it."
+            )
+        if isinstance(refinement_round, bool) or not isinstance(refinement_round, int):
+            raise ParameterError(
+                f"Parameter {self.name!r}: refinement_round must be an int >= 0, not "
+                f"{refinement_round!r:.40}."
+            )
+        added = new_values(self.name, values, self._values.dtype, self._bounds, self._has)
+        if added.size == 0:
+            return
+        current = self.value
+        merged = np.concatenate([self._values, added])
+        order = np.argsort(merged, kind="stable")
+        rounds = np.concatenate(
+            [self._rounds, np.full(added.size, max(refinement_round, 0), np.int32)]
+        )[order]
+        grown = merged[order]
+        grown.setflags(write=False)
+        rounds.setflags(write=False)
+        self._set_values(grown)
+        self._rounds = rounds
+        self._index = self._lookup[current]
+
+    def _has(self, value: Any) -> bool:
+        """Whether ``value`` is one of the values (as :meth:`index` finds them)."""
+        if value in self._lookup:
+            return True
+        return self._floats is not None and self._near_float(value) is not None
 
     def index(self, value: Any) -> int:
         """Position of ``value`` among the values.
@@ -531,18 +660,23 @@ class Parameter:
 
     # -- xarray -------------------------------------------------------------------------------
     @property
-    def attrs(self) -> dict[str, str]:
-        """The coordinate attributes: ``long_name``, ``units``, ``description``.
+    def attrs(self) -> dict[str, Any]:
+        """The coordinate attributes: ``long_name``, ``units``, ``description``, and for a
+        continuous parameter ``xsweep_bounds`` (an array ``[low, high]``).
 
         Examples
         --------
         >>> import xsweep as xs
         >>> xs.Parameter("length", values=[1, 2], units="m").attrs
         {'long_name': 'length', 'units': 'm'}
+        >>> xs.Parameter("x", values=[0.0, 1.0], bounds=(0, 1)).attrs["xsweep_bounds"]
+        array([0., 1.])
         """
-        attrs = {"long_name": self.name}
+        attrs: dict[str, Any] = {"long_name": self.name}
         if self.units:
             attrs["units"] = self.units
         if self.description:
             attrs["description"] = self.description
+        if self._bounds is not None:
+            attrs[BOUNDS_ATTR] = np.array(self._bounds, dtype=self._values.dtype)
         return attrs

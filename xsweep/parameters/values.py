@@ -12,7 +12,7 @@ import fractions
 import keyword
 import reprlib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -350,3 +350,116 @@ def check_parameter_name(name: str) -> None:
             f"NetCDF file hold at most {MAX_NAME_BYTES} bytes (NC_MAX_NAME is {NC_MAX_NAME}, "
             "and a file with a 256-byte name cannot be read back). Use a shorter name."
         )
+
+
+def check_bounds(name: str, values: np.ndarray, bounds: Any) -> tuple[Any, Any]:
+    """A continuous parameter's ``(low, high)``, checked against its values.
+
+    The values must be numbers in increasing order, inside the bounds; the bounds are two
+    finite numbers, ``low < high``, of the values' kind (whole numbers for int values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.parameters.values import check_bounds
+    >>> check_bounds("n", np.array([1, 5]), (0, 10.0))
+    (0, 10)
+    """
+    kind = values.dtype.kind
+    if kind not in "iuf":
+        raise ParameterError(
+            f"Parameter {name!r}: bounds= makes a continuous parameter, whose values are "
+            f"numbers; its values are {KIND_PLURALS.get(kind, kind)}. Leave bounds out for a "
+            "discrete parameter (it is swept, never refined)."
+        )
+    if isinstance(bounds, (str, bytes, Mapping)) or not hasattr(bounds, "__len__"):
+        raise ParameterError(
+            f"Parameter {name!r}: bounds must be a pair (low, high), e.g. bounds=(0.0, 1.0); "
+            f"got {short_repr(bounds)}."
+        )
+    if len(bounds) != 2:
+        raise ParameterError(
+            f"Parameter {name!r}: bounds must be a pair (low, high), e.g. bounds=(0.0, 1.0); "
+            f"got {len(bounds)} items."
+        )
+    pair = []
+    for end in bounds:
+        number = isinstance(end, (int, float, np.integer, np.floating))
+        if not number or isinstance(end, (bool, np.bool_)) or not np.isfinite(end):
+            raise ParameterError(
+                f"Parameter {name!r}: bounds must be two finite numbers, e.g. bounds=(0.0, "
+                f"1.0); got {short_repr(tuple(bounds))}."
+            )
+        if kind in "iu" and float(end) % 1 != 0:
+            raise ParameterError(
+                f"Parameter {name!r}: its values are ints, so its bounds must be whole numbers "
+                f"(refinement adds whole numbers between them); got {short_repr(tuple(bounds))}."
+                " Give float values to refine it continuously."
+            )
+        pair.append(int(end) if kind in "iu" else float(end))
+    low, high = pair
+    if not low < high:
+        raise ParameterError(
+            f"Parameter {name!r}: bounds=({low!r}, {high!r}) must have low < high."
+        )
+    if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
+        raise ParameterError(
+            f"Parameter {name!r}: the values of a continuous parameter (bounds=) must be in "
+            "increasing order, so that refinement can add values between neighbours; give "
+            "values=np.sort(values)."
+        )
+    outside = [v for v in values.tolist() if not low <= v <= high]
+    if outside:
+        raise ParameterError(
+            f"Parameter {name!r}: values {short_repr(outside)} are outside its bounds "
+            f"({low!r}, {high!r}). Widen the bounds, or leave those values out."
+        )
+    return low, high
+
+
+def new_values(
+    name: str,
+    values: Iterable[Any],
+    dtype: np.dtype,
+    bounds: tuple[Any, Any],
+    has: Callable[[Any], bool],
+) -> np.ndarray:
+    """Values to add to a continuous parameter, checked: of its dtype exactly, inside its
+    ``bounds``, and new (``has(value)``: whether the parameter has it already).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.parameters.values import new_values
+    >>> new_values("x", [0.5], np.dtype(float), (0.0, 1.0), lambda v: False)
+    array([0.5])
+    """
+    items = np.asarray(values if isinstance(values, np.ndarray) else list(values))
+    low, high = bounds
+    if items.size and items.dtype.kind not in "iuf":
+        raise ParameterError(
+            f"Parameter {name!r}: cannot add {short_repr(items.tolist())}: its values are "
+            f"{KIND_PLURALS[dtype.kind]}."
+        )
+    cast = items.astype(dtype).ravel()
+    exact = np.array_equal(cast.astype(np.float64), items.astype(np.float64).ravel())
+    if cast.size and not exact:
+        raise ParameterError(
+            f"Parameter {name!r}: cannot add {short_repr(items.tolist())}: not exactly "
+            f"{KIND_PLURALS[dtype.kind]} (the parameter's values keep their kind)."
+        )
+    outside = [v for v in cast.tolist() if not low <= v <= high]
+    if outside:
+        raise ParameterError(
+            f"Parameter {name!r}: cannot add {short_repr(outside)}: outside its bounds "
+            f"({low!r}, {high!r}). Refinement only adds values inside the bounds."
+        )
+    seen: set = set()
+    for v in cast.tolist():
+        if v in seen or has(v):
+            raise ParameterError(
+                f"Parameter {name!r}: cannot add {v!r}: it is one of its values already "
+                "(values are unique)."
+            )
+        seen.add(v)
+    return cast

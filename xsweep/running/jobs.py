@@ -8,14 +8,71 @@ and publishes the file as any interrupted sweep does: the next sweep resumes it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import xarray as xr
 
 #: What the sweep running in this thread reports to and is stopped by (set by a job's thread).
 hooks = threading.local()
+
+
+class StopAt:
+    """A stop signal that is also set once a deadline passes (``ps.refine(max_seconds=)``).
+
+    It answers ``is_set()`` as the ``threading.Event`` a sweep is stopped by does: true
+    when ``outer`` (a background job's stop, or None) is set, or when ``time.monotonic()``
+    has reached ``deadline``. Sweeps check it before each cell (serially) and before each
+    batch (on executors), so a refinement stops within a cell's time of its budget.
+
+    Examples
+    --------
+    >>> import threading
+    >>> from xsweep.running.jobs import StopAt
+    >>> job = threading.Event()
+    >>> stop = StopAt(job, float("inf"))
+    >>> stop.is_set()
+    False
+    >>> job.set()
+    >>> stop.is_set(), StopAt(None, 0.0).is_set()
+    (True, True)
+    """
+
+    def __init__(self, outer: Any, deadline: float) -> None:
+        self.outer = outer
+        self.deadline = deadline
+
+    def is_set(self) -> bool:
+        return self.stopped() or time.monotonic() >= self.deadline
+
+    def stopped(self) -> bool:
+        """Whether the outer stop (``job.stop()``) was asked for, the deadline aside."""
+        return self.outer is not None and self.outer.is_set()
+
+
+@contextlib.contextmanager
+def stop_at(deadline: float) -> Iterator[StopAt]:
+    """Meanwhile, sweeps in this thread also stop at ``deadline`` (``time.monotonic()``).
+
+    Examples
+    --------
+    >>> import time
+    >>> from xsweep.running.jobs import hooks, stop_at
+    >>> with stop_at(time.monotonic() - 1) as stop:
+    ...     hooks.stop is stop, stop.is_set()
+    (True, True)
+    >>> getattr(hooks, "stop", None) is None
+    True
+    """
+    outer = getattr(hooks, "stop", None)
+    hooks.stop = stop = StopAt(outer, deadline)
+    try:
+        yield stop
+    finally:
+        hooks.stop = outer
 
 
 class _Counts:

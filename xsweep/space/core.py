@@ -10,13 +10,15 @@ this class, and :class:`~xsweep.ParameterSpace` is their union.
 
 from __future__ import annotations
 
+import inspect
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import ParameterError, StoreLockedError, SweepError
 from ..functions.binding import Binding, Bindings
 from ..parameters import Parameter
 from ..running import jobs
@@ -64,6 +66,12 @@ class SpaceCore:
         self._functions = Bindings(params)  # how each swept function maps onto the space
         self._views: dict[str, Any] = {}  # explorers open per function (ps.explore)
         self._jobs: list[jobs.SweepJob] = []  # background sweeps (ps.sweep_async)
+        #: Held while refinement adds values to parameters and grows the store with them,
+        #: and by verbs that turn parameter values into a store's cells: a view's thread
+        #: never looks up a cell by indices of another grid than the store's.
+        self._growing = threading.RLock()
+        #: Held by a running ps.refine: one refinement of a space at a time.
+        self._refining = threading.Lock()
 
     # -- the grid -----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Parameter:
@@ -156,7 +164,43 @@ class SpaceCore:
         refuse_unknown(self._params, names, said)
 
     def _grid(self) -> Grid:
-        return Grid({p.name: (p.values, p.attrs) for p in self})
+        grid = Grid({p.name: (p.values, p.attrs) for p in self})
+        for p in self:
+            if p.refinement_rounds is not None:
+                grid.rounds[p.name] = p.refinement_rounds
+        return grid
+
+    # -- background jobs ------------------------------------------------------------------------
+    def _start_job(
+        self, verb: Callable[..., xr.Dataset], fn: Callable[..., Any], options: dict[str, Any]
+    ) -> jobs.SweepJob:
+        """Run ``verb(fn, **options)`` (``sweep``, ``refine``) in the background: a job.
+
+        Its options are checked against the verb's, and the function's binding is checked
+        here, so that mistakes raise now rather than later from ``job.result()``.
+        """
+        allowed = set(inspect.signature(verb).parameters) - {"fn"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise SweepError(
+                f"{verb.__name__}_async got {unknown}, which {verb.__name__} does not take; "
+                f"its options are {sorted(allowed)}."
+            )
+        running = [job for job in self._jobs if not job.done()]
+        self._jobs = running
+        if running and self._results.cache is not None:
+            raise StoreLockedError(
+                f"A background sweep into {self._results.path} is running ({running[0]!r}). "
+                "Wait for it with job.result(), or stop it with job.stop() or "
+                "ps.stop_sweep(), then try again."
+            )
+        remembered = ("name", "set_values", "depends_on", "version")
+        self._remember(fn, **{k: options[k] for k in remembered if k in options})
+        self._binding(fn, computing=True)  # refused here, not later from job.result()
+        name = options.get("name") or getattr(fn, "__name__", "sweep")
+        job = jobs.SweepJob(name, lambda: verb(fn, **options))
+        self._jobs.append(job)
+        return job
 
     # -- the cache ------------------------------------------------------------------------------
     # -- binding functions ----------------------------------------------------------------------

@@ -216,6 +216,10 @@ class ViewMethods(SpaceCore):
 
     def _cells_now(self, binding: Binding, output: str | None) -> CellsNow:
         """Statuses (and one scalar output) over the space's own values, live."""
+        with self._growing:  # the space's values and the store's grid are of one moment
+            return self._cells_seen(binding, output)
+
+    def _cells_seen(self, binding: Binding, output: str | None) -> CellsNow:
         shape = tuple(len(self._params[d].values) for d in binding.dims)
         nothing = CellsNow(
             np.zeros(shape, np.int8), None, lambda indices: "", (), np.full(shape, np.nan)
@@ -310,11 +314,12 @@ class ViewMethods(SpaceCore):
         >>> ps.is_computed(lambda a: a)  # no cache enabled
         False
         """
-        store = self._results.cache
-        if store is None:
-            return False
         binding = self._binding(fn)
-        indices = {name: self[name].index(v) for name, v in values.items()}
-        return store.contains(
-            binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
-        )
+        with self._growing:  # the indices and the store's grid are of one moment
+            store = self._results.cached()
+            if store is None:
+                return False
+            indices = {name: self[name].index(v) for name, v in values.items()}
+            return store.contains(
+                binding.key, binding.dims, binding.fingerprint, self._cell_indices(binding, indices)
+            )

@@ -8,17 +8,14 @@ the state every part shares), :mod:`.caching` (enable_cache, ...), :mod:`.single
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
 from ..errors import (
-    StoreLockedError,
-    SweepError,
     SweepFailuresWarning,
 )
 from ..outputs.encodings import decode_times
@@ -27,15 +24,30 @@ from ..running.cells import CellPlan
 from ..running.execution import run_sweep
 from ..running.pools import resolve_executor, stop_pool
 from ..running.progress import Progress, progress_wanted
-from ..running.sink import SweepOptions
+from ..running.sink import SweepOptions, SweepReport
 from ..store import Store, status_variables, view_dtypes
 from .caching import CacheMethods
 from .inspecting import ViewMethods
 from .plan import check_output_dims, check_sweep_options, plan_cells
+from .refining import RefineMethods
 from .single_cells import CellMethods
 
 
-class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
+class SweptReport(NamedTuple):
+    """What one sweep did (:class:`~xsweep.running.sink.SweepReport`), of which function,
+    over how many selected cells."""
+
+    counts: SweepReport
+    key: str
+    name: str
+    total: int
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
+
+
+class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
     """An ordered set of parameters to sweep functions over.
 
     Parameters
@@ -190,6 +202,62 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         >>> ps.sweep(doubled)["doubled"].dims
         ('a', 'b')
         """
+        report, ds = self._sweep_cells(
+            fn,
+            params=params,
+            output_dims=output_dims,
+            force_recompute=force_recompute,
+            errors=errors,
+            retry_failed=retry_failed,
+            executor=executor,
+            workers=workers,
+            chunksize=chunksize,
+            progress=progress,
+            on_change=on_change,
+            version=version,
+            cells=cells,
+            part=part,
+            name=name,
+            set_values=set_values,
+            depends_on=depends_on,
+            order=order,
+            lazy=lazy,
+        )
+        if report.failed:
+            warnings.warn(
+                f"{report.failed} of {report.total} cells of {report.key} failed and are "
+                f"recorded as failed. List them with ps.failures({report.name}); the next "
+                "sweep retries them.",
+                SweepFailuresWarning,
+                stacklevel=2,
+            )
+        return ds
+
+    def _sweep_cells(
+        self,
+        fn: Callable[..., Any],
+        *,
+        params: Sequence[str] | None,
+        output_dims: dict[str, Sequence[str]] | None,
+        force_recompute: bool,
+        errors: str,
+        retry_failed: bool,
+        executor: Any,
+        workers: int | None,
+        chunksize: int | None,
+        progress: bool | None,
+        on_change: str,
+        version: str | None,
+        cells: dict[str, Sequence[Any]] | None,
+        part: tuple[int, int] | None,
+        name: str | None,
+        set_values: bool,
+        depends_on: Sequence[str] | None,
+        order: str,
+        lazy: bool | None,
+    ) -> tuple[SweptReport, xr.Dataset]:
+        """:meth:`sweep`, without the warning about failed cells: what it did, and its
+        Dataset (``ps.refine`` sums the reports of its rounds)."""
         check_sweep_options(
             errors=errors,
             force_recompute=force_recompute,
@@ -244,16 +312,10 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 bar.close()
             if owned:
                 pool.shutdown(wait=True, cancel_futures=True)
-        if report.failed:
-            total = int(np.prod([len(s) for s in plan.selected]))
-            warnings.warn(
-                f"{report.failed} of {total} cells of {binding.key} failed and are recorded "
-                f"as failed. List them with ps.failures({binding.name}); the next sweep "
-                "retries them.",
-                SweepFailuresWarning,
-                stacklevel=2,
-            )
-        return self._space_view(decode_times(ds), store, plan, params)
+        swept = SweptReport(
+            report, binding.key, binding.name, int(np.prod([len(s) for s in plan.selected]))
+        )
+        return swept, self._space_view(decode_times(ds), store, plan, params)
 
     def sweep_async(self, fn: Callable[..., Any], **options: Any) -> jobs.SweepJob:
         """Start :meth:`sweep` in the background; a :class:`~xsweep.running.jobs.SweepJob`.
@@ -292,28 +354,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         >>> job.result(timeout=60)["square"].values.tolist()
         [0, 1, 4, 9]
         """
-        allowed = set(inspect.signature(self.sweep).parameters) - {"fn"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise SweepError(
-                f"sweep_async got {unknown}, which sweep does not take; its options are "
-                f"{sorted(allowed)}."
-            )
-        running = [job for job in self._jobs if not job.done()]
-        self._jobs = running
-        if running and self._results.cache is not None:
-            raise StoreLockedError(
-                f"A background sweep into {self._results.path} is running ({running[0]!r}). "
-                "Wait for it with job.result(), or stop it with job.stop() or "
-                "ps.stop_sweep(), then try again."
-            )
-        remembered = ("name", "set_values", "depends_on", "version")
-        self._remember(fn, **{k: options[k] for k in remembered if k in options})
-        self._binding(fn, computing=True)  # refused here, not later from job.result()
-        name = options.get("name") or getattr(fn, "__name__", "sweep")
-        job = jobs.SweepJob(name, lambda: self.sweep(fn, **options))
-        self._jobs.append(job)
-        return job
+        return self._start_job(self.sweep, fn, options)
 
     def stop_sweep(self, wait: bool = True) -> None:
         """Stop this space's background sweeps (see :meth:`sweep_async`).

@@ -9,13 +9,18 @@ A :class:`~xsweep.space.ParameterSpace` holds one :class:`Results`. It decides, 
   session, so while another writer holds the cache file it answers from the file exactly as
   ``run_process`` does, instead of being refused (:meth:`Results.read_complete`). When the
   file is free a sweep still takes it: its session publishes what the journal holds.
-* **the lazy check**: ``lazy=True`` reads outputs from a cache file, so it needs one.
+* **the lazy check**: ``lazy=True`` reads outputs from a cache file, so it needs one;
+* **the grid a store holds**: a continuous parameter gains values when a sweep is refined;
+  every store a verb gets here has grown to hold the space's values as they are now
+  (``Store.follow``), and while ``ps.refine`` runs without a cache, its rounds share one
+  in-memory store (:meth:`Results.keeping`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import xarray as xr
 
@@ -56,6 +61,8 @@ class Results:
         self._finalizer: weakref.finalize | None = None
         #: Without a cache: each function's last in-memory store (``ps.failures(fn)``).
         self._last: dict[str, Store] = {}
+        #: Functions whose sweeps share one in-memory store (``ps.refine`` without a cache).
+        self._kept: set[str] = set()
 
     @property
     def path(self) -> str | None:
@@ -85,20 +92,42 @@ class Results:
         """The cache's store, or a :class:`SweepError` saying ``verb`` needs one."""
         if self.cache is None:
             raise SweepError(_NO_CACHE.get(verb, _NO_CACHE["publish"]))
-        return self.cache
+        return self._following(self.cache)
+
+    def cached(self) -> NetCDFStore | None:
+        """The cache's store holding the space's values as they are now, or None."""
+        return None if self.cache is None else self._following(self.cache)
 
     # -- which store --------------------------------------------------------------------------
     def for_sweep(self, key: str) -> Store:
         """The store a sweep of function ``key`` writes into."""
         if self.cache is not None:
-            return self.cache
+            return self._following(self.cache)
+        if key in self._kept and key in self._last:
+            return self._following(self._last[key])
         store = MemoryStore(self._grid())
         self._last[key] = store  # ps.failures(fn) reads it, even after an interruption
         return store
 
     def for_reading(self, key: str) -> Store | None:
         """The store that holds function ``key``'s results: the cache, else its last sweep."""
-        return self.cache if self.cache is not None else self._last.get(key)
+        store = self.cache if self.cache is not None else self._last.get(key)
+        return None if store is None else self._following(store)
+
+    @contextlib.contextmanager
+    def keeping(self, key: str) -> Iterator[None]:
+        """Without a cache, sweeps of ``key`` share one in-memory store meanwhile (its
+        grid grows with the space's), so that each computes only the cells it lacks."""
+        self._kept.add(key)
+        self._last.pop(key, None)  # a store of an earlier sweep holds other cells
+        try:
+            yield
+        finally:
+            self._kept.discard(key)
+
+    def _following(self, store: Store) -> Store:
+        store.follow(self._grid())
+        return store
 
     def read_complete(
         self, store: Store, binding: Binding, plan: CellPlan, options: SweepOptions

@@ -99,14 +99,15 @@ class CellMethods(SpaceCore):
                 f"run_process got {name}={overrides[name]!r}, but {name!r} is not a parameter"
             ),
         )
-        indices = {name: self._params[name].index(value) for name, value in overrides.items()}
-        store = self._results.cache
-        if store is not None and not force_recompute:
-            cached = self._cached_cell(store, binding, indices)
-            if cached is not NOT_STORED:
-                for name, i in indices.items():
-                    self._params[name].move_to(i, callbacks=False)
-                return cached
+        with self._growing:  # the indices and the store's grid are of one moment
+            indices = {name: self._params[name].index(value) for name, value in overrides.items()}
+            store = self._results.cached()
+            if store is not None and not force_recompute:
+                cached = self._cached_cell(store, binding, indices)
+                if cached is not NOT_STORED:
+                    for name, i in indices.items():
+                        self._params[name].move_to(i, callbacks=False)
+                    return cached
         for name, i in indices.items():
             self._params[name].move_to(i, callbacks=True)
         if store is None:
@@ -138,11 +139,15 @@ class CellMethods(SpaceCore):
             values,
             lambda name: f"cell got {name}={values[name]!r:.60}, but {name!r} is not a parameter",
         )
-        indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
-        store = self._results.cache
+        with self._growing:  # the indices and the store's grid are of one moment
+            indices = {d: self._params[d].index(values[d]) for d in binding.dims if d in values}
+            store = self._results.cached()
+            if store is None:
+                cached = NOT_STORED
+            else:
+                cached = self._cached_cell(store, binding, indices)
         if store is None:
             return Cell(self._call_at(fn, binding, indices), False)
-        cached = self._cached_cell(store, binding, indices)
         if cached is not NOT_STORED:
             return Cell(cached, True)
         return Cell(self._compute_cell(fn, store, binding, indices, False), False)
@@ -166,18 +171,20 @@ class CellMethods(SpaceCore):
         result = self._call_at(fn, binding, indices)
         seconds = time.perf_counter() - t0
         try:
-            write_cell(
-                store,
-                binding.key,
-                binding.name,
-                binding.dims,
-                binding.fingerprint,
-                cell,
-                args,
-                result,
-                seconds,
-                force_recompute,
-            )
+            with self._growing:  # values may have been added meanwhile: find the cell again
+                cell = {d: self._params[d].index(v) for d, v in zip(binding.dims, args)}
+                write_cell(
+                    self._results.cached() or store,
+                    binding.key,
+                    binding.name,
+                    binding.dims,
+                    binding.fingerprint,
+                    cell,
+                    args,
+                    result,
+                    seconds,
+                    force_recompute,
+                )
         except (StoreLockedError, StoreReadOnlyError) as exc:
             warnings.warn(
                 f"The result of {binding.name}({describe_cell(binding.dims, args)}) was "

@@ -102,7 +102,7 @@ class Store(abc.ABC):
     :meth:`recorder` (per-cell writes). Reading: :meth:`lookup` (one
     cell, after every validity check), :meth:`contains`, :meth:`result` (a Dataset the
     caller owns), :meth:`functions`, :meth:`failures`. Housekeeping: :meth:`clear`,
-    :meth:`compact`, :meth:`close`.
+    :meth:`compact`, :meth:`close`; :meth:`follow` (the space's grid grew).
 
     Examples
     --------
@@ -228,6 +228,16 @@ class Store(abc.ABC):
 
     def add_history(self, line: str) -> None:  # noqa: B027 - optional: a no-op in memory
         """Note what was done in the file's provenance (CF ``history``); nothing in memory."""
+
+    @abc.abstractmethod
+    def follow(self, space: Grid) -> bool:
+        """Hold the space's values as they are now; True if the grid had to grow.
+
+        A continuous parameter gains values as a sweep is refined: its new values become
+        new, not computed cells of every function over it, and the values the space no
+        longer has stay. Nothing is written until the next write session. Called before
+        every verb that turns the space's indices into cells.
+        """
 
     # -- housekeeping -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import StoreMismatchError
+from ..file_format import refinement_round_attrs, refinement_round_name
 
 
 class Axis(NamedTuple):
@@ -25,6 +26,10 @@ class Axis(NamedTuple):
 
 class Grid(Mapping[str, Axis]):
     """Parameters in dim order: name -> :class:`Axis`, plus the space's positions in them.
+
+    ``rounds[name]``, for continuous parameters only: which refinement round added each
+    value (0: declared), aligned with the values; a non-index coordinate in Datasets and
+    files (``<name>_refinement_round``).
 
     Examples
     --------
@@ -39,6 +44,8 @@ class Grid(Mapping[str, Axis]):
         self._axes = {name: Axis(*axis) for name, axis in (axes or {}).items()}
         #: Per parameter, the store index of each of the space's values (identity by default).
         self.positions = {name: np.arange(len(a.values)) for name, a in self._axes.items()}
+        #: Per continuous parameter, the refinement round of each value (see the class).
+        self.rounds: dict[str, np.ndarray] = {}
 
     # -- the Mapping interface ----------------------------------------------------------------
     def __getitem__(self, name: str) -> Axis:
@@ -56,16 +63,27 @@ class Grid(Mapping[str, Axis]):
     def copy(self) -> Grid:
         grid = Grid(self._axes)
         grid.positions = dict(self.positions)
+        grid.rounds = dict(self.rounds)
         return grid
 
     def set(
-        self, name: str, values: np.ndarray, attrs: dict[str, Any], positions: Any = None
+        self,
+        name: str,
+        values: np.ndarray,
+        attrs: dict[str, Any],
+        positions: Any = None,
+        rounds: np.ndarray | None = None,
     ) -> None:
-        """Set an axis; ``positions`` of the space's values in it default to all of them."""
+        """Set an axis; ``positions`` of the space's values in it default to all of them;
+        ``rounds``: the refinement round of each value (continuous parameters only)."""
         self._axes[name] = Axis(values, attrs)
         self.positions[name] = (
             np.arange(len(values)) if positions is None else np.asarray(positions, np.int64)
         )
+        if rounds is None:
+            self.rounds.pop(name, None)
+        else:
+            self.rounds[name] = np.asarray(rounds, dtype=np.int32)
 
     # -- cells --------------------------------------------------------------------------------
     def shape(self, dims: Sequence[str]) -> tuple[int, ...]:
@@ -90,8 +108,14 @@ class Grid(Mapping[str, Axis]):
         )
 
     def variables(self, dims: Sequence[str]) -> dict[str, xr.Variable]:
-        """Coordinate variables of ``dims`` for a Dataset."""
-        return {d: xr.Variable(d, self._axes[d].values, self._axes[d].attrs) for d in dims}
+        """Coordinate variables of ``dims`` for a Dataset (with their refinement rounds)."""
+        out = {d: xr.Variable(d, self._axes[d].values, self._axes[d].attrs) for d in dims}
+        for d in dims:
+            if d in self.rounds:
+                out[refinement_round_name(d)] = xr.Variable(
+                    d, self.rounds[d].copy(), refinement_round_attrs(d)
+                )
+        return out
 
     # -- growing ------------------------------------------------------------------------------
     def with_space(self, space: Grid, path: str) -> tuple[Grid, dict[str, np.ndarray]]:
@@ -103,10 +127,11 @@ class Grid(Mapping[str, Axis]):
         both say something, the space wins.
         """
         grid = Grid(self._axes)
+        grid.rounds = dict(self.rounds)
         moved = {}
         for name, (values, attrs) in space.items():
             if name not in self._axes:
-                grid.set(name, values, attrs)
+                grid.set(name, values, attrs, rounds=space.rounds.get(name))
                 continue
             union, positions = union_values(path, name, self._axes[name].values, values)
             lookup = {v: i for i, v in enumerate(union.tolist())}
@@ -115,10 +140,48 @@ class Grid(Mapping[str, Axis]):
                 union,
                 {**self._axes[name].attrs, **attrs},
                 [lookup[v] for v in values.tolist()],
+                merged_rounds(
+                    union,
+                    [
+                        (self._axes[name].values, self.rounds.get(name)),
+                        (values, space.rounds.get(name)),
+                    ],
+                ),
             )
             if positions is not None:
                 moved[name] = positions
         return grid, moved
+
+
+def merged_rounds(
+    union: np.ndarray, parts: Sequence[tuple[np.ndarray, np.ndarray | None]]
+) -> np.ndarray | None:
+    """The refinement round of each value of ``union``, from grids ``(values, rounds)``.
+
+    A value several grids hold counts from the earliest round any of them says (a value
+    one space declares is declared, round 0); a value none says anything of is declared.
+    None when no grid has rounds (a discrete parameter).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsweep.store.grid import merged_rounds
+    >>> union = np.array([0.0, 0.25, 0.5, 1.0])
+    >>> merged_rounds(union, [(np.array([0.0, 0.5, 1.0]), np.array([0, 2, 0])),
+    ...                       (np.array([0.25, 0.5]), np.array([3, 1]))]).tolist()
+    [0, 3, 1, 0]
+    """
+    if all(rounds is None for _, rounds in parts):
+        return None
+    lookup = {v: i for i, v in enumerate(union.tolist())}
+    out = np.full(union.size, np.iinfo(np.int32).max, dtype=np.int64)
+    for values, rounds in parts:
+        if rounds is None:
+            continue
+        at = np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
+        out[at] = np.minimum(out[at], rounds)
+    out[out == np.iinfo(np.int32).max] = 0
+    return out.astype(np.int32)
 
 
 def union_values(

@@ -17,7 +17,7 @@ from ..errors import (
 from ..file_format import DONE, FAILED, NOT_COMPUTED
 from ..outputs import OutputSpec, union_spec
 from .cells import cells_per_copy
-from .grid import Grid, union_values
+from .grid import Grid, merged_rounds, union_values
 from .netcdf import NetCDFStore
 from .opening import open_store
 from .parts import PartsReport, parts_report
@@ -104,10 +104,13 @@ def merge_stores(
     grid = Grid()
     for src in sources:
         for name, (values, attrs) in src.grid.items():
+            rounds = src.grid.rounds.get(name)
             if name in grid:
                 attrs = grid[name].attrs
+                before = (grid[name].values, grid.rounds.get(name))
                 values, _ = union_values(src.path, name, grid[name].values, values)
-            grid.set(name, values, attrs)
+                rounds = merged_rounds(values, [before, (src.grid[name].values, rounds)])
+            grid.set(name, values, attrs, rounds=rounds)
     merged: dict[str, FunctionTable] = {}
     for src in sources:
         for key, table in src.tables.items():

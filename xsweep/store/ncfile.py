@@ -22,6 +22,8 @@ from ..file_format import (
     PARAMETERS_ATTR,
     VERSION_ATTR,
     default_long_name,
+    refinement_round_attrs,
+    refinement_round_name,
 )
 from ..outputs import VariableSpec
 from .bigcells import create_cells, create_staged, create_streamed, is_big, write_values
@@ -134,10 +136,16 @@ def write_file(
         for name, (values, attrs) in grid.items():
             nc.createDimension(name, len(values))
             _create(nc, name, (name,), values, attrs, later, coord=True)
-        written_coords: set[str] = set(grid)
+        # Continuous parameters: which refinement round added each value, a non-index
+        # coordinate that the status variables name (so that xarray reads it as one).
+        rounds = {name: refinement_round_name(name) for name in grid if name in grid.rounds}
+        for name, variable in rounds.items():
+            attrs = refinement_round_attrs(name)
+            _create(nc, variable, (name,), grid.rounds[name], attrs, later, coord=True)
+        written_coords: set[str] = set(grid) | set(rounds.values())
         for table in tables.values():
             staged = stage if stage is not None and stage.table is table else None
-            _write_table(nc, table, written_coords, later, staged)
+            _write_table(nc, table, written_coords, later, staged, rounds)
         for write, *args in later:
             write(*args)
         if stage is not None:
@@ -151,7 +159,12 @@ def write_file(
 
 
 def _write_table(
-    nc, table: FunctionTable, written: set[str], later: list, stage: StagePlan | None = None
+    nc,
+    table: FunctionTable,
+    written: set[str],
+    later: list,
+    stage: StagePlan | None = None,
+    rounds: dict[str, str] | None = None,
 ) -> None:
     if table.spec is not None:
         for var, buf in zip(table.spec.variables, table.buffers):
@@ -207,6 +220,9 @@ def _write_table(
                 _create(nc, var.name, table.dims + var.dims, data, attrs, later, fill=fill)
     shape = table.shape
     status_attrs = table.status_attrs(file=True)
+    aux = [rounds[d] for d in table.dims if d in (rounds or {})]
+    if aux:
+        status_attrs["coordinates"] = " ".join(aux)
     _create(nc, table.names.status, table.dims, table.status.reshape(shape), status_attrs, later)
     seconds = table.seconds.reshape(shape)
     _create(nc, table.names.seconds, table.dims, seconds, table.seconds_attrs(), later)

@@ -33,6 +33,7 @@ from ..file_format import (
     PART_SELECTION_ATTR,
     default_long_name,
     describe_codes,
+    refinement_round_name,
     variable_prefix,
 )
 from ..outputs import OutputSpec, VariableSpec
@@ -153,7 +154,7 @@ def _read_layout(
         var = variables.get(name)
         if var is None or var.dimensions != (name,):
             raise _Damaged(f"parameter {name!r} has no coordinate variable")
-        grid.set(name, _values(var), _attrs(var))
+        grid.set(name, _values(var), _attrs(var), rounds=_rounds(variables, name, var.size))
     status_vars = {}
     for v in variables.values():
         if "flag_meanings" in v.ncattrs() and FUNCTION_ATTR in v.ncattrs():
@@ -225,6 +226,19 @@ def _values(var) -> np.ndarray:
     if data.dtype == object:
         return data.astype(str)
     return data
+
+
+def _rounds(variables, name: str, size: int) -> np.ndarray | None:
+    """The refinement round of each value of parameter ``name``, if the file says (checked)."""
+    var = variables.get(refinement_round_name(name))
+    if var is None:
+        return None
+    if var.dimensions != (name,) or np.dtype(var.dtype).kind not in "iu":
+        raise _Damaged(f"variable {var.name!r} is not one whole number per value of {name!r}")
+    rounds = np.asarray(var[...])
+    if rounds.shape != (size,) or (rounds < 0).any() or (rounds > np.iinfo(np.int32).max).any():
+        raise _Damaged(f"variable {var.name!r} holds refinement rounds that cannot be")
+    return rounds.astype(np.int32)
 
 
 def _value_dtype(var) -> np.dtype:

@@ -185,6 +185,17 @@ class NetCDFStore(TableStore):
         if moved:
             self.file.layout_dirty = True
 
+    def grow_to(self, space: Grid) -> None:
+        """The space's values changed (refinement): the store's grid becomes the union of
+        its values and the new space's; the file follows at the next write session.
+
+        Waits for a write session that another thread runs in this store (a sweep, a
+        publish) to end: its tables must not move under it.
+        """
+        with self._threads:
+            self.space_grid = space.copy()
+            self._grow_grid(self.grid)
+
     # -- write sessions -------------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self, publish: bool = True) -> Iterator[None]:
@@ -456,7 +467,13 @@ class NetCDFStore(TableStore):
                 for table in self.tables.values():
                     if name in table.dims:
                         table.take(name, keep)
-                self.grid.set(name, values, {**self.grid[name].attrs, **attrs})
+                rounds = self.grid.rounds.get(name)
+                self.grid.set(
+                    name,
+                    values,
+                    {**self.grid[name].attrs, **attrs},
+                    rounds=None if rounds is None else rounds[keep],
+                )
             if dropped:
                 self.file.layout_dirty = True
             return dropped

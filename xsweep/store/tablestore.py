@@ -30,6 +30,7 @@ from ..file_format import (
     Coords,
     failed_rows,
     function_dim,
+    refinement_round_name,
     status_counts,
 )
 from ..outputs import OutputSpec, VariableSpec
@@ -308,6 +309,59 @@ class TableStore(Store):
         except (ValueError, RuntimeError):  # changed shape under us: the next look is fine
             return None
 
+    def follow(self, space: Grid) -> bool:
+        """Grow the grid to hold ``space``'s values when they changed (see ``Store.follow``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xsweep.store import Grid, MemoryStore
+        >>> store = MemoryStore({"x": (np.array([0.0, 1.0]), {})})
+        >>> store.follow(Grid({"x": (np.array([0.0, 0.5, 1.0]), {})}))
+        True
+        >>> store.grid["x"].values.tolist(), store.grid.positions["x"].tolist()
+        ([0.0, 0.5, 1.0], [0, 1, 2])
+        """
+        if self.holds_space(space):
+            return False
+        self.grow_to(space)
+        return True
+
+    def holds_space(self, space: Grid) -> bool:
+        """Whether the grid's positions are exactly ``space``'s values, parameter by parameter.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xsweep.store import Grid, MemoryStore
+        >>> store = MemoryStore({"x": (np.array([0.0, 1.0]), {})})
+        >>> store.holds_space(Grid({"x": (np.array([0.0, 1.0]), {})}))
+        True
+        """
+        for name, axis in space.items():
+            if name not in self.grid:
+                return False
+            mine = self.grid[name].values
+            positions = self.grid.positions[name]
+            if axis.values is mine and positions.size == mine.size:
+                continue  # the very array the space gave: nothing changed
+            if positions.size != axis.values.size:
+                return False
+            if not np.array_equal(mine[positions], axis.values):
+                return False
+        return True
+
+    def grow_to(self, space: Grid) -> None:
+        """Make the grid the union of its values and ``space``'s; new cells not computed."""
+        grid, moved = self.grid.with_space(space, self.path or "the results")
+        for table in self.tables.values():
+            positions = {d: moved[d] for d in table.dims if d in moved}
+            if positions:
+                table.regrid(table.dims, grid.shape(table.dims), positions, {})
+        self.grid = grid
+        if moved:
+            self.layout_changed()
+
     def clear(self, key: str | None = None) -> None:
         """Forget functions' results, fingerprints and output structures entirely."""
         for table in self._select(key):
@@ -363,6 +417,8 @@ class TableStore(Store):
         name with its own coordinate variable), so both are listed.
         """
         taken = {name: f"parameter {name!r}" for name in self.grid}
+        for name in self.grid.rounds:
+            taken[refinement_round_name(name)] = f"the refinement rounds of parameter {name!r}"
         for table in self.tables.values():
             if table.key == exclude:
                 continue

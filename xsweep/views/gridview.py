@@ -157,6 +157,7 @@ class GridView:
         if self.closed:
             return False
         with self._lock:
+            grown = self._follow_values()
             output = None if self.show == "status" else self.show
             seen = self.watched.now(output)
             status, values, message_of = seen.status, seen.values, seen.message_of
@@ -164,7 +165,7 @@ class GridView:
             held = {d: self.space[d].position for d in self.held}
             status, values = self._slice(status, held), self._slice(values, held)
             signature = status.tobytes() + (values.tobytes() if values is not None else b"")
-            if force or signature != self._signature:
+            if force or grown or signature != self._signature:
                 self._signature = signature
                 self._draw(status, values)
                 drawn = True
@@ -172,6 +173,20 @@ class GridView:
                 drawn = False
             self._show_cell(status, message_of, held)
             return drawn
+
+    def _follow_values(self) -> bool:
+        """Give the sliders the values the parameters have now (``ps.refine`` adds some);
+        True if any changed. The chosen cell stays chosen."""
+        changed = False
+        for d, slider in self.pick.items():
+            values = self.space[d].values.tolist()
+            if [v for _, v in slider.options] != values:
+                chosen = slider.value
+                slider.options = [(value_label(v), v) for v in values]
+                if chosen in values and slider.value != chosen:
+                    slider.value = chosen
+                changed = True
+        return changed
 
     def _check_show(self, outputs: tuple[str, ...]) -> None:
         # Outputs are known once a cell is stored; until then the map shows statuses.
