@@ -24,6 +24,7 @@ is one object (``results_file``). A module per idea:
 * ``locking``: the one-writer lock;
 * ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
 * ``durability``: when the file, the journal and their folder entries reach the disk;
+* ``chars``: text as UTF-8 char arrays, which a virtual Zarr store can read;
 * ``ncfile``: writing whole NetCDF files; ``ncread``: reading them back, checked;
 * ``bigcells``: the layouts of outputs of big cells (images, fields) in a file;
 * ``holes``: cells without a value in int and bool outputs, never read as a number;
@@ -45,7 +46,7 @@ first; those on one line import none of each other)::
 
     files, journal, locking, budget, grid, nclock
     cells, durability
-    holes
+    holes, chars
     buffers
     ondisk
     table
