@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..text import MAX_NAME_BYTES
 from .cells import COPY_BYTES
 
 #: The attribute that marks a char array as text, and its value.
@@ -42,10 +43,13 @@ def char_dim_name(name: str, taken: Iterable[str]) -> str:
     ('label_strlen', 'label_strlen2')
     """
     taken = set(taken)
-    candidate, k = f"{name}{CHAR_DIM_SUFFIX}", 1
+    base = f"{name}{CHAR_DIM_SUFFIX}"
+    if len(base.encode("utf-8")) > MAX_NAME_BYTES - 10:  # room for a number: NetCDF's limit
+        base = CHAR_DIM_SUFFIX.lstrip("_")
+    candidate, k = base, 1
     while candidate in taken:
         k += 1
-        candidate = f"{name}{CHAR_DIM_SUFFIX}{k}"
+        candidate = f"{base}{k}"
     return candidate
 
 
