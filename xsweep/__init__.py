@@ -31,7 +31,9 @@ from .programs.command import command
 from .programs.tree import open_tree
 from .space.parameter_space import ParameterSpace
 from .store import merge_stores
+from .store.export import export_zarr
 from .store.nclock import open_dataset
+from .store.virtual import open_virtual
 from .views import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from .views.plotting import figure_to_array, montage
 
@@ -74,10 +76,12 @@ __all__ = [
     "__version__",
     "command",
     "explore",
+    "export_zarr",
     "figure_to_array",
     "merge_stores",
     "montage",
     "open_dataset",
     "open_tree",
+    "open_virtual",
     "version",
 ]

@@ -225,6 +225,39 @@ def publish(path: str) -> str:
     return f"published {store.path}: it now holds the {cells} that only the journal held."
 
 
+# --- xsweep export: a results file to a Zarr v3 store (docs/sharing.md) -------------------------
+_EXPORT_EXAMPLE = """example:
+  xsweep export results.nc --zarr results.zarr
+  xsweep export results.nc --zarr s3://bucket/results.zarr   (needs s3fs)
+
+Copies every variable (outputs, status, error messages) and attribute, chunk by chunk;
+xarray.open_zarr reads back what xarray.open_dataset reads. Needs pip install 'xsweep[cloud]'."""
+
+
+def _add_export(sub) -> None:
+    p_export = sub.add_parser(
+        "export",
+        help="copy a results file to a Zarr v3 store, for object storage",
+        epilog=_EXPORT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_export.add_argument("file")
+    p_export.add_argument(
+        "--zarr", required=True, metavar="DEST", help="a folder or fsspec URL (must not exist)"
+    )
+    p_export.add_argument("--overwrite", action="store_true", help="replace what DEST holds")
+
+
+def _run_export(args) -> None:
+    from .store.export import export_zarr
+
+    try:
+        export_zarr(args.file, args.zarr, overwrite=args.overwrite)
+    except ImportError as exc:
+        raise XsweepError(str(exc)) from None
+    print(f"exported {args.file} to {args.zarr}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xsweep`` console script.
 
@@ -266,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a cell computed with different values in several files: "
         "an error (default), or the first or last file's value",
     )
+    _add_export(sub)
     args = parser.parse_args(argv)
     if args.version:
         print(f"xsweep {__version__}")
@@ -300,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             out = merge_stores(args.files, args.output, on_conflict=args.on_conflict)
             print(f"merged {len(args.files)} files into {out}")
+        elif args.command == "export":
+            _run_export(args)
     except BrokenPipeError:  # `xsweep info f.nc | head`: the reader has what it wanted
         sys.stdout = open(os.devnull, "w")  # no flush error at exit
         return 0

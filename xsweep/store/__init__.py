@@ -39,7 +39,9 @@ is one object (``results_file``). A module per idea:
 * ``ondisk``: outputs kept on disk when they exceed the memory budget (``budget``);
 * ``lazy``: results read from the file when indexed;
 * ``opening``: opening a results file without a space;
-* ``merge``: combining results files.
+* ``merge``: combining results files;
+* ``export``: a results file copied to a Zarr v3 store; ``virtual``: a results file as a
+  virtual Zarr dataset (VirtualiZarr), nothing copied.
 
 Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
@@ -57,7 +59,7 @@ first; those on one line import none of each other)::
     publishing, recording
     netcdf
     opening
-    merge
+    merge, export, virtual
 
 ``docs/architecture.md`` tells how they fit; :mod:`xsweep.store.netcdf` how the NetCDF
 store keeps every computed cell through any interruption.

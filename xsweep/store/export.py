@@ -94,7 +94,8 @@ def export_zarr(
     mode = "w" if overwrite else "w-"
     # Raw values with their CF attributes, decoded by the reader as from the file: xarray
     # decoding, then encoding again, would round a uint64 hole's fill through float64.
-    with open_dataset(path, decode_cf=False) as ds:
+    # cache=False: xarray would otherwise keep each variable whole after its first read.
+    with open_dataset(path, decode_cf=False, cache=False) as ds:
         grid = _grid_dims(ds)
         out = ds.copy()  # new Variables over the same lazily read data
         for name, var in out.variables.items():
@@ -104,15 +105,16 @@ def export_zarr(
             chunks = cell_chunks(var.shape, [d in grid for d in var.dims], var.dtype.itemsize)
             var.data = var.chunk(dict(zip(var.dims, chunks))).data
         with warnings.catch_warnings(), dask.config.set(scheduler="synchronous"):
-            # zarr calls its variable-length strings "not yet in the v3 spec"; they are
-            # zarr-python's and xarray's way to store strings in v3
+            # zarr warns that its string types and consolidated metadata are not in the v3
+            # specification yet: they are zarr-python's and xarray's way to store them
+            warnings.filterwarnings("ignore", message=".*Zarr V3 specification")
             warnings.filterwarnings("ignore", message=".*not part of the Zarr format 3")
             try:
                 out.to_zarr(
                     dest,
                     mode=mode,
                     zarr_format=3,
-                    consolidated=False,
+                    consolidated=True,
                     storage_options=storage_options,
                 )
             except (FileExistsError, zarr_contains_error()) as exc:
