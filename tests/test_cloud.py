@@ -104,7 +104,8 @@ def read_virtual(vds: xr.Dataset, registry) -> xr.Dataset:
     store = ManifestStore(
         group=ManifestGroup(arrays=arrays, attributes=vds.attrs), registry=registry
     )
-    ds = xr.open_zarr(store, consolidated=False, zarr_format=3)
+    # chunks=None: numpy, not dask (a distributed client of another test pickles graphs)
+    ds = xr.open_zarr(store, consolidated=False, zarr_format=3, chunks=None)
     loaded = {n: v for n, v in vds.variables.items() if n not in arrays}
     return ds.assign_coords(loaded).load()
 
