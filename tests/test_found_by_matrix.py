@@ -31,9 +31,9 @@ def _csv_runs(root):
         (root / f"a={a}" / "out.csv").write_text(CSV.format(a=a, x="x" * a), encoding="utf-8")
 
 
-def _check_csv(ds, prefix):
+def _check_csv(ds, prefix, text_kinds="U"):
     assert ds[f"{prefix}_count"].values.tolist() == [[1.5, 1.0], [1.5, 2.0]]
-    assert ds[f"{prefix}_label"].dtype.kind == "U"
+    assert ds[f"{prefix}_label"].dtype.kind in text_kinds
     assert ds[f"{prefix}_label"].values.tolist() == [["lo", "héx"], ["lo", "héxx"]]
 
 
@@ -54,7 +54,7 @@ def test_a_csv_text_column_read_by_command_is_stored_in_the_file(tmp_path):
     ps.enable_cache(tmp_path / "r.nc")
     _check_csv(ps.sweep(prog, progress=False), "t")
     with xr.open_dataset(tmp_path / "r.nc") as plain:
-        _check_csv(plain, "t")
+        _check_csv(plain, "t", text_kinds="O")  # xarray gives a char array's text as object
 
 
 # -- merging ragged outputs of parts padded to different extents ----------------------------

@@ -78,7 +78,9 @@ def assert_no_pickles(path) -> None:
     """Every variable of the file is a number or a string: nothing opaque."""
     with netCDF4.Dataset(path) as nc:
         for var in nc.variables.values():
-            assert var.dtype is str or np.dtype(var.dtype).kind in "biuf", var.name
+            # text: NC_STRING (coordinates) or a UTF-8 char array (outputs, messages)
+            text = var.dtype is str or (var.dtype == "S1" and var.getncattr("_Encoding") == "utf-8")
+            assert text or np.dtype(var.dtype).kind in "biuf", var.name
 
 
 # ---------------------------------------------------------------------------------------------

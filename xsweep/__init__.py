@@ -33,7 +33,9 @@ from .programs.command import command
 from .programs.tree import open_tree
 from .space.parameter_space import ParameterSpace
 from .store import check_parts, merge_stores
+from .store.export import export_zarr
 from .store.nclock import open_dataset
+from .store.virtual import open_virtual
 from .views import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from .views.plotting import figure_to_array, montage
 
@@ -79,10 +81,12 @@ __all__ = [
     "check_parts",
     "command",
     "explore",
+    "export_zarr",
     "figure_to_array",
     "merge_stores",
     "montage",
     "open_dataset",
     "open_tree",
+    "open_virtual",
     "version",
 ]

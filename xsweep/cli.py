@@ -311,6 +311,7 @@ examples:
   xsweep info beam.nc                      what a results file holds
   xsweep info part*.nc                     which parts of a job array are missing
   xsweep merge -o all.nc part*.nc          combine the parts' files into one
+  xsweep export beam.nc --zarr beam.zarr   copy a results file to a Zarr v3 store
 
 exit codes:
   0  done
@@ -348,6 +349,15 @@ COMMANDS = {
     "publish": (
         "write the cells only the journal holds into the file, to share it",
         "example:\n  xsweep publish results.nc    before copying a file a sweep is still writing",
+    ),
+    "export": (
+        "copy a results file to a Zarr v3 store, for object storage",
+        "examples:\n"
+        "  xsweep export results.nc --zarr results.zarr\n"
+        "  xsweep export results.nc --zarr s3://bucket/results.zarr   (needs s3fs)\n\n"
+        "Copies every variable (outputs, status, error messages) and attribute, chunk by\n"
+        "chunk; xarray.open_zarr reads back what xarray.open_dataset reads. Needs\n"
+        "pip install 'xsweep[cloud]'.",
     ),
     "merge": (
         "combine results files of parts of a grid",
@@ -390,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     made["failures"].add_argument("file", metavar="FILE")
     made["failures"].add_argument("--json", action="store_true", help="print JSON")
     made["publish"].add_argument("file", metavar="FILE")
+    export = made["export"]
+    export.add_argument("file", metavar="FILE")
+    export.add_argument(
+        "--zarr", required=True, metavar="DEST", help="a folder or fsspec URL (must not exist)"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace what DEST holds")
     merge = made["merge"]
     merge.add_argument("files", nargs="+", metavar="FILE", help="the files to merge")
     merge.add_argument("-o", "--output", required=True, help="the merged file (must not exist)")
@@ -517,10 +533,22 @@ def _run_merge(args: argparse.Namespace) -> int:
 
 
 #: What each command runs.
+def _run_export(args: argparse.Namespace) -> int:
+    from .store.export import export_zarr
+
+    try:
+        export_zarr(args.file, args.zarr, overwrite=args.overwrite)
+    except ImportError as exc:  # the cloud extra is not installed: say which
+        raise XsweepError(str(exc)) from None
+    print(f"exported {args.file} to {args.zarr}")
+    return 0
+
+
 RUN = {
     "demo": _run_demo,
     "info": _run_info,
     "failures": _run_failures,
     "publish": _run_publish,
     "merge": _run_merge,
+    "export": _run_export,
 }

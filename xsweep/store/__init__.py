@@ -26,6 +26,7 @@ is one object (``results_file``). A module per idea:
 * ``locking``: the one-writer lock;
 * ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
 * ``durability``: when the file, the journal and their folder entries reach the disk;
+* ``chars``: text as UTF-8 char arrays, which a virtual Zarr store can read;
 * ``ncfile``: writing whole NetCDF files; ``ncread``: reading them back, checked;
 * ``bigcells``: the layouts of outputs of big cells (images, fields) in a file;
 * ``holes``: cells without a value in int and bool outputs, never read as a number;
@@ -40,14 +41,16 @@ is one object (``results_file``). A module per idea:
 * ``ondisk``: outputs kept on disk when they exceed the memory budget (``budget``);
 * ``lazy``: results read from the file when indexed;
 * ``opening``: opening a results file without a space (and part files, ``check_parts``);
-* ``merge``: combining results files.
+* ``merge``: combining results files;
+* ``export``: a results file copied to a Zarr v3 store; ``virtual``: a results file as a
+  virtual Zarr dataset (VirtualiZarr), nothing copied.
 
 Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
 
     files, journal, locking, budget, grid, nclock, parts
     cells, durability
-    holes
+    holes, chars
     buffers
     ondisk
     table
@@ -58,7 +61,7 @@ first; those on one line import none of each other)::
     publishing, recording
     netcdf
     opening
-    merge
+    merge, export, virtual
 
 ``docs/architecture.md`` tells how they fit; :mod:`xsweep.store.netcdf` how the NetCDF
 store keeps every computed cell through any interruption.

@@ -27,6 +27,7 @@ from ..file_format import (
 )
 from ..outputs import VariableSpec
 from .bigcells import create_cells, create_staged, create_streamed, is_big, write_values
+from .chars import create_text, write_text
 from .grid import Grid
 from .holes import file_form, maskable, table_mask
 from .nclock import locked
@@ -68,14 +69,23 @@ def _create(
     *,
     coord: bool = False,
     fill: Any = None,
+    taken: set[str] = frozenset(),
 ) -> None:
     """Create one variable, keeping its dtype exactly; queue its write.
 
     Ints get no fill value unless given one (``fill``, see :mod:`xsweep.store.holes`).
     Coordinates (``coord``) get no fill value at all: CF wants them free of missing values.
+    Text is a char array (:mod:`.chars`; its string-length dim avoids the names in
+    ``taken``), but for coordinates, which stay variable-length strings.
     """
     data = np.asarray(data)
     attrs = dict(attrs)
+    if data.dtype.kind in "OU" and not coord:
+        var, width = create_text(nc, name, dims, data, taken)
+        for k, v in attrs.items():
+            var.setncattr(k, list(v) if isinstance(v, tuple) else v)
+        later.append((write_text, var, data, width))
+        return
     if data.dtype.kind in "OU":
         var = nc.createVariable(name, str, dims)
     elif fill is not None:
@@ -143,9 +153,10 @@ def write_file(
             attrs = refinement_round_attrs(name)
             _create(nc, variable, (name,), grid.rounds[name], attrs, later, coord=True)
         written_coords: set[str] = set(grid) | set(rounds.values())
+        taken = file_names(grid, tables.values())
         for table in tables.values():
             staged = stage if stage is not None and stage.table is table else None
-            _write_table(nc, table, written_coords, later, staged, rounds)
+            _write_table(nc, table, written_coords, later, staged, rounds, taken)
         for write, *args in later:
             write(*args)
         if stage is not None:
@@ -158,6 +169,34 @@ def write_file(
     return None
 
 
+def file_names(grid: Grid, tables) -> set[str]:
+    """Every variable and dim name a file of ``grid`` and ``tables`` uses, but text's."""
+    names = set(grid)
+    names.update(refinement_round_name(name) for name in grid if name in grid.rounds)
+    for table in tables:
+        names.update((*table.own_names, table.names.message_dim))
+        for var in table.spec.variables if table.spec is not None else ():
+            names.update(var.dims)
+            names.update(var.coords)
+    return names
+
+
+def is_text(var: VariableSpec) -> bool:
+    """Whether output ``var`` holds strings (a char array in the file, see :mod:`.chars`)."""
+    return var.dtype.kind in "OU"
+
+
+def output_attrs(table: FunctionTable, var: VariableSpec) -> dict[str, Any]:
+    """The attributes of ``table``'s output ``var`` in a file (before those of its holes)."""
+    attrs = dict(var.attrs)
+    attrs.setdefault("long_name", default_long_name(var.name, table.name))
+    attrs[FUNCTION_ATTR] = table.key
+    extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
+    if extra:
+        attrs["coordinates"] = " ".join(extra)
+    return attrs
+
+
 def _write_table(
     nc,
     table: FunctionTable,
@@ -165,6 +204,7 @@ def _write_table(
     later: list,
     stage: StagePlan | None = None,
     rounds: dict[str, str] | None = None,
+    taken: set[str] = frozenset(),
 ) -> None:
     if table.spec is not None:
         for var, buf in zip(table.spec.variables, table.buffers):
@@ -176,12 +216,9 @@ def _write_table(
                     cattrs = {"long_name": default_long_name(cname, table.name), **cvar.attrs}
                     _create(nc, cname, cvar.dims, cvar.values, cattrs, later, coord=True)
                     written.add(cname)
-            attrs = dict(var.attrs)
-            attrs.setdefault("long_name", default_long_name(var.name, table.name))
-            attrs[FUNCTION_ATTR] = table.key
-            extra = [c for c, cv in var.coords.items() if cv.dims != (c,)]
-            if extra:
-                attrs["coordinates"] = " ".join(extra)
+            if stage is not None and is_text(var):
+                continue  # its width is known when the sweep ends: write_text_late
+            attrs = output_attrs(table, var)
             status_name = table.names.status
             if stage is not None and (is_big(var) or buf.on_disk):
                 # Its cells arrive later, written in place: no values to choose a fill from
@@ -217,7 +254,8 @@ def _write_table(
                     fill,
                 )
             else:
-                _create(nc, var.name, table.dims + var.dims, data, attrs, later, fill=fill)
+                dims = table.dims + var.dims
+                _create(nc, var.name, dims, data, attrs, later, fill=fill, taken=taken)
     shape = table.shape
     status_attrs = table.status_attrs(file=True)
     aux = [rounds[d] for d in table.dims if d in (rounds or {})]
@@ -228,16 +266,42 @@ def _write_table(
     _create(nc, table.names.seconds, table.dims, seconds, table.seconds_attrs(), later)
     codes, messages = table.error_codes()
     _create(nc, table.names.error, table.dims, codes.reshape(shape), table.error_attrs(), later)
-    # A staged file's messages grow in place when it is completed: an unlimited dim.
-    nc.createDimension(f"{table.name}_message", None if stage else (len(messages) or None))
+    if stage is None:  # a staged file's are known when the sweep ends: write_text_late
+        _create_messages(nc, table, messages, later, taken)
+
+
+def _create_messages(
+    nc, table: FunctionTable, messages: list[str], later: list, taken: set[str]
+) -> None:
+    nc.createDimension(table.names.message_dim, len(messages) or None)
     _create(
         nc,
         table.names.messages,
-        (f"{table.name}_message",),
+        (table.names.message_dim,),
         np.array(messages, dtype=object),
         {"long_name": f"distinct error messages of {table.key}"},
         later,
+        taken=taken,
     )
+
+
+def write_text_late(nc, table: FunctionTable, messages: list[str]) -> None:
+    """Define and write the text of a staged ``table`` (outputs, messages) into open ``nc``.
+
+    A char array's width is that of its longest value, known only once the sweep is done;
+    a netCDF-4 file takes new variables at any time, and HDF5 never moves the data of the
+    staged outputs' contiguous variables.
+    """
+    later: list = []
+    taken = set(nc.dimensions) | set(nc.variables)
+    for var, buf in zip(table.spec.variables if table.spec else (), table.buffers):
+        if is_text(var):
+            data = buf.read(slice(None)).reshape(table.shape + var.shape)
+            dims = table.dims + var.dims
+            _create(nc, var.name, dims, data, output_attrs(table, var), later, taken=taken)
+    _create_messages(nc, table, messages, later, taken)
+    for write, *args in later:
+        write(*args)
 
 
 def _raw_holes(var: VariableSpec, status_name: str) -> dict[str, Any]:

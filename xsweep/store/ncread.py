@@ -40,6 +40,7 @@ from ..outputs import OutputSpec, VariableSpec
 from ..text import clean_message, name_problem
 from .budget import physical_memory
 from .buffers import CellBuffer, InMemory
+from .chars import ENCODING, is_text, own_dims, read_text
 from .grid import Grid
 from .nclock import locked
 from .ondisk import NcSource, OnDisk, streams
@@ -184,6 +185,7 @@ def _read_layout(
                     (
                         nbytes,
                         var.dtype is not str
+                        and not is_text(var)
                         and var.ndim > len(status_var.dimensions)
                         and cell * itemsize >= 1024,
                     )
@@ -219,12 +221,11 @@ def _is_bool(var) -> bool:
 
 
 def _values(var) -> np.ndarray:
-    data = var[...]
-    data = np.asarray(data)
+    if var.dtype is str or is_text(var):
+        return read_text(var)
+    data = np.asarray(var[...])
     if _is_bool(var):
         return data.astype(bool)
-    if data.dtype == object:
-        return data.astype(str)
     return data
 
 
@@ -245,12 +246,12 @@ def _value_dtype(var) -> np.dtype:
     """The dtype :func:`_values` gives ``var``'s data, from its metadata alone."""
     if _is_bool(var):
         return np.dtype(bool)
-    return np.dtype(object) if var.dtype is str else np.dtype(var.dtype)
+    return np.dtype(object) if var.dtype is str or is_text(var) else np.dtype(var.dtype)
 
 
 def _attrs(var) -> dict[str, Any]:
     skip = {"_FillValue", FUNCTION_ATTR, "coordinates", "dtype", "ancillary_variables"}
-    skip.update((DTYPE_ATTR, HOLES_ATTR))
+    skip.update((DTYPE_ATTR, HOLES_ATTR, ENCODING[0]))
     out = {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
     if "missing_value" in out and not str(out.get(ENCODING_ATTR, "")).startswith(
         ("datetime64", "timedelta64")
@@ -336,13 +337,14 @@ def _read_output(
     variables = nc.variables
     dims = table.dims
     var = variables[out]
-    if tuple(var.dimensions[: len(dims)]) != dims:
+    if own_dims(var)[: len(dims)] != dims:
         raise _Damaged(f"output {out!r} is not over the parameters {list(dims)}")
-    extra = tuple(var.dimensions[len(dims) :])
+    extra = own_dims(var)[len(dims) :]
     cell_shape = tuple(len(nc.dimensions[d]) for d in extra)
     on_disk = (
         stream
         and var.dtype is not str
+        and not is_text(var)
         and bool(extra)
         and np.dtype(var.dtype).itemsize * int(np.prod(cell_shape)) >= 1024
     )
@@ -382,7 +384,7 @@ def _output_coords(variables, var, extra: tuple[str, ...], name: str) -> dict[st
         cattrs = _attrs(cv)
         if cattrs.get("long_name") == default_long_name(c, name):
             del cattrs["long_name"]  # the file's, not the function's
-        coords[c] = xr.Variable(cv.dimensions, _values(cv), cattrs)
+        coords[c] = xr.Variable(own_dims(cv), _values(cv), cattrs)
     return coords
 
 

@@ -16,7 +16,7 @@ from .cells import COPY_BYTES, blocks, runs, write_fill_runs
 from .files import pwrite_all, unlink_quietly
 from .grid import Grid
 from .holes import mark_staged_holes, maskable, staged_form, table_mask
-from .ncfile import timestamp, write_file
+from .ncfile import is_text, timestamp, write_file, write_text_late
 from .nclock import NC_LOCK, locked
 from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
@@ -32,7 +32,8 @@ from .table import FunctionTable
 # with the swept function's big outputs contiguous, so that each cell has a fixed place in it.
 # Each finished cell is written there with ``pwrite``; its journal record holds the 64-bit sum
 # of those bytes. At the end of the sweep, the small variables (status, timings, messages) are
-# written into the staged file through netCDF4, and it replaces the published file. A crash
+# written into the staged file through netCDF4 (its text variables defined then, when their
+# widths are known: see .chars), and it replaces the published file. A crash
 # at any moment leaves the published file alone; replay reads each journaled cell's bytes
 # from the staged file at its place, checks the sum, and stops at the first that does not
 # match, as it does at a torn record. HDF5 never moves the raw data of a contiguous
@@ -300,10 +301,6 @@ def _finalize_stage(stage: Stage, history: list[str]) -> bool:
     table = stage.table
     nc = stage.nc
     codes, messages = table.error_codes()
-    room = len(nc.dimensions[f"{table.name}_message"])
-    if len(messages) < room:
-        stage.close()
-        return False  # an unlimited dim cannot shrink: write a new file instead
     not_computed = np.flatnonzero(table.status != COMPUTED)
     for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
         if i in stage.places and is_on_disk(buf):
@@ -321,15 +318,15 @@ def _finalize_stage(stage: Stage, history: list[str]) -> bool:
             data = buf.reshape(table.shape + var.shape)
             if maskable(var):
                 data = staged_form(data, table_mask(table, var), nc.variables[var.name])
-            write_values(nc.variables[var.name], data)
+            if not is_text(var):  # text: write_text_late, below
+                write_values(nc.variables[var.name], data)
         if i in stage.places and HOLES_ATTR in nc.variables[var.name].ncattrs():
             mark_staged_holes(stage, i, var, table)
     shape = table.shape
     write_values(nc.variables[table.names.status], table.status.reshape(shape))
     write_values(nc.variables[table.names.seconds], table.seconds.reshape(shape))
     write_values(nc.variables[table.names.error], codes.reshape(shape))
-    if messages:
-        nc.variables[table.names.messages][0 : len(messages)] = np.array(messages, dtype=object)
+    write_text_late(nc, table, messages)
     nc.setncattr("updated", timestamp())
     if history:  # the line of the sweep that filled it came after it was staged
         nc.setncattr("history", "\n".join(history))
