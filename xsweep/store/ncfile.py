@@ -256,6 +256,18 @@ def _write_table(
             else:
                 dims = table.dims + var.dims
                 _create(nc, var.name, dims, data, attrs, later, fill=fill, taken=taken)
+    _write_bookkeeping(nc, table, later, stage, rounds, taken)
+
+
+def _write_bookkeeping(
+    nc,
+    table: FunctionTable,
+    later: list,
+    stage: StagePlan | None,
+    rounds: dict[str, str] | None,
+    taken: set[str],
+) -> None:
+    """A table's status, timings and errors (its messages too, unless staged)."""
     shape = table.shape
     status_attrs = table.status_attrs(file=True)
     aux = [rounds[d] for d in table.dims if d in (rounds or {})]
