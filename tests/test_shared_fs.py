@@ -90,7 +90,7 @@ def sweep_in_child(tmp_path: Path, path: Path, cells: int = 10, env=None, host=N
     return done.returncode, (json.loads(lines[-1]) if lines else None), done.stderr
 
 
-def start_in_child(tmp_path: Path, path: Path, name: str, host=None, cells=8, delay="0.3"):
+def start_in_child(tmp_path: Path, path: Path, name: str, host=None, cells=10, delay="1.0"):
     """A slow sweep in the background; returns (process, what it reported at its first cell)."""
     ready = tmp_path / f"{name}.ready"
     env = child_env(tmp_path, XS_READY=str(ready), XS_DELAY=delay)
@@ -350,7 +350,8 @@ def test_two_hosts_with_a_lock_file_a_dead_holder_elsewhere_is_never_broken(tmp_
     try:
         rc, out, err = sweep_in_child(tmp_path, path, host="node-b")
         assert out["host"] == "node-b" and out.get("error") == "StoreLockedError", (out, err)
-        assert f"process {holder['pid']} on host node-a, not this one (node-b)" in out["message"]
+        named = f"process {holder['pid']} on host node-a, not on this host (node-b)"
+        assert named in out["message"]
     finally:
         kill(first)
     done_before = len(calls(tmp_path))
@@ -362,7 +363,8 @@ def test_two_hosts_with_a_lock_file_a_dead_holder_elsewhere_is_never_broken(tmp_
     Path(f"{path}.lock").unlink()  # the way out, once the user has checked node-a
     rc, out, err = sweep_in_child(tmp_path, path, host="node-b")
     assert rc == 0 and out.get("values") == squares(10), (out, err)
-    assert len(calls(tmp_path)) <= 10 + done_before  # resumed: no cell of node-a's run twice
+    # Resumed: only the cell node-a was computing when it died is computed twice
+    assert done_before >= 2 and len(calls(tmp_path)) <= 11, calls(tmp_path)
 
 
 def test_two_hosts_with_flock_a_dead_holder_elsewhere_is_released_by_the_kernel(tmp_path, hosts):
@@ -374,9 +376,11 @@ def test_two_hosts_with_flock_a_dead_holder_elsewhere_is_released_by_the_kernel(
         assert f"process {holder['pid']} on host node-a" in out["message"]
     finally:
         kill(first)
+    done_before = len(calls(tmp_path))
     # One kernel holds every flock here: it dropped node-a's with its process
     rc, out, err = sweep_in_child(tmp_path, path, host="node-b")
     assert rc == 0 and out.get("values") == squares(10), (out, err)
+    assert done_before >= 2 and len(calls(tmp_path)) <= 11, calls(tmp_path)
     assert not Path(f"{path}.lock").exists()
 
 

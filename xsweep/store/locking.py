@@ -358,17 +358,18 @@ class WriterLock:
                 "on this system. " + clear("Remove")
             )
         where = {
-            "elsewhere": f"host {host}, not this one ({socket.gethostname()})",
+            "elsewhere": f"host {host}, not on this host ({socket.gethostname()})",
             "other boot": f"host {host}, which has restarted since, or is another machine "
             "of the same name",
             "other namespace": f"host {host}, in another container (PID namespace) of it",
         }[verdict]
+        why = self._why_file()
         return (
-            f"The cache file {self.store_path} is being written by process {pid} on {where} "
-            f"({lock}). {self._why_file()}; a lock taken there cannot be checked from here, so "
-            f"it is never broken automatically. Wait for that sweep to finish, or stop it. If "
-            f"it is gone (on {host}, `ps -p {pid}` shows no such process, or its batch job "
-            "has ended), " + clear("remove")
+            f"The cache file {self.store_path} is being written by process {pid} on {where}. "
+            f"{why[0].upper()}{why[1:]} ({self.path}{when}); a lock taken there cannot be "
+            "checked from here, so it is never broken automatically. Wait for that sweep to "
+            f"finish, or stop it. If it is gone (on {host}, `ps -p {pid}` shows no such "
+            "process, or its batch job has ended), " + clear("remove")
         )
 
     def _why_file(self) -> str:
@@ -382,7 +383,7 @@ class WriterLock:
                 f"flock works only within one machine here ({self.node_local}), so xsweep "
                 "locks it with a lock file"
             )
-        return "it was made where flock is refused, as a lock file"
+        return "its lock is a lock file, made where flock is refused"
 
 
 # -------------------------------------------------------------------------------------------------
@@ -401,13 +402,19 @@ def this_process() -> dict:
     >>> this_process()["pid"] == os.getpid()
     True
     """
-    return {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "boot": _read_text("/proc/sys/kernel/random/boot_id"),
-        "pidns": _pid_namespace(),
-        "start": _start_ticks(os.getpid()),
-    }
+    pid = os.getpid()
+    if _ME.get("pid") != pid:  # read once per process (a forked child reads its own)
+        _ME.update(
+            pid=pid,
+            boot=_read_text("/proc/sys/kernel/random/boot_id"),
+            pidns=_pid_namespace(),
+            start=_start_ticks(pid),
+        )
+    return {"pid": pid, "host": socket.gethostname(), **{k: _ME[k] for k in _IDS}}
+
+
+_ME: dict = {}
+_IDS = ("boot", "pidns", "start")
 
 
 _TYPES = {
