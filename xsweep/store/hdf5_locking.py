@@ -43,6 +43,8 @@ ENOTSUPP = 524
 REFUSALS = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, ENOTSUPP})
 
 _state = {"set_by_xsweep": False}
+#: File systems (by device) where netCDF4 was seen creating a file: checked once a process.
+_VERIFIED: set[int] = set()
 _env_guard = threading.Lock()
 
 
@@ -122,9 +124,16 @@ def prepare_hdf5(store_path: str, refusal: int | None) -> None:
     folder = os.path.dirname(store_path) or "."
     # Where we can, we check rather than trust the reasoning: a copy of HDF5 shared with a
     # module imported earlier (h5py, in some installs) may have started with locks on.
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return  # no folder: the store's own messages say so
+    if device in _VERIFIED:
+        return
     works = _hdf5_creates_here(store_path) if os.access(folder, os.W_OK) else expected
     if not works:
         raise StoreError(_cannot_open_message(store_path, refusal, user))
+    _VERIFIED.add(device)
 
 
 def _hdf5_creates_here(store_path: str) -> bool:

@@ -45,9 +45,6 @@ from .hdf5_locking import REFUSALS, prepare_hdf5, refusal_name
 #: driver's lock file.
 _HELD: weakref.WeakSet[WriterLock] = weakref.WeakSet()
 
-#: What each file system (by device) answered the probe: a refusal code, or None.
-_PROBED: dict[int, int | None] = {}
-
 #: The largest lock file read: anyone can write it.
 _MAX_RECORD = 4096
 
@@ -321,7 +318,7 @@ class WriterLock:
             if isinstance(since, (int, float)) and 0 < since < 1e11
             else ""
         )
-        lock = f"lock file {self.path}{when}"
+        lock = f"lock file {self.path}"
         wait = (
             "Only one writer at a time keeps the file intact: wait for that sweep to finish, "
             "stop it, or use another cache path. Reading the file with xarray.open_dataset "
@@ -556,7 +553,8 @@ def probe_refusal(store_path: str) -> int | None:
 
     Tries a lock on a new file of its own next to the store (removed at once), or, in a
     folder it cannot write, a shared lock on the results file. None too where neither can
-    be tried (nothing is read or written there). One probe per file system and process.
+    be tried (nothing is read or written there). Each store opened probes anew (tens of
+    microseconds on a local disk): a device number may come back as another mount.
 
     Examples
     --------
@@ -564,13 +562,6 @@ def probe_refusal(store_path: str) -> int | None:
     >>> probe_refusal(os.path.join(tempfile.mkdtemp(), "r.nc")) is None   # a local disk
     True
     """
-    folder = os.path.dirname(store_path) or "."
-    try:
-        device = os.stat(folder).st_dev
-    except OSError:
-        return None
-    if device in _PROBED:
-        return _PROBED[device]
     probe = f"{store_path}{TEMP_MARK}{os.getpid()}-probe-{uuid.uuid4().hex[:8]}"
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -578,12 +569,10 @@ def probe_refusal(store_path: str) -> int | None:
     except OSError:
         return _try_lock(store_path, fcntl.LOCK_SH, os.O_RDONLY)
     try:
-        found = _lock_answer(fd, fcntl.LOCK_EX)
+        return _lock_answer(fd, fcntl.LOCK_EX)
     finally:
         os.close(fd)
         unlink_quietly(probe)
-    _PROBED[device] = found
-    return found
 
 
 def _try_lock(path: str, how: int, mode: int) -> int | None:
