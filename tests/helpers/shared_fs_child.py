@@ -14,8 +14,8 @@ import socket
 import sys
 import time
 
-args = json.loads(sys.argv[1])
-if args.get("netcdf4_first"):
+ARGS = json.loads(sys.argv[1]) if __name__ == "__main__" else {}
+if ARGS.get("netcdf4_first"):
     import netCDF4  # noqa: F401  (as a notebook that opened some input file first)
 
 import xarray as xr  # noqa: E402
@@ -38,25 +38,30 @@ def square(n):
     return n * n
 
 
-out = {"pid": os.getpid(), "host": socket.gethostname()}
-try:
-    ps = xs.ParameterSpace([xs.Parameter("n", values=range(args["cells"]))])
-    ps.enable_cache(args["path"])
-    out["values"] = ps.sweep(square, progress=False)["square"].values.tolist()
-    ps.disable_cache()
-    with xr.open_dataset(args["path"]) as f:
-        out["read"] = f["square"].values.tolist()
-        out["status"] = f["square_status"].values.tolist()
-except StoreError as exc:
-    out["error"] = type(exc).__name__
-    out["message"] = str(exc)
-out["hdf5_env"] = os.environ.get("HDF5_USE_FILE_LOCKING")
-if args.get("h5py") and "error" not in out:
-    import h5py
-
+def main() -> None:
+    out = {"pid": os.getpid(), "host": socket.gethostname()}
     try:
-        h5py.File(args["path"], "r").close()
-        out["h5py"] = "opened"
-    except OSError as exc:
-        out["h5py"] = str(exc)
-print(json.dumps(out))
+        ps = xs.ParameterSpace([xs.Parameter("n", values=range(ARGS["cells"]))])
+        ps.enable_cache(ARGS["path"])
+        out["values"] = ps.sweep(square, progress=False)["square"].values.tolist()
+        ps.disable_cache()
+        with xr.open_dataset(ARGS["path"]) as f:
+            out["read"] = f["square"].values.tolist()
+            out["status"] = f["square_status"].values.tolist()
+    except StoreError as exc:
+        out["error"] = type(exc).__name__
+        out["message"] = str(exc)
+    out["hdf5_env"] = os.environ.get("HDF5_USE_FILE_LOCKING")
+    if ARGS.get("h5py") and "error" not in out:
+        import h5py
+
+        try:
+            h5py.File(ARGS["path"], "r").close()
+            out["h5py"] = "opened"
+        except OSError as exc:
+            out["h5py"] = str(exc)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
