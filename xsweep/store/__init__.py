@@ -23,7 +23,8 @@ is one object (``results_file``). A module per idea:
 * ``journal``: the append-only journal file (framing, checksums, the header);
 * ``codec``: journal records of cells, encoded and applied;
 * ``replay``: replaying a journal onto its file's tables after a crash;
-* ``locking``: the one-writer lock;
+* ``locking``: the one-writer lock (``flock``, or a lock file where that is refused);
+* ``hdf5_locking``: HDF5's own locks, set for file systems that refuse them;
 * ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
 * ``durability``: when the file, the journal and their folder entries reach the disk;
 * ``chars``: text as UTF-8 char arrays, which a virtual Zarr store can read;
@@ -48,7 +49,9 @@ is one object (``results_file``). A module per idea:
 Imports go one way: each module imports only modules listed before it (lowest
 first; those on one line import none of each other)::
 
-    files, journal, locking, budget, grid, nclock, parts
+    files, journal, budget, grid, nclock, parts
+    hdf5_locking
+    locking
     cells, durability
     holes, chars
     buffers
