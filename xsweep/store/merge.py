@@ -131,8 +131,10 @@ def _check_same_function(into: FunctionTable, src: FunctionTable, where: str) ->
 
 def _merge_outputs(into: FunctionTable, src: FunctionTable, where: str) -> None:
     """Give both tables the structure that holds the outputs of either (``src`` has one)."""
+    assert src.spec is not None  # checked by the caller
     if into.spec is None:
         into.set_spec(src.spec)
+    assert into.spec is not None  # set just above
     mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
     theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
     # Ragged outputs of parts were padded to each part's own extent: pad both to the
@@ -143,6 +145,7 @@ def _merge_outputs(into: FunctionTable, src: FunctionTable, where: str) -> None:
             f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be merged."
         )
     for table in (into, src):
+        assert table.spec is not None  # both have outputs now
         if _layout(table.spec) != _layout(both):
             table.regrow(both)
 
@@ -155,6 +158,7 @@ def _check_conflicts(
     if not both.size:
         return
     differ = np.zeros(both.size, dtype=bool)
+    assert into.spec is not None  # merged by _merge_outputs
     for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
         # A block of cells at a time: outputs kept on disk are read, never all at once.
         per = cells_per_copy(var)
