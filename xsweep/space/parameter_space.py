@@ -234,7 +234,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 plan,
                 options,
                 pool,
-                on_interrupt=(lambda: stop_pool(pool)) if owned else None,
+                on_interrupt=(lambda: stop_pool(pool)) if owned and pool is not None else None,
                 when_locked=lambda: self._results.read_complete(store, binding, plan, options),
             )
         finally:
@@ -242,7 +242,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 param.move_to(index, callbacks=False, watchers=False)
             if bar is not None:
                 bar.close()
-            if owned:
+            if owned and pool is not None:  # owned: made here
                 pool.shutdown(wait=True, cancel_futures=True)
         if report.failed:
             total = int(np.prod([len(s) for s in plan.selected]))
@@ -311,7 +311,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         self._remember(fn, **{k: options[k] for k in remembered if k in options})
         self._binding(fn, computing=True)  # refused here, not later from job.result()
         name = options.get("name") or getattr(fn, "__name__", "sweep")
-        job = jobs.SweepJob(name, lambda: self.sweep(fn, **options))
+        job = jobs.SweepJob(str(name), lambda: self.sweep(fn, **options))
         self._jobs.append(job)
         return job
 
@@ -334,9 +334,11 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
                 job.stop(wait=True)
         self._jobs = [job for job in self._jobs if not job.done()]
 
-    def _space_view(self, ds: xr.Dataset, store: Store, plan: CellPlan, params) -> xr.Dataset:
+    def _space_view(
+        self, ds: xr.Dataset, store: Store, plan: CellPlan, params: Sequence[str] | None
+    ) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""
-        index = {}
+        index: dict[str, int | np.ndarray] = {}
         for d, sel in zip(plan.dims, plan.selected):
             if params is not None and d not in params:
                 index[d] = int(sel[0])
