@@ -360,9 +360,9 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
             for column in table.columns:
                 # as a returned DataFrame is stored: a text column (object or pandas str
                 # dtype) becomes a numpy str array, not an object array xsweep refuses
-                values = pandas_values(table[column], f"column {column!r} of output {key!r}")
+                column_values = pandas_values(table[column], f"column {column!r} of output {key!r}")
                 variables[f"{key}_{column}"] = xr.DataArray(
-                    values, dims=(dims.get(key, (f"{key}_row",))[0],)
+                    column_values, dims=(dims.get(key, (f"{key}_row",))[0],)
                 )
         elif isinstance(value, dict) and value and all(_is_flat(v) for v in value.values()):
             for name, item in value.items():  # a JSON object of numbers: a variable per key
