@@ -119,8 +119,16 @@ class Command:
     """A program run per cell: see :func:`command`, which makes one."""
 
     def __init__(
-        self, args, *, workdir=None, outputs=None, timeout=None, name=None, env=None, dims=None
-    ):
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        workdir: str | os.PathLike[str] | None = None,
+        outputs: Mapping[str, str | tuple[str, Reader]] | None = None,
+        timeout: float | None = None,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        dims: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         if isinstance(args, (str, bytes)) or not isinstance(args, Sequence) or not args:
             raise XsweepError(
                 "command() takes the command line as a list of arguments, one per item, "
