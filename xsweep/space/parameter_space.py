@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         fn: Callable[..., Any],
         *,
         params: Sequence[str] | None = None,
-        output_dims: dict[str, Sequence[str]] | None = None,
+        output_dims: Mapping[str, Sequence[str]] | None = None,
         force_recompute: bool = False,
         errors: str = "record",
         retry_failed: bool = True,
@@ -75,7 +75,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods):
         progress: bool | None = None,
         on_change: str = "raise",
         version: str | None = None,
-        cells: dict[str, Sequence[Any]] | None = None,
+        cells: Mapping[str, Sequence[Any]] | None = None,
         part: tuple[int, int] | None = None,
         name: str | None = None,
         set_values: bool = False,

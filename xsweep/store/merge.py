@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,7 +22,10 @@ from .table import FunctionTable
 
 
 def merge_stores(
-    paths: list[str | os.PathLike[str]], out: str | os.PathLike[str], *, on_conflict: str = "raise"
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    on_conflict: str = "raise",
 ) -> str:
     """Combine results files computed over parts of a grid (one per cluster job) into one.
 
