@@ -21,7 +21,8 @@ def test_failures_before_any_sweep_is_an_empty_table_over_the_functions_dims():
     assert failures.empty
     assert list(failures.columns) == ["a", "error"]
     # and once swept, the same call lists the failed cell
-    ps.sweep(inverse)
+    with pytest.warns(xs.SweepFailuresWarning):
+        ps.sweep(inverse)
     assert ps.failures(inverse).to_dict("records") == [
         {"a": 0, "error": "ZeroDivisionError: division by zero"}
     ]
