@@ -6,6 +6,8 @@ function over every combination: ``ds = ps.sweep(fn)`` gives an ``xarray.Dataset
 interrupted sweep stopped.
 """
 
+import typing as _typing
+
 from ._version import __version__
 from .errors import (
     CommandError,
@@ -39,8 +41,13 @@ from .store.virtual import open_virtual
 from .views import accessor as _accessor  # noqa: F401  (registers ds.xsweep)
 from .views.plotting import figure_to_array, montage
 
+if _typing.TYPE_CHECKING:  # annotations only: no names added to the package
+    import xarray as xr
 
-def explore(ds, var=None):
+    from .views.widgets import DatasetExplorer
+
+
+def explore(ds: "xr.Dataset", var: "str | None" = None) -> "DatasetExplorer":
     """Browse a Dataset (e.g. a shared results file) with sliders: see :mod:`xsweep.views.widgets`.
 
     Examples

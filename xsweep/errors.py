@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import warnings
 
 
@@ -103,7 +104,7 @@ def warn_user(message: str, category: type[Warning]) -> None:
     """Warn, pointing at the user's line that called into xsweep (not at xsweep itself)."""
     here = os.path.dirname(os.path.abspath(__file__))
     level = 2  # stacklevel 2 is the frame that called warn_user
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and (
         os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep)
         or frame.f_code.co_filename.endswith("contextlib.py")

@@ -12,7 +12,7 @@ here, so this module sits at the bottom of the package and imports nothing of it
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -259,7 +259,7 @@ def status_variables(ds: Any) -> dict[str, str]:
     return out
 
 
-def is_bookkeeping(ds: Any, name: str) -> bool:
+def is_bookkeeping(ds: Any, name: Hashable) -> bool:
     """Whether variable ``name`` of a Dataset is a function's bookkeeping, not an output."""
     if "flag_meanings" in ds[name].attrs:
         return True

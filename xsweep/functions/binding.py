@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,9 @@ class Bindings:
             binding if now == binding.fingerprint else dataclasses.replace(binding, fingerprint=now)
         )
 
-    def _refuse_stray_reads(self, binding: Binding, objects, attributes) -> None:
+    def _refuse_stray_reads(
+        self, binding: Binding, objects: tuple[tuple[str, Any], ...], attributes: frozenset[str]
+    ) -> None:
         """Refuse a function that reads ``p.value`` of a parameter that is not one of its dims.
 
         Its cells would hold whatever value that parameter had when they ran, stored as if
@@ -195,7 +197,15 @@ class Bindings:
             pass
         return binding
 
-    def remember(self, fn, *, name=None, set_values=False, depends_on=None, version=None) -> None:
+    def remember(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        set_values: bool = False,
+        depends_on: Sequence[str] | None = None,
+        version: str | None = None,
+    ) -> None:
         """Record per-function options of a sweep; later calls (run_process) use them too."""
         key = _weak_key(fn)
         if name is not None:

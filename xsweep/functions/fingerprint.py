@@ -163,7 +163,7 @@ def inspect_function(fn: Callable[..., Any]) -> Reads:
     )
 
 
-def _feed(h, obj: Any, seen: set[int]) -> None:
+def _feed(h: hashlib._Hash, obj: Any, seen: set[int]) -> None:
     if id(obj) in seen:
         h.update(b"<cycle>")
         return
@@ -195,7 +195,7 @@ def _feed(h, obj: Any, seen: set[int]) -> None:
         _feed_value(h, contents, seen)
 
 
-def _feed_code(h, code: types.CodeType) -> None:
+def _feed_code(h: hashlib._Hash, code: types.CodeType) -> None:
     h.update(code.co_code)
     consts = list(code.co_consts)
     if consts and (consts[0] is None or isinstance(consts[0], str)):
@@ -210,7 +210,7 @@ def _feed_code(h, code: types.CodeType) -> None:
     h.update(repr(code.co_freevars).encode())
 
 
-def _feed_value(h, value: Any, seen: set[int]) -> None:
+def _feed_value(h: hashlib._Hash, value: Any, seen: set[int]) -> None:
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
         h.update(repr(value).encode())
     elif isinstance(value, (tuple, frozenset)):

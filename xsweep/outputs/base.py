@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,6 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def imported_pil():
+def imported_pil() -> types.ModuleType | None:
     """The ``PIL.Image`` module if it is imported (else no value can be a PIL image)."""
     return sys.modules.get("PIL.Image")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -15,6 +16,8 @@ from ..text import text_problem
 from .base import CONVERT_HINT, describe, imported_pil
 
 if TYPE_CHECKING:  # annotations only: spec imports this module
+    import PIL.Image
+
     from .spec import VariableSpec
 
 
@@ -143,7 +146,7 @@ class ImageCodec(_Codec):
         return image_from_array(np.asarray(values), self.mode)
 
 
-def image_from_array(arr: np.ndarray, mode: str):
+def image_from_array(arr: np.ndarray, mode: str) -> PIL.Image.Image:
     """The PIL image of mode ``mode`` whose ``np.asarray`` is ``arr``."""
     try:
         from PIL import Image
@@ -170,6 +173,8 @@ TIME_UNITS = {
     "ns": "nanoseconds",
 }
 _NAT = np.iinfo(np.int64).min  # NaT as an int64, in every unit
+#: The units xarray decodes times at.
+TimeUnit = Literal["s", "ms", "us", "ns"]
 #: Attributes the time encoding writes; a returned DataArray may not have them itself.
 TIME_ATTRS = ("units", "calendar", "missing_value", "dtype")
 
@@ -418,13 +423,14 @@ def decode_times(ds: xr.Dataset) -> xr.Dataset:
     that a time before 1582 or beyond ``datetime64[ns]``'s range stays a numpy time, not a
     ``cftime`` object.
     """
-    units: dict[str, list[str]] = {}
+    units: dict[TimeUnit, list[Hashable]] = {}
     for name, var in ds.variables.items():
         encoding = str(var.attrs.get(ENCODING_ATTR, ""))
         if encoding.startswith(("datetime64", "timedelta64")):
             # "datetime64[us]", or "datetime64[us]:datetime" for datetime objects
             unit = np.datetime_data(np.dtype(encoding.partition(":")[0]))[0]
-            units.setdefault(unit if unit in ("s", "ms", "us", "ns") else "s", []).append(name)
+            time_unit = cast(TimeUnit, unit if unit in ("s", "ms", "us", "ns") else "s")
+            units.setdefault(time_unit, []).append(name)
     for unit, names in units.items():
         decoded = xr.decode_cf(
             ds[names] if set(names) <= set(ds.data_vars) else ds.reset_coords()[names],

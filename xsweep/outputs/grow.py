@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def _grown_coords(
     longest), so a shorter cell's coordinate is its start (``t = 0, 1, 2`` of ``0 .. 4``),
     which is what a time axis or an index is; one that no cell spans whole is dropped.
     """
-    sizes = dict(zip(was.dims, shape))
+    sizes: dict[Hashable, int] = dict(zip(was.dims, shape))
     coords = {}
     for name in {**was.coords, **now.coords}:
         for source in (now.coords.get(name), was.coords.get(name)):

@@ -103,6 +103,7 @@ def _array_spec(
 ) -> VariableSpec:
     if _is_scalar(value) and dims is None:
         dtype = _scalar_dtype(value)
+        assert dtype is not None  # _is_scalar(value)
         _storable_dtype(name, dtype)
         return VariableSpec(name, dtype, (), (), scalar=True)
     if not isinstance(value, np.ndarray):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from .encodings import ComplexCodec, codec_for
 from .frames import PandasLayout
 
 # Python types accepted for a scalar variable of each dtype kind without a numpy cast check.
-_FAST_TYPES = {
+_FAST_TYPES: dict[str, tuple[type[Any], ...]] = {
     "f": (float, int, bool, np.floating, np.integer, np.bool_),
     "i": (int, bool, np.integer, np.bool_),
     "u": (int, bool, np.unsignedinteger, np.bool_),
@@ -130,6 +131,7 @@ class VariableSpec:
             raise OutputError(
                 f"got {describe(value)} where earlier cells gave a {self._type_name()}"
             )
+        arr: np.ndarray | str | None  # a text cell may become its str
         arr = value if isinstance(value, np.ndarray) else None
         if arr is None:
             raise OutputError(
@@ -229,7 +231,7 @@ class OutputSpec:
         skip = set(self._extents.values())
         return tuple(v.name for i, v in enumerate(self.variables) if i not in skip)
 
-    def extractor(self):
+    def extractor(self) -> Callable[[Any], tuple[Any, ...]]:
         """:meth:`extract` for the per-cell hot path: for one int or float scalar (the common
         case), a function that takes the exact Python type without further checks."""
         var = self.variables[0] if len(self.variables) == 1 else None
@@ -300,13 +302,14 @@ class OutputSpec:
         if kind == "json":
             return (self.variables[0].coerce(result),)
         if kind == "series" or kind == "dataframe":
+            assert self._pandas is not None  # made by __post_init__ for these kinds
             return self._pandas.extract(result)
         if not isinstance(result, xr.Dataset):
             raise OutputError(f"got {describe(result)} where earlier cells gave a Dataset")
         if set(result.data_vars) != set(self.names):
             raise OutputError(
-                f"got Dataset variables {sorted(result.data_vars)} where earlier cells gave "
-                f"{sorted(self.names)}"
+                f"got Dataset variables {sorted(result.data_vars, key=str)} where earlier cells "
+                f"gave {sorted(self.names)}"
             )
         out = []
         for var in self.variables:

@@ -424,6 +424,7 @@ class Parameter:
         if isinstance(value, np.floating) and value.dtype.itemsize < 8:
             rtol = max(rtol, float(np.finfo(value.dtype).eps))
         floats = self._floats
+        assert floats is not None  # float values (the caller checks the kind)
         with np.errstate(over="ignore", invalid="ignore"):
             diff = np.abs(floats - v)
             close = np.flatnonzero(diff <= rtol * np.maximum(np.abs(floats), abs(v)))
@@ -640,7 +641,7 @@ class Parameter:
                 f"({len(self._callbacks)} registered)."
             ) from None
 
-    def widget(self):
+    def widget(self) -> Any:
         """A notebook control for this parameter, synced with ``.value`` both ways.
 
         A selection slider for numbers, a dropdown or toggle buttons for strings, a checkbox

@@ -119,8 +119,16 @@ class Command:
     """A program run per cell: see :func:`command`, which makes one."""
 
     def __init__(
-        self, args, *, workdir=None, outputs=None, timeout=None, name=None, env=None, dims=None
-    ):
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        workdir: str | os.PathLike[str] | None = None,
+        outputs: Mapping[str, str | tuple[str, Reader]] | None = None,
+        timeout: float | None = None,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        dims: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         if isinstance(args, (str, bytes)) or not isinstance(args, Sequence) or not args:
             raise XsweepError(
                 "command() takes the command line as a list of arguments, one per item, "
@@ -360,9 +368,9 @@ def as_dataset(values: Mapping[str, Any], dims: Mapping[str, tuple[str, ...]]) -
             for column in table.columns:
                 # as a returned DataFrame is stored: a text column (object or pandas str
                 # dtype) becomes a numpy str array, not an object array xsweep refuses
-                values = pandas_values(table[column], f"column {column!r} of output {key!r}")
+                column_values = pandas_values(table[column], f"column {column!r} of output {key!r}")
                 variables[f"{key}_{column}"] = xr.DataArray(
-                    values, dims=(dims.get(key, (f"{key}_row",))[0],)
+                    column_values, dims=(dims.get(key, (f"{key}_row",))[0],)
                 )
         elif isinstance(value, dict) and value and all(_is_flat(v) for v in value.values()):
             for name, item in value.items():  # a JSON object of numbers: a variable per key

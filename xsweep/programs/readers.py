@@ -22,11 +22,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import XsweepError
+
+if TYPE_CHECKING:  # imported when a file is read
+    import pandas as pd
+    import xarray as xr
 
 Reader = Callable[[str], Any]
 
@@ -37,7 +41,7 @@ def read_json(path: str) -> Any:
         return json.load(f)
 
 
-def read_csv(path: str):
+def read_csv(path: str) -> pd.DataFrame:
     """A CSV file with a header row, as a pandas DataFrame (a table per cell).
 
     Integer columns are read as floats: every cell then stores the same dtype, whichever
@@ -55,7 +59,7 @@ def read_npy(path: str) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def read_netcdf(path: str):
+def read_netcdf(path: str) -> xr.DataArray:
     """A NetCDF file with one data variable, as a DataArray (loaded; the file is closed)."""
     from ..store.nclock import NC_LOCK, open_dataset
 

@@ -155,8 +155,13 @@ class _Reads:
     """The function swept over the tree: reads a cell's files, skips cells without one."""
 
     def __init__(
-        self, found: dict[tuple, str], files, fields: list[str], single: bool, name: str
-    ):
+        self,
+        found: dict[tuple, str],
+        files: dict[str, tuple[str, Reader]],
+        fields: list[str],
+        single: bool,
+        name: str,
+    ) -> None:
         self.found = {tuple(_key(v) for v in values): path for values, path in found.items()}
         self.files = files
         self.fields = fields

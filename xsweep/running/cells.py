@@ -101,7 +101,7 @@ def spread_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def cells_to_compute(
     plan: CellPlan, table: FunctionTable, force_recompute: bool, retry_failed: bool
-):
+) -> tuple[np.ndarray, np.ndarray, int]:
     """The selected flat indices, which of them to compute, and how many are cached."""
     flat = selected_flat(plan, table.shape)
     if force_recompute:

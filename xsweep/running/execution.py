@@ -111,7 +111,11 @@ def write_cell(
 
 
 def _may_restructure(
-    name: str, table: FunctionTable, plan: CellPlan, out_dims: dict, force_recompute: bool
+    name: str,
+    table: FunctionTable,
+    plan: CellPlan,
+    out_dims: dict[str, tuple[str, ...]],
+    force_recompute: bool,
 ) -> bool:
     """Whether this sweep may give ``fn`` a new output structure; refuse what it cannot.
 
@@ -170,7 +174,7 @@ def run_sweep(
                 binding.key, name, binding.dims, binding.fingerprint, options.on_change
             )
             options.restructure = _may_restructure(
-                name, table, plan, options.output_dims, options.force_recompute
+                name, table, plan, options.output_dims or {}, options.force_recompute
             )
             if plan.part is not None:  # before any cell: a task killed now says what it owes
                 store.record_part(table, plan.part, plan.selected)
@@ -263,6 +267,7 @@ def run_serial(
                 break
             t0 = perf_counter()
             if t0 >= next_report:  # every 0.2 s, not per cell
+                assert progress is not None  # else next_report is inf
                 progress.update(computed, sink.failed)
                 next_report = t0 + 0.2
             try:
@@ -284,6 +289,7 @@ def run_serial(
             if extract is None:
                 sink.set_spec(result, args)
                 record, extract = sink.record, sink.extract
+                assert extract is not None  # set by set_spec
             try:
                 values = extract(result)
             except OutputError:

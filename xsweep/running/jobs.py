@@ -171,6 +171,7 @@ class SweepJob:
             )
         if self._error is not None:
             raise self._error
+        assert self._result is not None  # the sweep returned
         return self._result
 
     def stop(self, wait: bool = True, timeout: float | None = None) -> None:

@@ -13,6 +13,7 @@ import itertools
 import pickle
 import threading
 import time
+import types
 from collections.abc import Callable
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -44,7 +45,9 @@ def _load_function(key: str, blob: bytes) -> Callable[..., Any]:
     return fn
 
 
-def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch: list):
+def run_batch(
+    key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch: list | bytes
+) -> list | bytes:
     """Compute a batch of cells in a worker; returns ``[(index, ok, value, seconds), ...]``.
 
     ``fn`` is the function, or its pickled bytes (loaded once per worker process).
@@ -61,7 +64,8 @@ def run_batch(key: str, fn: Any, dims: tuple[str, ...], positional: bool, batch:
         fn = _load_function(key, fn)
     if isinstance(batch, bytes):
         batch = pickle.loads(batch)
-    out = []
+    assert isinstance(batch, list)  # of (index, args)
+    out: list[tuple[Any, Any, Any, float]] = []
     perf_counter = time.perf_counter
     for index, args in batch:
         t0 = perf_counter()
@@ -137,7 +141,7 @@ def _portable(exc: Exception) -> Exception | None:
     return exc
 
 
-def _pickler():
+def _pickler() -> types.ModuleType:
     try:
         import cloudpickle
     except ImportError:  # plain pickle handles module-level functions
@@ -230,6 +234,7 @@ class _Tasks:
         self.executor, self.sink, self.chunksize = executor, sink, chunksize
         self.errors = options.errors
         self.remote = not isinstance(executor, ThreadPoolExecutor)
+        self.blob: bytes | Callable[..., Any]  # what run_batch gets as fn
         if self.remote:
             self.blob = ship(fn)
             self.key = f"{name}-{hashlib.sha1(self.blob).hexdigest()}"

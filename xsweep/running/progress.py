@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tqdm.std
 
 
 def _in_notebook() -> bool:
@@ -50,7 +53,7 @@ class Progress:
     def __init__(self, description: str, **tqdm_kwargs: Any) -> None:
         self.description = description
         self.tqdm_kwargs = tqdm_kwargs
-        self.bar = None
+        self.bar: tqdm.std.tqdm[Any] | None = None
         self.counts = {"cached": 0, "computed": 0, "failed": 0}
 
     def start(self, total: int, cached: int) -> None:
@@ -58,7 +61,7 @@ class Progress:
             import ipywidgets  # noqa: F401  (tqdm.auto needs it for the notebook widget)
             from tqdm.auto import tqdm
         except ImportError:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[assignment]  # the base class of tqdm.auto's
         self.counts["cached"] = cached
         self.bar = tqdm(
             total=total,

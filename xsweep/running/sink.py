@@ -68,12 +68,12 @@ class Sink:
         store: Store,
         table: FunctionTable,
         name: str,
-        output_dims,
-        dims,
+        output_dims: dict[str, tuple[str, ...]] | None,
+        dims: tuple[str, ...],
         expect: int = 0,
         restructure: bool = False,
         sweeping: bool = True,
-    ):
+    ) -> None:
         self.store = store
         self.sweeping = sweeping
         self.table = table
@@ -100,9 +100,11 @@ class Sink:
             return
         if self.extract is None:
             self.set_spec(result, args)
+        assert self.extract is not None  # set by set_spec
         try:
             values = self.extract(result)
         except OutputError as exc:
+            assert self.table.spec is not None  # set with extract
             grown = grow_spec(self.table.spec, result, self.name, self.output_dims)
             if grown is not None:  # arrays whose shape varies: padded, with extents
                 self.store.grow_spec(self.table, grown)

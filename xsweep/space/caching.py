@@ -26,7 +26,7 @@ def _is_seconds(value: Any, *, zero: bool) -> bool:
         return False
     if value != value:  # NaN
         return False
-    return value >= 0 if zero else value > 0
+    return bool(value >= 0 if zero else value > 0)
 
 
 class CacheMethods(SpaceCore):

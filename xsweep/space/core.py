@@ -64,7 +64,7 @@ class SpaceCore:
         #: Which store each verb reads and writes, and when a sweep writes (space.results).
         self._results = Results(self._grid)
         self._functions = Bindings(params)  # how each swept function maps onto the space
-        self._views: dict[str, Any] = {}  # explorers open per function (ps.explore)
+        self._views: dict[str | tuple[str, str], Any] = {}  # views open per function (explore)
         self._jobs: list[jobs.SweepJob] = []  # background sweeps (ps.sweep_async)
         #: Held while refinement adds values to parameters and grows the store with them,
         #: and by verbs that turn parameter values into a store's cells: a view's thread
@@ -209,19 +209,21 @@ class SpaceCore:
         refuse a function that reads a parameter it is not swept over, before any cell."""
         return self._functions.of(fn, computing)
 
-    def _remember(self, fn, **options: Any) -> None:
+    def _remember(self, fn: Callable[..., Any], **options: Any) -> None:
         """Record per-function options of a sweep; later calls (run_process) use them too."""
         self._functions.remember(fn, **options)
 
     # -- calling a function at a cell ---------------------------------------------------------
-    def _callable(self, fn: Callable[..., Any], binding: Binding):
+    def _callable(
+        self, fn: Callable[..., Any], binding: Binding
+    ) -> tuple[Callable[..., Any], dict[Parameter, int]]:
         """What the execution layer calls per cell, and the values to restore afterwards."""
         if not binding.sets_values:
             return fn, {}
         params = [self._params[d] for d in binding.dims]
         return ValueSetter(fn, params, binding.takes), {p: p.position for p in params}
 
-    def _call_at(self, fn, binding: Binding, indices: dict[str, int]) -> Any:
+    def _call_at(self, fn: Callable[..., Any], binding: Binding, indices: dict[str, int]) -> Any:
         """Call ``fn`` at the cell ``indices`` (else current values), as a sweep would."""
         args = [
             self._params[d].values[indices.get(d, self._params[d].position)].item()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import xarray as xr
@@ -11,6 +11,13 @@ import xarray as xr
 from ..file_format import COMPUTED, FLAG_MEANINGS, FLAG_VALUES
 from ..functions.binding import Binding
 from .core import SpaceCore
+
+if TYPE_CHECKING:  # annotations only: the views are built on request (see the layers)
+    import pandas as pd
+
+    from ..views.gridview import GridView
+    from ..views.widgets import SpaceExplorer
+    from .parameter_space import ParameterSpace
 
 
 class CellsNow(NamedTuple):
@@ -63,7 +70,7 @@ class Watch:
 class ViewMethods(SpaceCore):
     """What :class:`~xsweep.space.ParameterSpace` shows of its results (a mixin of it)."""
 
-    def failures(self, fn: Callable[..., Any]):
+    def failures(self, fn: Callable[..., Any]) -> pd.DataFrame:
         """The failed cells of ``fn`` with their error messages, as a pandas DataFrame.
 
         Reads the cache when it is on, else the last sweep of ``fn`` in this space.
@@ -86,13 +93,14 @@ class ViewMethods(SpaceCore):
         binding = self._binding(fn)
         store = self._results.for_reading(binding.key)
         rows = store.failures(binding.key) if store is not None else []
-        dims = next((f.dims for f in store.functions() if f.key == binding.key), binding.dims)
+        functions = store.functions() if store is not None else []
+        dims = next((f.dims for f in functions if f.key == binding.key), binding.dims)
         return pd.DataFrame(
             [{k: v for k, v in row.items() if k != "function"} for row in rows],
             columns=[*dims, "error"],
         )
 
-    def widgets(self):
+    def widgets(self) -> Any:
         """A box of notebook controls, one per parameter, synced with their ``.value``.
 
         Examples
@@ -105,9 +113,9 @@ class ViewMethods(SpaceCore):
         """
         from ..views.widgets import space_widgets
 
-        return space_widgets(self)
+        return space_widgets(cast("ParameterSpace", self))  # the mixin's only class
 
-    def explore(self, fn: Callable[..., Any], *, background: bool = True):
+    def explore(self, fn: Callable[..., Any], *, background: bool = True) -> SpaceExplorer:
         """Controls for ``fn``'s parameters and a live view of ``ps.run_process(fn)``.
 
         Images show as images, Matplotlib figures as figures, 1-D and 2-D arrays as plots,
@@ -131,7 +139,8 @@ class ViewMethods(SpaceCore):
         old = self._views.pop(key, None)
         if old is not None:
             old.close()
-        view = self._views[key] = SpaceExplorer(self, fn, background=background)
+        space = cast("ParameterSpace", self)  # the mixin's only class
+        view = self._views[key] = SpaceExplorer(space, fn, background=background)
         return view
 
     def status(self, fn: Callable[..., Any]) -> xr.DataArray:
@@ -230,6 +239,7 @@ class ViewMethods(SpaceCore):
             found = store.peek(binding.key, binding.dims, binding.fingerprint, output)
         if found is None:
             return nothing
+        assert store is not None  # found came from it
         try:
             where = np.ix_(*[store.grid.positions[d] for d in binding.dims])
             status, seconds = found.status[where], found.seconds[where]
@@ -253,7 +263,7 @@ class ViewMethods(SpaceCore):
         facet: str | None = None,
         show: str = "status",
         interval: float | None = 0.5,
-    ):
+    ) -> GridView:
         """A live map of ``fn``'s whole grid: every cell's status (or a scalar output).
 
         Cells are coloured by status (not computed, computed, failed, no value) or, with
@@ -294,7 +304,8 @@ class ViewMethods(SpaceCore):
 
         # Re-running a notebook cell replaces its view (once the new one is made).
         key = ("grid", self._binding(fn).key)
-        view = GridView(self, fn, x=x, y=y, facet=facet, show=show, interval=interval)
+        space = cast("ParameterSpace", self)  # the mixin's only class
+        view = GridView(space, fn, x=x, y=y, facet=facet, show=show, interval=interval)
         old = self._views.pop(key, None)
         if old is not None:
             old.close()

@@ -9,7 +9,7 @@ the state every part shares), :mod:`.caching` (enable_cache, ...), :mod:`.single
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -77,7 +77,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
         fn: Callable[..., Any],
         *,
         params: Sequence[str] | None = None,
-        output_dims: dict[str, Sequence[str]] | None = None,
+        output_dims: Mapping[str, Sequence[str]] | None = None,
         force_recompute: bool = False,
         errors: str = "record",
         retry_failed: bool = True,
@@ -87,7 +87,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
         progress: bool | None = None,
         on_change: str = "raise",
         version: str | None = None,
-        cells: dict[str, Sequence[Any]] | None = None,
+        cells: Mapping[str, Sequence[Any]] | None = None,
         part: tuple[int, int] | None = None,
         name: str | None = None,
         set_values: bool = False,
@@ -302,7 +302,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
                 plan,
                 options,
                 pool,
-                on_interrupt=(lambda: stop_pool(pool)) if owned else None,
+                on_interrupt=(lambda: stop_pool(pool)) if owned and pool is not None else None,
                 when_locked=lambda: self._results.read_complete(store, binding, plan, options),
             )
         finally:
@@ -310,7 +310,7 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
                 param.move_to(index, callbacks=False, watchers=False)
             if bar is not None:
                 bar.close()
-            if owned:
+            if owned and pool is not None:  # owned: made here
                 pool.shutdown(wait=True, cancel_futures=True)
         swept = SweptReport(
             report, binding.key, binding.name, int(np.prod([len(s) for s in plan.selected]))
@@ -375,9 +375,11 @@ class ParameterSpace(CacheMethods, CellMethods, ViewMethods, RefineMethods):
                 job.stop(wait=True)
         self._jobs = [job for job in self._jobs if not job.done()]
 
-    def _space_view(self, ds: xr.Dataset, store: Store, plan: CellPlan, params) -> xr.Dataset:
+    def _space_view(
+        self, ds: xr.Dataset, store: Store, plan: CellPlan, params: Sequence[str] | None
+    ) -> xr.Dataset:
         """The store's Dataset at this space's values; held parameters as scalar coords."""
-        index = {}
+        index: dict[str, int | np.ndarray] = {}
         for d, sel in zip(plan.dims, plan.selected):
             if params is not None and d not in params:
                 index[d] = int(sel[0])

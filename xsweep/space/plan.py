@@ -47,7 +47,7 @@ def plan_cells(
     binding: Binding,
     grid: Grid,
     params: Sequence[str] | None,
-    cells: dict[str, Sequence[Any]] | None = None,
+    cells: Mapping[str, Sequence[Any]] | None = None,
     part: tuple[int, int] | None = None,
     order: str = "grid",
 ) -> CellPlan:
@@ -127,7 +127,7 @@ def check_sweep_options(**options: Any) -> None:
                 f"{params!r:.60}."
             )
     cells = options["cells"]
-    if cells is not None and not isinstance(cells, dict):
+    if cells is not None and not isinstance(cells, Mapping):
         raise SweepError(
             f"cells must be a dict of parameter values, e.g. cells={{'length': [1, 2]}}, not "
             f"{cells!r:.60}."
@@ -166,10 +166,12 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def check_output_dims(output_dims: dict[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+def check_output_dims(
+    output_dims: Mapping[str, Sequence[str]] | None,
+) -> dict[str, tuple[str, ...]]:
     if output_dims is None:
         return {}
-    if not isinstance(output_dims, dict):
+    if not isinstance(output_dims, Mapping):
         raise SweepError(
             "output_dims must be a dict mapping output names to dim names, e.g. "
             "{'image': ('y', 'x', 'rgb')}; got " + repr(output_dims)

@@ -143,6 +143,7 @@ class Results:
         table = store.readable(binding.key, binding.name, binding.dims, binding.fingerprint)
         if table is None:
             return None
+        assert table.spec is not None  # readable() checks it
         stored = {v.name: v.named_dims for v in table.spec.variables if v.dims}
         if any(stored.get(k) != d for k, d in (options.output_dims or {}).items()):
             return None

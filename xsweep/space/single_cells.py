@@ -164,7 +164,14 @@ class CellMethods(SpaceCore):
         """
         return self._binding(fn).dims
 
-    def _compute_cell(self, fn, store, binding, indices, force_recompute) -> Any:
+    def _compute_cell(
+        self,
+        fn: Callable[..., Any],
+        store: Store,
+        binding: Binding,
+        indices: dict[str, int],
+        force_recompute: bool,
+    ) -> Any:
         cell = self._cell_indices(binding, indices)
         args = tuple(self._params[d].values[cell[d]].item() for d in binding.dims)
         t0 = time.perf_counter()

@@ -11,7 +11,7 @@ block at a time, read through their buffer (:mod:`xsweep.store.buffers`).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from ..outputs import VariableSpec
 from .buffers import CellBuffer
 from .cells import blocks, cells_per_copy, slabs
 from .table import FunctionTable
+
+if TYPE_CHECKING:
+    import netCDF4
 
 #: Output cells at least this big get a layout of their own (see :func:`create_cells`).
 BIG_CELL_BYTES = 256 * 1024
@@ -30,7 +33,7 @@ DENSE_FRACTION = 0.9
 
 
 def create_cells(
-    nc,
+    nc: netCDF4.Dataset,
     name: str,
     dims: tuple[str, ...],
     data: np.ndarray,
@@ -68,8 +71,14 @@ def create_cells(
 
 
 def _define_big(
-    nc, name: str, dtype: np.dtype, dims, attrs: dict[str, Any], fill: Any = None, **layout
-):
+    nc: netCDF4.Dataset,
+    name: str,
+    dtype: np.dtype,
+    dims: tuple[str, ...],
+    attrs: dict[str, Any],
+    fill: Any = None,
+    **layout: Any,
+) -> netCDF4.Variable:
     """Define a variable of big cells with the given layout (contiguous, or chunk sizes).
 
     Floats get a NaN ``_FillValue``, ints ``fill`` if given (see :mod:`.holes`). Others keep
@@ -96,7 +105,14 @@ def _define_big(
     return var
 
 
-def create_streamed(nc, var: VariableSpec, buf: CellBuffer, table: FunctionTable, attrs, later):
+def create_streamed(
+    nc: netCDF4.Dataset,
+    var: VariableSpec,
+    buf: CellBuffer,
+    table: FunctionTable,
+    attrs: dict[str, Any],
+    later: list,
+) -> None:
     """An output kept on disk: laid out as :func:`create_cells` does; copied in blocks.
 
     Its cells are read from wherever they are (the previous file, a staged file) a block of
@@ -114,7 +130,9 @@ def create_streamed(nc, var: VariableSpec, buf: CellBuffer, table: FunctionTable
     later.append((_copy_cells, v, buf, table.shape, cells))
 
 
-def _copy_cells(v, buf: CellBuffer, grid_shape: tuple[int, ...], cells: np.ndarray) -> None:
+def _copy_cells(
+    v: netCDF4.Variable, buf: CellBuffer, grid_shape: tuple[int, ...], cells: np.ndarray
+) -> None:
     """Write ``cells`` of ``buf`` into the file variable ``v``, a block at a time."""
     for part in blocks(cells, cells_per_copy(buf.var)):
         values = buf.read(part)
@@ -134,7 +152,14 @@ def is_big(var: VariableSpec) -> bool:
     return var.dtype != object and var.dtype.itemsize * int(np.prod(var.shape)) >= BIG_CELL_BYTES
 
 
-def create_staged(nc, var: VariableSpec, table: FunctionTable, attrs, later, stage) -> None:
+def create_staged(
+    nc: netCDF4.Dataset,
+    var: VariableSpec,
+    table: FunctionTable,
+    attrs: dict[str, Any],
+    later: list,
+    stage: Any,
+) -> None:
     """A staged table's big output: contiguous, no fill; a marker in its first cell."""
     v = _define_big(nc, var.name, var.dtype, table.dims + var.dims, attrs, contiguous=True)
     dtype = "i1" if var.dtype.kind == "b" else var.dtype
@@ -160,7 +185,7 @@ def cell_head(var: VariableSpec) -> tuple[tuple, int]:
     return (), var.dtype.itemsize
 
 
-def write_values(var, data: np.ndarray, index: Any = ...) -> None:
+def write_values(var: netCDF4.Variable, data: np.ndarray, index: Any = ...) -> None:
     """Write ``data`` to ``var`` (whole, or at ``index``) in the file's types.
 
     Strings go as NC_STRING objects, bools as int8 (the ``dtype: bool`` attribute says so).

@@ -222,7 +222,7 @@ class InMemory(CellBuffer):
 
     def regrown(self, var: VariableSpec) -> InMemory:
         grown = filled((self.ncells, *var.shape), var)
-        grown[(slice(None), *(slice(0, n) for n in self.var.shape))] = self.array
+        grown[(slice(None),) + tuple(slice(0, n) for n in self.var.shape)] = self.array
         return InMemory(var, grown)
 
     def take_from(self, cells: np.ndarray, other: CellBuffer) -> None:

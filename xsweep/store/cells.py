@@ -79,7 +79,7 @@ def write_fill_runs(
     per = min(max(COPY_BYTES // max(nbytes, 1), 1), cells.size)
     dtype = np.dtype("i1") if var.dtype.kind == "b" else var.dtype
     block = np.full((per, *var.shape), var.fill if fill is None else fill, dtype=dtype)
-    raw = memoryview(block.reshape(-1).view(np.uint8))
+    raw = memoryview(block.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
     for first, stop in runs(cells):
         at = first
         while at < stop:

@@ -96,6 +96,7 @@ class RecordCodec:
         self._unflushed = 0  # bytes of staged cells written since writeback was started
         spec = table.spec
         self.variables = spec.variables if spec else ()
+        chars: list[str] | None
         chars = []
         for v in self.variables:
             if v.scalar and v.dtype != object:
@@ -142,14 +143,14 @@ class RecordCodec:
                 parts.append(np.asarray(value, dtype=var.dtype).tobytes())
             elif i in places:
                 base, nbytes = places[i]
-                view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")
+                view = memoryview(np.ascontiguousarray(value, dtype=var.dtype)).cast("B")  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
                 pwrite_all(self.stage_fd, view, base + index * nbytes)
                 parts.append(_U64.pack(sum64([view])))
                 self._unflushed += nbytes
                 if self._unflushed >= WRITEBACK_BYTES:
                     self._start_writeback()
             else:
-                parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))
+                parts.append(memoryview(np.ascontiguousarray(value)).cast("B"))  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
         return parts
 
     def encode_none(self, index: int, seconds: float) -> bytes:

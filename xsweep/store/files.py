@@ -20,7 +20,7 @@ def write_cause(exc: BaseException, path: str) -> str:
 
     folder = os.path.dirname(path) or "."
     code = None
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None and code is None:
         if isinstance(seen, OSError) and seen.errno:
             code = seen.errno

@@ -19,7 +19,8 @@ publish, from the status array, never per cell.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from ..file_format import (
 )
 from ..outputs import VariableSpec
 from .cells import write_fill_runs
+
+if TYPE_CHECKING:
+    import netCDF4
 
 # DTYPE_ATTR: the dtype an output was returned in, where holes made it float (in a returned
 # Dataset); in a file, "bool" on a bool output stored as int8 with a fill. HOLES_ATTR: set
@@ -179,7 +183,7 @@ def choose_fill(data: np.ndarray, mask: np.ndarray) -> Any:
     while grid_ndim and mask.shape[grid_ndim - 1] == 1 and data.shape[grid_ndim - 1] != 1:
         grid_ndim -= 1
     ncells = int(np.prod(data.shape[:grid_ndim], dtype=np.int64))
-    cells = data.reshape((ncells, -1))
+    cells: np.ndarray = data.reshape((ncells, -1))  # numpy's stubs say 0-d
     real = ~np.asarray(mask).reshape((ncells, -1)).all(axis=1)
     rows = np.flatnonzero(real)
     if rows.size == 0:
@@ -269,7 +273,9 @@ def file_form(
     return (np.where(mask, fill, data) if fill_holes else data), fill, attrs
 
 
-def staged_form(data: np.ndarray, mask: np.ndarray | None, file_var) -> np.ndarray:
+def staged_form(
+    data: np.ndarray, mask: np.ndarray | None, file_var: netCDF4.Variable
+) -> np.ndarray:
     """What to write into a staged file's int or bool output ``file_var``, defined without a
     fill when it was staged (a ``_FillValue`` cannot be set once a variable is written):
     with holes, a free value is marked with the CF attribute ``missing_value`` instead,
@@ -302,7 +308,7 @@ def _outer_take(arr: np.ndarray, key: tuple) -> np.ndarray:
     return arr
 
 
-def _backend_base():
+def _backend_base() -> type:
     from xarray.backends import BackendArray
 
     return BackendArray
@@ -315,14 +321,20 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
     :func:`hole_mask`, indexed alongside.
     """
 
-    def __init__(self, read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray | None):
+    def __init__(
+        self,
+        read: Callable[[tuple[Any, ...]], Any],
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        mask: np.ndarray | None,
+    ) -> None:
         self.read = read
         self.shape = tuple(shape)
         # No mask: values read in ``dtype`` itself (a view of a masked output without holes)
         self.dtype = float_dtype(dtype) if mask is not None else np.dtype(dtype)
         self.mask = mask
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         from xarray.core import indexing
 
         return indexing.explicit_indexing_adapter(
@@ -348,7 +360,12 @@ class MaskedCells(_backend_base()):  # type: ignore[misc]
         return out
 
 
-def lazy_masked(read, shape: tuple[int, ...], dtype: np.dtype, mask: np.ndarray | None):
+def lazy_masked(
+    read: Callable[[tuple[Any, ...]], Any],
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    mask: np.ndarray | None,
+) -> Any:
     """An xarray-lazy array of :class:`MaskedCells`."""
     from xarray.core import indexing
 
@@ -398,7 +415,7 @@ def view_dtypes(ds: Any, status_name: str) -> Any:
             data = variable.data.astype(var.dtype)
         else:  # lazily read: cast when read
 
-            def read(key: tuple, variable=variable) -> np.ndarray:
+            def read(key: tuple, variable: xr.Variable = variable) -> np.ndarray:
                 return np.asarray(variable[key].values)
 
             data = lazy_masked(read, variable.shape, var.dtype, None)

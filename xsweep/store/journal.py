@@ -31,7 +31,8 @@ import stat
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def _generation(head: bytes) -> str | None:
     return gen.decode("ascii")
 
 
-def map_journal(path: str, generation: str | None):
+def map_journal(path: str, generation: str | None) -> tuple[bytes | mmap.mmap | None, int]:
     """The journal's bytes as a read-only memory map, if it extends snapshot ``generation``.
 
     Returns ``(data, size)``: ``data`` is None when the journal is missing, not a regular
@@ -151,7 +152,7 @@ def map_journal(path: str, generation: str | None):
         os.close(fd)
 
 
-def read_records(data: bytes, start: int = HEADER_LEN) -> Iterator[tuple[int, bytes]]:
+def read_records(data: bytes | mmap.mmap, start: int = HEADER_LEN) -> Iterator[tuple[int, bytes]]:
     """Yield ``(end_offset, payload)`` for each intact record from ``start`` on.
 
     Stops silently at the first torn or corrupt record: everything after it was never
@@ -265,16 +266,16 @@ class JournalWriter:
         #: The end of the records known to be flushed.
         self.synced = self.size
         #: Called with the time after each periodic flush (cheap hook for timed work).
-        self.on_sync = None
+        self.on_sync: Callable[[float], object] | None = None
         #: Called before each flush: what the records depend on must be durable first.
-        self.before_sync = None
+        self.before_sync: Callable[[], object] | None = None
 
     def append(
         self,
         payload: bytes | list,
-        _frame=_FRAME.pack_into,  # bound once: this runs once per cell
-        _crc32=zlib.crc32,
-        _monotonic=time.monotonic,
+        _frame: Callable[..., None] = _FRAME.pack_into,  # bound once: this runs once per cell
+        _crc32: Callable[[bytes], int] = zlib.crc32,
+        _monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Append one record; on any error the journal keeps exactly its earlier records.
 
@@ -288,10 +289,11 @@ class JournalWriter:
             if end > self._map_end:
                 self._extend(end - start)
             at = start - self._map_start
+            assert self._map is not None  # made by _extend
             _frame(self._map, at, _FRAME_MAGIC, n, _crc32(payload))
             self._map[at + 10 : at + 10 + n] = payload
         else:
-            parts = [payload] if type(payload) is bytes else payload
+            parts: list[Any] = [payload] if type(payload) is bytes else cast(list, payload)
             head = parts[0]
             rest = sum(memoryview(part).nbytes for part in parts[1:])
             length = len(head) + rest

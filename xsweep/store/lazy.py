@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -54,7 +56,7 @@ def lazy_dataset(
             data = lazy_masked(_reader(raw), raw.shape, var.dtype, mask)
             raw = xr.Variable(raw.dims, data)
         if chunks is not None:
-            raw = raw.chunk({d: chunks.get(d, -1) for d in raw.dims})
+            raw = raw.chunk({d: chunks.get(str(d), -1) for d in raw.dims})
         ds[var.name] = raw.copy(deep=False)
         ds[var.name].attrs = dict(var.attrs)
         if mask is not None:
@@ -64,7 +66,7 @@ def lazy_dataset(
     return ds
 
 
-def _reader(variable: xr.Variable):
+def _reader(variable: xr.Variable) -> Callable[[tuple[Any, ...]], np.ndarray]:
     """Raw values of a lazily read file variable for an outer-indexing key."""
 
     def read(key: tuple) -> np.ndarray:
@@ -79,6 +81,7 @@ def _has_dask() -> bool:
 
 def cell_chunks(table: FunctionTable, budget: int) -> dict[str, int]:
     """Dask chunks of whole cells, about 64 MiB (a sixteenth of the budget if less) each."""
+    assert table.spec is not None  # a table with outputs
     cell = max((v.dtype.itemsize * int(np.prod(v.shape)) for v in table.spec.variables), default=1)
     room = max(min(64 << 20, budget // 16) // max(cell, 1), 1)
     chunks: dict[str, int] = {}

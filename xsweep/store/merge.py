@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .table import FunctionTable
 
 
 def merge_stores(
-    paths: list[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     *,
     on_conflict: str = "raise",
@@ -174,8 +175,10 @@ def _check_same_function(into: FunctionTable, src: FunctionTable, where: str) ->
 
 def _merge_outputs(into: FunctionTable, src: FunctionTable, where: str) -> None:
     """Give both tables the structure that holds the outputs of either (``src`` has one)."""
+    assert src.spec is not None  # checked by the caller
     if into.spec is None:
         into.set_spec(src.spec)
+    assert into.spec is not None  # set just above
     mine = [(v.name, v.dtype, v.shape) for v in into.spec.variables]
     theirs = [(v.name, v.dtype, v.shape) for v in src.spec.variables]
     # Ragged outputs of parts were padded to each part's own extent: pad both to the
@@ -186,6 +189,7 @@ def _merge_outputs(into: FunctionTable, src: FunctionTable, where: str) -> None:
             f"{where} has outputs {theirs}, but {mine} in an earlier file; they cannot be merged."
         )
     for table in (into, src):
+        assert table.spec is not None  # both have outputs now
         if _layout(table.spec) != _layout(both):
             table.regrow(both)
 
@@ -198,6 +202,7 @@ def _check_conflicts(
     if not both.size:
         return
     differ = np.zeros(both.size, dtype=bool)
+    assert into.spec is not None  # merged by _merge_outputs
     for var, a, b in zip(into.spec.variables, into.buffers, src.buffers):
         # A block of cells at a time: outputs kept on disk are read, never all at once.
         per = cells_per_copy(var)

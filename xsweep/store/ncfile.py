@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import xarray as xr
@@ -34,6 +34,8 @@ from .nclock import locked
 from .table import FunctionTable
 
 if TYPE_CHECKING:  # annotations only: that module imports this one
+    import netCDF4
+
     from .staging import StagePlan
 
 
@@ -60,7 +62,7 @@ def _provenance() -> dict[str, str]:
 
 
 def _create(
-    nc,
+    nc: netCDF4.Dataset,
     name: str,
     dims: tuple[str, ...],
     data: Any,
@@ -113,7 +115,7 @@ def write_file(
     generation: str,
     stage: StagePlan | None = None,
     history: list[str] | None = None,
-):
+) -> netCDF4.Dataset | None:
     """Write ``tables`` over ``grid`` as a complete file at ``path``.
 
     With ``stage``, the file is a staged snapshot: ``stage.table``'s big outputs are laid
@@ -198,7 +200,7 @@ def output_attrs(table: FunctionTable, var: VariableSpec) -> dict[str, Any]:
 
 
 def _write_table(
-    nc,
+    nc: netCDF4.Dataset,
     table: FunctionTable,
     written: set[str],
     later: list,
@@ -214,7 +216,8 @@ def _write_table(
             for cname, cvar in var.coords.items():
                 if cname not in written:
                     cattrs = {"long_name": default_long_name(cname, table.name), **cvar.attrs}
-                    _create(nc, cname, cvar.dims, cvar.values, cattrs, later, coord=True)
+                    cdims = cast(tuple[str, ...], cvar.dims)  # NetCDF dims: names
+                    _create(nc, cname, cdims, cvar.values, cattrs, later, coord=True)
                     written.add(cname)
             if stage is not None and is_text(var):
                 continue  # its width is known when the sweep ends: write_text_late

@@ -21,11 +21,14 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import xarray as xr
 from xarray.backends import CachingFileManager
 from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK, combine_locks
+
+if TYPE_CHECKING:
+    import netCDF4
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +75,7 @@ class _NetCDFLock:
         return self._owner == threading.get_ident()
 
     def locked(self) -> bool:
-        return self.inner.locked()
+        return self.inner.locked()  # type: ignore[attr-defined]  # xarray's Lock type omits it; its CombinedLock has it
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -104,7 +107,7 @@ def locked(func: F) -> F:
 
 
 @locked
-def open_for_reading(path: str):
+def open_for_reading(path: str) -> netCDF4.Dataset:
     """``path`` open through netCDF4, raw values (no masking or scaling)."""
     import netCDF4
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import xarray as xr
@@ -44,8 +45,11 @@ from .chars import ENCODING, is_text, own_dims, read_text
 from .grid import Grid
 from .nclock import locked
 from .ondisk import NcSource, OnDisk, streams
-from .parts import read_part_record
+from .parts import PartRecord, read_part_record
 from .table import FunctionTable
+
+if TYPE_CHECKING:
+    import netCDF4
 
 
 class FileContents(NamedTuple):
@@ -113,7 +117,7 @@ class _Damaged(ValueError):
 _KINDS = ("scalar", "array", "dict", "dataarray", "dataset", "json", "series", "dataframe")
 
 
-def _names_attr(owner, name: str) -> list[str]:
+def _names_attr(owner: netCDF4.Dataset | netCDF4.Variable, name: str) -> list[str]:
     """A JSON list of names in attribute ``name`` (of the file or of a variable), checked."""
     if name not in owner.ncattrs():
         raise _Damaged(f"the attribute {name!r} is missing")
@@ -131,7 +135,7 @@ def _names_attr(owner, name: str) -> list[str]:
     return names
 
 
-def _text_attr(var, name: str) -> str:
+def _text_attr(var: netCDF4.Variable, name: str) -> str:
     if name not in var.ncattrs() or not isinstance(var.getncattr(name), str):
         raise _Damaged(f"variable {var.name!r} lacks the text attribute {name!r}")
     return var.getncattr(name)
@@ -143,7 +147,11 @@ def _memory_limit() -> int:
 
 
 def _read_layout(
-    path: str, nc, attrs: dict[str, Any], outputs: bool = True, budget: int | None = None
+    path: str,
+    nc: netCDF4.Dataset,
+    attrs: dict[str, Any],
+    outputs: bool = True,
+    budget: int | None = None,
 ) -> FileContents:
     """Check the file's layout and load it; ``_Damaged`` says what does not fit."""
     generation = str(attrs.get(GENERATION_ATTR, ""))
@@ -213,14 +221,14 @@ def _read_layout(
     return FileContents(generation, str(attrs.get("created")), grid, tables, history)
 
 
-def _is_bool(var) -> bool:
+def _is_bool(var: netCDF4.Variable) -> bool:
     attrs = var.ncattrs()
     return ("dtype" in attrs and var.getncattr("dtype") == "bool") or (
         DTYPE_ATTR in attrs and var.getncattr(DTYPE_ATTR) == "bool"
     )
 
 
-def _values(var) -> np.ndarray:
+def _values(var: netCDF4.Variable) -> np.ndarray:
     if var.dtype is str or is_text(var):
         return read_text(var)
     data = np.asarray(var[...])
@@ -229,7 +237,7 @@ def _values(var) -> np.ndarray:
     return data
 
 
-def _rounds(variables, name: str, size: int) -> np.ndarray | None:
+def _rounds(variables: dict[str, netCDF4.Variable], name: str, size: int) -> np.ndarray | None:
     """The refinement round of each value of parameter ``name``, if the file says (checked)."""
     var = variables.get(refinement_round_name(name))
     if var is None:
@@ -242,14 +250,14 @@ def _rounds(variables, name: str, size: int) -> np.ndarray | None:
     return rounds.astype(np.int32)
 
 
-def _value_dtype(var) -> np.dtype:
+def _value_dtype(var: netCDF4.Variable) -> np.dtype:
     """The dtype :func:`_values` gives ``var``'s data, from its metadata alone."""
     if _is_bool(var):
         return np.dtype(bool)
     return np.dtype(object) if var.dtype is str or is_text(var) else np.dtype(var.dtype)
 
 
-def _attrs(var) -> dict[str, Any]:
+def _attrs(var: netCDF4.Variable) -> dict[str, Any]:
     skip = {"_FillValue", FUNCTION_ATTR, "coordinates", "dtype", "ancillary_variables"}
     skip.update((DTYPE_ATTR, HOLES_ATTR, ENCODING[0]))
     out = {k: var.getncattr(k) for k in var.ncattrs() if k not in skip}
@@ -261,7 +269,12 @@ def _attrs(var) -> dict[str, Any]:
 
 
 def _read_table(
-    nc, key: str, status_var, grid: Grid, outputs: bool = True, stream: bool = False
+    nc: netCDF4.Dataset,
+    key: str,
+    status_var: netCDF4.Variable,
+    grid: Grid,
+    outputs: bool = True,
+    stream: bool = False,
 ) -> FunctionTable:
     dims = tuple(status_var.dimensions)
     name = _text_attr(status_var, NAME_ATTR)
@@ -288,11 +301,11 @@ def _read_table(
             buffers.append(buf)
         table.spec = OutputSpec(kind, tuple(specs))
         if outputs:
-            _set_buffers(table, buffers)
+            _set_buffers(table, cast(list[CellBuffer], buffers))  # none is None: outputs
     return table
 
 
-def _part_record(status_var, table: FunctionTable):
+def _part_record(status_var: netCDF4.Variable, table: FunctionTable) -> PartRecord | None:
     """The part record of ``table``; None when it does not fit (ignored, never an error)."""
     try:
         found = {
@@ -305,7 +318,9 @@ def _part_record(status_var, table: FunctionTable):
     return read_part_record(found, table.dims, table.shape)
 
 
-def _read_bookkeeping(variables, table: FunctionTable, status_var) -> None:
+def _read_bookkeeping(
+    variables: dict[str, netCDF4.Variable], table: FunctionTable, status_var: netCDF4.Variable
+) -> None:
     """Read ``table``'s status, timings and error messages, checked."""
     dims = table.dims
     for own in (status_var, variables[table.names.seconds], variables[table.names.error]):
@@ -330,7 +345,7 @@ def _read_bookkeeping(variables, table: FunctionTable, status_var) -> None:
 
 
 def _read_output(
-    nc, table: FunctionTable, kind: str, out: str, outputs: bool, stream: bool
+    nc: netCDF4.Dataset, table: FunctionTable, kind: str, out: str, outputs: bool, stream: bool
 ) -> tuple[VariableSpec, CellBuffer | None]:
     """The structure of ``table``'s output ``out`` and its buffer: in memory, ``OnDisk``
     (``stream``: sizeable cells stay in the file), or None (not ``outputs``)."""
@@ -373,7 +388,12 @@ def _read_output(
     return spec, _in_memory(table, spec, _values(var) if data is None else data)
 
 
-def _output_coords(variables, var, extra: tuple[str, ...], name: str) -> dict[str, xr.Variable]:
+def _output_coords(
+    variables: dict[str, netCDF4.Variable],
+    var: netCDF4.Variable,
+    extra: tuple[str, ...],
+    name: str,
+) -> dict[str, xr.Variable]:
     """The coordinates of output ``var`` (its own dims' and those it names) of function ``name``."""
     coords = {}
     wanted = [d for d in extra if d in variables]
@@ -396,6 +416,7 @@ def read_outputs(path: str, tables: list[FunctionTable]) -> None:
     with netCDF4.Dataset(path, "r") as nc:
         nc.set_auto_maskandscale(False)
         for table in tables:
+            assert table.spec is not None  # tables with outputs
             buffers = [
                 _in_memory(table, v, _values(nc.variables[v.name])) for v in table.spec.variables
             ]
@@ -415,7 +436,7 @@ def _in_memory(table: FunctionTable, var: VariableSpec, data: np.ndarray) -> InM
     return InMemory(var, array)
 
 
-def _set_buffers(table: FunctionTable, buffers: list[CellBuffer]) -> None:
+def _set_buffers(table: FunctionTable, buffers: Sequence[CellBuffer]) -> None:
     """Make the outputs read from a file ``table``'s buffers."""
     table.buffers = tuple(buffers)
     table.lent = False
@@ -432,7 +453,9 @@ def file_attrs(path: str) -> dict[str, Any]:
 
 
 @locked
-def open_generation(path: str, mode: str = "r", generation: str = ""):
+def open_generation(
+    path: str, mode: netCDF4.AccessMode = "r", generation: str = ""
+) -> netCDF4.Dataset:
     """``path`` open through netCDF4 if it is still the snapshot ``generation``.
 
     The opener of lazy results (:mod:`xsweep.store.lazy`), called by xarray holding

@@ -109,6 +109,7 @@ class NetCDFStore(TableStore):
     """
 
     persistent = True
+    path: str  # always a file
 
     def __init__(
         self,
@@ -353,7 +354,9 @@ class NetCDFStore(TableStore):
         publish(self.file, self.grid, self.tables)
 
     # -- reading --------------------------------------------------------------------------------
-    def readable(self, key, name, dims, fingerprint) -> FunctionTable | None:
+    def readable(
+        self, key: str, name: str, dims: tuple[str, ...], fingerprint: str | None
+    ) -> FunctionTable | None:
         if self._in_session or self._sweeping_thread is not None:
             return None  # a session of this process writes the tables: take turns with it
         return super().readable(key, name, dims, fingerprint)
@@ -408,6 +411,7 @@ class NetCDFStore(TableStore):
         table = self.tables.get(table.key, table)
         if not self.file.is_current():
             return table.to_dataset(self.grid, copy=True)  # reads through the store
+        assert self.file.generation is not None  # the file is current
         return lazy_dataset(self.path, self.file.generation, table, self.grid, self.memory_budget)
 
     def reclaim(self) -> None:

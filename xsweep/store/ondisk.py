@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .buffers import CellBuffer, Move
 from .cells import blocks, cell_nbytes, cells_per_copy, runs, slabs
 from .holes import lazy_masked
 from .nclock import close_soon, locked, open_for_reading
+
+if TYPE_CHECKING:
+    import netCDF4
 
 #: Array outputs with cells at least this big are streamed (smaller ones stay in memory).
 STREAM_CELL_BYTES = 1024
@@ -100,15 +103,22 @@ class RawSource(_Source):
 class NcSource(_Source):
     """Cells of a variable of a NetCDF file, read through netCDF4 (opened once, kept)."""
 
-    def __init__(self, path: str, name: str, grid_shape: tuple[int, ...], cell_shape, dtype):
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        grid_shape: tuple[int, ...],
+        cell_shape: tuple[int, ...],
+        dtype: np.dtype,
+    ) -> None:
         self.path = path
         self.name = name
         self.grid_shape = grid_shape
         self.cell_shape = tuple(cell_shape)
         self.dtype = dtype
-        self._nc = None
+        self._nc: netCDF4.Dataset | None = None
 
-    def _variable(self):
+    def _variable(self) -> netCDF4.Variable:
         if self._nc is None:
             self._nc = open_for_reading(self.path)
         return self._nc.variables[self.name]
@@ -207,6 +217,7 @@ class OnDisk(CellBuffer):
             self.at[flat] = flat
         else:
             self.memory().cells[int(flat)] = np.array(value, dtype=self.dtype, copy=True)
+            assert self._memory is not None  # made by memory()
             self.where[flat] = self._memory
             self.at[flat] = flat
 
@@ -224,7 +235,7 @@ class OnDisk(CellBuffer):
     def memory(self) -> MemSource:
         if self._memory is None:
             self._memory = self.add(MemSource(self.cell_shape, self.dtype))
-        return self.sources[self._memory]
+        return cast(MemSource, self.sources[self._memory])
 
     # -- sources --------------------------------------------------------------------------
     def add(self, source: _Source) -> int:
@@ -276,12 +287,13 @@ class OnDisk(CellBuffer):
     def _read_source(self, number: int, at: np.ndarray) -> np.ndarray:
         """Cells ``at`` of source ``number``, in this output's dtype and cell shape."""
         source = self.sources[number]
+        assert source is not None  # where points at open sources only
         data = source.read(at)
         if data.dtype != self.dtype:
             data = data.astype(self.dtype)
         if tuple(source.cell_shape) != self.cell_shape:  # cells from before a regrow
             pad = np.full((at.size, *self.cell_shape), self.var.fill, dtype=self.dtype)
-            pad[(slice(None), *(slice(0, n) for n in source.cell_shape))] = data
+            pad[(slice(None),) + tuple(slice(0, n) for n in source.cell_shape)] = data
             data = pad
         return data
 
@@ -338,12 +350,12 @@ def _check_room(buf: OnDisk, count: int) -> None:
         )
 
 
-def is_on_disk(buf: Any) -> bool:
+def is_on_disk(buf: Any) -> TypeGuard[OnDisk]:
     """Whether ``buf`` is an output kept on disk (``buf.on_disk`` of a table's buffer)."""
     return isinstance(buf, OnDisk)
 
 
-def _lazy_base():
+def _lazy_base() -> type:
     from xarray.backends import BackendArray
 
     return BackendArray
@@ -358,7 +370,7 @@ class _LazyCells(_lazy_base()):  # type: ignore[misc]
         self.shape = self.grid_shape + buf.cell_shape
         self.dtype = buf.dtype
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         from xarray.core import indexing
 
         return indexing.explicit_indexing_adapter(

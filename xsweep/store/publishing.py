@@ -72,6 +72,7 @@ def repoint(path: str, tables: dict[str, FunctionTable], finished: Stage | None)
                     buf.live = None
             continue
         computed = np.flatnonzero(table.status == COMPUTED)
+        assert table.spec is not None  # streamed outputs
         for var, buf in zip(table.spec.variables, table.buffers):
             if is_on_disk(buf):
                 source = NcSource(path, var.name, table.shape, var.shape, var.dtype)

@@ -46,6 +46,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
         file.schedule_publish(store.journal_limit())
 
     def append(payload: bytes | list) -> None:
+        assert writer is not None  # set by start()
         try:
             writer.append(payload)
         except StoreError:
@@ -56,6 +57,7 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     def record(index: int, values: tuple, seconds: float) -> None:
         if journal_of != file.publishes:
             start()
+        assert writer is not None  # set by start()
         try:
             writer.append(encode(index, values, seconds))
         except StoreError:
@@ -69,12 +71,14 @@ def make_recorder(store: NetCDFStore, table: FunctionTable, expect: int = 0) -> 
     def record_failure(index: int, message: str, seconds: float) -> None:
         if journal_of != file.publishes:
             start()
+        assert codec is not None  # set by start()
         append(codec.encode_failure(index, message, seconds))
         table.put_failure(index, message, seconds)
 
     def record_none(index: int, seconds: float) -> None:
         if journal_of != file.publishes:
             start()
+        assert codec is not None  # set by start()
         append(codec.encode_none(index, seconds))
         table.put_none(index, seconds)
 

@@ -200,6 +200,7 @@ class ResultsFile:
     def open_journal(self) -> JournalWriter:
         """This session's journal writer, opened on the published file if not yet open."""
         if self.writer is None:
+            assert self.generation is not None  # a session's file is published first
             self.writer = open_journal(
                 self.journal_path, self.generation, self._journal_intact, self.fsync_interval
             )
@@ -210,6 +211,7 @@ class ResultsFile:
         """Publish at the record that takes the journal past ``limit`` bytes, or earlier when
         the snapshot interval is up (checked at each flush, :meth:`maybe_publish_soon`)."""
         self.publish_at = limit
+        assert self.writer is not None  # opened by open_journal()
         self.writer.on_sync = self.maybe_publish_soon
 
     def maybe_publish_soon(self, now: float) -> None:

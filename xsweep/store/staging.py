@@ -6,12 +6,14 @@ import contextlib
 import errno
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..file_format import COMPUTED, DONE, FAILED, HOLES_ATTR, NO_VALUE, STAGE_MARK
 from ..outputs import VariableSpec
 from .bigcells import DENSE_FRACTION, cell_head, is_big, write_values
+from .buffers import CellBuffer, InMemory
 from .cells import COPY_BYTES, blocks, runs, write_fill_runs
 from .files import pwrite_all, unlink_quietly
 from .grid import Grid
@@ -20,6 +22,9 @@ from .ncfile import is_text, timestamp, write_file, write_text_late
 from .nclock import NC_LOCK, locked
 from .ondisk import RawSource, is_on_disk
 from .table import FunctionTable
+
+if TYPE_CHECKING:
+    import netCDF4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,10 +63,18 @@ class Stage:
     handler therefore writes nothing that differs (tests/test_processes.py forks one).
     """
 
-    def __init__(self, path, generation, nc, fd, table, places) -> None:
+    def __init__(
+        self,
+        path: str,
+        generation: str,
+        nc: netCDF4.Dataset,
+        fd: int,
+        table: FunctionTable,
+        places: dict[int, tuple[int, int]],
+    ) -> None:
         self.path = path
         self.generation = generation
-        self.nc = nc
+        self.nc: netCDF4.Dataset | None = nc
         self.fd = fd
         self.table = table
         self.places: dict[int, tuple[int, int]] = places
@@ -106,6 +119,7 @@ def create_stage(
     except BaseException:
         unlink_quietly(path)
         raise
+    assert nc is not None  # with a plan, write_file returns the file open
     fd = -1
     try:
         nc.set_auto_maskandscale(False)
@@ -113,6 +127,7 @@ def create_stage(
         fd = os.open(path, os.O_RDWR)
         places = {}
         not_computed = table.status != COMPUTED
+        assert table.spec is not None  # a table with big outputs
         for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
             if var.name not in found:
                 continue
@@ -122,12 +137,13 @@ def create_stage(
             if is_on_disk(buf):
                 _copy_into_stage(fd, buf, table, base, nbytes)
                 continue
+            assert isinstance(buf, InMemory)  # not on disk
             # The cells computed so far (a resumed sweep); then what the markers and the
             # probe overwrote gets the store's content back.
             _write_runs(fd, buf, np.flatnonzero(~not_computed), base, nbytes)
             flat = buf.reshape(table.size, -1).view(np.uint8)
-            pwrite_all(fd, memoryview(flat[0, :row]), base)
-            pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)
+            pwrite_all(fd, memoryview(flat[0, :row]), base)  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
+            pwrite_all(fd, memoryview(flat[-1, :row]), base + (table.size - 1) * nbytes)  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
         if len(places) != len(plan.markers):
             raise StageUnavailable(f"markers not found in {path}")
     except Exception as exc:
@@ -149,7 +165,9 @@ def create_stage(
     return Stage(path, generation, nc, fd, table, places)
 
 
-def _copy_into_stage(fd: int, buf, table: FunctionTable, base: int, nbytes: int) -> None:
+def _copy_into_stage(
+    fd: int, buf: CellBuffer, table: FunctionTable, base: int, nbytes: int
+) -> None:
     """Copy an on-disk output's computed cells into the staged file, a block at a time.
 
     The first and last cells are written whatever their status: the marker and the probe
@@ -162,7 +180,7 @@ def _copy_into_stage(fd: int, buf, table: FunctionTable, base: int, nbytes: int)
         pos = 0
         for first, stop in runs(part):
             n = stop - first
-            pwrite_all(fd, memoryview(raw[pos : pos + n]).cast("B"), base + first * nbytes)
+            pwrite_all(fd, memoryview(raw[pos : pos + n]).cast("B"), base + first * nbytes)  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
             pos += n
 
 
@@ -170,6 +188,7 @@ def stream_into(stage: Stage) -> None:
     """Point the stage table's on-disk outputs at the staged file, which now holds them."""
     table = stage.table
     computed = np.flatnonzero(table.status == COMPUTED)
+    assert table.spec is not None  # a table with big outputs
     for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
         if is_on_disk(buf) and i in stage.places:
             buf.rebase(RawSource(stage.fd, stage.places[i][0], var.dtype, var.shape), computed)
@@ -177,7 +196,7 @@ def stream_into(stage: Stage) -> None:
 
 
 def _check_place(
-    nc, fd: int, var: VariableSpec, table: FunctionTable, base: int, nbytes: int
+    nc: netCDF4.Dataset, fd: int, var: VariableSpec, table: FunctionTable, base: int, nbytes: int
 ) -> int:
     """Check through HDF5 that the last cell of ``var`` is where ``base`` says it is.
 
@@ -187,7 +206,7 @@ def _check_place(
     last = table.size - 1
     suffix, head = cell_head(var)
     probe = np.resize(np.frombuffer(b"xsweep-probe" + os.urandom(20), dtype=np.uint8), head)
-    pwrite_all(fd, memoryview(probe), base + last * nbytes)
+    pwrite_all(fd, memoryview(probe), base + last * nbytes)  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
     index = tuple(int(i) for i in np.unravel_index(last, table.shape)) + suffix
     got = np.asarray(nc.variables[var.name][index])
     if got.tobytes() != probe.tobytes():
@@ -195,13 +214,13 @@ def _check_place(
     return head
 
 
-def _write_runs(fd: int, buf: np.ndarray, cells: np.ndarray, base: int, nbytes: int) -> None:
+def _write_runs(fd: int, buf: InMemory, cells: np.ndarray, base: int, nbytes: int) -> None:
     """``pwrite`` the given flat cells of ``buf``, one call per run of neighbours."""
     if cells.size == 0:
         return
     flat = buf.reshape(buf.shape[0], -1).view(np.uint8).reshape(buf.shape[0], nbytes)
     for first, stop in runs(cells):
-        pwrite_all(fd, memoryview(flat[first:stop]).cast("B"), base + first * nbytes)
+        pwrite_all(fd, memoryview(flat[first:stop]).cast("B"), base + first * nbytes)  # type: ignore[arg-type]  # numpy's stubs: an ndarray is a Buffer
 
 
 def _find_markers(path: str, markers: dict[bytes, str]) -> dict[str, int]:
@@ -285,6 +304,8 @@ def finish_stage(stage: Stage, current: bool, history: list[str]) -> bool:
 def _holes_read_as_fill(table: FunctionTable) -> bool:
     """Whether every staged output is on disk with a zero fill (ints): cells never written
     are holes that read as the fill, so a sparsely computed staged file needs no filling."""
+    if table.spec is None:  # no outputs: none streamed
+        return False
     return table.streamed and all(
         not np.any(np.asarray(var.fill))
         for var, buf in zip(table.spec.variables, table.buffers)
@@ -300,6 +321,8 @@ def _finalize_stage(stage: Stage, history: list[str]) -> bool:
     """
     table = stage.table
     nc = stage.nc
+    assert nc is not None  # open until finished
+    assert table.spec is not None  # a table with big outputs
     codes, messages = table.error_codes()
     not_computed = np.flatnonzero(table.status != COMPUTED)
     for i, (var, buf) in enumerate(zip(table.spec.variables, table.buffers)):
@@ -312,9 +335,11 @@ def _finalize_stage(stage: Stage, history: list[str]) -> bool:
             )
             write_fill_runs(stage.fd, var, cells, stage.places[i][0])
         elif i in stage.places:
+            assert isinstance(buf, InMemory)  # on-disk ones are above
             base, nbytes = stage.places[i]
             _write_runs(stage.fd, buf, not_computed, base, nbytes)
         else:
+            assert isinstance(buf, InMemory)  # the table's on-disk outputs are all staged
             data = buf.reshape(table.shape + var.shape)
             if maskable(var):
                 data = staged_form(data, table_mask(table, var), nc.variables[var.name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,7 @@ class FunctionTable:
         ragged gets its extent variable, which says the cells computed so far have the old
         shape.
         """
+        assert self.spec is not None  # only a table with outputs grows
         old = {v.name: (v, buf) for v, buf in zip(self.spec.variables, self.buffers)}
         done = self.status == COMPUTED  # cells without a value keep the fill
         buffers = []
@@ -143,7 +145,7 @@ class FunctionTable:
         if self.errors:
             self.errors.pop(index, None)
 
-    def putter(self):
+    def putter(self) -> Callable[[int, tuple[Any, ...], float], None]:
         """:meth:`put` for the per-cell hot path: bound to today's buffers (rebind after a
         structure change, as recorders do), a third faster for one output."""
         if len(self.buffers) != 1:
@@ -240,6 +242,7 @@ class FunctionTable:
     def take(self, dim: str, keep: np.ndarray) -> None:
         """Keep only the cells at indices ``keep`` along ``dim`` (in that order)."""
         axis = self.dims.index(dim)
+        shape: list[int] | tuple[int, ...]
         shape = list(self.shape)
         shape[axis] = len(keep)
         shape = tuple(shape)
@@ -319,7 +322,7 @@ class FunctionTable:
 
     def _output_vars(self, copy: bool, mask: bool = True) -> dict[str, xr.Variable]:
         """The outputs as Variables; with ``mask``, int ones with holes as float with NaN."""
-        out = {}
+        out: dict[str, xr.Variable] = {}
         if self.spec is None:
             return out
         for var, buf in zip(self.spec.variables, self.buffers):
@@ -403,7 +406,7 @@ def own_dim_names(ds: xr.Dataset, table: FunctionTable) -> xr.Dataset:
     spec = table.spec
     if spec is None or all(v.named_dims == v.dims for v in spec.variables):
         return ds
-    rename = {}
+    rename: dict[str, str] = {}
     for var in spec.variables:
         for stored, own in zip(var.dims, var.named_dims):
             if stored != own and stored in ds.dims and own not in ds.variables:

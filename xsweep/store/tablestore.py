@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -106,7 +106,9 @@ class TableStore(Store):
             self.layout_changed()
         return table
 
-    def _function_changed(self, table: FunctionTable, fingerprint: str, on_change: str) -> None:
+    def _function_changed(
+        self, table: FunctionTable, fingerprint: str | None, on_change: str
+    ) -> None:
         if on_change == "raise":
             raise FunctionChangedError(
                 f"{self._where()} holds results of {table.key} computed by a different version "
@@ -120,6 +122,7 @@ class TableStore(Store):
                 "its own: ps.sweep(fn, name='...')."
             )
         if on_change == "keep":
+            assert table.fingerprint is not None  # it differs from the new one
             table.history.append(table.fingerprint)
         else:
             table.clear()
@@ -211,7 +214,9 @@ class TableStore(Store):
         self.layout_changed()
 
     # -- reading ------------------------------------------------------------------------------
-    def _stored_cell(self, key, dims, indices) -> tuple[FunctionTable, int] | None:
+    def _stored_cell(
+        self, key: str, dims: tuple[str, ...], indices: Mapping[str, int]
+    ) -> tuple[FunctionTable, int] | None:
         """``(table, flat index)`` of a computed cell of ``key`` over ``dims``, else None."""
         self.reclaim()
         if self.summary_only:
@@ -222,7 +227,9 @@ class TableStore(Store):
         flat = self.grid.flat_index(dims, indices)
         return (table, flat) if table.status[flat] in DONE else None
 
-    def readable(self, key, name, dims, fingerprint) -> FunctionTable | None:
+    def readable(
+        self, key: str, name: str, dims: tuple[str, ...], fingerprint: str | None
+    ) -> FunctionTable | None:
         table = self.tables.get(key)
         if (
             table is None
@@ -234,11 +241,19 @@ class TableStore(Store):
             return None
         return table
 
-    def contains(self, key, dims, fingerprint, indices) -> bool:
+    def contains(
+        self, key: str, dims: tuple[str, ...], fingerprint: str | None, indices: Mapping[str, int]
+    ) -> bool:
         found = self._stored_cell(key, dims, indices)
         return found is not None and found[0].fingerprint in (None, fingerprint)
 
-    def lookup(self, key, dims, fingerprint, indices) -> Any:
+    def lookup(
+        self,
+        key: str,
+        dims: tuple[str, ...],
+        fingerprint: str | None,
+        indices: Mapping[str, int],
+    ) -> Any:
         found = self._stored_cell(key, dims, indices)
         if found is None:
             return NOT_STORED
@@ -248,6 +263,7 @@ class TableStore(Store):
         if table.status[flat] == NO_VALUE:
             return None  # computed: the function returned None
         spec = table.spec
+        assert spec is not None  # a computed cell has outputs
         if not spec.needs_dataset:  # no xarray object for the common kinds
             return spec.rebuild_values(
                 {v.name: buf[flat] for v, buf in zip(spec.variables, table.buffers)}
@@ -282,13 +298,15 @@ class TableStore(Store):
             rows += failed_rows(
                 table.dims,
                 table.status.reshape(table.shape),
-                lambda cell, t=table: self.grid.label(t.dims, cell),
-                lambda flat, cell, t=table: t.errors.get(flat, ""),
+                lambda cell, t=table: self.grid.label(t.dims, cell),  # type: ignore[misc]  # mypy cannot type a lambda with a default
+                lambda flat, cell, t=table: t.errors.get(flat, ""),  # type: ignore[misc]  # mypy cannot type a lambda with a default
                 first={"function": table.name},
             )
         return rows
 
-    def peek(self, key, dims, fingerprint, output=None) -> Peek | None:
+    def peek(
+        self, key: str, dims: tuple[str, ...], fingerprint: str | None, output: str | None = None
+    ) -> Peek | None:
         table = self.tables.get(key)
         if table is None or table.dims != tuple(dims):
             return None
@@ -296,7 +314,7 @@ class TableStore(Store):
             return None  # cells of another version of the code count as not computed
         try:  # no lock: a sweep may be writing (or regridding) this table meanwhile
             status = table.status.reshape(table.shape).copy()
-            numeric = {}
+            numeric: dict[str, Any] = {}  # in-memory buffers
             if table.spec is not None:
                 for var, buf in zip(table.spec.variables, table.buffers):
                     if var.scalar and var.dtype.kind in "biuf" and not is_on_disk(buf):
@@ -575,6 +593,7 @@ def _same_dim(other: tuple[int, xr.Variable | None, str], n: int, coord: Any) ->
     if coord is None:
         return True
     a, b = other[1], coord
+    assert a is not None  # both have a coordinate
     if a.dims != b.dims or _text_or(a.dtype) != _text_or(b.dtype):
         return False
     return bool(np.array_equal(a.values, b.values))

@@ -6,7 +6,7 @@ reads only what the file itself says (the CF flag variables and their attributes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import xarray as xr
@@ -14,6 +14,13 @@ import xarray as xr
 from ..errors import XsweepError
 from ..file_format import MESSAGES_ATTR
 from ..store import STATUS_COLUMNS, failed_rows, status_counts, status_variables, variable_names
+
+if TYPE_CHECKING:  # imported when used
+    import pandas as pd
+    import PIL.Image
+
+    from ..file_format import VariableNames
+    from .widgets import DatasetExplorer
 
 
 @xr.register_dataset_accessor("xsweep")
@@ -144,7 +151,7 @@ class XsweepAccessor:
         """
         return self._variable(function, "seconds")
 
-    def counts(self):
+    def counts(self) -> pd.DataFrame:
         """Counts of not computed, computed and failed cells per function (a DataFrame).
 
         ``computed`` includes the cells whose function returned ``None``, also counted in
@@ -167,7 +174,7 @@ class XsweepAccessor:
         frame.index.name = "function"
         return frame
 
-    def failures(self, function: str | None = None):
+    def failures(self, function: str | None = None) -> pd.DataFrame:
         """The failed cells with their messages (a DataFrame); one function's or all.
 
         Examples
@@ -194,14 +201,19 @@ class XsweepAccessor:
                 codes = self._ds.coords[names.error]
             messages = _messages(self._ds, names, codes)
 
-            def message(flat: int, cell: tuple, codes=codes, messages=messages) -> str:
+            def message(
+                flat: int,
+                cell: tuple,
+                codes: xr.DataArray | None = codes,
+                messages: list[str] = messages,
+            ) -> str:
                 code = int(np.asarray(codes.values)[cell]) if codes is not None else 0
                 return str(messages[code - 1]) if 0 < code <= len(messages) else ""
 
             rows += failed_rows(
-                status.dims,
+                cast(tuple[str, ...], status.dims),  # a results file's: names
                 status.values,
-                lambda cell, status=status: {
+                lambda cell, status=status: {  # type: ignore[misc]  # mypy cannot type a lambda with a default
                     d: status[d].values[i].item() for d, i in zip(status.dims, cell)
                 },
                 message,
@@ -211,7 +223,9 @@ class XsweepAccessor:
             return pd.DataFrame(columns=["function", "error"])
         return pd.DataFrame(rows)
 
-    def montage(self, var: str, row: str | None = None, col: str | None = None, **kwargs: Any):
+    def montage(
+        self, var: str, row: str | None = None, col: str | None = None, **kwargs: Any
+    ) -> PIL.Image.Image:
         """A contact sheet of the image variable ``var``: see :func:`xsweep.montage`.
 
         Examples
@@ -226,7 +240,7 @@ class XsweepAccessor:
 
         return montage(self._ds[var], row=row, col=col, **kwargs)
 
-    def explore(self, var: str | None = None):
+    def explore(self, var: str | None = None) -> DatasetExplorer:
         """Sliders over the parameter dims and the selected cell: see :func:`xsweep.explore`.
 
         Examples
@@ -243,7 +257,7 @@ class XsweepAccessor:
         return DatasetExplorer(self._ds, var)
 
 
-def _messages(ds: xr.Dataset, names, codes) -> list[str]:
+def _messages(ds: xr.Dataset, names: VariableNames, codes: xr.DataArray | None) -> list[str]:
     """The distinct failure messages: a variable in a file, an attribute in a swept Dataset."""
     if names.messages in ds.variables:
         return [str(m) for m in np.asarray(ds[names.messages].values).tolist()]

@@ -17,7 +17,7 @@ import html
 import io
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -141,7 +141,7 @@ class GridView:
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
 
-    def _repr_mimebundle_(self, **kwargs):
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.box._repr_mimebundle_(**kwargs)
 
     # -- looking --------------------------------------------------------------------------
@@ -196,6 +196,10 @@ class GridView:
                 f"choose show='status' or one of {list(outputs)}."
             )
 
+    @overload
+    def _slice(self, array: np.ndarray, held: dict[str, int]) -> np.ndarray: ...
+    @overload
+    def _slice(self, array: np.ndarray | None, held: dict[str, int]) -> np.ndarray | None: ...
     def _slice(self, array: np.ndarray | None, held: dict[str, int]) -> np.ndarray | None:
         """``array`` over (facet, y, x): the held parameters at their current values."""
         if array is None:
@@ -246,8 +250,8 @@ class GridView:
             return [""]
         return [f"{self.facet}={value_label(v)}" for v in self.space[self.facet].values.tolist()]
 
-    def _legend(self, counts: dict[str, int], low, high) -> str:
-        def swatch(color) -> str:
+    def _legend(self, counts: dict[str, int], low: float | None, high: float | None) -> str:
+        def swatch(color: tuple[int, int, int]) -> str:
             return (
                 f'<span style="display:inline-block;width:0.9em;height:0.9em;'
                 f'background:rgb{color};margin:0 0.3em 0 0.8em"></span>'
@@ -277,7 +281,9 @@ class GridView:
             axes += f"; colour: {html.escape(self.show)}{scale} (viridis)"
         return f"<small>{axes}<br>{' '.join(parts)}</small>"
 
-    def _show_cell(self, status: np.ndarray, message_of, held: dict[str, int]) -> None:
+    def _show_cell(
+        self, status: np.ndarray, message_of: Callable[[dict[str, int]], str], held: dict[str, int]
+    ) -> None:
         f, yi, xi = self._picked()
         code = int(status[f, yi, xi])
         values = {d: self.pick[d].value for d in self.pick}
@@ -323,7 +329,9 @@ class GridView:
         self.box.close()
 
 
-def _choose_axes(dims: list[str], x, y, facet) -> tuple[str, str | None, str | None]:
+def _choose_axes(
+    dims: list[str], x: str | None, y: str | None, facet: str | None
+) -> tuple[str, str | None, str | None]:
     """The map's axes: the last parameter across, the one before down, the one before that
     in panels, unless chosen; errors list the valid choices."""
     for name, value in (("x", x), ("y", y), ("facet", facet)):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from ..file_format import DTYPE_ATTR
 from ..outputs.images import ImageArray
+
+if TYPE_CHECKING:  # imported when a montage is made
+    import PIL.Image
 
 
 def figure_to_array(fig: Any = None, *, close: bool = True) -> ImageArray:
@@ -69,7 +72,7 @@ def montage(
     label: bool = True,
     pad: int = 4,
     background: int = 255,
-):
+) -> PIL.Image.Image:
     """Lay image cells out as one contact sheet, labelled with their parameter values.
 
     Parameters

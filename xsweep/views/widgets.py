@@ -12,6 +12,7 @@ import html
 import io
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +24,13 @@ from ..file_format import is_bookkeeping
 from .plotting import holds_pixels
 
 if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.figure
+
     from ..parameters.parameter import Parameter
     from ..space.parameter_space import ParameterSpace
 
 
-def require_ipywidgets():
+def require_ipywidgets() -> types.ModuleType:
     """The ipywidgets module, or an ``XsweepError`` saying how to install it."""
     try:
         import ipywidgets
@@ -47,7 +50,7 @@ def value_label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def parameter_widget(p: Parameter):
+def parameter_widget(p: Parameter) -> Any:
     """The control that fits ``p``, kept in sync with ``p.value`` both ways.
 
     Numbers get a selection slider over the values (ints stay ints), strings a dropdown (or
@@ -105,7 +108,7 @@ def parameter_widget(p: Parameter):
     return control
 
 
-def space_widgets(space: ParameterSpace, names: list[str] | None = None):
+def space_widgets(space: ParameterSpace, names: list[str] | None = None) -> Any:
     """A box with one control per parameter (all, or ``names``).
 
     Examples
@@ -134,7 +137,7 @@ def _png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _figure_png(fig) -> bytes:
+def _figure_png(fig: matplotlib.figure.Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     import matplotlib.pyplot as plt
@@ -165,7 +168,7 @@ def _plot_png(da: xr.DataArray) -> bytes:
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(5, 3.5), dpi=80)
-    da.plot()
+    da.plot()  # type: ignore[call-arg]  # xarray's plot accessor: mypy misreads its __call__
     return _figure_png(fig)
 
 
@@ -200,7 +203,7 @@ def render(value: Any) -> tuple[str, Any]:
     return "html", f"<pre>{html.escape(_text(value))}</pre>"
 
 
-def place(kind: str, data: Any, image, text, area) -> None:
+def place(kind: str, data: Any, image: Any, text: Any, area: Any) -> None:
     """Show what :func:`render` gave in ``area``: the ``image`` widget or the ``text`` one."""
     if kind == "png":
         image.value = data
@@ -243,7 +246,7 @@ class _View:
         for control in controls.values():
             control.observe(lambda change: self.refresh(), names="value")
 
-    def _repr_mimebundle_(self, **kwargs):
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.box._repr_mimebundle_(**kwargs)
 
     def _current(self) -> dict[str, Any]:
@@ -391,9 +394,9 @@ def _param_dims(ds: xr.Dataset) -> list[str]:
     dims: list[str] = []
     for name in ds.variables:  # coordinates of a swept Dataset, variables of a file
         if "flag_meanings" in ds[name].attrs and ds[name].dims:
-            dims += [d for d in ds[name].dims if d not in dims]
+            dims += [str(d) for d in ds[name].dims if d not in dims]
     if not dims:
-        dims = [d for d in ds.dims if d in ds.coords and ds[d].size > 1]
+        dims = [str(d) for d in ds.dims if d in ds.coords and ds[d].size > 1]
     return dims
 
 
