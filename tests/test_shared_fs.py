@@ -114,6 +114,13 @@ def start_in_child(tmp_path: Path, path: Path, name: str, host=None, cells=10, d
     return proc, json.loads(ready.read_text())
 
 
+def wait_for_calls(tmp_path: Path, n: int, timeout: float = 60) -> None:
+    """Wait until the writers have started ``n`` cells (a loaded machine may be slow)."""
+    deadline = time.monotonic() + timeout
+    while len(calls(tmp_path)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def kill(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -353,6 +360,7 @@ def test_two_hosts_with_a_lock_file_a_dead_holder_elsewhere_is_never_broken(tmp_
         named = f"process {holder['pid']} on host node-a, not on this host (node-b)"
         assert named in out["message"]
     finally:
+        wait_for_calls(tmp_path, 2)  # a cell done, one in flight: a resume has work to skip
         kill(first)
     done_before = len(calls(tmp_path))
     # node-a's writer is dead, but node-b cannot know that: still refused, with the way out
@@ -375,6 +383,7 @@ def test_two_hosts_with_flock_a_dead_holder_elsewhere_is_released_by_the_kernel(
         assert out.get("error") == "StoreLockedError", (out, err)
         assert f"process {holder['pid']} on host node-a" in out["message"]
     finally:
+        wait_for_calls(tmp_path, 2)  # a cell done, one in flight: a resume has work to skip
         kill(first)
     done_before = len(calls(tmp_path))
     # One kernel holds every flock here: it dropped node-a's with its process
