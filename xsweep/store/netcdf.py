@@ -20,8 +20,9 @@ How the NetCDF store keeps every computed cell through any interruption:
 * Opening replays the journal onto the file when both belong to the same snapshot generation.
 * A sweep's returned Dataset is the caller's: big results are handed over rather than copied,
   and the store reads them back from the file if it needs them again (``result``).
-* ``<file>.lock`` (an ``flock``) admits one writer at a time; the kernel drops it when its
-  holder dies, so a dead holder's lock is taken over.
+* ``<file>.lock`` admits one writer at a time: an ``flock``, which the kernel drops when its
+  holder dies, so a dead holder's lock is taken over; where ``flock`` is refused or works
+  only within one machine (NFS, Lustre), a lock file naming its holder (:mod:`.locking`).
 
 The store is its tables (:class:`~xsweep.store.tablestore.TableStore`, as the in-memory
 store) plus the file's lifecycle, one :class:`~xsweep.store.results_file.ResultsFile`: which
