@@ -198,6 +198,21 @@ def test_an_unknown_on_conflict_is_refused_before_anything_is_read(tmp_path):
     assert not (tmp_path / "out.nc").exists()
 
 
+@pytest.mark.parametrize(
+    "as_given", [str, os.fsencode, lambda path: path], ids=["str", "bytes", "Path"]
+)
+def test_one_path_instead_of_a_list_is_refused_with_the_way_out(tmp_path, as_given):
+    # A str is a Sequence too: iterated, it would be one "file" per character.
+    path = cache(tmp_path / "r.nc")
+    out = tmp_path / "all.nc"
+    with pytest.raises(xs.StoreError, match=r"list of paths, e\.g\. \[path\]") as caught:
+        xs.merge_stores(as_given(tmp_path / "r.nc"), out)
+    assert path in str(caught.value) and "nothing was read or written" in str(caught.value)
+    assert not out.exists()
+    with xr.open_dataset(xs.merge_stores([path], out)) as ds:  # the way out the error names
+        assert (ds["model_status"] == 1).all()
+
+
 def test_an_existing_output_file_is_never_overwritten(tmp_path):
     path = cache(tmp_path / "r.nc")
     out = tmp_path / "all.nc"

@@ -115,13 +115,13 @@ def check_goal(
         )
         if not ok or not math.isfinite(tolerance) or tolerance < 0:
             raise SweepError(f"tolerance must be a number >= 0 or None, not {tolerance!r:.60}.")
-    for name, value, whole in (
+    for name, limit, whole in (
         ("max_cells", max_cells, True),
         ("max_seconds", max_seconds, False),
         ("per_round", per_round, True),
     ):
-        if value is not None:
-            _number(name, value, whole=whole)
+        if limit is not None:
+            _number(name, limit, whole=whole)
     if max_cells is None and max_seconds is None and tolerance is None:
         raise SweepError(
             "ps.refine needs a goal to stop at: max_cells=... (the most cells the grid may "

@@ -67,7 +67,7 @@ class Observed:
                 )
             values = np.asarray(var.values, dtype=np.float64)
             return np.where(status == COMPUTED, values, np.nan)
-        return self._reduced_values(ds, var, status)
+        return self._reduced_values(ds, var, status, self.reduce)
 
     def _choose(self, ds: xr.Dataset) -> str:
         outputs = [str(v) for v in ds.data_vars]
@@ -87,7 +87,13 @@ class Observed:
             else f"{self.name} has no output to refine by (every cell returned None or failed)."
         )
 
-    def _reduced_values(self, ds: xr.Dataset, var: xr.DataArray, status: np.ndarray):
+    def _reduced_values(
+        self,
+        ds: xr.Dataset,
+        var: xr.DataArray,
+        status: np.ndarray,
+        reduce: Callable[[Any], Any],
+    ) -> np.ndarray:
         """``reduce`` of each computed cell, each cell reduced once across rounds."""
         dims = self.dims(ds)
         coords = [ds[d].values.tolist() for d in dims]
@@ -97,15 +103,21 @@ class Observed:
             key = tuple(c[i] for c, i in zip(coords, cell))
             value = self._reduced.get(key)
             if value is None:
-                value = self._reduce_cell(np.asarray(data[tuple(cell)].values), dims, key)
+                value = self._reduce_cell(reduce, np.asarray(data[tuple(cell)].values), dims, key)
                 self._reduced[key] = value
             out[cell] = value
         return out
 
-    def _reduce_cell(self, value: np.ndarray, dims: tuple[str, ...], key: tuple) -> float:
+    def _reduce_cell(
+        self,
+        reduce: Callable[[Any], Any],
+        value: np.ndarray,
+        dims: tuple[str, ...],
+        key: tuple,
+    ) -> float:
         where = ", ".join(f"{d}={v!r}" for d, v in zip(dims, key))
         try:
-            reduced = self.reduce(value)
+            reduced = reduce(value)
             number = float(reduced)
         except Exception as exc:
             raise SweepError(

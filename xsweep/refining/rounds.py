@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..file_format import refinement_round_name
-from .choice import RefinedAxis, choose
+from .choice import Choice, RefinedAxis, choose
 from .goal import RefineGoal, RoundReport
 from .losses import interval_losses
 from .observed import Observed
@@ -67,7 +67,7 @@ def _judge(
     along: Sequence[str],
     spans: Mapping[str, float],
     min_cells: int,
-):
+) -> tuple[Choice, int]:
     """The next round's values (a :class:`~xsweep.refining.choice.Choice`) and the grid's size."""
     y = observed.read(ds)
     dims = observed.dims(ds)

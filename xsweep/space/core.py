@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -197,7 +197,8 @@ class SpaceCore:
         remembered = ("name", "set_values", "depends_on", "version")
         self._remember(fn, **{k: options[k] for k in remembered if k in options})
         self._binding(fn, computing=True)  # refused here, not later from job.result()
-        name = options.get("name") or getattr(fn, "__name__", "sweep")
+        # _remember refused a name= that is not a str; a function's __name__ is one
+        name = cast(str, options.get("name") or getattr(fn, "__name__", "sweep"))
         job = jobs.SweepJob(name, lambda: verb(fn, **options))
         self._jobs.append(job)
         return job

@@ -220,12 +220,12 @@ version, name, set_values, depends_on, order, lazy
                 ),
             )
         except KeyboardInterrupt:
-            if owned:
+            if owned and pool is not None:  # owned: made here
                 stop_pool(pool)
             raise
         finally:
             self._refining.release()
-            if owned:
+            if owned and pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         if failed:
             warnings.warn(
@@ -283,7 +283,9 @@ version, name, set_values, depends_on, order, lazy
         rounds = SpaceRounds(self, fn, binding, retry_failed, options)
         spans = {}
         for p in refined:
-            low, high = self._params[p].bounds
+            bounds = self._params[p].bounds
+            assert bounds is not None  # _refined refused a parameter without bounds
+            low, high = bounds
             spans[p] = float(high - low)
         seconds = goal.max_seconds
         deadline = time.monotonic() + seconds if seconds is not None else math.inf
@@ -406,13 +408,17 @@ class SpaceRounds:
         # so that each slab is computed in the order asked for (order="spread": coarse
         # first). Each sweep gives the Dataset of the whole grid.
         computed = failed = 0
+        stopped = False
+        latest: xr.Dataset | None = None
         for param, values in added.items():
             cells = {param: values.tolist()}
-            swept, ds = space._sweep_cells(fn, retry_failed=False, cells=cells, **options)
+            swept, latest = space._sweep_cells(fn, retry_failed=False, cells=cells, **options)
             computed, failed = computed + swept.counts.computed, failed + swept.counts.failed
-            if swept.counts.stopped:
+            stopped = swept.counts.stopped
+            if stopped:
                 break
-        return computed, failed, swept.counts.stopped, ds
+        assert latest is not None, "a round adds values (run_rounds stops when none are chosen)"
+        return computed, failed, stopped, latest
 
     def grow(self, added: Mapping[str, np.ndarray], number: int) -> None:
         """Add ``added`` to the parameters as round ``number``; the store grows at once."""

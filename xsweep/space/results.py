@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import xarray as xr
 
@@ -30,6 +31,8 @@ from ..running.cells import CellPlan, cells_to_compute
 from ..running.sink import SweepOptions, SweepReport
 from ..store import Grid, MemoryStore, NetCDFStore, Store
 from ..store.table import own_dim_names
+
+StoreT = TypeVar("StoreT", bound=Store)
 
 
 class Results:
@@ -125,7 +128,7 @@ class Results:
         finally:
             self._kept.discard(key)
 
-    def _following(self, store: Store) -> Store:
+    def _following(self, store: StoreT) -> StoreT:
         store.follow(self._grid())
         return store
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import netCDF4
 import numpy as np
 
 from ..text import MAX_NAME_BYTES
@@ -98,8 +99,12 @@ def text_layout(shape: tuple[int, ...], width: int, unlimited: bool = False) -> 
 
 
 def create_text(
-    nc, name: str, dims: tuple[str, ...], strings: np.ndarray, taken: Iterable[str]
-) -> tuple[Any, int]:
+    nc: netCDF4.Dataset,
+    name: str,
+    dims: tuple[str, ...],
+    strings: np.ndarray,
+    taken: Iterable[str],
+) -> tuple[netCDF4.Variable, int]:
     """Define text variable ``name`` over ``dims`` for ``strings``; returns it and its width.
 
     Its values are written by :func:`write_text`; ``taken``: the names the file uses.
@@ -114,7 +119,7 @@ def create_text(
     return var, width
 
 
-def write_text(var, strings: np.ndarray, width: int) -> None:
+def write_text(var: netCDF4.Variable, strings: np.ndarray, width: int) -> None:
     """Write ``strings`` into char variable ``var``, a block of about ``COPY_BYTES`` at a time."""
     var.set_auto_chartostring(False)
     if strings.ndim == 0:
@@ -133,18 +138,18 @@ def _chars(strings: np.ndarray, width: int) -> np.ndarray:
     return encoded.view("S1").reshape((*strings.shape, width))
 
 
-def is_text(var) -> bool:
+def is_text(var: netCDF4.Variable) -> bool:
     """Whether netCDF4 variable ``var`` is text stored as a char array (:func:`create_text`)."""
     return var.dtype == np.dtype("S1") and ENCODING[0] in var.ncattrs()
 
 
-def own_dims(var) -> tuple[str, ...]:
+def own_dims(var: netCDF4.Variable) -> tuple[str, ...]:
     """The dims of the values of netCDF4 variable ``var``: without a text's string length."""
     dims = tuple(var.dimensions)
     return dims[:-1] if is_text(var) else dims
 
 
-def read_text(var) -> np.ndarray:
+def read_text(var: netCDF4.Variable) -> np.ndarray:
     """The strings of text variable ``var`` (a char array or ``NC_STRING``), as ``str``."""
     if not is_text(var):
         return np.asarray(var[...]).astype(str)

@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from ..errors import StoreError
 from ..file_format import FORMAT_ATTR, PARAMETERS_ATTR
@@ -133,7 +134,7 @@ def zarr_contains_error() -> type[Exception]:
     return FileExistsError
 
 
-def _grid_dims(ds) -> set[str]:
+def _grid_dims(ds: xr.Dataset) -> set[str]:
     """The parameter dims of a results file (its ``xsweep_parameters``)."""
     import json
 

@@ -84,6 +84,12 @@ def merge_stores(
     """
     if on_conflict not in ("raise", "first", "last"):
         raise StoreError(f"on_conflict={on_conflict!r} is not one of ['raise', 'first', 'last'].")
+    if isinstance(paths, (str, bytes, os.PathLike)):  # a str is a Sequence: of its characters
+        raise StoreError(
+            f"merge_stores takes a list of paths, not one path ({os.fsdecode(paths)!r:.200}); "
+            f"nothing was read or written. Pass a list of paths, e.g. [path]: "
+            f"xs.merge_stores([{os.fsdecode(paths)!r:.200}], out)."
+        )
     if len(paths) < 1:
         raise StoreError("merge_stores needs at least one input file.")
     out = os.path.abspath(os.fspath(out))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -71,7 +73,7 @@ def _create(
     *,
     coord: bool = False,
     fill: Any = None,
-    taken: set[str] = frozenset(),
+    taken: AbstractSet[str] = frozenset(),
 ) -> None:
     """Create one variable, keeping its dtype exactly; queue its write.
 
@@ -171,7 +173,7 @@ def write_file(
     return None
 
 
-def file_names(grid: Grid, tables) -> set[str]:
+def file_names(grid: Grid, tables: Iterable[FunctionTable]) -> set[str]:
     """Every variable and dim name a file of ``grid`` and ``tables`` uses, but text's."""
     names = set(grid)
     names.update(refinement_round_name(name) for name in grid if name in grid.rounds)
@@ -206,7 +208,7 @@ def _write_table(
     later: list,
     stage: StagePlan | None = None,
     rounds: dict[str, str] | None = None,
-    taken: set[str] = frozenset(),
+    taken: AbstractSet[str] = frozenset(),
 ) -> None:
     if table.spec is not None:
         for var, buf in zip(table.spec.variables, table.buffers):
@@ -263,17 +265,18 @@ def _write_table(
 
 
 def _write_bookkeeping(
-    nc,
+    nc: netCDF4.Dataset,
     table: FunctionTable,
     later: list,
     stage: StagePlan | None,
     rounds: dict[str, str] | None,
-    taken: set[str],
+    taken: AbstractSet[str],
 ) -> None:
     """A table's status, timings and errors (its messages too, unless staged)."""
     shape = table.shape
     status_attrs = table.status_attrs(file=True)
-    aux = [rounds[d] for d in table.dims if d in (rounds or {})]
+    known = rounds or {}
+    aux = [known[d] for d in table.dims if d in known]
     if aux:
         status_attrs["coordinates"] = " ".join(aux)
     _create(nc, table.names.status, table.dims, table.status.reshape(shape), status_attrs, later)
@@ -286,7 +289,11 @@ def _write_bookkeeping(
 
 
 def _create_messages(
-    nc, table: FunctionTable, messages: list[str], later: list, taken: set[str]
+    nc: netCDF4.Dataset,
+    table: FunctionTable,
+    messages: list[str],
+    later: list,
+    taken: AbstractSet[str],
 ) -> None:
     nc.createDimension(table.names.message_dim, len(messages) or None)
     _create(
@@ -300,7 +307,7 @@ def _create_messages(
     )
 
 
-def write_text_late(nc, table: FunctionTable, messages: list[str]) -> None:
+def write_text_late(nc: netCDF4.Dataset, table: FunctionTable, messages: list[str]) -> None:
     """Define and write the text of a staged ``table`` (outputs, messages) into open ``nc``.
 
     A char array's width is that of its longest value, known only once the sweep is done;

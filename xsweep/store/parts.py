@@ -33,7 +33,7 @@ from ..file_format import (
 )
 
 if TYPE_CHECKING:  # annotations only: stores import this module
-    from .tablestore import TableStore
+    from .netcdf import NetCDFStore
 
 #: The most parts a record may name: more than any job array (SLURM's own limit is a few
 #: million at most, and sites set ~1,000-10,000); a larger ``n`` in a file is not ours.
@@ -437,7 +437,7 @@ class PartsReport:
         return "\n".join(line for g in self.groups for line in g.lines(problems_only))
 
 
-def parts_report(stores: Sequence[TableStore]) -> PartsReport:
+def parts_report(stores: Sequence[NetCDFStore]) -> PartsReport:
     """Per function and per ``n``: the parts the opened files hold and what each lacks.
 
     A cell counts as done when *any* of the files computed it (a part resubmitted into
@@ -476,7 +476,7 @@ def parts_report(stores: Sequence[TableStore]) -> PartsReport:
     return PartsReport(groups)
 
 
-def _function_groups(key: str, stores: Sequence[TableStore]) -> list[PartsGroup]:
+def _function_groups(key: str, stores: Sequence[NetCDFStore]) -> list[PartsGroup]:
     """The groups of function ``key``'s parts over the files ``stores``."""
     holders = [(store, store.tables[key]) for store in stores if key in store.tables]
     recorded = [(s, t) for s, t in holders if t.part is not None]
@@ -499,6 +499,7 @@ def _function_groups(key: str, stores: Sequence[TableStore]) -> list[PartsGroup]
         if sorted(table.dims) != sorted(dims):
             continue
         record = table.part
+        assert record is not None  # recorded: the tables with a part record
         cells = tuple(union.mapped(store, table, a).tobytes() for a in range(len(dims)))
         ident = (record.n, table.dims, cells)
         if ident not in groups:

@@ -17,13 +17,16 @@ import dataclasses
 import json
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from ..file_format import PARAMETERS_ATTR
 from .bigcells import BIG_CELL_BYTES
+
+if TYPE_CHECKING:  # the cloud extra, imported where used
+    from obspec_utils.registry import ObjectStoreRegistry
 
 #: HDF5 and netCDF-4 bookkeeping attributes, which are not the variable's own.
 _INTERNAL_ATTRS = {
@@ -101,7 +104,7 @@ def open_virtual(path_or_url: str | os.PathLike, registry: Any = None) -> xr.Dat
     return vds
 
 
-def _string_variables(url: str, registry) -> dict[str, xr.Variable]:
+def _string_variables(url: str, registry: ObjectStoreRegistry) -> dict[str, xr.Variable]:
     """The variable-length string variables of the file at ``url``, read."""
     import h5py
     from obspec_utils.readers import BlockStoreReader
