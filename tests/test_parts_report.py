@@ -430,3 +430,16 @@ def test_info_and_failures_give_json_for_scripts(tmp_path):
         "parts": [{"part": 1, "cells": 6, "not_computed": 3, "failed": 0, "complete": False}],
     }
     assert json.loads(xsweep("failures", "--json", path).stdout) == []
+
+
+def test_check_parts_given_one_path_says_to_pass_a_list_and_the_list_works(tmp_path):
+    ps = xs.ParameterSpace([xs.Parameter("a", values=list(range(4)))])
+    path = tmp_path / "part0.nc"
+    ps.enable_cache(path)
+    ps.sweep(lambda a: a, name="same", part=(0, 2), progress=False)
+    ps.disable_cache()
+    for one in (str(path), path):
+        with pytest.raises(xs.StoreError, match=r"not one path .*check_parts\(\["):
+            xs.check_parts(one)
+    report = xs.check_parts([path])  # the way out the message gives
+    assert not report.complete and report.groups[0].resubmit == [1]

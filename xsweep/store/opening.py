@@ -78,6 +78,11 @@ def check_parts(paths: Sequence[str | os.PathLike[str]]) -> PartsReport:
     >>> group.resubmit
     [2]
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):  # a str is a Sequence: of its characters
+        raise StoreError(
+            f"check_parts takes a list of paths, not one path ({os.fsdecode(paths)!r:.200}). "
+            f"Pass a list of paths, e.g. xs.check_parts([{os.fsdecode(paths)!r:.200}])."
+        )
     stores = [open_store(os.fspath(p), outputs=False) for p in paths]
     try:
         return parts_report(stores)
