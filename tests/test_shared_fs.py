@@ -108,8 +108,9 @@ def start_in_child(tmp_path: Path, path: Path, name: str, host=None, cells=10, d
     deadline = time.monotonic() + 60
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
+            out, err = proc.communicate() if proc.poll() is not None else ("", "")
             kill(proc)
-            pytest.fail(f"the writer {name} never started its sweep:\n{proc.stderr.read()}")
+            pytest.fail(f"the writer {name} never started its sweep:\n{out}\n{err}")
         time.sleep(0.05)
     return proc, json.loads(ready.read_text())
 
@@ -196,8 +197,8 @@ def test_hdf5_reads_its_locking_setting_once_when_it_starts(tmp_path, mount):
 @pytest.mark.parametrize("code", ["ENOLCK", "ENOSYS", "EOPNOTSUPP"])
 def test_a_sweep_killed_then_resumed_and_read_where_locks_are_refused(tmp_path, mount, code):
     path = mount(code) / "results.nc"
-    rc, _, err = sweep_in_child(tmp_path, path, env=child_env(tmp_path, XS_KILL_AT="5"))
-    assert rc == -signal.SIGKILL, err
+    rc, out, err = sweep_in_child(tmp_path, path, env=child_env(tmp_path, XS_KILL_AT="5"))
+    assert rc == -signal.SIGKILL, (out, err)
     assert calls(tmp_path) == [0, 1, 2, 3, 4]
     lock = json.loads(Path(f"{path}.lock").read_text())  # a lock file: flock is refused
     assert lock["kind"] == "file" and lock["host"] == socket.gethostname()
@@ -408,3 +409,13 @@ def test_mount_options_that_make_flock_local_to_one_machine_are_recognised(tmp_p
     assert node_local_flock(store, lustre) is None
     other_dev = "42 25 999:999 / /x rw - lustre mgs@tcp:/fs rw,localflock\n"
     assert node_local_flock(store, other_dev) is None
+
+
+def test_importing_xsweep_does_not_start_hdf5():
+    """HDF5 reads HDF5_USE_FILE_LOCKING once, when netCDF4 is imported: xsweep must import it
+    only when it opens a store (hdf5_locking decides how), never at ``import xsweep``."""
+    code = "import sys, xsweep; print(sorted(m for m in sys.modules if m.startswith('netCDF4')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -18,13 +18,15 @@ scale, which VirtualiZarr misreads (see ``docs/sharing.md``). Files written befo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import netCDF4
 import numpy as np
 
 from ..text import MAX_NAME_BYTES
 from .cells import COPY_BYTES
+
+if TYPE_CHECKING:  # only for annotations: importing netCDF4 starts HDF5 (see hdf5_locking)
+    import netCDF4
 
 #: The attribute that marks a char array as text, and its value.
 ENCODING = ("_Encoding", "utf-8")
