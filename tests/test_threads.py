@@ -315,6 +315,32 @@ def test_a_finalizer_never_waits_for_the_lock(tmp_path):
     assert not nc.isopen()  # closed when the holder released the lock
 
 
+def test_a_failed_try_for_the_lock_holds_no_part_of_it():
+    from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK
+
+    # Another thread inside netCDF holds the part taken last; a finalizer's try (close_soon)
+    # gets the first part, fails on that one, and must give the first back.
+    first, last = NC_LOCK.inner.locks[0], NC_LOCK.inner.locks[-1]  # in the order taken
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with last:
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(30)
+    try:
+        assert NC_LOCK.acquire(blocking=False) is False
+        assert not first.locked()
+    finally:
+        release.set()
+        holder.join(30)
+    with NC_LOCK:  # and it is free for the next one
+        assert HDF5_LOCK.locked() and NETCDFC_LOCK.locked()
+
+
 COLLECTED_INSIDE_A_READ = """
 import gc, os, sys, threading
 import xarray as xr
