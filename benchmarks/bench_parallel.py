@@ -246,7 +246,7 @@ def main(argv=None):
         results.append(ok)
         cluster, client, startup = start_dask()
         if client is None:
-            print("\nc. skipped: dask.distributed is not installed (pip install 'xsweep[dask]')")
+            print("\nc. skipped: dask.distributed is not installed (pip install 'xsweep-nc[dask]')")
         else:
             bench_dask(client, startup, folder, 100, repeats, serial_best)
         bench_task_cost(pool, client, 40 if quick else 200, 1 if quick else 3)

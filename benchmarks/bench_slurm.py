@@ -5,7 +5,7 @@ The same cached sweep of cheap cells (``a * b``) and of cells that sleep 50 ms, 
 the best of ``--repeats`` runs each. Printed: microseconds per cell, and the SLURM/pool ratio.
 Start-up is excluded and printed separately (submitting the jobs, the workers joining).
 
-Needs the test cluster (``bash tests/cluster/slurm_up.sh``; root) and ``xsweep[hpc]``.
+Needs the test cluster (``bash tests/cluster/slurm_up.sh``; root) and ``xsweep-nc[hpc]``.
 Run:  SLURM_CONF=/tmp/xsweep-slurm/slurm.conf python benchmarks/bench_slurm.py [--repeats N]
 """
 

@@ -11,12 +11,19 @@ import sys
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import xsweep as xs
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+if str(HELPERS) not in sys.path:
+    sys.path.insert(0, str(HELPERS))
+
+from interrupts import ctrl_c_raises  # noqa: E402
 
 SIM = textwrap.dedent(
     """
@@ -357,8 +364,8 @@ def test_ctrl_c_kills_the_running_program(sim, tmp_path):
             time.sleep(0.01)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_raises(), pytest.raises(KeyboardInterrupt):
+        threading.Thread(target=interrupt, daemon=True).start()
         xs.ParameterSpace([xs.Parameter("n", values=[1])]).sweep(fn)
     pid = int((tmp_path / "long" / "pid").read_text())
     assert not _alive(pid)

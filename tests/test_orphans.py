@@ -25,6 +25,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+HELPERS = Path(__file__).resolve().parent / "helpers"
+if str(HELPERS) not in sys.path:
+    sys.path.insert(0, str(HELPERS))
+
+from interrupts import CHILD_CTRL_C  # noqa: E402
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads process states from /proc"
 )
@@ -91,6 +97,7 @@ class Driver:
         self.log = tmp_path / "cells.log"
         self.stderr = open(tmp_path / "driver.err", "wb")
         code = (
+            f"{CHILD_CTRL_C}; "  # test_ctrl_c_still_stops_the_workers interrupts it
             f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
             f"import orphan_cells; orphan_cells.main({str(self.cache)!r}, {start_method!r})"
         )

@@ -21,6 +21,7 @@ if str(HELPERS) not in sys.path:
     sys.path.insert(0, str(HELPERS))
 
 from guards import HANG, hang_guard  # noqa: E402
+from interrupts import CHILD_CTRL_C  # noqa: E402
 
 
 def make_space(n=6):
@@ -211,7 +212,7 @@ def test_bad_executor_arguments():
         ps.sweep(lambda a: a, executor="processes")
 
 
-SLOW_SWEEP_CHILD = textwrap.dedent(
+SLOW_SWEEP_CHILD = CHILD_CTRL_C + textwrap.dedent(
     """
     import os, sys, time
     import xsweep as xs

@@ -315,6 +315,69 @@ def test_a_finalizer_never_waits_for_the_lock(tmp_path):
     assert not nc.isopen()  # closed when the holder released the lock
 
 
+def test_a_failed_try_for_the_lock_holds_no_part_of_it():
+    from xarray.backends.locks import HDF5_LOCK, NETCDFC_LOCK
+
+    # Another thread inside netCDF holds the part taken last; a finalizer's try (close_soon)
+    # gets the first part, fails on that one, and must give the first back.
+    first, last = NC_LOCK.inner.locks[0], NC_LOCK.inner.locks[-1]  # in the order taken
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with last:
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(30)
+    try:
+        assert NC_LOCK.acquire(blocking=False) is False
+        assert not first.locked()
+    finally:
+        release.set()
+        holder.join(30)
+    with NC_LOCK:  # and it is free for the next one
+        assert HDF5_LOCK.locked() and NETCDFC_LOCK.locked()
+
+
+COLLECTED_INSIDE_A_READ = """
+import gc, os, sys, threading
+import xarray as xr
+import xsweep as xs
+from xarray.backends.locks import HDF5_LOCK
+path = os.path.join(sys.argv[1], "r.nc")
+
+def double(a):
+    return a * 2
+
+def scenario():
+    ps = xs.ParameterSpace([xs.Parameter("a", values=[1, 2])])
+    ps.enable_cache(path)
+    ps.run_process(double, a=1)  # only the journal holds it
+    ps.cycle = ps  # freed by the cyclic garbage collector only
+    del ps
+    with HDF5_LOCK:  # as inside a plain xr.open_dataset read, in this thread
+        gc.collect()
+    with xs.open_dataset(path):  # the next release of the lock closes the store: published
+        pass
+    with xr.open_dataset(path) as ds:
+        assert ds["double"].sel(a=1).item() == 2 and not os.path.exists(path + ".journal")
+    print("ok")
+
+thread = threading.Thread(target=scenario, daemon=True)
+thread.start()
+thread.join(60)
+assert not thread.is_alive(), "collected inside a read, the space waited for the lock forever"
+"""
+
+
+def test_a_cached_space_collected_inside_a_read_never_waits_for_the_lock(tmp_path):
+    # A space in a reference cycle is freed whenever the collector runs, also inside
+    # xarray's read of another file: closing its store there used to deadlock the thread.
+    assert "ok" in run_child(COLLECTED_INSIDE_A_READ, tmp_path / "child")
+
+
 def test_the_lock_pickles_to_this_processes_lock(tmp_path):
     import pickle
 

@@ -7,7 +7,7 @@ It installs nothing. It needs:
 - Debian's ``chromium`` (``/usr/bin/chromium``) and ``chromium-driver``
   (``/usr/bin/chromedriver``);
 - in the Python that runs this script, with xsweep importable: ``selenium``, ``voila`` and
-  ``ipywidgets`` (``pip install selenium voila 'xsweep[notebook]'``).
+  ``ipywidgets`` (``pip install selenium voila 'xsweep-nc[notebook]'``).
 
 What it does:
 
@@ -143,7 +143,7 @@ def check_prerequisites(chromium: str, chromedriver: str) -> None:
     for module, pip_name in (
         ("selenium", "selenium"),
         ("voila", "voila"),
-        ("ipywidgets", "'xsweep[notebook]'"),
+        ("ipywidgets", "'xsweep-nc[notebook]'"),
         ("xsweep", "-e . (from the repository root)"),
     ):
         try:

@@ -25,7 +25,7 @@ from .conftest import run
 # Importing dask_jobqueue sets SIGINT to sys.exit for the whole process (its runner module):
 # Ctrl-C would then raise SystemExit, not KeyboardInterrupt. Put the handler back.
 _sigint = signal.getsignal(signal.SIGINT)
-pytest.importorskip("dask_jobqueue", reason="the hpc extra: pip install 'xsweep[hpc]'")
+pytest.importorskip("dask_jobqueue", reason="the hpc extra: pip install 'xsweep-nc[hpc]'")
 signal.signal(signal.SIGINT, _sigint)
 
 

@@ -645,7 +645,7 @@ class Parameter:
         """A notebook control for this parameter, synced with ``.value`` both ways.
 
         A selection slider for numbers, a dropdown or toggle buttons for strings, a checkbox
-        for bools (needs ``pip install 'xsweep[notebook]'``); see
+        for bools (needs ``pip install 'xsweep-nc[notebook]'``); see
         :func:`xsweep.views.widgets.parameter_widget`.
 
         Examples

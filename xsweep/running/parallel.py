@@ -156,7 +156,7 @@ def ship(fn: Callable[..., Any]) -> bytes:
         return pickler.dumps(fn)
     except Exception as exc:
         hint = (
-            "Install cloudpickle (pip install 'xsweep[dask]') so that closures, lambdas and "
+            "Install cloudpickle (pip install 'xsweep-nc[dask]') so that closures, lambdas and "
             "notebook functions can be sent. "
             if pickler is pickle
             else ""

@@ -30,6 +30,7 @@ from ..functions.binding import Binding
 from ..running.cells import CellPlan, cells_to_compute
 from ..running.sink import SweepOptions, SweepReport
 from ..store import Grid, MemoryStore, NetCDFStore, Store
+from ..store.nclock import close_soon
 from ..store.table import own_dim_names
 
 StoreT = TypeVar("StoreT", bound=Store)
@@ -77,12 +78,16 @@ class Results:
         """Make ``store`` the cache; it is closed when ``owner`` is collected or on disable."""
         self.disable()
         self.cache = store
-        self._finalizer = weakref.finalize(owner, store.close)
+        # The garbage collector may free the owner inside a netCDF read of this very thread
+        # (a plain xr.open_dataset holds xarray's half of the lock), where waiting for the
+        # lock would never end: the store is then closed at the lock's next release.
+        self._finalizer = weakref.finalize(owner, close_soon, store.close)
 
     def disable(self) -> None:
         """Close the cache's store (its file stays); results go to memory again."""
         if self._finalizer is not None:
-            self._finalizer()
+            if self._finalizer.detach() is not None and self.cache is not None:
+                self.cache.close()  # asked for: now, waiting for the lock if need be
             self._finalizer = None
         self.cache = None
 

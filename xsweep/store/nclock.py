@@ -39,6 +39,7 @@ class _NetCDFLock:
     def __init__(self) -> None:
         # xarray's NetCDF4DataStore default lock: the same two locks, sorted the same way
         self.inner = combine_locks([NETCDFC_LOCK, HDF5_LOCK])
+        self._parts = tuple(getattr(self.inner, "locks", (self.inner,)))
         self._owner: int | None = None
         self._depth = 0
         # Closings left for the next release by finalizers that could not wait for the lock
@@ -50,10 +51,23 @@ class _NetCDFLock:
         if self._owner == me:  # only this thread ever sets it to its own id
             self._depth += 1
             return True
-        if not self.inner.acquire(blocking):
+        if not self._acquire_parts(blocking):
             return False
         self._owner = me
         self._depth = 1
+        return True
+
+    def _acquire_parts(self, blocking: bool) -> bool:
+        # One at a time, in xarray's order: a non-blocking attempt that gets one part and not
+        # the other gives the first back (older xarray's CombinedLock kept it, and the next
+        # acquisition anywhere then waited forever: a finalizer's close_soon inside a read)
+        taken = []
+        for part in self._parts:
+            if not (part.acquire() if blocking else part.acquire(blocking=False)):
+                for held in reversed(taken):
+                    held.release()
+                return False
+            taken.append(part)
         return True
 
     def release(self) -> None:

@@ -92,7 +92,8 @@ def read_file(path: str, outputs: bool = True, budget: int | None = None) -> Fil
         if str(attrs[FORMAT_ATTR]) != FORMAT_VERSION:
             raise StoreError(
                 f"The file {path} uses xsweep file format {attrs[FORMAT_ATTR]}, which this "
-                f"xsweep ({__version__}) does not know. Upgrade xsweep or use another cache path."
+                f"xsweep ({__version__}) does not know. Nothing was changed. Upgrade xsweep "
+                "(pip install --upgrade xsweep-nc) or use another cache path."
             )
         try:
             return _read_layout(path, nc, attrs, outputs, budget)

@@ -8,7 +8,7 @@ output, copied without a lock) and redraws the map when they changed, so it fill
 sweep runs, in the background or not. Choosing a cell (sliders under the map) shows its
 output, or its failure message.
 
-Needs ipywidgets (``pip install 'xsweep[notebook]'``) and pillow.
+Needs ipywidgets (``pip install 'xsweep-nc[notebook]'``) and pillow.
 """
 
 from __future__ import annotations

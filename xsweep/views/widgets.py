@@ -1,6 +1,6 @@
 """Notebook widgets: a control per parameter, and live views of a space or a finished Dataset.
 
-Needs ipywidgets (``pip install 'xsweep[notebook]'``). Views show images as images, figures as
+Needs ipywidgets (``pip install 'xsweep-nc[notebook]'``). Views show images as images, figures as
 figures, and scalars and dicts as a small table. A view computes in a background thread and
 drops stale requests: while one cell is being computed, slider moves only update what is
 wanted next, so the display never replays a queue of old positions.
@@ -37,7 +37,7 @@ def require_ipywidgets() -> types.ModuleType:
     except ImportError:
         raise XsweepError(
             "Widgets need ipywidgets, which is not installed. Install it with "
-            "pip install 'xsweep[notebook]'."
+            "pip install 'xsweep-nc[notebook]'."
         ) from None
     return ipywidgets
 
