@@ -357,7 +357,7 @@ COMMANDS = {
         "  xsweep export results.nc --zarr s3://bucket/results.zarr   (needs s3fs)\n\n"
         "Copies every variable (outputs, status, error messages) and attribute, chunk by\n"
         "chunk; xarray.open_zarr reads back what xarray.open_dataset reads. Needs\n"
-        "pip install 'xsweep[cloud]'.",
+        "pip install 'xsweep-nc[cloud]'.",
     ),
     "merge": (
         "combine results files of parts of a grid",

@@ -26,7 +26,7 @@ from .opening import open_store
 
 #: Chunks of outputs with small cells hold about this many bytes.
 CHUNK_BYTES = 4 << 20
-_NEEDS = "pip install 'xsweep[cloud]' (zarr and dask)"
+_NEEDS = "pip install 'xsweep-nc[cloud]' (zarr and dask)"
 
 
 def export_zarr(
@@ -63,7 +63,7 @@ def export_zarr(
     StoreError
         ``path`` is not a results file, or ``dest`` exists and ``overwrite`` is False.
     ImportError
-        zarr or dask is not installed (``pip install 'xsweep[cloud]'``).
+        zarr or dask is not installed (``pip install 'xsweep-nc[cloud]'``).
 
     Examples
     --------

@@ -38,7 +38,7 @@ _INTERNAL_ATTRS = {
     "_Netcdf4Coordinates",
     "_nc3_strict",
 }
-_NEEDS = "pip install 'xsweep[cloud]' (virtualizarr, obstore, h5py)"
+_NEEDS = "pip install 'xsweep-nc[cloud]' (virtualizarr, obstore, h5py)"
 
 
 def open_virtual(path_or_url: str | os.PathLike, registry: Any = None) -> xr.Dataset:
