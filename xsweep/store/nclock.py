@@ -61,7 +61,7 @@ class _NetCDFLock:
         # One at a time, in xarray's order: a non-blocking attempt that gets one part and not
         # the other gives the first back (older xarray's CombinedLock kept it, and the next
         # acquisition anywhere then waited forever: a finalizer's close_soon inside a read)
-        taken = []
+        taken: list[Any] = []
         for part in self._parts:
             if not (part.acquire() if blocking else part.acquire(blocking=False)):
                 for held in reversed(taken):
