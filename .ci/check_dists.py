@@ -26,7 +26,7 @@ def fail(message: str) -> None:
 
 
 def setting(path: Path, key: str) -> str:
-    """The first ``key = "value"`` line of a file (tomllib is Python 3.11+; we support 3.10)."""
+    """The first ``key = "value"`` line of a file (no tomllib: any Python)."""
     found = re.search(rf'^{re.escape(key)} = "([^"]+)"', path.read_text(), re.M)
     if found is None:
         fail(f'no {key} = "..." line in {path}')

@@ -449,8 +449,8 @@ def _images_apart(variables: list[VariableSpec], implicit: set[str]) -> tuple[Va
             coords = {}
             for k, c in var.coords.items():
                 c = c.copy(deep=False)
-                c.dims = tuple(rename.get(d, d) for d in c.dims)
-                coords[rename.get(k, k)] = c
+                c.dims = tuple(rename.get(str(d), str(d)) for d in c.dims)  # dims are str here
+                coords[rename.get(str(k), str(k))] = c
             dims = tuple(rename.get(d, d) for d in var.dims)
             var = VariableSpec(
                 var.name, var.dtype, var.shape, dims, var.scalar, coords=coords, attrs=var.attrs

@@ -80,7 +80,8 @@ def read_image(path: str) -> np.ndarray:
     """An image (PNG, JPEG, TIFF, BMP, GIF) as a ``(y, x[, channel])`` uint8 array."""
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(path) as opened:
+        image: Image.Image = opened
         if image.mode not in ("L", "RGB", "RGBA"):
             image = image.convert("RGB")
         return np.asarray(image).copy()

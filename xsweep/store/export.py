@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -92,7 +92,7 @@ def export_zarr(
         raise ImportError(f"Exporting to Zarr needs zarr and dask: {_NEEDS}.") from exc
     path = os.fspath(path)
     open_store(path, outputs=False).close()  # a results file, readable: else a clear error
-    mode = "w" if overwrite else "w-"
+    mode: Literal["w", "w-"] = "w" if overwrite else "w-"
     # Raw values with their CF attributes, decoded by the reader as from the file: xarray
     # decoding, then encoding again, would round a uint64 hole's fill through float64.
     # cache=False: xarray would otherwise keep each variable whole after its first read.

@@ -619,8 +619,8 @@ def _with_stored_names(spec: OutputSpec, stored: dict[str, str]) -> OutputSpec:
         coords = {}
         for k, c in var.coords.items():
             c = c.copy(deep=False)
-            c.dims = tuple(rename.get(d, d) for d in c.dims)
-            coords[rename.get(k, k) if k in rename else k] = c
+            c.dims = tuple(rename.get(str(d), str(d)) for d in c.dims)  # an output's dims: str
+            coords[rename.get(str(k), str(k))] = c
         attrs = {k: v for k, v in var.attrs.items() if k != DIMS_ATTR}
         dims = tuple(rename[d] for d in var.dims)
         if dims != var.named_dims:
