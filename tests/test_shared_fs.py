@@ -28,7 +28,8 @@ import xsweep as xs
 from tests.helpers import shared_fs
 from xsweep.errors import StoreLockedError
 from xsweep.store.hdf5_locking import hdf5_refuses
-from xsweep.store.locking import node_local_flock, this_process
+from xsweep.store.lock_probe import node_local_flock
+from xsweep.store.locking import this_process
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = REPO / "tests" / "helpers" / "shared_fs_child.py"

@@ -24,6 +24,7 @@ is one object (``results_file``). A module per idea:
 * ``codec``: journal records of cells, encoded and applied;
 * ``replay``: replaying a journal onto its file's tables after a crash;
 * ``locking``: the one-writer lock (``flock``, or a lock file where that is refused);
+* ``lock_probe``: whether a file system refuses locks, or keeps them within one machine;
 * ``hdf5_locking``: HDF5's own locks, set for file systems that refuse them;
 * ``files``: file-system helpers (pwrite, fsync, discard, what a failed write means);
 * ``durability``: when the file, the journal and their folder entries reach the disk;
@@ -51,6 +52,7 @@ first; those on one line import none of each other)::
 
     files, journal, budget, grid, nclock, parts
     hdf5_locking
+    lock_probe
     locking
     cells, durability
     holes, chars
